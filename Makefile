@@ -1,0 +1,123 @@
+# xichan -- one plain GNU Makefile.
+#
+#   make            build/bin/xichand, build/bin/xichanctl, build/lib/libxichan.{so,a}
+#   make check      every test suite (C unit, integration/crash)
+#   make asan       the same under ASan+UBSan, in build-asan/
+#   make debug      an -O0 build in build-debug/
+#   make clean
+#
+# V=1 shows the commands.  Overrides go in config.mak (not tracked).
+
+-include config.mak
+
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2 -g
+WARN    ?= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+SANITIZE ?=
+CPPFLAGS_ALL = -D_GNU_SOURCE -Ilibclient/include -Ilibclient $(CPPFLAGS)
+CFLAGS_ALL   = -std=c11 $(OPT) $(WARN) $(SANITIZE) -MMD -MP -pthread $(CFLAGS)
+LDFLAGS_ALL  = $(SANITIZE) -pthread $(LDFLAGS)
+
+SOVERSION = 0
+SONAME    = libxichan.so.$(SOVERSION)
+
+ifeq ($(V),1)
+Q =
+msg = @true
+else
+Q = @
+msg = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
+LIB_SRCS   = $(wildcard libclient/*.c)
+LIB_OBJS   = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TLIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/tobj/%.o)
+DAEMON_SRCS = $(filter-out broker/xichanctl.c,$(wildcard broker/*.c))
+DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
+CTL_OBJS   = $(BUILD)/obj/broker/xichanctl.o
+
+UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
+UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+INTEG_SRCS = $(filter-out tests/integ/harness.c,$(wildcard tests/integ/*.c))
+INTEG_BINS = $(INTEG_SRCS:tests/integ/%.c=$(BUILD)/tests/integ/%)
+TEST_COMMON = $(BUILD)/tobj/tests/integ/harness.o
+
+LIBSO  = $(BUILD)/lib/libxichan.so
+LIBA   = $(BUILD)/lib/libxichan.a
+TLIBA  = $(BUILD)/lib/libxichan-test.a
+BINS   = $(BUILD)/bin/xichand $(BUILD)/bin/xichanctl
+
+all: $(LIBSO) $(LIBA) $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -c $< -o $@
+
+# Test objects: the same sources with the fault points compiled in.
+$(BUILD)/tobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$< [test])
+	$(Q)$(CC) $(CPPFLAGS_ALL) -DXICHAN_FAULTS $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/lib/$(SONAME): $(LIB_OBJS) libclient/libxichan.map
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=libclient/libxichan.map \
+		-Wl,-z,defs $(LDFLAGS_ALL) -o $@ $(LIB_OBJS)
+
+$(LIBSO): $(BUILD)/lib/$(SONAME)
+	$(Q)ln -sf $(SONAME) $@
+
+$(LIBA): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(TLIBA): $(TLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/xichand: $(DAEMON_OBJS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(DAEMON_OBJS) $(LIBA) -luv
+
+$(BUILD)/bin/xichanctl: $(CTL_OBJS) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CTL_OBJS) $(LIBA)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tobj/tests/unit/%.o $(TLIBA)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TLIBA) -lcmocka -lmsgpackc
+
+$(BUILD)/tests/integ/%: $(BUILD)/tobj/tests/integ/%.o $(TEST_COMMON) $(TLIBA)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_COMMON) $(TLIBA) -lmsgpackc
+
+tests: all $(UNIT_BINS) $(INTEG_BINS)
+
+check: tests
+	$(Q)BUILD=$(BUILD) tests/run-unit.sh $(UNIT_BINS)
+	$(Q)BUILD=$(BUILD) tests/run-integ.sh $(INTEG_BINS)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
+
+debug:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-debug OPT="-O0 -g3" all tests
+
+clean:
+	rm -rf build build-asan build-debug
+
+.PHONY: all tests check asan debug clean
+.SECONDARY:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,438 @@
+/*
+ * channel.c -- the public channel API: rendezvous send, recv, close,
+ * per-session end associations.
+ *
+ * A channel is an object of kind XICHAN_KIND_CHANNEL: the same slot, lock,
+ * fifo, item blocks and futex words as a queue (objects.c, fifo.c, items.c,
+ * wait.c), with three differences:
+ *
+ *   - send waits for its own item to be received.  Items carry tickets in
+ *     fifo order; the sender sleeps on get_seq until its ticket is no longer
+ *     queued, then reads fifo.last_popped to tell "a receiver took it" from
+ *     "it was dropped by a forced close".  A timeout or interrupt withdraws
+ *     the item (xichan__fifo_take) under the lock, so a receiver never sees
+ *     an item whose send failed.
+ *   - close/closing/closed flags, under the object's lock, with the error
+ *     matrix of SEMANTICS.md §2.3.
+ *   - each session's association with the send and recv ends lives in its
+ *     binding entry (objects.c); losing the last open association closes
+ *     the channel (auto-close).  A lock-free per-client cache spares the
+ *     table lock on every send and recv.
+ *
+ * Wakeups: senders blocked in a rendezvous all sleep on get_seq, each for
+ * its own item, so a receive wakes all of them (INT32_MAX); receivers sleep
+ * on put_seq and a send wakes one, which passes the wake on if items remain.
+ *
+ * This file changes shared state only through fifo.c and objects.c, whose
+ * crash arguments cover it.  Its own windows: a sender killed while it
+ * waits leaves its item queued, as CPython does for a destroyed sender, and
+ * the daemon then applies the item's unbound op; a receiver killed after
+ * taking an item leaves a leased block, reclaimed by the daemon (the item
+ * counts as received: the sender returned).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static int chan_ref(xichan_client *cl, xichan_chan_id c, struct xichan_objref *ref)
+{
+    return xichan__resolve(cl, XICHAN_KIND_CHANNEL, c.id, ref);
+}
+
+static uint32_t flags_of(const struct xichan_obj *o)
+{
+    return xa_load_relaxed(&o->flags);
+}
+
+/* ------------------------------------------------------- associations */
+
+static uint64_t cache_word(const struct xichan_objref *ref, uint16_t flags)
+{
+    return (uint64_t)ref->gen << 32 | (uint64_t)ref->slot << 4 | (flags & 0xFu);
+}
+
+static void cache_put(xichan_client *cl, const struct xichan_objref *ref, uint16_t flags)
+{
+    xa_store_relaxed(&cl->assoc_cache[ref->slot % 64], cache_word(ref, flags));
+}
+
+/* Associates this session with end, unless it released that end. */
+static int ensure_assoc(xichan_client *cl, const struct xichan_objref *ref, uint16_t end)
+{
+    uint16_t rel = end == XICHAN_BF_SEND ? XICHAN_BF_SEND_REL : XICHAN_BF_RECV_REL;
+    uint64_t w = xa_load_relaxed(&cl->assoc_cache[ref->slot % 64]);
+    uint16_t flags;
+    int err;
+
+    if ((w & ~(uint64_t)0xF) == cache_word(ref, 0)) {
+        flags = (uint16_t)(w & 0xF);
+        if (flags & rel)
+            return XICHAN_ECLOSED;
+        if (flags & end)
+            return 0;
+    }
+    err = xichan__chan_assoc(cl->shm, ref, cl->sid, end, &flags);
+    if (err == 0 || err == XICHAN_ECLOSED)
+        cache_put(cl, ref, flags);
+    return err;
+}
+
+/* ---------------------------------------------------------- lifetime */
+
+int xichan_chan_create(xichan_client *cl, const xichan_chan_opts *opts, xichan_chan_id *out)
+{
+    xichan_chan_opts def = {0};
+    int err = xichan__client_ok(cl);
+
+    if (err)
+        return err;
+    if (!out)
+        return XICHAN_EINVAL;
+    if (!opts)
+        opts = &def;
+    return xichan__obj_create(cl->shm, cl->sid, XICHAN_KIND_CHANNEL, 0, XICHAN_FMT_MSGPACK,
+                              opts->unboundop, opts->name, &out->id);
+}
+
+int xichan_chan_open(xichan_client *cl, const char *name, xichan_chan_id *out)
+{
+    int err = xichan__client_ok(cl);
+
+    if (err)
+        return err;
+    if (!name || !out)
+        return XICHAN_EINVAL;
+    return xichan__obj_find_name(cl->shm, XICHAN_KIND_CHANNEL, name, &out->id);
+}
+
+int xichan_chan_destroy(xichan_client *cl, xichan_chan_id c)
+{
+    struct xichan_objref ref;
+    int err = chan_ref(cl, c, &ref);
+
+    return err ? err : xichan__obj_destroy(cl->shm, &ref, cl->sid);
+}
+
+int xichan_chan_bind(xichan_client *cl, xichan_chan_id c)
+{
+    struct xichan_objref ref;
+    int err = chan_ref(cl, c, &ref);
+
+    return err ? err : xichan__obj_bind(cl->shm, &ref, cl->sid, +1);
+}
+
+int xichan_chan_unbind(xichan_client *cl, xichan_chan_id c)
+{
+    struct xichan_objref ref;
+    int err = chan_ref(cl, c, &ref);
+
+    return err ? err : xichan__obj_bind(cl->shm, &ref, cl->sid, -1);
+}
+
+/* -------------------------------------------------------------- send */
+
+/* Withdraws our item if it is still queued.  needs the lock */
+static int withdraw(xichan_client *cl, struct xichan_obj *o, uint32_t ticket)
+{
+    struct xichan_blk *b;
+
+    if (xichan__fifo_take(cl->shm, o, ticket, cl->sid, &b) != 0)
+        return 0; /* already taken by a receiver: the send succeeded */
+    xichan__obj_unlock(o);
+    xichan__item_discard(cl, xichan__blk_off(cl->shm, b));
+    /* Let other senders and receivers see the new state. */
+    xichan__notify(&o->get_seq, &o->putters, INT32_MAX);
+    return 1;
+}
+
+/* Waits for ticket to be received.  Called unlocked; returns unlocked. */
+static int await_receipt(xichan_client *cl, const struct xichan_objref *ref, uint32_t ticket,
+                         int64_t deadline_ns)
+{
+    struct xichan_obj *o = ref->o;
+    int err, timed_out = 0;
+
+    for (;;) {
+        if ((err = xichan__obj_lock(cl->shm, ref, cl->sid)))
+            return err == XICHAN_ENOTFOUND ? XICHAN_ECLOSED : err; /* destroyed: "has closed" */
+        if (!xichan__fifo_has(cl->shm, o, ticket)) {
+            /* Gone: received, or dropped by a forced close. */
+            err = (int32_t)(ticket - o->fifo.last_popped) <= 0 ? 0 : XICHAN_ECLOSED;
+            xichan__obj_unlock(o);
+            return err;
+        }
+        if (timed_out || deadline_ns == XICHAN_NOWAIT || xichan_now_ns() >= deadline_ns) {
+            if (withdraw(cl, o, ticket))
+                return XICHAN_ETIMEDOUT;
+            xichan__obj_unlock(o);
+            return 0;
+        }
+        err = xichan__obj_sleep(cl, o, &o->get_seq, &o->putters, deadline_ns);
+        if (err == XICHAN_ETIMEDOUT) {
+            timed_out = 1;
+        } else if (err) {
+            int e2 = xichan__obj_lock(cl->shm, ref, cl->sid);
+            if (e2)
+                return e2 == XICHAN_ENOTFOUND ? XICHAN_ECLOSED : e2;
+            if (withdraw(cl, o, ticket))
+                return err;
+            xichan__obj_unlock(o); /* received just in time */
+            return 0;
+        }
+    }
+}
+
+static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,
+                     int unboundop, int rendezvous, int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    struct xichan_obj *o;
+    uint32_t off, ticket, waiting, queued;
+    int err;
+
+    if ((err = chan_ref(cl, c, &ref)))
+        return err;
+    o = ref.o;
+    if ((err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)))
+        return err;
+    if ((err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
+        return err;
+    if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        goto fail;
+    if (flags_of(o) & (XICHAN_OF_CLOSED | XICHAN_OF_CLOSING)) {
+        xichan__obj_unlock(o);
+        err = XICHAN_ECLOSED;
+        goto fail;
+    }
+    queued = o->fifo.count;
+    waiting = xa_load_relaxed(&o->getters);
+    xichan__item_publish(cl, o, off);
+    ticket = xichan__item(xichan__blk(cl->shm, off))->ticket;
+    xichan__obj_unlock(o);
+    xichan__notify(&o->put_seq, &o->getters, 1);
+    if (!rendezvous)
+        return waiting > queued; /* a blocked receiver is there for this item */
+    return await_receipt(cl, &ref, ticket, deadline_ns);
+
+fail:
+    xichan__item_discard(cl, off);
+    return err;
+}
+
+int xichan_chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,
+                     int unboundop, int64_t deadline_ns)
+{
+    return chan_send(cl, c, fmt, data, len, unboundop, 1, deadline_ns);
+}
+
+int xichan_chan_send_nowait(xichan_client *cl, xichan_chan_id c, int fmt, const void *data,
+                            size_t len, int unboundop)
+{
+    return chan_send(cl, c, fmt, data, len, unboundop, 0, XICHAN_NOWAIT);
+}
+
+/* -------------------------------------------------------------- recv */
+
+int xichan_chan_recv(xichan_client *cl, xichan_chan_id c, xichan_item *item, int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    struct xichan_obj *o;
+    struct xichan_blk *b;
+    uint32_t left;
+    int err, timed_out = 0;
+
+    if (!item)
+        return XICHAN_EINVAL;
+    *item = (xichan_item){0};
+    if ((err = chan_ref(cl, c, &ref)))
+        return err;
+    o = ref.o;
+    /* Any attempt associates the recv end, even on an empty channel. */
+    if ((err = ensure_assoc(cl, &ref, XICHAN_BF_RECV)))
+        return err;
+    for (;;) {
+        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+            return err;
+        if (flags_of(o) & XICHAN_OF_CLOSED) {
+            xichan__obj_unlock(o);
+            return XICHAN_ECLOSED;
+        }
+        err = xichan__fifo_pop(cl->shm, o, cl->sid, &b);
+        if (err == 0) {
+            left = o->fifo.count;
+            /* A closing channel closes once its last item is received. */
+            if (!left && (flags_of(o) & XICHAN_OF_CLOSING))
+                xichan__chan_mark_closed(o);
+            xichan__obj_unlock(o);
+            /* Every blocked sender checks whether this was its item. */
+            xichan__notify(&o->get_seq, &o->putters, INT32_MAX);
+            if (left && xa_load_relaxed(&o->getters))
+                xichan__wake(&o->put_seq, 1); /* pass the wake on */
+            return xichan__item_deliver(cl, b, item);
+        }
+        if (err == XICHAN_EEMPTY && (flags_of(o) & XICHAN_OF_CLOSING)) {
+            xichan__chan_mark_closed(o);
+            err = XICHAN_ECLOSED;
+        }
+        if (err != XICHAN_EEMPTY || timed_out || deadline_ns == XICHAN_NOWAIT ||
+            xichan_now_ns() >= deadline_ns) {
+            xichan__obj_unlock(o);
+            return err;
+        }
+        err = xichan__obj_sleep(cl, o, &o->put_seq, &o->getters, deadline_ns);
+        if (err == XICHAN_ETIMEDOUT)
+            timed_out = 1;
+        else if (err)
+            return err;
+    }
+}
+
+/* ------------------------------------------------------ close/release */
+
+int xichan_chan_close(xichan_client *cl, xichan_chan_id c, int flags)
+{
+    struct xichan_objref ref;
+    struct xichan_obj *o;
+    uint32_t f;
+    int err;
+
+    if (flags & ~(XICHAN_END_SEND | XICHAN_END_RECV | XICHAN_CLOSE_FORCE))
+        return XICHAN_EINVAL;
+    if ((err = chan_ref(cl, c, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err;
+    o = ref.o;
+    f = flags_of(o);
+    if (f & XICHAN_OF_CLOSED) {
+        err = XICHAN_ECLOSED;
+    } else if (o->fifo.count == 0) {
+        xichan__chan_mark_closed(o);
+    } else if (flags & XICHAN_CLOSE_FORCE) {
+        err = xichan__fifo_drop_all(cl->shm, o, cl->sid);
+        xichan__chan_mark_closed(o);
+    } else if ((flags & (XICHAN_END_SEND | XICHAN_END_RECV)) == XICHAN_END_SEND) {
+        if (f & XICHAN_OF_CLOSING) {
+            err = XICHAN_ECLOSED;
+        } else {
+            xa_or_release(&o->flags, XICHAN_OF_CLOSING);
+            xichan__notify(&o->put_seq, &o->getters, INT32_MAX);
+        }
+    } else {
+        err = XICHAN_ENOTEMPTY;
+    }
+    xichan__obj_unlock(o);
+    return err;
+}
+
+int xichan_chan_release(xichan_client *cl, xichan_chan_id c, int ends)
+{
+    struct xichan_objref ref;
+    uint16_t flags, e = 0;
+    int err;
+
+    if (ends & ~(XICHAN_END_SEND | XICHAN_END_RECV))
+        return XICHAN_EINVAL;
+    if (!ends)
+        ends = XICHAN_END_SEND | XICHAN_END_RECV;
+    if (ends & XICHAN_END_SEND)
+        e |= XICHAN_BF_SEND;
+    if (ends & XICHAN_END_RECV)
+        e |= XICHAN_BF_RECV;
+    if ((err = chan_ref(cl, c, &ref)))
+        return err;
+    err = xichan__chan_release_ends(cl->shm, &ref, cl->sid, e, &flags);
+    if (!err)
+        cache_put(cl, &ref, flags);
+    return err;
+}
+
+/* -------------------------------------------------------------- state */
+
+/* Locks a channel that must not be closed (XICHAN_ECLOSED otherwise). */
+static int lock_open(xichan_client *cl, xichan_chan_id c, struct xichan_objref *ref)
+{
+    int err;
+
+    if ((err = chan_ref(cl, c, ref)) || (err = xichan__obj_lock(cl->shm, ref, cl->sid)))
+        return err;
+    if (flags_of(ref->o) & XICHAN_OF_CLOSED) {
+        xichan__obj_unlock(ref->o);
+        return XICHAN_ECLOSED;
+    }
+    return 0;
+}
+
+int64_t xichan_chan_count(xichan_client *cl, xichan_chan_id c)
+{
+    struct xichan_objref ref;
+    int64_t n;
+    int err;
+
+    if ((err = lock_open(cl, c, &ref)))
+        return err;
+    n = ref.o->fifo.count;
+    xichan__obj_unlock(ref.o);
+    return n;
+}
+
+int xichan_chan_defaults(xichan_client *cl, xichan_chan_id c, int *unboundop)
+{
+    struct xichan_objref ref;
+    int err;
+
+    if ((err = chan_ref(cl, c, &ref)))
+        return err;
+    if (unboundop)
+        *unboundop = ref.o->unboundop;
+    return 0;
+}
+
+int xichan_chan_info_get(xichan_client *cl, xichan_chan_id c, xichan_chan_info *out)
+{
+    struct xichan_objref ref;
+    uint32_t f;
+    int err;
+
+    if (!out)
+        return XICHAN_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if ((err = chan_ref(cl, c, &ref)))
+        return err;
+    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_FOREVER)))
+        return err;
+    if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)) == 0) {
+        f = flags_of(ref.o);
+        out->closed = !!(f & XICHAN_OF_CLOSED);
+        out->closing = !out->closed && (f & XICHAN_OF_CLOSING);
+        out->open = !out->closed && !out->closing;
+        out->count = out->closed ? 0 : ref.o->fifo.count;
+        xichan__obj_unlock(ref.o);
+        xichan__chan_count_ends(cl->shm, &ref, cl->sid, out);
+    }
+    xichan__table_unlock(cl->shm);
+    return err;
+}
+
+int xichan_chan_sessions(xichan_client *cl, xichan_chan_id c, int end, uint32_t *sids, size_t cap)
+{
+    struct xichan_objref ref;
+    uint32_t n = 0;
+    int err;
+
+    if ((end != XICHAN_END_SEND && end != XICHAN_END_RECV) || (!sids && cap))
+        return XICHAN_EINVAL;
+    if ((err = chan_ref(cl, c, &ref)))
+        return err;
+    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_FOREVER)))
+        return err;
+    if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)) == 0) {
+        if (flags_of(ref.o) & XICHAN_OF_CLOSED)
+            err = XICHAN_ECLOSED;
+        xichan__obj_unlock(ref.o);
+    }
+    if (!err)
+        n = xichan__chan_end_sessions(cl->shm, &ref,
+                                      end == XICHAN_END_SEND ? XICHAN_BF_SEND : XICHAN_BF_RECV,
+                                      sids, cap);
+    xichan__table_unlock(cl->shm);
+    return err ? err : (int)n;
+}

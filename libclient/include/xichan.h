@@ -1,0 +1,361 @@
+/*
+ * xichan.h -- the public C API of libxichan.
+ *
+ * Anything not declared in this file is not API: symbols named xichan__*
+ * are internal and may change between any two commits.
+ *
+ * Conventions
+ *   - Every call returns 0 (or a count) on success and a negative XICHAN_E*
+ *     code on failure; xichan_strerror() turns a code into a message.  No
+ *     call sets errno as its way of reporting.
+ *   - Process-local objects (xichan_client) are opaque handles with an
+ *     open/close pair; xichan_client_close(NULL) is a no-op.
+ *   - Shared objects (queues, channels) are named by by-value typed ids,
+ *     64-bit numbers unique within a namespace for its whole life.
+ *   - Blocking calls take an absolute CLOCK_MONOTONIC deadline in
+ *     nanoseconds: XICHAN_FOREVER waits forever, XICHAN_NOWAIT (or any
+ *     deadline in the past) tries once.  xichan_deadline(seconds) builds one.
+ *   - A blocking call holds no lock while it sleeps.  It returns
+ *     XICHAN_EINTR when the interrupt callback (xichan_client_set_interrupt)
+ *     asks it to stop.
+ *
+ * Ownership of item memory is spelt out at each call: put copies the caller's
+ * bytes into the segment before it returns (the caller keeps its buffer on
+ * success and on failure); get hands out a view into the segment that stays
+ * valid until xichan_item_release().
+ */
+#ifndef XICHAN_H
+#define XICHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define XICHAN_EXTERN __attribute__((visibility("default")))
+#else
+#define XICHAN_EXTERN
+#endif
+
+#define XICHAN_VERSION_MAJOR 0
+#define XICHAN_VERSION_MINOR 1
+
+/* ---------------------------------------------------------------- errors */
+
+/*
+ * XX(name, value, message).  Negated errno values where one fits, and a
+ * private range from -1000 downwards for the rest.
+ */
+#define XICHAN_ERRNO_MAP(XX)                                                   \
+    XX(EINVAL, -22, "invalid argument")                                        \
+    XX(ENOMEM, -12, "out of process memory")                                   \
+    XX(EPERM, -1, "permission denied")                                         \
+    XX(EINTR, -4, "interrupted")                                               \
+    XX(ETIMEDOUT, -110, "timed out")                                           \
+    XX(ENOTEMPTY, -39, "channel is not empty (try force)")                     \
+    XX(ENAMETOOLONG, -36, "name too long")                                     \
+    XX(EEXIST, -17, "an object with that name already exists")                 \
+    XX(EIO, -5, "system call failed")                                          \
+    XX(ENOSPC, -28, "shared segment is full (start xichand with a larger --size, or drain items)") \
+    XX(E2BIG, -7, "item larger than the whole segment heap can ever hold")     \
+    XX(EEMPTY, -1001, "empty")                                                 \
+    XX(EFULL, -1002, "full")                                                   \
+    XX(ENOTFOUND, -1003, "not found")                                          \
+    XX(ECLOSED, -1004, "channel is closed")                                    \
+    XX(ENOTBOUND, -1005, "never bound by this session")                        \
+    XX(EUNBOUND, -1006, "item's original session ended")                       \
+    XX(ENODAEMON, -1007, "no xichand runs for this namespace (start it with `xichand`, or unset XICHAN_AUTOSTART=0)") \
+    XX(EREFUSED, -1008, "the daemon refused the session")                      \
+    XX(ELIMIT, -1009, "a fixed table of the segment is full (objects, sessions or bindings)") \
+    XX(ECORRUPT, -1010, "shared segment is corrupt")                           \
+    XX(EVERSION, -1011, "segment layout or protocol version mismatch")         \
+    XX(EBROKEN, -1012, "object is broken: a crashed process left it unrepairable") \
+    XX(ESTALE, -1013, "handle belongs to the parent of a fork(); open a new client") \
+    XX(EBUSY, -1014, "another xichand already serves this namespace")          \
+    XX(EDAEMONLOST, -1016, "connection to xichand lost")
+
+typedef enum {
+#define XICHAN_ERR_ENUM_(name, value, msg) XICHAN_##name = value,
+    XICHAN_ERRNO_MAP(XICHAN_ERR_ENUM_)
+#undef XICHAN_ERR_ENUM_
+} xichan_errno;
+
+/* A message for any code (unknown codes get a generic text); never NULL. */
+XICHAN_EXTERN const char *xichan_strerror(int err);
+/* The symbolic name ("XICHAN_ENOSPC"), or "XICHAN_E?" for unknown codes. */
+XICHAN_EXTERN const char *xichan_err_name(int err);
+
+/* --------------------------------------------------------------- timing */
+
+#define XICHAN_FOREVER INT64_MAX
+#define XICHAN_NOWAIT ((int64_t)0)
+
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+XICHAN_EXTERN int64_t xichan_now_ns(void);
+/* Now + seconds as a deadline; seconds < 0 or NaN gives XICHAN_NOWAIT,
+ * +inf or overflow gives XICHAN_FOREVER. */
+XICHAN_EXTERN int64_t xichan_deadline(double seconds);
+
+/* ------------------------------------------------------------- clients */
+
+typedef struct xichan_client xichan_client;
+
+typedef struct xichan_client_opts {
+    const char *name;        /* namespace; NULL: $XICHAN_NAME or "default" */
+    const char *runtime_dir; /* NULL: $XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan, /tmp/xichan-$UID */
+    int autostart;           /* 1 start xichand if none runs, 0 never, -1: $XICHAN_AUTOSTART (default 1) */
+    const char *kind;        /* a short label shown by xichanctl ("c", "python"); NULL: "c" */
+} xichan_client_opts;
+
+/*
+ * Opens a session with the namespace's daemon (starting it if allowed) and
+ * maps the segment.  opts may be NULL.  On success *out is a new handle the
+ * caller closes with xichan_client_close(); on failure *out is NULL.
+ * Errors: XICHAN_ENODAEMON, XICHAN_EREFUSED, XICHAN_EVERSION, XICHAN_ELIMIT,
+ * XICHAN_ENOMEM, XICHAN_EIO.
+ *
+ * A handle may be used by several threads at once.  After fork() the child's
+ * copy answers every call with XICHAN_ESTALE: open a new client there.
+ */
+XICHAN_EXTERN int xichan_client_open(xichan_client **out, const xichan_client_opts *opts);
+/* Releases the session's bindings and items (as at process death), unmaps. */
+XICHAN_EXTERN void xichan_client_close(xichan_client *cl);
+/* This session's id (>= 1), unique in the namespace for its whole life. */
+XICHAN_EXTERN uint32_t xichan_client_session(const xichan_client *cl);
+
+/*
+ * Blocking calls call check(arg) at least every period_ms milliseconds while
+ * they wait, and when a signal interrupts them; a nonzero return makes the
+ * call give up with XICHAN_EINTR (a channel send withdraws its item first).
+ * The Python binding uses this to run signal handlers.  check == NULL turns
+ * it off (the default): then waits end only on their event or deadline.
+ */
+XICHAN_EXTERN void xichan_client_set_interrupt(xichan_client *cl, int (*check)(void *arg),
+                                               void *arg, int period_ms);
+
+/* --------------------------------------------------------- items, common */
+
+/* Payload formats.  The library stores the number; it reads none of them. */
+enum {
+    XICHAN_FMT_RAW = 0,     /* opaque bytes */
+    XICHAN_FMT_MSGPACK = 1, /* one msgpack value */
+    XICHAN_FMT_PICKLE = 2,  /* a Python pickle */
+    XICHAN_FMT_BUFFER = 3   /* buffer metadata + bytes (see xichan.7) */
+};
+
+/* What happens to an item when the session that put it ends (CPython values). */
+enum {
+    XICHAN_UNBOUND_DEFAULT = 0, /* per call: use the object's default */
+    XICHAN_UNBOUND_REMOVE = 1,  /* the item disappears */
+    XICHAN_UNBOUND_ERROR = 2,   /* get/recv consumes it and fails with XICHAN_EUNBOUND */
+    XICHAN_UNBOUND_REPLACE = 3  /* get/recv returns an item with .unbound set */
+};
+
+typedef struct xichan_item {
+    const void *data; /* points into the segment; valid until xichan_item_release() */
+    size_t len;
+    int fmt;          /* XICHAN_FMT_* */
+    int unbound;      /* 1: the producer ended; data is empty (CPython's UNBOUND) */
+    uint32_t producer; /* session id of the producer */
+    /* private */
+    xichan_client *cl_;
+    uint64_t blk_;
+} xichan_item;
+
+/* Frees the item's block.  Safe on a zeroed item and idempotent. */
+XICHAN_EXTERN void xichan_item_release(xichan_item *item);
+
+/* --------------------------------------------------------------- queues */
+
+typedef struct { uint64_t id; } xichan_queue_id;
+
+typedef struct xichan_queue_opts {
+    int64_t maxsize; /* <= 0: unbounded */
+    int fmt;         /* default format, stored for the Python layer */
+    int unboundop;   /* XICHAN_UNBOUND_REMOVE/ERROR/REPLACE; 0 means REPLACE */
+    const char *name; /* NULL, or a name (<= 63 bytes) that keeps the queue alive until destroyed */
+} xichan_queue_opts;
+
+/*
+ * Creates a queue and binds it once to the calling session.  opts may be
+ * NULL (unbounded, REPLACE).  Errors: XICHAN_EINVAL, XICHAN_EEXIST,
+ * XICHAN_ENAMETOOLONG, XICHAN_ELIMIT.
+ */
+XICHAN_EXTERN int xichan_queue_create(xichan_client *cl, const xichan_queue_opts *opts,
+                                      xichan_queue_id *out);
+/* Finds a named queue.  XICHAN_ENOTFOUND if there is none. */
+XICHAN_EXTERN int xichan_queue_open(xichan_client *cl, const char *name, xichan_queue_id *out);
+/* Destroys at once; queued items are dropped, blocked callers get XICHAN_ENOTFOUND. */
+XICHAN_EXTERN int xichan_queue_destroy(xichan_client *cl, xichan_queue_id q);
+/* Adds one binding of this session.  The queue lives while any binding does. */
+XICHAN_EXTERN int xichan_queue_bind(xichan_client *cl, xichan_queue_id q);
+/* Drops one binding; the last one destroys the queue (unless named).
+ * XICHAN_ENOTBOUND if this session holds none. */
+XICHAN_EXTERN int xichan_queue_release(xichan_client *cl, xichan_queue_id q);
+
+/*
+ * Copies len bytes into a new item and appends it, waiting until the deadline
+ * for room in a bounded queue.  unboundop 0 uses the queue's default.
+ * Errors: XICHAN_EFULL (deadline passed), XICHAN_ENOTFOUND, XICHAN_ENOSPC
+ * (segment full: nothing is queued), XICHAN_E2BIG, XICHAN_EINTR.
+ */
+XICHAN_EXTERN int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data,
+                                   size_t len, int unboundop, int64_t deadline_ns);
+/*
+ * Takes the oldest item, waiting until the deadline for one.  On success the
+ * caller owns *item and releases it.  An UNBOUND_ERROR item is consumed and
+ * reported as XICHAN_EUNBOUND.  Errors: XICHAN_EEMPTY, XICHAN_ENOTFOUND,
+ * XICHAN_EUNBOUND, XICHAN_EINTR.  On failure *item is zeroed.
+ */
+XICHAN_EXTERN int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item,
+                                   int64_t deadline_ns);
+/* Number of queued items (a snapshot), or an error. */
+XICHAN_EXTERN int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q);
+/* 1 if bounded and at capacity, 0 if not, or an error. */
+XICHAN_EXTERN int xichan_queue_full(xichan_client *cl, xichan_queue_id q);
+/* The defaults given at creation. */
+XICHAN_EXTERN int xichan_queue_defaults(xichan_client *cl, xichan_queue_id q, int64_t *maxsize,
+                                        int *fmt, int *unboundop);
+
+/* ------------------------------------------------------------ channels */
+
+/*
+ * Channels follow CPython's _interpchannels with sessions in place of
+ * interpreters (SEMANTICS.md).  Two kinds of reference exist:
+ *   - bindings keep a channel alive (xichan_chan_bind/unbind), as for queues;
+ *   - each session's association with the send and recv ends, made by its
+ *     first send or recv attempt and given up by xichan_chan_release().  Once
+ *     no session holds an open association on either end, and one ever did,
+ *     the channel closes by itself.
+ */
+typedef struct { uint64_t id; } xichan_chan_id;
+
+typedef struct xichan_chan_opts {
+    int unboundop;    /* default for items sent; 0 means REPLACE */
+    const char *name; /* as for queues */
+} xichan_chan_opts;
+
+enum {
+    XICHAN_END_SEND = 1,
+    XICHAN_END_RECV = 2,
+    XICHAN_CLOSE_FORCE = 4 /* close: drop queued items */
+};
+
+/* Creates a channel bound once to the caller.  Ids start at 0. */
+XICHAN_EXTERN int xichan_chan_create(xichan_client *cl, const xichan_chan_opts *opts,
+                                     xichan_chan_id *out);
+XICHAN_EXTERN int xichan_chan_open(xichan_client *cl, const char *name, xichan_chan_id *out);
+/* Destroys at once: items dropped; blocked senders get XICHAN_ECLOSED,
+ * blocked receivers XICHAN_ENOTFOUND; later calls XICHAN_ENOTFOUND. */
+XICHAN_EXTERN int xichan_chan_destroy(xichan_client *cl, xichan_chan_id c);
+XICHAN_EXTERN int xichan_chan_bind(xichan_client *cl, xichan_chan_id c);
+/* Drops one binding; the last one destroys the channel (unless named). */
+XICHAN_EXTERN int xichan_chan_unbind(xichan_client *cl, xichan_chan_id c);
+
+/*
+ * Rendezvous send: queues a copy of the bytes and waits until a receiver
+ * has taken that very item.  On timeout or interrupt the item is withdrawn
+ * (no receiver ever sees it) and XICHAN_ETIMEDOUT / XICHAN_EINTR returned;
+ * XICHAN_NOWAIT therefore always times out unless the item was taken.
+ * Errors also: XICHAN_ECLOSED (closed, closing, this session released its
+ * send end, or force-closed or destroyed while waiting), XICHAN_ENOTFOUND,
+ * XICHAN_ENOSPC, XICHAN_E2BIG.
+ */
+XICHAN_EXTERN int xichan_chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data,
+                                   size_t len, int unboundop, int64_t deadline_ns);
+/* Queues and returns at once: 1 if a receiver was already blocked waiting
+ * (it will take this item), 0 if not, or an error as for send. */
+XICHAN_EXTERN int xichan_chan_send_nowait(xichan_client *cl, xichan_chan_id c, int fmt,
+                                          const void *data, size_t len, int unboundop);
+/*
+ * Takes the oldest item, waiting until the deadline.  Errors: XICHAN_EEMPTY
+ * (deadline passed), XICHAN_ECLOSED, XICHAN_ENOTFOUND, XICHAN_EUNBOUND,
+ * XICHAN_EINTR.  Any attempt associates the recv end.
+ */
+XICHAN_EXTERN int xichan_chan_recv(xichan_client *cl, xichan_chan_id c, xichan_item *item,
+                                   int64_t deadline_ns);
+/*
+ * flags: XICHAN_END_SEND, XICHAN_END_RECV (0: both), XICHAN_CLOSE_FORCE.
+ * Empty: closes.  Not empty: FORCE drops the items and closes; SEND alone
+ * makes it "closing" (sends fail, receivers drain, then it is closed);
+ * otherwise XICHAN_ENOTEMPTY and nothing changes.  Closed or closing
+ * already (for a send-side close): XICHAN_ECLOSED.
+ */
+XICHAN_EXTERN int xichan_chan_close(xichan_client *cl, xichan_chan_id c, int flags);
+/* Gives up this session's association with the ends (0: both); its own
+ * later sends/recvs on those ends fail with XICHAN_ECLOSED. */
+XICHAN_EXTERN int xichan_chan_release(xichan_client *cl, xichan_chan_id c, int ends);
+/* Queued items (0 once closed), or an error (XICHAN_ECLOSED when closed). */
+XICHAN_EXTERN int64_t xichan_chan_count(xichan_client *cl, xichan_chan_id c);
+XICHAN_EXTERN int xichan_chan_defaults(xichan_client *cl, xichan_chan_id c, int *unboundop);
+
+/* CPython's ChannelInfo, with sessions for interpreters. */
+typedef struct xichan_chan_info {
+    int open, closing, closed;
+    uint64_t count;
+    uint32_t num_send, num_send_released;  /* sessions associated with the send end */
+    uint32_t num_recv, num_recv_released;
+    uint32_t num_both, num_both_released;  /* with both ends (released: both released) */
+    uint32_t num_both_send_released, num_both_recv_released;
+    int send_associated, send_released;    /* the calling session */
+    int recv_associated, recv_released;
+} xichan_chan_info;
+
+XICHAN_EXTERN int xichan_chan_info_get(xichan_client *cl, xichan_chan_id c, xichan_chan_info *out);
+/* Sessions associated (and not released) with one end; returns the total.
+ * XICHAN_ECLOSED on a closed channel. */
+XICHAN_EXTERN int xichan_chan_sessions(xichan_client *cl, xichan_chan_id c, int end, uint32_t *sids,
+                                       size_t cap);
+
+/* --------------------------------------------------------- inspection */
+
+enum { XICHAN_KIND_QUEUE = 1, XICHAN_KIND_CHANNEL = 2 };
+
+enum {
+    XICHAN_STATE_OPEN = 0,
+    XICHAN_STATE_CLOSING = 1, /* channels: send side closed, items drain */
+    XICHAN_STATE_CLOSED = 2,
+    XICHAN_STATE_BROKEN = 3
+};
+
+typedef struct xichan_obj_info {
+    uint64_t id;
+    int kind;          /* XICHAN_KIND_* */
+    int state;         /* XICHAN_STATE_* */
+    int64_t maxsize;
+    uint64_t count;    /* queued items */
+    uint64_t bytes;    /* payload bytes queued */
+    uint32_t nbound;   /* bindings, all sessions */
+    uint32_t nsessions; /* sessions holding a binding or an association */
+    int fmt;
+    int unboundop;
+    char name[64];     /* "" if unnamed */
+} xichan_obj_info;
+
+/*
+ * Fills up to cap entries, oldest object first, and returns how many objects
+ * exist (which may exceed cap), or an error.
+ */
+XICHAN_EXTERN int xichan_list(xichan_client *cl, xichan_obj_info *out, size_t cap);
+/* One object's info by kind and id. */
+XICHAN_EXTERN int xichan_info(xichan_client *cl, int kind, uint64_t id, xichan_obj_info *out);
+/* Session ids bound to or associated with an object; returns the total. */
+XICHAN_EXTERN int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids,
+                                      size_t cap);
+
+typedef struct xichan_stats {
+    uint64_t segment_size, heap_size, heap_used, heap_free;
+    uint32_t objects, sessions, max_objects, max_sessions;
+    uint32_t daemon_pid;
+    char segment_name[64];
+} xichan_stats;
+
+XICHAN_EXTERN int xichan_stats_get(xichan_client *cl, xichan_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XICHAN_H */

@@ -1,0 +1,316 @@
+/*
+ * internal.h -- declarations shared by libxichan's files and xichand.
+ *
+ * Everything here is xichan__* (internal, not API).  Each block names the
+ * file that implements it; the contracts are at the definitions.
+ */
+#ifndef XICHAN_INTERNAL_H
+#define XICHAN_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "xichan.h"
+#include "shm_layout.h"
+
+#ifdef NDEBUG
+#define XICHAN_ALWAYS(x) (x)
+#define XICHAN_NEVER(x) (x)
+#else
+#include <assert.h>
+#define XICHAN_ALWAYS(x) (assert(x), 1)
+#define XICHAN_NEVER(x) (assert(!(x)), 0)
+#endif
+
+/* ---------------------------------------------------------- fault.c */
+
+/*
+ * Numbered fault points.  In a build with -DXICHAN_FAULTS, the environment
+ * variable XICHAN_FAULT=N[:action] makes the Nth point kill the process
+ * (action "kill", the default) when it is reached; otherwise they compile to
+ * nothing.  The crash tests sweep them.
+ */
+enum xichan_fault {
+    XICHAN_FAULT_ALLOC_SPLIT = 1,   /* heap: tail header written, size not yet */
+    XICHAN_FAULT_ALLOC_RESERVED,    /* heap: block reserved, bins not yet fixed */
+    XICHAN_FAULT_FREE_MARKED,       /* heap: block marked free, not coalesced */
+    XICHAN_FAULT_FREE_MERGED,       /* heap: merged, bins not yet fixed */
+    XICHAN_FAULT_PUSH_LINKED,       /* fifo: linked, tail/count not yet */
+    XICHAN_FAULT_PUSH_DONE,         /* fifo: pushed, lock still held */
+    XICHAN_FAULT_POP_LEASED,        /* fifo: head leased, not unlinked */
+    XICHAN_FAULT_POP_UNLINKED,      /* fifo: unlinked, count not yet */
+    XICHAN_FAULT_REMOVE_UNLINKED,   /* fifo: middle item unlinked */
+    XICHAN_FAULT_PUT_RESERVED,      /* queue put: block filled, not published */
+    XICHAN_FAULT_GET_LEASED,        /* queue get: item taken, not yet freed */
+    XICHAN_FAULT_BIND_ENTRY,        /* objects: binding entry written, refcount not */
+    XICHAN_FAULT_CREATE_SLOT,       /* objects: slot filled, not yet live */
+    XICHAN_FAULT_DESTROY_DRAINED,   /* objects: items dropped, slot not yet free */
+    XICHAN_FAULT_CLEANUP_UNBOUND,   /* sessions: unbound ops half applied */
+    XICHAN_FAULT_MAX_
+};
+
+#ifdef XICHAN_FAULTS
+void xichan__fault(enum xichan_fault point);
+#else
+#define xichan__fault(point) ((void)0)
+#endif
+
+/* ------------------------------------------------------------ shm.c */
+
+/* A process-local mapping of one segment; shared by the process's clients. */
+struct xichan_shm {
+    uint8_t *base;
+    size_t size;
+    struct xichan_shm_hdr *hdr;
+    struct xichan_session *sessions;
+    struct xichan_obj *objects;
+    struct xichan_binding *bindings;
+    uint8_t *heap;            /* heap base; unit offsets count from here */
+    uint64_t heap_size;
+    uint32_t heap_units;
+    uint32_t nsessions, nobjects, nbindings;
+    char name[64];            /* shm_open name, leading '/' */
+    int refs;                 /* process-local users, under the registry lock */
+    uint64_t ino;             /* identity of the mapped file (a recreated segment differs) */
+};
+
+struct xichan_shm_geometry {
+    uint64_t size;
+    uint32_t nsessions, nobjects, nbindings;
+};
+
+uint32_t xichan__layout_hash(void);
+/* "/xichan-<uid>-<namespace>" into buf (>= 64 bytes). */
+int xichan__shm_name(char *buf, size_t cap, const char *ns);
+/* Creates (O_EXCL, 0600, posix_fallocate) and lays out a fresh segment. */
+int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
+                       struct xichan_shm **out);
+/* Maps an existing segment and validates its header (XICHAN_EVERSION, ECORRUPT). */
+int xichan__shm_open(const char *name, struct xichan_shm **out);
+/* Process-wide shared mapping: open once per name, refcounted. */
+int xichan__shm_acquire(const char *name, struct xichan_shm **out);
+void xichan__shm_release(struct xichan_shm *shm);
+void xichan__shm_unmap(struct xichan_shm *shm);
+int xichan__shm_unlink(const char *name);
+/* NULL unless [off, off+len) lies inside the segment. */
+void *xichan__shm_at(const struct xichan_shm *shm, uint64_t off, uint64_t len);
+
+/* ----------------------------------------------------------- lock.c */
+
+typedef int (*xichan_repair_fn)(struct xichan_shm *shm, void *arg);
+
+int xichan__lock_init(struct xichan_lock *l);
+/*
+ * Locks l.  If the previous holder died, runs repair(shm, arg) and marks the
+ * mutex consistent; if repair fails the lock is marked broken and
+ * XICHAN_EBROKEN returned (lock not held).  deadline_ns bounds the wait
+ * (XICHAN_FOREVER for clients; the daemon passes a short one).
+ * Returns 0 (held), XICHAN_EBROKEN or XICHAN_ETIMEDOUT.
+ */
+int xichan__lock(struct xichan_shm *shm, struct xichan_lock *l, xichan_repair_fn repair, void *arg,
+                 uint32_t sid, int64_t deadline_ns);
+void xichan__unlock(struct xichan_lock *l);
+
+/* ----------------------------------------------------------- wait.c */
+
+struct xichan_waiter {
+    int (*check)(void *arg);  /* interrupt callback, may be NULL */
+    void *arg;
+    int period_ms;
+};
+
+/*
+ * Sleeps while *word == expect, until woken, the deadline passes or the
+ * interrupt callback asks to stop.  Spins briefly first when another CPU can
+ * make progress.  Returns 0 (woken or value changed: recheck),
+ * XICHAN_ETIMEDOUT or XICHAN_EINTR.
+ */
+int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
+                 const struct xichan_waiter *w);
+/* Wakes up to n waiters of word (INT32_MAX: all). */
+void xichan__wake(xichan_atomic_u32 *word, int n);
+/* Bumps a sequence word and wakes its waiters if the hint says there are any. */
+void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n);
+
+/* ---------------------------------------------------------- alloc.c */
+
+int xichan__heap_init(struct xichan_shm *shm);
+/* NULL unless off (units) is a plausible block start. */
+struct xichan_blk *xichan__blk(const struct xichan_shm *shm, uint32_t off);
+static inline uint32_t xichan__blk_off(const struct xichan_shm *shm, const struct xichan_blk *b)
+{
+    return (uint32_t)(((const uint8_t *)b - shm->heap) / XICHAN_UNIT);
+}
+/* Reserves a block for len payload bytes plus item header, owned by sid. */
+int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off);
+/* Frees a block this process owns (RESERVED or LEASED).  Takes heap_lock. */
+int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid);
+/* Same, with heap_lock already held. */
+void xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b);
+int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns);
+void xichan__heap_unlock(struct xichan_shm *shm);
+/* Rebuilds bins, prev sizes and statistics from the block walk. */
+int xichan__heap_repair(struct xichan_shm *shm, void *unused);
+/* Frees every RESERVED or LEASED block owned by sid (daemon, after death). */
+int xichan__heap_reclaim(struct xichan_shm *shm, uint32_t sid, uint64_t *nfreed);
+
+struct xichan_heap_report {
+    uint64_t blocks, free_blocks, queued, reserved, leased;
+    uint64_t free_bytes, used_bytes;
+    int ok;                   /* 1 if every invariant held */
+    char why[128];
+};
+/* Checks the heap's invariants under heap_lock (tests, xichanctl). */
+int xichan__heap_check(struct xichan_shm *shm, struct xichan_heap_report *r);
+uint64_t xichan__heap_max_item(const struct xichan_shm *shm);
+
+static inline struct xichan_itemhdr *xichan__item(struct xichan_blk *b)
+{
+    return (struct xichan_itemhdr *)(b + 1);
+}
+static inline uint8_t *xichan__item_data(struct xichan_blk *b)
+{
+    return (uint8_t *)(b + 2);
+}
+
+/* ----------------------------------------------------------- fifo.c */
+
+/* All need the object's lock.  Blocks are validated as they are walked;
+ * a structure that fails validation gives XICHAN_ECORRUPT. */
+void xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b);
+/* Leases the head to sid and unlinks it; XICHAN_EEMPTY if there is none. */
+int xichan__fifo_pop(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid,
+                     struct xichan_blk **out);
+/* Unlinks the item with that ticket, leased to sid; XICHAN_ENOTFOUND if gone. */
+int xichan__fifo_take(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ticket, uint32_t sid,
+                      struct xichan_blk **out);
+/* 1 if the item with that ticket is still queued (only its pusher removes it
+ * from the middle, so "at or after the head" is exact). */
+int xichan__fifo_has(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ticket);
+/* Recomputes tail/count/bytes/next_ticket and re-marks linked blocks QUEUED. */
+int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o);
+/* Frees every item (takes heap_lock inside). */
+int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid);
+/* Applies each item's unbound op to dead_sid's items; returns how many changed. */
+int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t dead_sid,
+                        uint32_t my_sid);
+
+/* -------------------------------------------------------- objects.c */
+
+struct xichan_objref {
+    struct xichan_obj *o;
+    uint32_t slot, gen;
+};
+
+int xichan__table_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns);
+void xichan__table_unlock(struct xichan_shm *shm);
+/* Repairs after a dead table_lock holder: slots, refcounts from bindings. */
+int xichan__table_repair(struct xichan_shm *shm, void *unused);
+
+/* Creates an object bound once to sid.  Takes table_lock. */
+int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t maxsize, int fmt,
+                       int unboundop, const char *name, uint64_t *id_out);
+/* Finds a live object by kind and id (no lock held on return). */
+int xichan__obj_find(struct xichan_shm *shm, int kind, uint64_t id, struct xichan_objref *ref);
+int xichan__obj_find_name(struct xichan_shm *shm, int kind, const char *name, uint64_t *id);
+/* Locks the object and checks it is still ref's (else ENOTFOUND, unlocked). */
+int xichan__obj_lock(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);
+int xichan__obj_lock_until(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
+                           int64_t deadline_ns);
+void xichan__obj_unlock(struct xichan_obj *o);
+/* Destroys the object (takes table_lock, then the object's lock). */
+int xichan__obj_destroy(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);
+/* delta +1 binds, -1 releases (destroying at zero).  Takes table_lock. */
+int xichan__obj_bind(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
+                     int delta);
+/* Channels: associates sid with end (XICHAN_BF_SEND or _RECV); XICHAN_ECLOSED
+ * if sid released that end.  Takes table_lock.  *flags_out: the entry's flags. */
+int xichan__chan_assoc(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
+                       uint16_t end, uint16_t *flags_out);
+/* Marks sid's ends released, then closes the channel if no open association
+ * is left (auto-close).  Takes table_lock. */
+int xichan__chan_release_ends(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
+                              uint16_t ends, uint16_t *flags_out);
+void xichan__chan_count_ends(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
+                             xichan_chan_info *info);
+uint32_t xichan__chan_end_sessions(struct xichan_shm *shm, const struct xichan_objref *ref,
+                                   uint16_t end, uint32_t *sids, size_t cap);
+/* Sets CLOSED and wakes every waiter.  needs the object's lock */
+void xichan__chan_mark_closed(struct xichan_obj *o);
+/* Releases every binding of sid (table_lock held), destroying orphaned objects. */
+int xichan__bindings_drop_session(struct xichan_shm *shm, uint32_t sid, uint32_t my_sid);
+/* Fills an info record; needs the object's lock. */
+void xichan__obj_fill_info(struct xichan_shm *shm, struct xichan_obj *o, xichan_obj_info *info);
+
+/* ---------------------------------------------------------- items.c */
+
+/* Checks the client and finds a live object of that kind. */
+int xichan__resolve(xichan_client *cl, int kind, uint64_t id, struct xichan_objref *ref);
+/* Reserves and fills an item block owned by the client (no lock held). */
+int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
+                      uint32_t *off);
+/* Frees a block the client owns (reserved or leased). */
+void xichan__item_discard(xichan_client *cl, uint32_t off);
+/* Resolves the default unbound op and pushes.  needs the object's lock */
+void xichan__item_publish(xichan_client *cl, struct xichan_obj *o, uint32_t off);
+/* Turns a popped (leased) block into a caller's item, applying unbound flags. */
+int xichan__item_deliver(xichan_client *cl, struct xichan_blk *b, xichan_item *out);
+
+/*
+ * Needs the object's lock, and gives it up: raises the hint, unlocks, sleeps
+ * on seq until it moves, the deadline passes or the interrupt callback
+ * fires.  Returns 0 (recheck), XICHAN_ETIMEDOUT or XICHAN_EINTR, unlocked.
+ */
+int xichan__obj_sleep(xichan_client *cl, struct xichan_obj *o, xichan_atomic_u32 *seq,
+                      xichan_atomic_u32 *hint, int64_t deadline_ns);
+
+/* ------------------------------------------------------- sessions.c */
+
+/* Daemon: claims a free slot for a new session (single writer, no lock). */
+int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char *kind,
+                        uint32_t *slot, uint32_t *sid);
+/*
+ * Daemon, worker thread: releases everything the ended session held -- its
+ * bindings and channel associations, the unbound ops on items it put, the
+ * blocks it had reserved or leased -- then frees the slot.
+ */
+int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t my_sid);
+/* Marks an ended session's slot CLEANING (daemon loop thread). */
+void xichan__session_ending(struct xichan_shm *shm, uint32_t slot);
+
+/* --------------------------------------------------------- client.c */
+
+struct xichan_client {
+    struct xichan_shm *shm;
+    uint32_t sid, slot;
+    int fd;                   /* connection to the daemon; EOF = our death notice */
+    pid_t pid;                /* getpid() at open; another pid means a forked child */
+    struct xichan_waiter waiter;
+    char ns[64];
+    /*
+     * Channel associations this session has made, as (gen << 32 | slot << 4 |
+     * flags) words indexed by slot.  Lock-free: for one (slot, gen) the flags
+     * only ever gain bits while the session lives, so any value read is a
+     * true, possibly older, subset.
+     */
+    xichan_atomic_u64 assoc_cache[64];
+};
+
+/* 0, or XICHAN_ESTALE in a forked child. */
+static inline int xichan__client_ok(const xichan_client *cl)
+{
+    extern pid_t xichan__pid_cache;
+    if (!cl)
+        return XICHAN_EINVAL;
+    return cl->pid == xichan__pid_cache ? 0 : XICHAN_ESTALE;
+}
+
+/* ----------------------------------------------------------- misc */
+
+int xichan__runtime_dir(char *buf, size_t cap, const char *override);
+int xichan__ns_name(char *buf, size_t cap, const char *override);
+
+#endif /* XICHAN_INTERNAL_H */

@@ -1,0 +1,68 @@
+/*
+ * proto.h -- the control protocol between a client and xichand.
+ *
+ * Transport: a SOCK_SEQPACKET Unix socket at <runtime_dir>/<namespace>.sock,
+ * so each message arrives whole or not at all.  One connection per session,
+ * kept open for the session's whole life: its EOF is the session's death
+ * notice.  The data plane never uses this socket.
+ *
+ *   client                           daemon
+ *   HELLO  ------------------------>  checks uid (SO_PEERCRED), protocol and
+ *                                     layout hash, claims a session slot
+ *          <------------------------  WELCOME (status 0: sid, slot, segment)
+ *   ... works on the segment directly ...
+ *   BYE    ------------------------>  releases the session's state
+ *          <------------------------  BYE_ACK
+ *   close
+ *
+ * A client that dies skips BYE: the daemon sees EOF (or the pidfd of the
+ * peer process becoming readable) and does the same cleanup.
+ *
+ * Every field is fixed-size and native-endian (client and daemon share a
+ * machine).  The daemon checks the length of every message it reads.
+ */
+#ifndef XICHAN_PROTO_H
+#define XICHAN_PROTO_H
+
+#include <stdint.h>
+
+#define XICHAN_PROTO_MAGIC 0x58434831u /* "XCH1" */
+#define XICHAN_PROTO_VERSION 1u
+
+enum xichan_msg_type {
+    XICHAN_MSG_HELLO = 1,
+    XICHAN_MSG_WELCOME = 2,
+    XICHAN_MSG_BYE = 3,
+    XICHAN_MSG_BYE_ACK = 4,
+};
+
+struct xichan_msg_hello {
+    uint32_t magic;
+    uint32_t type;          /* XICHAN_MSG_HELLO */
+    uint32_t version;       /* XICHAN_PROTO_VERSION */
+    uint32_t layout_hash;   /* xichan__layout_hash() of the client */
+    uint32_t pid;
+    uint32_t reserved;
+    char kind[16];          /* NUL-terminated label */
+};
+
+struct xichan_msg_welcome {
+    uint32_t magic;
+    uint32_t type;          /* XICHAN_MSG_WELCOME */
+    int32_t status;         /* 0 or a XICHAN_E* code; then message says why */
+    uint32_t sid;
+    uint32_t slot;
+    uint32_t layout_hash;
+    uint64_t seg_size;
+    char seg_name[64];      /* shm_open name */
+    char message[160];
+};
+
+struct xichan_msg_bye {
+    uint32_t magic;
+    uint32_t type;          /* XICHAN_MSG_BYE or XICHAN_MSG_BYE_ACK */
+    int32_t status;
+    uint32_t reserved;
+};
+
+#endif /* XICHAN_PROTO_H */

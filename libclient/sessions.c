@@ -1,0 +1,123 @@
+/*
+ * sessions.c -- the session table, and what happens when a session ends.
+ *
+ * A session is one participant: a C client or one Python interpreter.  The
+ * daemon is the only writer of the session table (one thread, no lock);
+ * clients only read their own slot.  Session ids come from a counter in the
+ * header and are never reused, so an item's producer sid names one session
+ * for the segment's whole life.
+ *
+ * Ending a session (clean close, process death, or a restarted daemon finding
+ * a dead pid) runs xichan__session_cleanup in a daemon worker thread:
+ *
+ *   1. every object, under its lock: apply the unbound op of each item the
+ *      session put (fifo.c), then wake all waiters -- a waiter that was
+ *      woken and then killed may have swallowed a wake meant for others;
+ *   2. under table_lock: drop the session's bindings and associations,
+ *      destroying objects that nothing keeps any more (objects.c);
+ *   3. under heap_lock: free every block the session still had reserved or
+ *      leased (alloc.c).  This must come after step 1: a put that died
+ *      between linking its block and marking it QUEUED leaves a linked
+ *      RESERVED block, and step 1's lock repair re-marks it QUEUED before
+ *      step 3 could free it;
+ *   4. the slot's state store FREE commits the end.
+ *
+ * CRASH ARGUMENT.  Each step is idempotent (flags are set, not toggled;
+ * bindings already dropped are not found again; reclaimed blocks are FREE),
+ * and the slot stays CLEANING until step 4.  A daemon that dies during a
+ * cleanup leaves a CLEANING slot, and the next daemon runs the whole
+ * cleanup again when it adopts the segment.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define CLEANUP_LOCK_NS (10 * 1000000000ll)
+
+int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char *kind,
+                        uint32_t *slot, uint32_t *sid)
+{
+    struct timespec now;
+
+    for (uint32_t i = 0; i < shm->nsessions; i++) {
+        struct xichan_session *s = &shm->sessions[i];
+        uint32_t id;
+
+        if (xa_load_relaxed(&s->state) != XICHAN_SESS_FREE)
+            continue;
+        id = xa_add_relaxed(&shm->hdr->next_sid, 1);
+        if (id == 0 || id > XICHAN_SID_MAX)
+            return XICHAN_ELIMIT;
+        s->sid = id;
+        s->pid = (uint32_t)pid;
+        s->uid = (uint32_t)uid;
+        clock_gettime(CLOCK_REALTIME, &now);
+        s->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+        memset(s->kind, 0, sizeof(s->kind));
+        strncpy(s->kind, kind && kind[0] ? kind : "c", sizeof(s->kind) - 1);
+        /* Commit; pairs with acquire loads by xichanctl and the client. */
+        xa_store_release(&s->state, XICHAN_SESS_LIVE);
+        *slot = i;
+        *sid = id;
+        return 0;
+    }
+    return XICHAN_ELIMIT;
+}
+
+void xichan__session_ending(struct xichan_shm *shm, uint32_t slot)
+{
+    if (slot < shm->nsessions &&
+        xa_load_relaxed(&shm->sessions[slot].state) == XICHAN_SESS_LIVE)
+        xa_store_release(&shm->sessions[slot].state, XICHAN_SESS_CLEANING);
+}
+
+/* Step 1 for one object. */
+static int unbind_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint32_t my_sid)
+{
+    struct xichan_obj *o = &shm->objects[i];
+    struct xichan_objref ref = {o, i, xa_load_acquire(&o->gen)};
+    int err;
+
+    if (xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE)
+        return 0;
+    if ((err = xichan__obj_lock_until(shm, &ref, my_sid, xichan_now_ns() + CLEANUP_LOCK_NS)))
+        return err == XICHAN_ENOTFOUND ? 0 : err;
+    err = xichan__fifo_unbind(shm, o, sid, my_sid);
+    xichan__obj_unlock(o);
+    xa_add_release(&o->put_seq, 1);
+    xa_add_release(&o->get_seq, 1);
+    xichan__wake(&o->put_seq, INT32_MAX);
+    xichan__wake(&o->get_seq, INT32_MAX);
+    return err < 0 ? err : 0;
+}
+
+int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t my_sid)
+{
+    struct xichan_session *s;
+    uint64_t nfreed;
+    uint32_t sid;
+    int err = 0, e;
+
+    if (slot >= shm->nsessions)
+        return XICHAN_EINVAL;
+    s = &shm->sessions[slot];
+    if (xa_load_acquire(&s->state) != XICHAN_SESS_CLEANING)
+        return XICHAN_EINVAL;
+    sid = s->sid;
+    for (uint32_t i = 0; i < shm->nobjects; i++)
+        if ((e = unbind_object(shm, i, sid, my_sid)) && !err)
+            err = e;
+    if ((e = xichan__table_lock(shm, my_sid, xichan_now_ns() + CLEANUP_LOCK_NS)) == 0) {
+        e = xichan__bindings_drop_session(shm, sid, my_sid);
+        xichan__table_unlock(shm);
+    }
+    if (e && !err)
+        err = e;
+    if ((e = xichan__heap_reclaim(shm, sid, &nfreed)) && !err)
+        err = e;
+    /* Only a complete cleanup frees the slot; otherwise the next daemon retries. */
+    if (!err)
+        xa_store_release(&s->state, XICHAN_SESS_FREE);
+    return err;
+}

@@ -1,0 +1,260 @@
+/*
+ * shm_layout.h -- the format of a xichan shared-memory segment.
+ *
+ * Changing any struct, constant or order in this file changes the format:
+ * bump XICHAN_LAYOUT_VERSION.  The layout hash (shm.c) also covers every
+ * sizeof/offsetof below, so a client built against another layout refuses to
+ * attach with XICHAN_EVERSION instead of reading garbage.
+ *
+ * DESIGN
+ *
+ * One daemon (xichand) creates one segment per namespace and is the only
+ * writer of the session table.  Clients map the whole segment read-write and
+ * operate on queues and channels directly, under robust process-shared
+ * mutexes that live in the segment.  Every value read from the segment is
+ * untrusted: offsets and lengths are bounds-checked by xichan__shm_at() and
+ * the walkers in alloc.c and fifo.c cap their iterations.
+ *
+ *   offset 0                                      (all regions 64-byte aligned)
+ *   +----------------------------------------------+
+ *   | struct xichan_shm_hdr                        |  magic, version, hash, sizes,
+ *   |   table_lock, heap_lock, id counters,        |  region offsets, heap bins
+ *   |   heap free-list bins                        |
+ *   +----------------------------------------------+ hdr->sessions_off
+ *   | struct xichan_session  [nsessions]           |  written by the daemon only
+ *   +----------------------------------------------+ hdr->objects_off
+ *   | struct xichan_obj      [nobjects]            |  queues and channels
+ *   +----------------------------------------------+ hdr->bindings_off
+ *   | struct xichan_binding  [nbindings]           |  (session, object) refs
+ *   +----------------------------------------------+ hdr->heap_off
+ *   | heap: blocks of [xichan_blk | payload]       |  items, names of nothing
+ *   |   ...                                        |  (sizes in 16-byte units)
+ *   +----------------------------------------------+ hdr->size
+ *
+ * Authoritative vs transient state (tag-shm-authority).  Authoritative state
+ * is what a repair must never invent: block sizes and states, fifo links,
+ * object slot states, binding counts, id counters.  Transient state is
+ * derived from it and recomputed by the repair functions after a crash:
+ * heap free-list bins and statistics, block prev sizes, fifo tail, count and
+ * bytes, object refcounts.  Each mutation commits with one aligned store of
+ * authoritative state; the crash arguments are at the top of alloc.c,
+ * fifo.c, objects.c and sessions.c.
+ *
+ * Lock order (tag-lock-order): table_lock -> object lock -> heap_lock.  No
+ * code takes an earlier lock while it holds a later one.
+ *
+ * Waiting uses 32-bit futex sequence words (put_seq, get_seq) and never a
+ * pthread_cond_t: a waiter that dies leaves nothing behind but a stale
+ * waiter hint, which costs one extra FUTEX_WAKE.
+ */
+#ifndef XICHAN_SHM_LAYOUT_H
+#define XICHAN_SHM_LAYOUT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+
+#define XICHAN_MAGIC "XICHANsg"
+#define XICHAN_LAYOUT_VERSION 1u
+
+#define XICHAN_UNIT 16u              /* heap sizes and offsets are in units */
+#define XICHAN_NBINS 32u             /* free-list bins: bin k holds [2^k, 2^(k+1)) units */
+#define XICHAN_NAME_MAX 64u          /* object names, NUL included */
+#define XICHAN_SID_BITS 28u
+#define XICHAN_SID_MAX ((1u << XICHAN_SID_BITS) - 1u)
+
+/* ------------------------------------------------------------- locks */
+
+/* A robust process-shared mutex plus what repair needs to know (lock.c). */
+struct xichan_lock {
+    pthread_mutex_t mutex;
+    xichan_atomic_u32 broken;  /* 1: a repair failed; calls fail with EBROKEN */
+    uint32_t holder_sid;       /* session that holds it, for diagnosis only */
+};
+
+/* ------------------------------------------------------------ header */
+
+enum xichan_seg_state {
+    XICHAN_SEG_INIT = 0,  /* daemon still laying it out */
+    XICHAN_SEG_READY = 1, /* usable */
+};
+
+struct xichan_shm_hdr {
+    char magic[8];
+    uint32_t version;
+    uint32_t layout_hash;
+    uint64_t size;
+    uint32_t nsessions, nobjects, nbindings, reserved0;
+    uint64_t sessions_off, objects_off, bindings_off, heap_off, heap_size;
+    xichan_atomic_u32 state;       /* enum xichan_seg_state; READY is the commit of creation */
+    xichan_atomic_u32 daemon_pid;  /* the serving daemon, 0 while none */
+    uint64_t created_ns;           /* CLOCK_REALTIME at creation */
+    xichan_atomic_u64 daemon_start_ns;
+
+    /* id counters: fetch_add, never decremented (ids are never reused) */
+    xichan_atomic_u64 next_qid;    /* starts at 1 */
+    xichan_atomic_u64 next_cid;    /* starts at 0 */
+    xichan_atomic_u64 next_seq;    /* creation order across kinds */
+    xichan_atomic_u32 next_sid;    /* session ids, starts at 1; daemon only */
+    uint32_t reserved1;
+
+    struct xichan_lock table_lock; /* object slot states, bindings */
+    struct xichan_lock heap_lock;  /* blocks and bins */
+
+    /* heap, under heap_lock; transient (rebuilt by xichan__heap_repair) */
+    uint64_t heap_bitmap;          /* bit k: bins[k] non-empty */
+    uint32_t bins[XICHAN_NBINS];   /* unit offsets of first free block, 0 = none */
+    uint64_t heap_used;            /* bytes in allocated blocks, headers included */
+    uint64_t heap_blocks;          /* blocks of any state */
+};
+
+/* ----------------------------------------------------------- sessions */
+
+enum xichan_sess_state {
+    XICHAN_SESS_FREE = 0,
+    XICHAN_SESS_LIVE = 1,     /* connected */
+    XICHAN_SESS_CLEANING = 2, /* ended; the daemon is releasing what it held */
+};
+
+/* Written by the daemon only; clients read their own slot. */
+struct xichan_session {
+    xichan_atomic_u32 state;  /* enum xichan_sess_state */
+    uint32_t sid;             /* session id, 1..XICHAN_SID_MAX */
+    uint32_t pid;
+    uint32_t uid;
+    uint64_t start_ns;        /* CLOCK_REALTIME */
+    char kind[16];            /* "c", "python", "ctl" */
+    uint8_t reserved[24];
+};
+
+/* ------------------------------------------------------------ objects */
+
+enum xichan_obj_state {
+    XICHAN_OBJ_FREE = 0,
+    XICHAN_OBJ_LIVE = 1,
+};
+
+enum xichan_obj_flags {
+    XICHAN_OF_NAMED = 1u << 0,   /* kept alive by the namespace */
+    XICHAN_OF_CLOSING = 1u << 1, /* channel: send side closed */
+    XICHAN_OF_CLOSED = 1u << 2,  /* channel: closed */
+    XICHAN_OF_ASSOCIATED = 1u << 3, /* channel: some session associated once */
+    XICHAN_OF_DYING = 1u << 8,   /* destroy under way; a repair finishes it */
+};
+
+/*
+ * A FIFO of items, shared by queues and channels (fifo.c).  head and the
+ * blocks' link fields are authoritative; the rest is derived.
+ */
+struct xichan_fifo {
+    uint32_t head, tail;      /* unit offsets of blocks, 0 = none */
+    uint32_t count;
+    uint32_t next_ticket;     /* ticket of the next pushed item */
+    uint32_t last_popped;     /* ticket of the last item a receiver took (channels) */
+    uint32_t reserved;
+    uint64_t bytes;           /* payload bytes */
+};
+
+/*
+ * One queue or channel.  Slots are never moved or freed; the mutex is
+ * initialised once when the segment is created, so a stale handle may lock a
+ * reused slot and then sees a different gen.
+ */
+struct xichan_obj {
+    struct xichan_lock lock;
+    xichan_atomic_u32 state;  /* enum xichan_obj_state; under table_lock + lock */
+    xichan_atomic_u32 gen;    /* bumped on every free */
+    uint64_t id;
+    uint64_t seq;             /* creation order */
+    uint8_t kind;             /* XICHAN_KIND_* */
+    uint8_t fmt;
+    uint8_t unboundop;
+    uint8_t reserved0;
+    xichan_atomic_u32 flags;  /* enum xichan_obj_flags, under lock */
+    int64_t maxsize;
+    uint32_t refcount;        /* derived from bindings, under table_lock */
+    uint32_t reserved1;
+    struct xichan_fifo fifo;  /* under lock */
+    xichan_atomic_u32 put_seq; /* futex: bumped on push, close, destroy */
+    xichan_atomic_u32 get_seq; /* futex: bumped on pop, remove, close, destroy */
+    xichan_atomic_u32 getters; /* waiter hints (may run high after a crash) */
+    xichan_atomic_u32 putters;
+    char name[XICHAN_NAME_MAX];
+};
+
+/* ----------------------------------------------------------- bindings */
+
+enum xichan_binding_flags {
+    XICHAN_BF_SEND = 1u << 0,     /* channel send end associated */
+    XICHAN_BF_RECV = 1u << 1,     /* channel recv end associated */
+    XICHAN_BF_SEND_REL = 1u << 2, /* send end released */
+    XICHAN_BF_RECV_REL = 1u << 3, /* recv end released */
+};
+
+/* Under table_lock.  sid == 0 marks a free entry. */
+struct xichan_binding {
+    uint32_t sid;
+    uint32_t slot;
+    uint32_t gen;
+    uint16_t refs;
+    uint16_t flags;
+};
+
+/* --------------------------------------------------------------- heap */
+
+enum xichan_blk_state {
+    XICHAN_BLK_FREE = 0,
+    XICHAN_BLK_RESERVED = 1, /* allocated, being filled by its owner */
+    XICHAN_BLK_QUEUED = 2,   /* linked into a fifo; owner = producer */
+    XICHAN_BLK_LEASED = 3,   /* unlinked, being read or freed by its owner */
+};
+
+/*
+ * Every heap block starts with this header.  An item block continues with a
+ * struct xichan_itemhdr and the payload; a free block stores its free-list
+ * links in the first 8 bytes after the header.
+ */
+struct xichan_blk {
+    uint32_t size;           /* units, header included; authoritative */
+    uint32_t prev;           /* units of the physically previous block; derived */
+    xichan_atomic_u32 state; /* state in the low 4 bits, owner sid above */
+    uint32_t link;           /* next item in a fifo, unit offset, 0 = end */
+};
+
+enum xichan_item_flags {
+    XICHAN_IF_UNBOUND = 1u << 0,      /* producer ended, op REPLACE applied */
+    XICHAN_IF_UNBOUND_ERR = 1u << 1,  /* producer ended, op ERROR applied */
+};
+
+struct xichan_itemhdr {
+    uint32_t len;            /* payload bytes */
+    uint32_t producer;       /* sid */
+    uint8_t fmt;
+    uint8_t unboundop;
+    xichan_atomic_u16 flags; /* enum xichan_item_flags */
+    uint32_t ticket;         /* fifo order stamp (wraps) */
+};
+
+struct xichan_freelinks {
+    uint32_t next, prev;     /* unit offsets, 0 = none; transient */
+};
+
+#define XICHAN_BLK_HDR_UNITS 1u
+#define XICHAN_ITEM_OVERHEAD (sizeof(struct xichan_blk) + sizeof(struct xichan_itemhdr))
+#define XICHAN_MIN_BLK_UNITS 2u  /* header + free links */
+
+_Static_assert(sizeof(struct xichan_blk) == XICHAN_UNIT, "block header is one unit");
+_Static_assert(sizeof(struct xichan_itemhdr) == XICHAN_UNIT, "item header is one unit");
+_Static_assert(XICHAN_ITEM_OVERHEAD == 32, "per-item overhead is 32 bytes");
+_Static_assert(sizeof(struct xichan_binding) == 16, "binding entries are 16 bytes");
+_Static_assert(sizeof(struct xichan_session) == 64, "session slots are 64 bytes");
+_Static_assert(sizeof(struct xichan_obj) <= 256, "an empty queue costs at most 256 bytes");
+_Static_assert(offsetof(struct xichan_shm_hdr, magic) == 0, "magic first");
+
+static inline uint32_t xichan__blk_state(uint32_t word) { return word & 0xFu; }
+static inline uint32_t xichan__blk_owner(uint32_t word) { return word >> 4; }
+static inline uint32_t xichan__blk_word(uint32_t state, uint32_t sid) { return (sid << 4) | state; }
+
+#endif /* XICHAN_SHM_LAYOUT_H */

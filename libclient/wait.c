@@ -1,0 +1,151 @@
+/*
+ * wait.c -- blocking and waking, on 32-bit futex words in the segment.
+ *
+ * Decision (STYLE.md §5): wakeups go through futex sequence words in shared
+ * memory, not an eventfd per client.  A futex needs no daemon round trip and
+ * no registration, and a waiter that dies leaves nothing behind.  All of it
+ * sits behind xichan__wait/xichan__wake/xichan__notify, so another backend
+ * (an fd for select/asyncio) can be added without touching callers.
+ *
+ * Protocol (tag-wait-protocol).  A waiter reads the sequence word, then
+ * checks its condition under the object's lock, raises the waiter hint,
+ * unlocks, and sleeps only while the word still holds the value it read.
+ * A notifier changes the state under the lock, then bumps the word and
+ * calls FUTEX_WAKE if the hint is nonzero.  Either the waiter's FUTEX_WAIT
+ * sees the bumped word (EAGAIN, it rechecks) or the notifier sees the hint
+ * (it wakes).  The hint is a count that a killed waiter leaves too high:
+ * that costs a spurious FUTEX_WAKE, never a lost one.
+ *
+ * Deadlines are absolute CLOCK_MONOTONIC nanoseconds, passed to
+ * FUTEX_WAIT_BITSET (absolute, monotonic by default); the loop recomputes
+ * nothing, so EINTR and spurious wakeups cannot stretch a timeout.
+ *
+ * Spinning: on a machine with more than one CPU, a waiter spins for a short,
+ * adaptive time before sleeping, because a sleeping CPU on a VM takes tens
+ * of microseconds to wake.  The budget doubles when a spin succeeds and
+ * halves when it fails, so when both parties share one CPU (where spinning
+ * only burns the other's time slice) it decays to nothing.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SPIN_MAX_NS 40000
+#define SPIN_MIN_NS 1000
+
+static int ncpus_cached;
+static _Thread_local int64_t spin_budget_ns = SPIN_MAX_NS / 4;
+
+static int ncpus(void)
+{
+    int n = __atomic_load_n(&ncpus_cached, __ATOMIC_RELAXED);
+
+    if (n == 0) {
+        long v = sysconf(_SC_NPROCESSORS_ONLN);
+        n = v > 0 ? (int)v : 1;
+        __atomic_store_n(&ncpus_cached, n, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int futex_wait_abs(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns)
+{
+    struct timespec ts, *tsp = NULL;
+
+    if (deadline_ns != XICHAN_FOREVER) {
+        ts.tv_sec = deadline_ns / 1000000000;
+        ts.tv_nsec = deadline_ns % 1000000000;
+        tsp = &ts;
+    }
+    /* No FUTEX_PRIVATE_FLAG: the word is shared between processes. */
+    if (syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expect, tsp, NULL,
+                FUTEX_BITSET_MATCH_ANY) == 0)
+        return 0;
+    return -errno;
+}
+
+/* Spins while *word == expect, up to the adaptive budget; 1 if it changed. */
+static int spin(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns)
+{
+    int64_t start, limit;
+
+    if (ncpus() < 2 || spin_budget_ns < SPIN_MIN_NS)
+        return 0;
+    start = xichan_now_ns();
+    limit = start + spin_budget_ns;
+    if (limit > deadline_ns)
+        limit = deadline_ns;
+    do {
+        for (int i = 0; i < 64; i++) {
+            /* Pairs with the release bump in xichan__notify. */
+            if (xa_load_acquire(word) != expect) {
+                spin_budget_ns = spin_budget_ns * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : spin_budget_ns * 2;
+                return 1;
+            }
+            cpu_relax();
+        }
+    } while (xichan_now_ns() < limit);
+    spin_budget_ns /= 2;
+    return 0;
+}
+
+int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
+                 const struct xichan_waiter *w)
+{
+    if (spin(word, expect, deadline_ns))
+        return 0;
+    for (;;) {
+        int64_t now = xichan_now_ns(), until = deadline_ns;
+        int rc;
+
+        if (now >= deadline_ns)
+            return XICHAN_ETIMEDOUT;
+        if (w && w->check && w->period_ms > 0) {
+            int64_t slice = now + (int64_t)w->period_ms * 1000000;
+            if (slice < until)
+                until = slice;
+        }
+        rc = futex_wait_abs(word, expect, until);
+        if (rc == 0 || rc == -EAGAIN)
+            return 0; /* woken, or the word already moved on: recheck */
+        if (rc == -ETIMEDOUT && until == deadline_ns)
+            return XICHAN_ETIMEDOUT;
+        if (rc != -ETIMEDOUT && rc != -EINTR)
+            return XICHAN_EIO;
+        /* A slice ended or a signal arrived: let the caller's check run. */
+        if (w && w->check && w->check(w->arg))
+            return XICHAN_EINTR;
+    }
+}
+
+void xichan__wake(xichan_atomic_u32 *word, int n)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n)
+{
+    /* Release: a waiter that sees the new value also sees the state change. */
+    xa_add_release(seq, 1);
+    /*
+     * The full fence orders the bump before the hint load; the waiter raises
+     * the hint before its FUTEX_WAIT re-reads the word (tag-wait-protocol).
+     */
+    xa_fence_seq_cst();
+    if (xa_load_relaxed(waiters) > 0)
+        xichan__wake(seq, n);
+}

@@ -1,0 +1,92 @@
+/*
+ * unit.h -- helpers for the cmocka unit tests: a private segment and
+ * in-process sessions, no daemon.
+ *
+ * ut_seg_new() creates a fresh segment with a unique name (unlinked at once,
+ * so a crashed test leaves nothing in /dev/shm), and ut_client() makes a
+ * session in it the way the daemon would (xichan__session_new) and wraps it
+ * in a xichan_client that the public API accepts.  ut_client_end() runs the
+ * daemon's session cleanup, as when a process dies.
+ */
+#ifndef XICHAN_UNIT_H
+#define XICHAN_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+extern pid_t xichan__pid_cache;
+
+static inline struct xichan_shm *ut_seg_new_geo(uint64_t size, uint32_t nobjects, uint32_t nbindings)
+{
+    static int counter;
+    struct xichan_shm_geometry g = {size, 64, nobjects, nbindings};
+    struct xichan_shm *shm = NULL;
+    char name[64];
+
+    snprintf(name, sizeof(name), "/xichan-ut-%d-%d", (int)getpid(), counter++);
+    xichan__pid_cache = getpid();
+    assert_int_equal(xichan__shm_create(name, &g, &shm), 0);
+    xichan__shm_unlink(name);
+    return shm;
+}
+
+static inline struct xichan_shm *ut_seg_new(void)
+{
+    return ut_seg_new_geo(4u << 20, 256, 1024);
+}
+
+static inline xichan_client *ut_client(struct xichan_shm *shm)
+{
+    xichan_client *cl = calloc(1, sizeof(*cl));
+
+    assert_non_null(cl);
+    assert_int_equal(xichan__session_new(shm, getpid(), getuid(), "unit", &cl->slot, &cl->sid), 0);
+    cl->shm = shm;
+    cl->fd = -1;
+    cl->pid = getpid();
+    return cl;
+}
+
+/* The session ends as if its process died: the daemon's cleanup runs. */
+static inline void ut_client_end(xichan_client *cl)
+{
+    xichan__session_ending(cl->shm, cl->slot);
+    assert_int_equal(xichan__session_cleanup(cl->shm, cl->slot, 0), 0);
+    free(cl);
+}
+
+static inline void ut_heap_ok(struct xichan_shm *shm)
+{
+    struct xichan_heap_report r;
+
+    assert_int_equal(xichan__heap_check(shm, &r), 0);
+    if (!r.ok)
+        fail_msg("heap check: %s", r.why);
+}
+
+#define ut_ok(expr)                                                                                \
+    do {                                                                                           \
+        int ut_rc_ = (int)(expr);                                                                  \
+        if (ut_rc_ != 0)                                                                           \
+            fail_msg("%s -> %s (%s)", #expr, xichan_err_name(ut_rc_), xichan_strerror(ut_rc_));    \
+    } while (0)
+
+#define ut_err(expr, code)                                                                         \
+    do {                                                                                           \
+        int ut_rc_ = (int)(expr);                                                                  \
+        if (ut_rc_ != (code))                                                                      \
+            fail_msg("%s -> %s, expected %s", #expr, xichan_err_name(ut_rc_),                      \
+                     xichan_err_name(code));                                                       \
+    } while (0)
+
+#endif /* XICHAN_UNIT_H */
