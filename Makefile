@@ -44,12 +44,17 @@ INTEG_SRCS = $(filter-out tests/integ/harness.c,$(wildcard tests/integ/*.c))
 INTEG_BINS = $(INTEG_SRCS:tests/integ/%.c=$(BUILD)/tests/integ/%)
 TEST_COMMON = $(BUILD)/tobj/tests/integ/harness.o
 
+BENCH_SRCS = $(wildcard scripts/bench/*.c)
+BENCH_BINS = $(BENCH_SRCS:scripts/bench/%.c=$(BUILD)/bench/%)
+DEMO_SRCS  = $(wildcard scripts/demo/*.c)
+DEMO_BINS  = $(DEMO_SRCS:scripts/demo/%.c=$(BUILD)/demo/%)
+
 LIBSO  = $(BUILD)/lib/libxichan.so
 LIBA   = $(BUILD)/lib/libxichan.a
 TLIBA  = $(BUILD)/lib/libxichan-test.a
 BINS   = $(BUILD)/bin/xichand $(BUILD)/bin/xichanctl
 
-all: $(LIBSO) $(LIBA) $(BINS)
+all: $(LIBSO) $(LIBA) $(BINS) $(BENCH_BINS) $(DEMO_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -66,7 +71,7 @@ $(BUILD)/lib/$(SONAME): $(LIB_OBJS) libclient/libxichan.map
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=libclient/libxichan.map \
-		-Wl,-z,defs $(LDFLAGS_ALL) -o $@ $(LIB_OBJS)
+		-Wl,-z,defs $(LDFLAGS_ALL) -o $@ $(LIB_OBJS) -lmsgpackc
 
 $(LIBSO): $(BUILD)/lib/$(SONAME)
 	$(Q)ln -sf $(SONAME) $@
@@ -84,12 +89,22 @@ $(TLIBA): $(TLIB_OBJS)
 $(BUILD)/bin/xichand: $(DAEMON_OBJS) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(DAEMON_OBJS) $(LIBA) -luv
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(DAEMON_OBJS) $(LIBA) -luv -lmsgpackc
 
 $(BUILD)/bin/xichanctl: $(CTL_OBJS) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CTL_OBJS) $(LIBA)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CTL_OBJS) $(LIBA) -lmsgpackc
+
+$(BUILD)/bench/%: $(BUILD)/obj/scripts/bench/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIBA) -lmsgpackc
+
+$(BUILD)/demo/%: $(BUILD)/obj/scripts/demo/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIBA) -lmsgpackc
 
 $(BUILD)/tests/unit/%: $(BUILD)/tobj/tests/unit/%.o $(TLIBA)
 	@mkdir -p $(dir $@)
@@ -121,3 +136,6 @@ clean:
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# The Python extension and its tests live in their own fragment.
+-include pyext/build.mk

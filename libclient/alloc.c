@@ -296,7 +296,7 @@ int xichan__heap_repair(struct xichan_shm *shm, void *unused)
         uint32_t st = xichan__blk_state(xa_load_relaxed(&b->state));
 
         if (b->size < XICHAN_MIN_BLK_UNITS || b->size > shm->heap_units - off ||
-            st > XICHAN_BLK_LEASED)
+            st > XICHAN_BLK_OWNED)
             return XICHAN_ECORRUPT;
         if (st == XICHAN_BLK_FREE && last &&
             xichan__blk_state(xa_load_relaxed(&last->state)) == XICHAN_BLK_FREE) {
@@ -399,6 +399,9 @@ int xichan__heap_check(struct xichan_shm *shm, struct xichan_heap_report *r)
             break;
         case XICHAN_BLK_LEASED:
             r->leased++;
+            break;
+        case XICHAN_BLK_OWNED:
+            r->owned++;
             break;
         default:
             FAIL("block %u: bad state %u", off, st);

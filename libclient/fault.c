@@ -4,7 +4,8 @@
  * XICHAN_FAULT=N makes the process SIGKILL itself the first time point N is
  * reached; XICHAN_FAULT_HIT=K waits for the Kth time instead.  SIGKILL and
  * not abort(): the point is to die exactly as a kill -9 would, with no
- * handler, no atexit and no unlocking.
+ * handler, no atexit and no unlocking.  Tests that fork set the point in
+ * the child with xichan__fault_set(), which overrides the environment.
  */
 #ifdef XICHAN_FAULTS
 #include <signal.h>
@@ -16,6 +17,13 @@
 static int fault_point = -1;
 static long fault_hit = 1;
 static long fault_seen;
+
+void xichan__fault_set(int point, long hit)
+{
+    fault_point = point;
+    fault_hit = hit > 0 ? hit : 1;
+    fault_seen = 0;
+}
 
 void xichan__fault(enum xichan_fault point)
 {

@@ -54,6 +54,8 @@ enum xichan_fault {
 
 #ifdef XICHAN_FAULTS
 void xichan__fault(enum xichan_fault point);
+/* Arms point (0 disarms) to fire on its hit-th pass in this process. */
+void xichan__fault_set(int point, long hit);
 #else
 #define xichan__fault(point) ((void)0)
 #endif
@@ -158,7 +160,7 @@ int xichan__heap_repair(struct xichan_shm *shm, void *unused);
 int xichan__heap_reclaim(struct xichan_shm *shm, uint32_t sid, uint64_t *nfreed);
 
 struct xichan_heap_report {
-    uint64_t blocks, free_blocks, queued, reserved, leased;
+    uint64_t blocks, free_blocks, queued, reserved, leased, owned;
     uint64_t free_bytes, used_bytes;
     int ok;                   /* 1 if every invariant held */
     char why[128];
@@ -210,7 +212,15 @@ void xichan__table_unlock(struct xichan_shm *shm);
 /* Repairs after a dead table_lock holder: slots, refcounts from bindings. */
 int xichan__table_repair(struct xichan_shm *shm, void *unused);
 
-/* Creates an object bound once to sid.  Takes table_lock. */
+static inline int xichan__obj_has_fifo(const struct xichan_obj *o)
+{
+    return o->kind == XICHAN_KIND_QUEUE || o->kind == XICHAN_KIND_CHANNEL;
+}
+
+/*
+ * Creates an object bound once to sid.  Takes table_lock.  For a buffer,
+ * *id_out carries in the unit offset of the RESERVED block it adopts.
+ */
 int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t maxsize, int fmt,
                        int unboundop, const char *name, uint64_t *id_out);
 /* Finds a live object by kind and id (no lock held on return). */
@@ -240,6 +250,9 @@ uint32_t xichan__chan_end_sessions(struct xichan_shm *shm, const struct xichan_o
                                    uint16_t end, uint32_t *sids, size_t cap);
 /* Sets CLOSED and wakes every waiter.  needs the object's lock */
 void xichan__chan_mark_closed(struct xichan_obj *o);
+/* +1/-1 reference held by an item in flight.  Takes table_lock. */
+int xichan__obj_inflight(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
+                         int delta);
 /* Releases every binding of sid (table_lock held), destroying orphaned objects. */
 int xichan__bindings_drop_session(struct xichan_shm *shm, uint32_t sid, uint32_t my_sid);
 /* Fills an info record; needs the object's lock. */

@@ -39,7 +39,7 @@
 static int obj_repair(struct xichan_shm *shm, void *arg)
 {
     struct xichan_obj *o = arg;
-    int err = xichan__fifo_repair(shm, o);
+    int err = xichan__obj_has_fifo(o) ? xichan__fifo_repair(shm, o) : 0;
 
     /* The dead holder may have changed state without notifying. */
     xa_add_release(&o->put_seq, 1);
@@ -59,7 +59,7 @@ static int destroy_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t
 int xichan__table_repair(struct xichan_shm *shm, void *unused)
 {
     for (uint32_t i = 0; i < shm->nobjects; i++)
-        shm->objects[i].refcount = 0;
+        shm->objects[i].refcount = shm->objects[i].inflight;
     for (uint32_t j = 0; j < shm->nbindings; j++) {
         struct xichan_binding *b = &shm->bindings[j];
         struct xichan_obj *o;
@@ -149,7 +149,7 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
     uint64_t id;
     int err;
 
-    if ((kind != XICHAN_KIND_QUEUE && kind != XICHAN_KIND_CHANNEL) || fmt < 0 || fmt > 255 ||
+    if (kind < XICHAN_KIND_QUEUE || kind > XICHAN_KIND_BUFFER || fmt < 0 || fmt > 255 ||
         unboundop < XICHAN_UNBOUND_DEFAULT || unboundop > XICHAN_UNBOUND_REPLACE)
         return XICHAN_EINVAL;
     if (name && (!name[0] || strlen(name) >= XICHAN_NAME_MAX))
@@ -173,8 +173,9 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
         err = XICHAN_ELIMIT;
         goto out;
     }
-    id = kind == XICHAN_KIND_QUEUE ? xa_add_relaxed(&shm->hdr->next_qid, 1)
-                                   : xa_add_relaxed(&shm->hdr->next_cid, 1);
+    id = kind == XICHAN_KIND_QUEUE     ? xa_add_relaxed(&shm->hdr->next_qid, 1)
+         : kind == XICHAN_KIND_CHANNEL ? xa_add_relaxed(&shm->hdr->next_cid, 1)
+                                       : xa_add_relaxed(&shm->hdr->next_bid, 1);
     o->id = id;
     o->seq = xa_add_relaxed(&shm->hdr->next_seq, 1);
     o->kind = (uint8_t)kind;
@@ -196,6 +197,22 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
     }
     b->refs = 1;
     o->refcount = 1;
+    o->inflight = 0;
+    if (kind == XICHAN_KIND_BUFFER) {
+        /*
+         * The block (RESERVED by the creator until now) becomes the object's.
+         * A crash between this store and the commit below leaks the block:
+         * the one window the daemon's sweeps do not cover.
+         */
+        struct xichan_blk *blk = xichan__blk(shm, (uint32_t)*id_out);
+        if (!blk) {
+            err = XICHAN_EINVAL;
+            binding_free_if_unused((b->refs = 0, b));
+            goto out;
+        }
+        o->fifo.head = (uint32_t)*id_out;
+        xa_store_release(&blk->state, xichan__blk_word(XICHAN_BLK_OWNED, 0));
+    }
     xichan__fault(XICHAN_FAULT_CREATE_SLOT);
     /* Commit (tag-table-commit); readers find the object with acquire loads. */
     xa_store_release(&o->state, XICHAN_OBJ_LIVE);
@@ -280,7 +297,19 @@ static int destroy_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t
             b->sid = 0;
     }
     o->refcount = 0;
-    err = xichan__fifo_drop_all(shm, o, sid);
+    o->inflight = 0;
+    if (xichan__obj_has_fifo(o)) {
+        err = xichan__fifo_drop_all(shm, o, sid);
+    } else {
+        struct xichan_blk *blk = xichan__blk(shm, o->fifo.head);
+        err = 0;
+        if (blk && xichan__blk_state(xa_load_relaxed(&blk->state)) == XICHAN_BLK_OWNED &&
+            (err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)) == 0) {
+            xichan__heap_free_locked(shm, blk);
+            xichan__heap_unlock(shm);
+        }
+        o->fifo.head = 0;
+    }
     xichan__fault(XICHAN_FAULT_DESTROY_DRAINED);
     xa_store_release(&o->gen, gen + 1);
     xa_store_relaxed(&o->flags, 0);
@@ -520,6 +549,32 @@ uint32_t xichan__chan_end_sessions(struct xichan_shm *shm, const struct xichan_o
     return n;
 }
 
+int xichan__obj_inflight(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
+                         int delta)
+{
+    int err;
+
+    if (delta != 1 && delta != -1)
+        return XICHAN_EINVAL;
+    if ((err = xichan__table_lock(shm, sid, XICHAN_FOREVER)))
+        return err;
+    if (xa_load_relaxed(&ref->o->state) != XICHAN_OBJ_LIVE ||
+        xa_load_relaxed(&ref->o->gen) != ref->gen) {
+        err = XICHAN_ENOTFOUND;
+    } else if (delta > 0) {
+        ref->o->inflight++; /* commit */
+        ref->o->refcount++;
+    } else if (ref->o->inflight == 0) {
+        err = XICHAN_ENOTBOUND;
+    } else {
+        ref->o->inflight--; /* commit */
+        ref->o->refcount--;
+        err = maybe_destroy(shm, ref, sid);
+    }
+    xichan__table_unlock(shm);
+    return err;
+}
+
 int xichan__bindings_drop_session(struct xichan_shm *shm, uint32_t sid, uint32_t my_sid)
 {
     int err = 0;
@@ -563,8 +618,8 @@ void xichan__obj_fill_info(struct xichan_shm *shm, struct xichan_obj *o, xichan_
                   : (flags & XICHAN_OF_CLOSING) ? XICHAN_STATE_CLOSING
                                                 : XICHAN_STATE_OPEN;
     info->maxsize = o->maxsize;
-    info->count = o->fifo.count;
-    info->bytes = o->fifo.bytes;
+    info->count = xichan__obj_has_fifo(o) ? o->fifo.count : 0;
+    info->bytes = xichan__obj_has_fifo(o) ? o->fifo.bytes : (uint64_t)o->maxsize;
     info->nbound = o->refcount;
     info->fmt = o->fmt;
     info->unboundop = o->unboundop;

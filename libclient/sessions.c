@@ -79,7 +79,7 @@ static int unbind_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint3
     struct xichan_objref ref = {o, i, xa_load_acquire(&o->gen)};
     int err;
 
-    if (xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE)
+    if (xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE || !xichan__obj_has_fifo(o))
         return 0;
     if ((err = xichan__obj_lock_until(shm, &ref, my_sid, xichan_now_ns() + CLEANUP_LOCK_NS)))
         return err == XICHAN_ENOTFOUND ? 0 : err;
@@ -92,7 +92,7 @@ static int unbind_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint3
     return err < 0 ? err : 0;
 }
 
-int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t my_sid)
+int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unused_sid)
 {
     struct xichan_session *s;
     uint64_t nfreed;
@@ -105,11 +105,16 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t my_s
     if (xa_load_acquire(&s->state) != XICHAN_SESS_CLEANING)
         return XICHAN_EINVAL;
     sid = s->sid;
+    /*
+     * Blocks unlinked on the way (removed items, items of destroyed objects)
+     * are leased to the ended session itself, not to the cleaner: if the
+     * cleaner dies half-way, step 3 of the rerun frees them.
+     */
     for (uint32_t i = 0; i < shm->nobjects; i++)
-        if ((e = unbind_object(shm, i, sid, my_sid)) && !err)
+        if ((e = unbind_object(shm, i, sid, sid)) && !err)
             err = e;
-    if ((e = xichan__table_lock(shm, my_sid, xichan_now_ns() + CLEANUP_LOCK_NS)) == 0) {
-        e = xichan__bindings_drop_session(shm, sid, my_sid);
+    if ((e = xichan__table_lock(shm, sid, xichan_now_ns() + CLEANUP_LOCK_NS)) == 0) {
+        e = xichan__bindings_drop_session(shm, sid, sid);
         xichan__table_unlock(shm);
     }
     if (e && !err)

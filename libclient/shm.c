@@ -191,6 +191,7 @@ int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
     h->created_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     xa_store_relaxed(&h->next_qid, 1);
     xa_store_relaxed(&h->next_cid, 0);
+    xa_store_relaxed(&h->next_bid, 1);
     xa_store_relaxed(&h->next_seq, 1);
     xa_store_relaxed(&h->next_sid, 1);
     if ((err = xichan__lock_init(&h->table_lock)) || (err = xichan__lock_init(&h->heap_lock)))

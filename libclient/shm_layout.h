@@ -99,6 +99,7 @@ struct xichan_shm_hdr {
     xichan_atomic_u64 next_seq;    /* creation order across kinds */
     xichan_atomic_u32 next_sid;    /* session ids, starts at 1; daemon only */
     uint32_t reserved1;
+    xichan_atomic_u64 next_bid;    /* shared buffer ids, starts at 1 */
 
     struct xichan_lock table_lock; /* object slot states, bindings */
     struct xichan_lock heap_lock;  /* blocks and bins */
@@ -158,7 +159,9 @@ struct xichan_fifo {
 };
 
 /*
- * One queue or channel.  Slots are never moved or freed; the mutex is
+ * One queue, channel or shared buffer.  A buffer uses no fifo: fifo.head is
+ * the unit offset of its OWNED block and maxsize its size in bytes.  Slots
+ * are never moved or freed; the mutex is
  * initialised once when the segment is created, so a stale handle may lock a
  * reused slot and then sees a different gen.
  */
@@ -174,8 +177,8 @@ struct xichan_obj {
     uint8_t reserved0;
     xichan_atomic_u32 flags;  /* enum xichan_obj_flags, under lock */
     int64_t maxsize;
-    uint32_t refcount;        /* derived from bindings, under table_lock */
-    uint32_t reserved1;
+    uint32_t refcount;        /* derived: bindings + inflight, under table_lock */
+    uint32_t inflight;        /* references held by items in flight, under table_lock */
     struct xichan_fifo fifo;  /* under lock */
     xichan_atomic_u32 put_seq; /* futex: bumped on push, close, destroy */
     xichan_atomic_u32 get_seq; /* futex: bumped on pop, remove, close, destroy */
@@ -209,6 +212,7 @@ enum xichan_blk_state {
     XICHAN_BLK_RESERVED = 1, /* allocated, being filled by its owner */
     XICHAN_BLK_QUEUED = 2,   /* linked into a fifo; owner = producer */
     XICHAN_BLK_LEASED = 3,   /* unlinked, being read or freed by its owner */
+    XICHAN_BLK_OWNED = 4,    /* the memory of a shared-buffer object; freed by its destroy */
 };
 
 /*

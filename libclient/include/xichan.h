@@ -310,9 +310,36 @@ XICHAN_EXTERN int xichan_chan_info_get(xichan_client *cl, xichan_chan_id c, xich
 XICHAN_EXTERN int xichan_chan_sessions(xichan_client *cl, xichan_chan_id c, int end, uint32_t *sids,
                                        size_t cap);
 
+/* ------------------------------------------------------ shared buffers */
+
+/*
+ * A shared buffer is a block of the segment that every session can map:
+ * writes are seen by all, with no copy.  It lives, like a queue, while some
+ * session holds a binding (or an item in flight holds a reference).
+ */
+typedef struct { uint64_t id; } xichan_buf_id;
+
+/* Allocates size zeroed bytes, bound once to the caller.  Errors:
+ * XICHAN_EINVAL (size 0), XICHAN_ENOSPC, XICHAN_E2BIG, XICHAN_ELIMIT. */
+XICHAN_EXTERN int xichan_buf_create(xichan_client *cl, size_t size, xichan_buf_id *out);
+XICHAN_EXTERN int xichan_buf_bind(xichan_client *cl, xichan_buf_id b);
+/* Drops one binding; the last one frees the memory: unmap your views first. */
+XICHAN_EXTERN int xichan_buf_unbind(xichan_client *cl, xichan_buf_id b);
+/* The buffer's address in this process and its size.  The pointer stays
+ * valid while the caller's session keeps a binding. */
+XICHAN_EXTERN int xichan_buf_map(xichan_client *cl, xichan_buf_id b, void **ptr, size_t *size);
+
+/*
+ * References held by items in flight (CPython keeps a queue alive while a
+ * Queue object sits in another queue): delta +1 when a handle to the object
+ * is packed into an item, -1 when the receiver has bound it for itself.  An
+ * item dropped unread keeps its reference until the object is destroyed.
+ */
+XICHAN_EXTERN int xichan_obj_inflight(xichan_client *cl, int kind, uint64_t id, int delta);
+
 /* --------------------------------------------------------- inspection */
 
-enum { XICHAN_KIND_QUEUE = 1, XICHAN_KIND_CHANNEL = 2 };
+enum { XICHAN_KIND_QUEUE = 1, XICHAN_KIND_CHANNEL = 2, XICHAN_KIND_BUFFER = 3 };
 
 enum {
     XICHAN_STATE_OPEN = 0,
@@ -354,6 +381,29 @@ typedef struct xichan_stats {
 } xichan_stats;
 
 XICHAN_EXTERN int xichan_stats_get(xichan_client *cl, xichan_stats *out);
+
+/* -------------------------------------------------------- msgpack */
+
+/*
+ * msgpack-c helpers, declared when <msgpack.h> was included before this
+ * header.  Python receives a msgpack item as the natural value (map -> dict,
+ * array -> tuple).
+ */
+#if defined(MSGPACK_SBUFFER_H) && defined(MSGPACK_UNPACKER_H)
+/* Puts/sends the packed bytes of sb as one XICHAN_FMT_MSGPACK item. */
+XICHAN_EXTERN int xichan_queue_put_msgpack(xichan_client *cl, xichan_queue_id q,
+                                           const msgpack_sbuffer *sb, int64_t deadline_ns);
+XICHAN_EXTERN int xichan_chan_send_msgpack(xichan_client *cl, xichan_chan_id c,
+                                           const msgpack_sbuffer *sb, int64_t deadline_ns);
+/*
+ * Unpacks a msgpack item into out (initialised by the caller with
+ * msgpack_unpacked_init and destroyed with msgpack_unpacked_destroy; the
+ * objects stay valid until then, also after xichan_item_release).
+ * XICHAN_EINVAL if the item is not msgpack; XICHAN_ECORRUPT if its bytes are
+ * not one complete msgpack value.
+ */
+XICHAN_EXTERN int xichan_item_unpack(const xichan_item *item, msgpack_unpacked *out);
+#endif
 
 #ifdef __cplusplus
 }
