@@ -64,7 +64,7 @@ $(BUILD)/obj/%.o: %.c
 # Test objects: the same sources with the fault points compiled in.
 $(BUILD)/tobj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(call msg,CC,$< [test])
+	$(call msg,CC-T,$<)
 	$(Q)$(CC) $(CPPFLAGS_ALL) -DXICHAN_FAULTS $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/lib/$(SONAME): $(LIB_OBJS) libclient/libxichan.map

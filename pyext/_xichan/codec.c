@@ -1,0 +1,426 @@
+/*
+ * codec.c -- shareable Python values <-> msgpack items (XICHAN_FMT_MSGPACK).
+ *
+ * Encoding (SEMANTICS.md §1.5): exact types only.
+ *
+ *   None, True, False   nil, true, false
+ *   int                 int64 (outside it: OverflowError('try sending as bytes'))
+ *   float               float64
+ *   str                 str (UTF-8; lone surrogates kept with surrogatepass)
+ *   bytes               bin
+ *   tuple               array, recursively
+ *   memoryview          ext 2: the buffer payload of buffers.c (top level: the
+ *                       whole item is XICHAN_FMT_BUFFER instead)
+ *   Queue, SendChannel, RecvChannel, ChannelID, SharedBuffer
+ *                       ext 1: kind u8, flags u8 (XP_HF_*), id u64 little-endian
+ *
+ * Anything else raises NotShareableError('<repr> does not support
+ * cross-interpreter data') naming the innermost offending object; the caller
+ * then queues nothing.  Packing a handle takes an in-flight reference
+ * (xichan_obj_inflight +1) so the object outlives the trip; the receiver binds
+ * it for its own session, then gives the reference back (-1).  An item that
+ * is not queued after all gives its references back in xp_enc_abort().
+ *
+ * Decoding is by each item's own format.  A msgpack item from a C client
+ * decodes to natural values: map -> dict, array -> tuple, str -> str,
+ * bin -> bytes, unknown ext -> (type, bytes).
+ */
+#include <string.h>
+
+#include "xichan_py.h"
+
+/* ------------------------------------------------------------ encoding */
+
+void xp_enc_init(xp_enc *e, xp_state *st, xichan_client *cl)
+{
+    memset(e, 0, sizeof(*e));
+    e->st = st;
+    e->cl = cl;
+    e->fmt = XICHAN_FMT_MSGPACK;
+    msgpack_sbuffer_init(&e->sb);
+    msgpack_packer_init(&e->pk, &e->sb, msgpack_sbuffer_write);
+}
+
+/* kind 0 records a local buffer export (buffers.c) rather than a reference. */
+int xp_enc_addref(xp_enc *e, int kind, uint64_t id)
+{
+    if (e->nrefs == e->caprefs) {
+        size_t cap = e->caprefs ? e->caprefs * 2 : 4;
+        void *n = PyMem_Realloc(e->refs, cap * sizeof(*e->refs));
+
+        if (!n) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        e->refs = n;
+        e->caprefs = cap;
+    }
+    e->refs[e->nrefs].kind = kind;
+    e->refs[e->nrefs].id = id;
+    e->nrefs++;
+    return 0;
+}
+
+void xp_enc_abort(xp_enc *e)
+{
+    for (size_t i = 0; i < e->nrefs; i++) {
+        if (e->refs[i].kind == 0)
+            xp_exports_drop(e->refs[i].id);
+        else
+            (void)xichan_obj_inflight(e->cl, e->refs[i].kind, e->refs[i].id, -1);
+    }
+    e->nrefs = 0;
+}
+
+void xp_enc_fini(xp_enc *e)
+{
+    msgpack_sbuffer_destroy(&e->sb);
+    PyMem_Free(e->refs);
+    e->refs = NULL;
+    e->nrefs = e->caprefs = 0;
+}
+
+static int nomem(int rc)
+{
+    if (rc) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static int not_shareable(xp_state *st, PyObject *obj)
+{
+    PyObject *cls = st->NotShareableError ? st->NotShareableError : PyExc_ValueError;
+    PyObject *r = PyObject_Repr(obj);
+
+    if (!r) {
+        PyErr_Clear();
+        r = PyUnicode_FromFormat("<%s object>", Py_TYPE(obj)->tp_name);
+        if (!r)
+            return -1;
+    }
+    PyErr_Format(cls, "%U does not support cross-interpreter data", r);
+    Py_DECREF(r);
+    return -1;
+}
+
+/* The int id behind a handle object's _id attribute (an int or ChannelID). */
+static int handle_id(xp_state *st, PyObject *obj, uint64_t *id)
+{
+    PyObject *v = PyObject_GetAttr(obj, st->str_id), *n;
+    int rc;
+
+    if (!v)
+        return -1;
+    n = PyNumber_Index(v);
+    Py_DECREF(v);
+    if (!n)
+        return -1;
+    rc = xp_id_arg(n, "id", id);
+    Py_DECREF(n);
+    return rc;
+}
+
+static int pack_handle(xp_enc *e, int kind, int flags, uint64_t id)
+{
+    unsigned char p[10];
+    int err;
+
+    if ((err = xichan_obj_inflight(e->cl, kind, id, +1)))
+        return xp_raise_int(e->st, err, kind, id);
+    if (xp_enc_addref(e, kind, id)) {
+        (void)xichan_obj_inflight(e->cl, kind, id, -1);
+        return -1;
+    }
+    p[0] = (unsigned char)kind;
+    p[1] = (unsigned char)flags;
+    for (int i = 0; i < 8; i++)
+        p[2 + i] = (unsigned char)(id >> (8 * i));
+    return nomem(msgpack_pack_ext(&e->pk, sizeof(p), XP_EXT_HANDLE) ||
+                 msgpack_pack_ext_body(&e->pk, p, sizeof(p)));
+}
+
+static int chanid_end_flags(xp_state *st, PyObject *cid)
+{
+    PyObject *end = PyObject_GetAttr(cid, st->str_end);
+    int flags = 0;
+
+    if (!end)
+        return -1;
+    if (PyUnicode_Check(end))
+        flags = PyUnicode_CompareWithASCIIString(end, "send") == 0 ? XP_HF_SEND : XP_HF_RECV;
+    Py_DECREF(end);
+    return flags;
+}
+
+static int enc_value(xp_enc *e, PyObject *obj)
+{
+    xp_state *st = e->st;
+    PyTypeObject *tp = Py_TYPE(obj);
+    uint64_t id;
+
+    if (obj == Py_None)
+        return nomem(msgpack_pack_nil(&e->pk));
+    if (obj == Py_True)
+        return nomem(msgpack_pack_true(&e->pk));
+    if (obj == Py_False)
+        return nomem(msgpack_pack_false(&e->pk));
+    if (tp == &PyLong_Type) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+
+        if (overflow) {
+            PyErr_SetString(PyExc_OverflowError, "try sending as bytes");
+            return -1;
+        }
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        return nomem(msgpack_pack_int64(&e->pk, v));
+    }
+    if (tp == &PyFloat_Type)
+        return nomem(msgpack_pack_double(&e->pk, PyFloat_AS_DOUBLE(obj)));
+    if (tp == &PyUnicode_Type) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
+        PyObject *tmp = NULL;
+        int rc;
+
+        if (!s) { /* lone surrogates */
+            PyErr_Clear();
+            if (!(tmp = PyUnicode_AsEncodedString(obj, "utf-8", "surrogatepass")))
+                return -1;
+            s = PyBytes_AS_STRING(tmp);
+            n = PyBytes_GET_SIZE(tmp);
+        }
+        if (n > UINT32_MAX) {
+            Py_XDECREF(tmp);
+            PyErr_SetString(PyExc_OverflowError, "str too long for one item");
+            return -1;
+        }
+        rc = nomem(msgpack_pack_str(&e->pk, (size_t)n) ||
+                   msgpack_pack_str_body(&e->pk, s, (size_t)n));
+        Py_XDECREF(tmp);
+        return rc;
+    }
+    if (tp == &PyBytes_Type) {
+        Py_ssize_t n = PyBytes_GET_SIZE(obj);
+
+        if (n > UINT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "bytes too long for one item");
+            return -1;
+        }
+        return nomem(msgpack_pack_bin(&e->pk, (size_t)n) ||
+                     msgpack_pack_bin_body(&e->pk, PyBytes_AS_STRING(obj), (size_t)n));
+    }
+    if (tp == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(obj);
+        int rc = 0;
+
+        if (Py_EnterRecursiveCall(" while encoding a tuple"))
+            return -1;
+        if (nomem(msgpack_pack_array(&e->pk, (size_t)n)))
+            rc = -1;
+        for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
+            rc = enc_value(e, PyTuple_GET_ITEM(obj, i));
+        Py_LeaveRecursiveCall();
+        return rc;
+    }
+    if (tp == &PyMemoryView_Type) {
+        msgpack_sbuffer sb;
+        int rc;
+
+        msgpack_sbuffer_init(&sb);
+        rc = xp_buffer_encode(e, &sb, obj);
+        if (rc == 0)
+            rc = nomem(msgpack_pack_ext(&e->pk, sb.size, XP_EXT_BUFFER) ||
+                       msgpack_pack_ext_body(&e->pk, sb.data, sb.size));
+        msgpack_sbuffer_destroy(&sb);
+        return rc;
+    }
+    if (st->QueueType && (PyObject *)tp == st->QueueType)
+        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_QUEUE, 0, id);
+    if (st->SendChannelType && (PyObject *)tp == st->SendChannelType)
+        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_CHANNEL, XP_HF_SEND, id);
+    if (st->RecvChannelType && (PyObject *)tp == st->RecvChannelType)
+        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_CHANNEL, XP_HF_RECV, id);
+    if (st->ChannelIDType && (PyObject *)tp == st->ChannelIDType) {
+        int flags = chanid_end_flags(st, obj);
+        PyObject *n;
+
+        if (flags < 0 || !(n = PyNumber_Index(obj)))
+            return -1;
+        if (xp_id_arg(n, "id", &id)) {
+            Py_DECREF(n);
+            return -1;
+        }
+        Py_DECREF(n);
+        return pack_handle(e, XICHAN_KIND_CHANNEL, XP_HF_CHANID | flags, id);
+    }
+    if (st->SharedBufferType && tp == st->SharedBufferType)
+        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_BUFFER, 0, id);
+    return not_shareable(st, obj);
+}
+
+int xp_encode(xp_enc *e, PyObject *obj)
+{
+    if (Py_TYPE(obj) == &PyMemoryView_Type) {
+        e->fmt = XICHAN_FMT_BUFFER;
+        return xp_buffer_encode(e, &e->sb, obj);
+    }
+    e->fmt = XICHAN_FMT_MSGPACK;
+    return enc_value(e, obj);
+}
+
+/* ------------------------------------------------------------ decoding */
+
+PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id)
+{
+    switch (kind) {
+    case XICHAN_KIND_QUEUE:
+        if (xp_need_queues(st))
+            return NULL;
+        return PyObject_CallFunction(st->QueueType, "K", (unsigned long long)id);
+    case XICHAN_KIND_CHANNEL:
+        if (xp_need_channels(st))
+            return NULL;
+        if (flags & XP_HF_CHANID)
+            return PyObject_CallFunction(st->make_channel_id, "Ks", (unsigned long long)id,
+                                         (flags & XP_HF_SEND) ? "send" : "recv");
+        return PyObject_CallFunction((flags & XP_HF_SEND) ? st->SendChannelType
+                                                          : st->RecvChannelType,
+                                     "K", (unsigned long long)id);
+    case XICHAN_KIND_BUFFER:
+        return xp_sharedbuffer_attach(st, id);
+    }
+    PyErr_Format(PyExc_ValueError, "unknown handle kind %d", kind);
+    return NULL;
+}
+
+static PyObject *dec_handle(xp_state *st, const unsigned char *p, size_t n)
+{
+    uint64_t id = 0;
+    PyObject *obj;
+
+    if (n != 10) {
+        PyErr_SetString(PyExc_ValueError, "malformed xichan handle in item");
+        return NULL;
+    }
+    for (int i = 0; i < 8; i++)
+        id |= (uint64_t)p[2 + i] << (8 * i);
+    obj = xp_handle_new(st, p[0], p[1], id);
+    /* Bound for this session now (or failed): the trip's reference goes. */
+    if (st->cl)
+        (void)xichan_obj_inflight(st->cl, p[0], id, -1);
+    return obj;
+}
+
+static PyObject *dec_obj(xp_state *st, const msgpack_object *o)
+{
+    PyObject *r;
+
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        Py_RETURN_NONE;
+    case MSGPACK_OBJECT_BOOLEAN:
+        return PyBool_FromLong(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return PyLong_FromUnsignedLongLong(o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return PyLong_FromLongLong(o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return PyFloat_FromDouble(o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return PyUnicode_DecodeUTF8(o->via.str.ptr, (Py_ssize_t)o->via.str.size, "surrogatepass");
+    case MSGPACK_OBJECT_BIN:
+        return PyBytes_FromStringAndSize(o->via.bin.ptr, (Py_ssize_t)o->via.bin.size);
+    case MSGPACK_OBJECT_ARRAY:
+        if (Py_EnterRecursiveCall(" while decoding an item"))
+            return NULL;
+        r = PyTuple_New((Py_ssize_t)o->via.array.size);
+        for (uint32_t i = 0; r && i < o->via.array.size; i++) {
+            PyObject *v = dec_obj(st, &o->via.array.ptr[i]);
+
+            if (!v)
+                Py_CLEAR(r);
+            else
+                PyTuple_SET_ITEM(r, i, v);
+        }
+        Py_LeaveRecursiveCall();
+        return r;
+    case MSGPACK_OBJECT_MAP:
+        if (Py_EnterRecursiveCall(" while decoding an item"))
+            return NULL;
+        r = PyDict_New();
+        for (uint32_t i = 0; r && i < o->via.map.size; i++) {
+            PyObject *k = dec_obj(st, &o->via.map.ptr[i].key);
+            PyObject *v = k ? dec_obj(st, &o->via.map.ptr[i].val) : NULL;
+
+            if (!v || PyDict_SetItem(r, k, v))
+                Py_CLEAR(r);
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+        }
+        Py_LeaveRecursiveCall();
+        return r;
+    case MSGPACK_OBJECT_EXT:
+        if (o->via.ext.type == XP_EXT_HANDLE)
+            return dec_handle(st, (const unsigned char *)o->via.ext.ptr, o->via.ext.size);
+        if (o->via.ext.type == XP_EXT_BUFFER)
+            return xp_buffer_decode(st, o->via.ext.ptr, o->via.ext.size);
+        return Py_BuildValue("(iy#)", (int)o->via.ext.type, o->via.ext.ptr,
+                             (Py_ssize_t)o->via.ext.size);
+    }
+    PyErr_SetString(PyExc_ValueError, "unsupported msgpack type in item");
+    return NULL;
+}
+
+static PyObject *dec_msgpack(xp_state *st, const char *data, size_t len)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    PyObject *r = NULL;
+
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
+        PyErr_SetString(PyExc_ValueError, "item is not one complete msgpack value");
+    else
+        r = dec_obj(st, &u.data);
+    msgpack_unpacked_destroy(&u);
+    return r;
+}
+
+PyObject *xp_decode_item(xp_state *st, xichan_item *item)
+{
+    PyObject *r, *b;
+
+    if (item->unbound) {
+        xichan_item_release(item);
+        return Py_NewRef(st->unbound_item);
+    }
+    switch (item->fmt) {
+    case XICHAN_FMT_MSGPACK:
+        /* msgpack-c's objects may point into the item: convert, then release. */
+        r = dec_msgpack(st, item->data, item->len);
+        xichan_item_release(item);
+        return r;
+    case XICHAN_FMT_BUFFER:
+        r = xp_buffer_decode(st, item->data, item->len);
+        xichan_item_release(item);
+        return r;
+    case XICHAN_FMT_PICKLE:
+        /* Copy out and release first: unpickling runs arbitrary code. */
+        b = PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
+        xichan_item_release(item);
+        if (!b)
+            return NULL;
+        r = PyObject_CallOneArg(st->pickle_loads, b);
+        Py_DECREF(b);
+        return r;
+    default: /* XICHAN_FMT_RAW and formats of other clients: the bytes */
+        r = PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
+        xichan_item_release(item);
+        return r;
+    }
+}

@@ -1,0 +1,719 @@
+/*
+ * module.c -- the _xichan module: state, the session, errors, timeouts.
+ *
+ * Decisions recorded here (DESIGN.md "Python", SEMANTICS.md §0):
+ *
+ *   - One xichan session per interpreter, opened lazily by xp_client() on the
+ *     first call that needs it and closed in m_free, so the end of an
+ *     interpreter applies the unbound ops to its items exactly like the end
+ *     of a process.  A forked child sees another pid and opens a fresh
+ *     session (the parent's handle answers XICHAN_ESTALE there); the Python
+ *     layer's at-fork hook then rebinds the live Queue/channel objects.
+ *   - Blocking calls release the GIL.  The client's interrupt callback
+ *     (xp_interrupt) runs every 50 ms and when a signal arrives: it takes the
+ *     thread state parked by xp_block_begin (a thread-local, because one
+ *     session serves every thread of the interpreter and PyGILState does not
+ *     work in subinterpreters), runs PyErr_CheckSignals and parks it again.
+ *     A raised KeyboardInterrupt makes libxichan give up with XICHAN_EINTR
+ *     (a channel send withdraws its item first) and the exception propagates.
+ *   - Exceptions are Python classes handed over by _register() and kept in
+ *     module state; xp_raise() is the one place that maps XICHAN_E* codes to
+ *     them, with CPython's messages.
+ *   - The session is not closed in m_free while another thread is still
+ *     blocked in a call (a daemon thread at interpreter exit): freeing the
+ *     handle under it would crash; the daemon cleans up when the process ends.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xichan_py.h"
+
+/* getpid() without a system call per operation; refreshed in forked children. */
+static pid_t xp_pid;
+static pthread_once_t xp_once = PTHREAD_ONCE_INIT;
+static int xp_blocked; /* threads inside a blocking call, all interpreters */
+static _Thread_local xp_block *xp_tls_block;
+
+static void xp_atfork_child(void)
+{
+    xp_pid = getpid();
+    __atomic_store_n(&xp_blocked, 0, __ATOMIC_RELAXED);
+}
+
+static void xp_process_init(void)
+{
+    xp_pid = getpid();
+    pthread_atfork(NULL, NULL, xp_atfork_child);
+}
+
+/* ------------------------------------------------------------ state */
+
+xp_state *xp_state_of(PyObject *module)
+{
+    return (xp_state *)PyModule_GetState(module);
+}
+
+xp_state *xp_state_from_type(PyTypeObject *tp)
+{
+    return (xp_state *)PyType_GetModuleState(tp);
+}
+
+/* ------------------------------------------------- blocking, interrupts */
+
+void xp_block_begin(xp_block *b)
+{
+    b->prev = xp_tls_block;
+    xp_tls_block = b;
+    __atomic_add_fetch(&xp_blocked, 1, __ATOMIC_RELAXED);
+    b->ts = PyEval_SaveThread();
+}
+
+void xp_block_end(xp_block *b)
+{
+    PyEval_RestoreThread(b->ts);
+    __atomic_sub_fetch(&xp_blocked, 1, __ATOMIC_RELAXED);
+    xp_tls_block = b->prev;
+}
+
+/* libxichan calls this on the waiting thread; nonzero stops the wait. */
+static int xp_interrupt(void *arg)
+{
+    xp_block *b = xp_tls_block;
+    int stop;
+
+    (void)arg;
+    if (!b || !b->ts)
+        return 0;
+    PyEval_RestoreThread(b->ts);
+    stop = PyErr_CheckSignals() < 0; /* the exception stays set for the caller */
+    b->ts = PyEval_SaveThread();
+    return stop;
+}
+
+/* ---------------------------------------------------------- session */
+
+xichan_client *xp_client(xp_state *st)
+{
+    xichan_client_opts opts;
+    xichan_client *cl = NULL, *stale = NULL;
+    int err;
+
+    if (st->cl && st->cl_pid == xp_pid)
+        return st->cl;
+    memset(&opts, 0, sizeof(opts));
+    opts.autostart = -1;
+    opts.kind = "python";
+    Py_BEGIN_ALLOW_THREADS
+    err = xichan_client_open(&cl, &opts);
+    Py_END_ALLOW_THREADS
+    if (err)
+        return xp_raise(st, err, XP_NONE, 0), NULL;
+    xichan_client_set_interrupt(cl, xp_interrupt, NULL, 50);
+    /* Another thread may have opened one while the GIL was released. */
+    if (st->cl && st->cl_pid == xp_pid) {
+        xichan_client_close(cl);
+        return st->cl;
+    }
+    stale = st->cl; /* the parent's handle, in a forked child */
+    st->cl = cl;
+    st->cl_pid = xp_pid;
+    if (stale)
+        xichan_client_close(stale);
+    return cl;
+}
+
+/* ------------------------------------------------------------ errors */
+
+static PyObject *exc_or(PyObject *cls, PyObject *fallback)
+{
+    return cls ? cls : fallback;
+}
+
+static void set_exc(PyObject *cls, int err, const char *fmt, ...)
+{
+    va_list ap;
+    PyObject *msg, *exc;
+
+    va_start(ap, fmt);
+    msg = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    if (!msg)
+        return;
+    exc = PyObject_CallOneArg(cls, msg);
+    Py_DECREF(msg);
+    if (!exc)
+        return;
+    if (err && PyObject_HasAttrString(cls, "code")) {
+        PyObject *code = PyLong_FromLong(err);
+
+        if (code)
+            (void)PyObject_SetAttrString(exc, "code", code);
+        Py_XDECREF(code);
+        PyErr_Clear();
+    }
+    PyErr_SetObject(cls, exc);
+    Py_DECREF(exc);
+}
+
+static int chan_is_released(xp_state *st, uint64_t id)
+{
+    xichan_chan_info info;
+    xichan_chan_id c = {id};
+
+    if (!st->cl || xichan_chan_info_get(st->cl, c, &info))
+        return 0;
+    return !info.closed && !info.closing && (info.send_released || info.recv_released);
+}
+
+PyObject *xp_raise(xp_state *st, int err, int kind, uint64_t id)
+{
+    unsigned long long n = (unsigned long long)id;
+    PyObject *base;
+
+    if (PyErr_Occurred()) /* an interrupt callback raised (KeyboardInterrupt) */
+        return NULL;
+    if (kind == XP_QUEUE) {
+        base = exc_or(st->QueueError, PyExc_RuntimeError);
+        switch (err) {
+        case XICHAN_ENOTFOUND:
+            set_exc(exc_or(st->QueueNotFoundError, base), 0, "queue %llu not found", n);
+            return NULL;
+        case XICHAN_EEMPTY:
+            set_exc(exc_or(st->QueueEmpty, base), 0, "queue %llu is empty", n);
+            return NULL;
+        case XICHAN_EFULL:
+            set_exc(exc_or(st->QueueFull, base), 0, "queue %llu is full", n);
+            return NULL;
+        case XICHAN_EUNBOUND:
+            set_exc(exc_or(st->QueueItemDestroyed, base), 0,
+                    "item's original interpreter destroyed");
+            return NULL;
+        case XICHAN_ENOTBOUND:
+            set_exc(base, 0, "queue %llu never bound", n);
+            return NULL;
+        case XICHAN_EEXIST:
+            set_exc(base, 0, "a queue with that name already exists");
+            return NULL;
+        }
+    } else if (kind == XP_CHAN) {
+        base = exc_or(st->ChannelError, PyExc_RuntimeError);
+        switch (err) {
+        case XICHAN_ENOTFOUND:
+            set_exc(exc_or(st->ChannelNotFoundError, base), 0, "channel %llu not found", n);
+            return NULL;
+        case XICHAN_ECLOSED:
+            set_exc(exc_or(st->ChannelClosedError, base), 0,
+                    chan_is_released(st, id) ? "channel %llu is already closed"
+                                              : "channel %llu is closed", n);
+            return NULL;
+        case XICHAN_EEMPTY:
+            set_exc(exc_or(st->ChannelEmptyError, base), 0, "channel %llu is empty", n);
+            return NULL;
+        case XICHAN_ENOTEMPTY:
+            set_exc(exc_or(st->ChannelNotEmptyError, base), 0,
+                    "channel %llu may not be closed if not empty (try force=True)", n);
+            return NULL;
+        case XICHAN_ETIMEDOUT:
+            PyErr_SetString(PyExc_TimeoutError, "timed out");
+            return NULL;
+        case XICHAN_EUNBOUND:
+            set_exc(exc_or(st->ChannelItemDestroyed, base), 0,
+                    "item's original interpreter destroyed");
+            return NULL;
+        case XICHAN_ENOTBOUND:
+            set_exc(base, 0, "channel %llu never bound", n);
+            return NULL;
+        case XICHAN_EEXIST:
+            set_exc(base, 0, "a channel with that name already exists");
+            return NULL;
+        }
+    } else if (kind == XP_BUF && err == XICHAN_ENOTFOUND) {
+        set_exc(exc_or(st->XichanError, PyExc_RuntimeError), err, "shared buffer %llu not found",
+                n);
+        return NULL;
+    }
+    switch (err) {
+    case XICHAN_EINTR:
+        PyErr_SetString(PyExc_InterruptedError, "interrupted");
+        return NULL;
+    case XICHAN_ETIMEDOUT:
+        PyErr_SetString(PyExc_TimeoutError, "timed out");
+        return NULL;
+    case XICHAN_ENOMEM:
+        return PyErr_NoMemory();
+    case XICHAN_EINVAL:
+    case XICHAN_ENAMETOOLONG:
+        PyErr_SetString(PyExc_ValueError, xichan_strerror(err));
+        return NULL;
+    case XICHAN_E2BIG:
+        PyErr_Format(PyExc_ValueError, "item too large: %s", xichan_strerror(err));
+        return NULL;
+    case XICHAN_ENOSPC:
+        set_exc(exc_or(st->SegmentFullError, PyExc_MemoryError), err, "%s", xichan_strerror(err));
+        return NULL;
+    default:
+        set_exc(exc_or(st->XichanError, PyExc_RuntimeError), err, "%s: %s", xichan_err_name(err),
+                xichan_strerror(err));
+        return NULL;
+    }
+}
+
+int xp_raise_int(xp_state *st, int err, int kind, uint64_t id)
+{
+    xp_raise(st, err, kind, id);
+    return -1;
+}
+
+/* -------------------------------------------------- argument helpers */
+
+int xp_deadline(PyObject *timeout, int64_t *deadline)
+{
+    double s;
+
+    if (timeout == Py_None) {
+        *deadline = XICHAN_FOREVER;
+        return 0;
+    }
+    if (PyFloat_Check(timeout)) {
+        s = PyFloat_AS_DOUBLE(timeout);
+    } else if (PyLong_Check(timeout) || (PyNumber_Check(timeout) && !PyUnicode_Check(timeout) &&
+                                         !PyBytes_Check(timeout) && !PyComplex_Check(timeout))) {
+        s = PyFloat_AsDouble(timeout);
+        if (s == -1.0 && PyErr_Occurred())
+            return -1;
+    } else {
+        PyErr_Format(PyExc_TypeError, "timeout must be a number (int or float), not '%.100s'",
+                     Py_TYPE(timeout)->tp_name);
+        return -1;
+    }
+    if (isnan(s) || s < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+        return -1;
+    }
+    *deadline = s == 0 ? XICHAN_NOWAIT : xichan_deadline(s);
+    return 0;
+}
+
+int xp_id_arg(PyObject *arg, const char *what, uint64_t *out)
+{
+    unsigned long long v;
+    long long sv;
+    int overflow;
+
+    if (!PyLong_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, got %.100s", what,
+                     Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    sv = PyLong_AsLongLongAndOverflow(arg, &overflow);
+    if (sv == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow < 0 || (!overflow && sv < 0)) {
+        PyErr_Format(PyExc_ValueError, "%s must be a non-negative int, got %R", what, arg);
+        return -1;
+    }
+    if (!overflow) {
+        *out = (uint64_t)sv;
+        return 0;
+    }
+    v = PyLong_AsUnsignedLongLong(arg);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int import_for(PyObject *have, const char *name)
+{
+    PyObject *m;
+
+    if (have)
+        return 0;
+    m = PyImport_ImportModule(name);
+    if (!m)
+        return -1;
+    Py_DECREF(m);
+    return 0;
+}
+
+int xp_need_queues(xp_state *st)
+{
+    if (import_for(st->QueueType, "xichan.queues"))
+        return -1;
+    if (!st->QueueType) {
+        PyErr_SetString(PyExc_RuntimeError, "xichan.queues did not register its classes");
+        return -1;
+    }
+    return 0;
+}
+
+int xp_need_channels(xp_state *st)
+{
+    if (import_for(st->make_channel_id, "xichan.channels"))
+        return -1;
+    if (!st->make_channel_id || !st->SendChannelType || !st->RecvChannelType) {
+        PyErr_SetString(PyExc_RuntimeError, "xichan.channels did not register its classes");
+        return -1;
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------- registration */
+
+#define REG(name) {#name, offsetof(xp_state, name)}
+static const struct { const char *name; size_t off; } reg_fields[] = {
+    REG(QueueError), REG(QueueNotFoundError), REG(QueueEmpty), REG(QueueFull),
+    REG(QueueItemDestroyed), REG(ChannelError), REG(ChannelNotFoundError),
+    REG(ChannelClosedError), REG(ChannelEmptyError), REG(ChannelNotEmptyError),
+    REG(ChannelItemDestroyed), REG(NotShareableError), REG(XichanError), REG(SegmentFullError),
+    REG(QueueType), REG(SendChannelType), REG(RecvChannelType), REG(ChannelIDType),
+    REG(make_channel_id),
+};
+#undef REG
+#define NREG (sizeof(reg_fields) / sizeof(reg_fields[0]))
+
+static PyObject *mod_register(PyObject *m, PyObject *args, PyObject *kw)
+{
+    xp_state *st = xp_state_of(m);
+    PyObject *key, *val;
+    Py_ssize_t pos = 0;
+
+    if (PyTuple_GET_SIZE(args) != 0) {
+        PyErr_SetString(PyExc_TypeError, "_register() takes keyword arguments only");
+        return NULL;
+    }
+    while (kw && PyDict_Next(kw, &pos, &key, &val)) {
+        const char *k = PyUnicode_AsUTF8(key);
+        size_t i;
+
+        if (!k)
+            return NULL;
+        for (i = 0; i < NREG; i++)
+            if (strcmp(k, reg_fields[i].name) == 0)
+                break;
+        if (i == NREG) {
+            PyErr_Format(PyExc_TypeError, "_register(): unknown name %R", key);
+            return NULL;
+        }
+        Py_XSETREF(*(PyObject **)((char *)st + reg_fields[i].off), Py_NewRef(val));
+    }
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------ module functions */
+
+static PyObject *mod_session_id(PyObject *m, PyObject *unused)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+
+    return cl ? PyLong_FromUnsignedLong(xichan_client_session(cl)) : NULL;
+}
+
+static PyObject *mod_deadline(PyObject *m, PyObject *timeout)
+{
+    int64_t dl;
+
+    if (xp_deadline(timeout, &dl))
+        return NULL;
+    return PyLong_FromLongLong(dl);
+}
+
+static PyObject *mod_now_ns(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromLongLong(xichan_now_ns());
+}
+
+static PyObject *info_tuple(const xichan_obj_info *i)
+{
+    return Py_BuildValue("(KiiLKKIIiis)", (unsigned long long)i->id, i->kind, i->state,
+                         (long long)i->maxsize, (unsigned long long)i->count,
+                         (unsigned long long)i->bytes, i->nbound, i->nsessions, i->fmt,
+                         i->unboundop, i->name);
+}
+
+/* list_objects(kind=0) -> [(id, kind, state, maxsize, count, bytes, nbound,
+ * nsessions, fmt, unboundop, name)], oldest first. */
+static PyObject *mod_list_objects(PyObject *m, PyObject *args)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+    xichan_obj_info *buf = NULL;
+    PyObject *res;
+    int kind = 0, n, cap = 64;
+
+    if (!cl || !PyArg_ParseTuple(args, "|i:list_objects", &kind))
+        return NULL;
+    for (;;) {
+        xichan_obj_info *nb = PyMem_Realloc(buf, (size_t)cap * sizeof(*buf));
+
+        if (!nb) {
+            PyMem_Free(buf);
+            return PyErr_NoMemory();
+        }
+        buf = nb;
+        n = xichan_list(cl, buf, (size_t)cap);
+        if (n < 0) {
+            PyMem_Free(buf);
+            return xp_raise(st, n, XP_NONE, 0);
+        }
+        if (n <= cap)
+            break;
+        cap = n + 16;
+    }
+    res = PyList_New(0);
+    for (int i = 0; res && i < n; i++) {
+        PyObject *t;
+
+        if (kind && buf[i].kind != kind)
+            continue;
+        t = info_tuple(&buf[i]);
+        if (!t || PyList_Append(res, t)) {
+            Py_XDECREF(t);
+            Py_CLEAR(res);
+            break;
+        }
+        Py_DECREF(t);
+    }
+    PyMem_Free(buf);
+    return res;
+}
+
+static PyObject *mod_obj_info(PyObject *m, PyObject *args)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+    xichan_obj_info info;
+    unsigned long long id;
+    int kind, err;
+
+    if (!cl || !PyArg_ParseTuple(args, "iK:obj_info", &kind, &id))
+        return NULL;
+    if ((err = xichan_info(cl, kind, id, &info)))
+        return xp_raise(st, err, kind, id);
+    return info_tuple(&info);
+}
+
+static PyObject *mod_obj_sessions(PyObject *m, PyObject *args)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+    uint32_t sids[256];
+    unsigned long long id;
+    int kind, n;
+    PyObject *res;
+
+    if (!cl || !PyArg_ParseTuple(args, "iK:obj_sessions", &kind, &id))
+        return NULL;
+    if ((n = xichan_obj_sessions(cl, kind, id, sids, 256)) < 0)
+        return xp_raise(st, n, kind, id);
+    if (n > 256)
+        n = 256;
+    res = PyList_New(n);
+    for (int i = 0; res && i < n; i++)
+        PyList_SET_ITEM(res, i, PyLong_FromUnsignedLong(sids[i]));
+    return res;
+}
+
+static PyObject *mod_obj_inflight(PyObject *m, PyObject *args)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+    unsigned long long id;
+    int kind, delta, err;
+
+    if (!cl || !PyArg_ParseTuple(args, "iKi:obj_inflight", &kind, &id, &delta))
+        return NULL;
+    if ((err = xichan_obj_inflight(cl, kind, id, delta)))
+        return xp_raise(st, err, kind, id);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_stats(PyObject *m, PyObject *unused)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+    xichan_stats s;
+    int err;
+
+    if (!cl)
+        return NULL;
+    if ((err = xichan_stats_get(cl, &s)))
+        return xp_raise(st, err, XP_NONE, 0);
+    return Py_BuildValue("{sKsKsKsKsIsIsIsIsIss}", "segment_size",
+                         (unsigned long long)s.segment_size, "heap_size",
+                         (unsigned long long)s.heap_size, "heap_used",
+                         (unsigned long long)s.heap_used, "heap_free",
+                         (unsigned long long)s.heap_free, "objects", s.objects, "sessions",
+                         s.sessions, "max_objects", s.max_objects, "max_sessions", s.max_sessions,
+                         "daemon_pid", s.daemon_pid, "segment_name", s.segment_name);
+}
+
+/* Called by the Python layer's os.register_at_fork(after_in_child=...). */
+static PyObject *mod_after_fork_child(PyObject *m, PyObject *unused)
+{
+    xp_state *st = xp_state_of(m);
+
+    if (!xp_client(st)) /* the fresh session of the child */
+        return NULL;
+    if (xp_buffers_rebind(st))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_strerror(PyObject *m, PyObject *arg)
+{
+    int err = PyLong_AsLong(arg);
+
+    if (err == -1 && PyErr_Occurred())
+        return NULL;
+    return Py_BuildValue("(ss)", xichan_err_name(err), xichan_strerror(err));
+}
+
+static PyMethodDef mod_methods[] = {
+    {"_register", (PyCFunction)(void (*)(void))mod_register, METH_VARARGS | METH_KEYWORDS,
+     "Hand the Python layer's classes to C (like CPython's _register_heap_types)."},
+    {"session_id", mod_session_id, METH_NOARGS, "This interpreter's session id (opens it)."},
+    {"deadline", mod_deadline, METH_O, "timeout -> absolute CLOCK_MONOTONIC deadline (ns)."},
+    {"now_ns", mod_now_ns, METH_NOARGS, "CLOCK_MONOTONIC now, in ns."},
+    {"list_objects", mod_list_objects, METH_VARARGS, "Every object of the namespace, oldest first."},
+    {"obj_info", mod_obj_info, METH_VARARGS, "obj_info(kind, id) -> info tuple."},
+    {"obj_sessions", mod_obj_sessions, METH_VARARGS, "Sessions bound or associated."},
+    {"obj_inflight", mod_obj_inflight, METH_VARARGS, "obj_inflight(kind, id, delta)."},
+    {"stats", mod_stats, METH_NOARGS, "Segment statistics."},
+    {"strerror", mod_strerror, METH_O, "code -> (name, message)."},
+    {"_after_fork_child", mod_after_fork_child, METH_NOARGS, "Re-attach in a forked child."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* -------------------------------------------------- module lifecycle */
+
+static int mod_exec(PyObject *m)
+{
+    xp_state *st = xp_state_of(m);
+    PyInterpreterState *interp = PyInterpreterState_Get();
+
+    pthread_once(&xp_once, xp_process_init);
+    st->interp_id = PyInterpreterState_GetID(interp);
+    st->unbound_item = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+    st->str_id = PyUnicode_InternFromString("_id");
+    st->str_end = PyUnicode_InternFromString("_end");
+    if (!st->unbound_item || !st->str_id || !st->str_end)
+        return -1;
+    if (PyModule_AddObjectRef(m, "UNBOUND_ITEM", st->unbound_item))
+        return -1;
+    {
+        PyObject *pickle = PyImport_ImportModule("pickle");
+
+        if (!pickle)
+            return -1;
+        st->pickle_loads = PyObject_GetAttrString(pickle, "loads");
+        Py_DECREF(pickle);
+        if (!st->pickle_loads)
+            return -1;
+    }
+    if (PyModule_AddFunctions(m, xp_queue_methods) || PyModule_AddFunctions(m, xp_chan_methods) ||
+        PyModule_AddFunctions(m, xp_xid_methods))
+        return -1;
+    if (xp_buffers_init(m, st) || xp_xid_init(m, st))
+        return -1;
+#define ADDINT(n, v) if (PyModule_AddIntConstant(m, n, v)) return -1
+    ADDINT("FMT_RAW", XICHAN_FMT_RAW);
+    ADDINT("FMT_MSGPACK", XICHAN_FMT_MSGPACK);
+    ADDINT("FMT_PICKLE", XICHAN_FMT_PICKLE);
+    ADDINT("FMT_BUFFER", XICHAN_FMT_BUFFER);
+    ADDINT("KIND_QUEUE", XICHAN_KIND_QUEUE);
+    ADDINT("KIND_CHANNEL", XICHAN_KIND_CHANNEL);
+    ADDINT("KIND_BUFFER", XICHAN_KIND_BUFFER);
+    ADDINT("STATE_OPEN", XICHAN_STATE_OPEN);
+    ADDINT("STATE_CLOSING", XICHAN_STATE_CLOSING);
+    ADDINT("STATE_CLOSED", XICHAN_STATE_CLOSED);
+    ADDINT("STATE_BROKEN", XICHAN_STATE_BROKEN);
+    ADDINT("UNBOUND_REMOVE", XICHAN_UNBOUND_REMOVE);
+    ADDINT("UNBOUND_ERROR", XICHAN_UNBOUND_ERROR);
+    ADDINT("UNBOUND_REPLACE", XICHAN_UNBOUND_REPLACE);
+#define XX(name, value, msg) ADDINT(#name, value);
+    XICHAN_ERRNO_MAP(XX)
+#undef XX
+#undef ADDINT
+    return 0;
+}
+
+static int mod_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    xp_state *st = xp_state_of(m);
+
+    if (!st)
+        return 0;
+    for (size_t i = 0; i < NREG; i++)
+        Py_VISIT(*(PyObject **)((char *)st + reg_fields[i].off));
+    Py_VISIT(st->pickle_loads);
+    Py_VISIT(st->unbound_item);
+    Py_VISIT(st->SharedBufferType);
+    Py_VISIT(st->BufferViewType);
+    return 0;
+}
+
+static int mod_clear(PyObject *m)
+{
+    xp_state *st = xp_state_of(m);
+
+    if (!st)
+        return 0;
+    for (size_t i = 0; i < NREG; i++)
+        Py_CLEAR(*(PyObject **)((char *)st + reg_fields[i].off));
+    Py_CLEAR(st->pickle_loads);
+    Py_CLEAR(st->unbound_item);
+    Py_CLEAR(st->str_id);
+    Py_CLEAR(st->str_end);
+    Py_CLEAR(st->SharedBufferType);
+    Py_CLEAR(st->BufferViewType);
+    return 0;
+}
+
+static void mod_free(void *m)
+{
+    xp_state *st = xp_state_of((PyObject *)m);
+
+    if (!st)
+        return;
+    mod_clear((PyObject *)m);
+    xp_exports_sweep(st, 1);
+    xp_bufreg_clear(st);
+    if (st->cl) {
+        /* A thread still blocked in a call uses the handle: leave it to
+         * process exit (the daemon then ends the session). */
+        if (st->cl_pid != xp_pid || __atomic_load_n(&xp_blocked, __ATOMIC_RELAXED) == 0)
+            xichan_client_close(st->cl);
+        st->cl = NULL;
+    }
+}
+
+static PyModuleDef_Slot mod_slots[] = {
+    {Py_mod_exec, mod_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef xichan_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_xichan",
+    .m_doc = "Low-level access to libxichan: queues, channels and shared buffers "
+             "in a segment shared by processes and interpreters.",
+    .m_size = sizeof(xp_state),
+    .m_methods = mod_methods,
+    .m_slots = mod_slots,
+    .m_traverse = mod_traverse,
+    .m_clear = mod_clear,
+    .m_free = mod_free,
+};
+
+PyMODINIT_FUNC PyInit__xichan(void)
+{
+    return PyModuleDef_Init(&xichan_module);
+}

@@ -1,0 +1,166 @@
+/*
+ * xichan_py.h -- declarations shared by the files of the _xichan extension.
+ *
+ * The extension has three layers (STYLE.md rule 21):
+ *   (a) libxichan itself is the C core: every call returns 0 or a negative
+ *       XICHAN_E* code and touches no PyObject;
+ *   (b) this extension converts values (codec.c, buffers.c), calls the core
+ *       with the GIL released (ops_queue.c, ops_chan.c) and turns codes into
+ *       exceptions in exactly one place, xp_raise() in module.c;
+ *   (c) the Python package xichan/ (queues.py, channels.py) on top.
+ *
+ * All Python-visible state lives in the per-interpreter module state
+ * (xp_state); the only process-global state is plain C memory: the table of
+ * local buffer exports (buffers.c) and the package directory (module.c).
+ *
+ * Files: module.c (state, session, errors, timeouts, method table),
+ * codec.c (msgpack values), buffers.c (SharedBuffer, buffer items),
+ * ops_queue.c, ops_chan.c (the calls), xid.c (3.12+ cross-interpreter data).
+ */
+#ifndef XICHAN_PY_H
+#define XICHAN_PY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <msgpack.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "xichan.h"
+
+/* What an error is about, for xp_raise()'s messages and exception classes. */
+enum { XP_NONE = 0, XP_QUEUE = XICHAN_KIND_QUEUE, XP_CHAN = XICHAN_KIND_CHANNEL,
+       XP_BUF = XICHAN_KIND_BUFFER };
+
+/* A SharedBuffer mapping this interpreter knows, for pointer lookups. */
+typedef struct xp_bufreg {
+    PyObject *obj; /* borrowed: the SharedBuffer removes itself when it dies */
+    char *ptr;
+    size_t size;
+    uint64_t id;
+} xp_bufreg;
+
+typedef struct xp_state {
+    xichan_client *cl; /* this interpreter's session; NULL until first use */
+    pid_t cl_pid;      /* getpid() when cl was opened: another pid = forked child */
+    int64_t interp_id;
+
+    /* Classes handed over by the Python layer (_register); NULL until then. */
+    PyObject *QueueError, *QueueNotFoundError, *QueueEmpty, *QueueFull, *QueueItemDestroyed;
+    PyObject *ChannelError, *ChannelNotFoundError, *ChannelClosedError, *ChannelEmptyError,
+        *ChannelNotEmptyError, *ChannelItemDestroyed;
+    PyObject *NotShareableError, *XichanError, *SegmentFullError;
+    PyObject *QueueType, *SendChannelType, *RecvChannelType, *ChannelIDType;
+    PyObject *make_channel_id; /* channels._channel_id(id, end) -> ChannelID */
+
+    PyObject *pickle_loads;
+    PyObject *unbound_item;  /* returned by get/recv for an UNBOUND item */
+    PyObject *str_id;        /* interned "_id" */
+    PyObject *str_end;       /* interned "_end" */
+
+    PyTypeObject *SharedBufferType;
+    PyTypeObject *BufferViewType;
+
+    xp_bufreg *bufs;
+    size_t nbufs, capbufs;
+} xp_state;
+
+/* ------------------------------------------------------------- module.c */
+
+xp_state *xp_state_of(PyObject *module);
+xp_state *xp_state_from_type(PyTypeObject *tp);
+/* The session of this interpreter, opened on first use (and again in a
+ * forked child).  NULL with an exception set on failure. */
+xichan_client *xp_client(xp_state *st);
+/* Sets the exception for a XICHAN_E* code; always returns NULL. */
+PyObject *xp_raise(xp_state *st, int err, int kind, uint64_t id);
+/* Same, returning -1, for int-returning helpers. */
+int xp_raise_int(xp_state *st, int err, int kind, uint64_t id);
+/* timeout (None, int or float seconds) -> absolute deadline; -1 on error. */
+int xp_deadline(PyObject *timeout, int64_t *deadline);
+/* Object id argument (a non-negative int) -> uint64; -1 on error. */
+int xp_id_arg(PyObject *arg, const char *what, uint64_t *out);
+/* Imports xichan.queues / xichan.channels so they register their classes. */
+int xp_need_queues(xp_state *st);
+int xp_need_channels(xp_state *st);
+
+/*
+ * Blocking calls run between XP_BLOCK_BEGIN and XP_BLOCK_END: the GIL is
+ * released and the thread state parked where the interrupt callback finds
+ * it (module.c: xp_interrupt), so Ctrl-C can run Python's signal handlers.
+ */
+typedef struct xp_block {
+    PyThreadState *ts;
+    struct xp_block *prev;
+} xp_block;
+void xp_block_begin(xp_block *b);
+void xp_block_end(xp_block *b);
+
+/* -------------------------------------------------------------- codec.c */
+
+/* One item being encoded: the packed bytes and the in-flight references
+ * taken for handles inside it (given back if the item is not queued). */
+typedef struct xp_enc {
+    xp_state *st;
+    xichan_client *cl;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    struct { int kind; uint64_t id; } *refs;
+    size_t nrefs, caprefs;
+    int fmt;           /* XICHAN_FMT_MSGPACK or XICHAN_FMT_BUFFER */
+    int export_token;  /* buffers.c: a local export made for this item */
+    uint64_t token;
+} xp_enc;
+
+void xp_enc_init(xp_enc *e, xp_state *st, xichan_client *cl);
+/* The item was not queued: drop its in-flight references and exports. */
+void xp_enc_abort(xp_enc *e);
+void xp_enc_fini(xp_enc *e);
+int xp_enc_addref(xp_enc *e, int kind, uint64_t id);
+/* Encodes a shareable value; a top-level memoryview becomes a buffer item.
+ * -1 with NotShareableError/OverflowError set (nothing left to undo but
+ * what xp_enc_abort gives back). */
+int xp_encode(xp_enc *e, PyObject *obj);
+/* Decodes a received item by its own format.  Releases the item. */
+PyObject *xp_decode_item(xp_state *st, xichan_item *item);
+/* A handle of another session's object, bound for ours. */
+PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
+
+/* Handle ext payload: kind u8, flags u8, id u64 little-endian. */
+#define XP_EXT_HANDLE 1
+#define XP_EXT_BUFFER 2
+#define XP_HF_SEND 1
+#define XP_HF_RECV 2
+#define XP_HF_CHANID 0x10 /* a bare ChannelID rather than an end */
+
+/* ------------------------------------------------------------ buffers.c */
+
+int xp_buffers_init(PyObject *module, xp_state *st);
+/* Appends the buffer payload for obj's memoryview to out (mode chosen as in
+ * the file comment; references and exports are recorded in e).  -1 with an
+ * exception set. */
+int xp_buffer_encode(xp_enc *e, msgpack_sbuffer *out, PyObject *obj);
+/* A memoryview for a buffer payload (the item may be released after). */
+PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len);
+/* Gives back local exports of this interpreter whose receivers are done
+ * (all: every one not in use, at module free).  Cheap when none are. */
+void xp_exports_sweep(xp_state *st, int all);
+#define XP_SWEEP(st) do { if (xp_exports_done_pending) xp_exports_sweep((st), 0); } while (0)
+/* After a blocking send returned: an export nobody in this process took
+ * was received by another process, so it can go. */
+void xp_export_settle(xp_state *st, uint64_t token);
+void xp_exports_drop(uint64_t token);
+int xp_buffers_rebind(xp_state *st);
+PyObject *xp_sharedbuffer_attach(xp_state *st, uint64_t id);
+void xp_bufreg_clear(xp_state *st);
+extern volatile int xp_exports_done_pending;
+
+/* -------------------------------------------------------- ops_*.c, xid.c */
+
+extern PyMethodDef xp_queue_methods[];
+extern PyMethodDef xp_chan_methods[];
+extern PyMethodDef xp_xid_methods[];
+int xp_xid_init(PyObject *module, xp_state *st);
+
+#endif /* XICHAN_PY_H */

@@ -1,0 +1,99 @@
+/*
+ * ctl_list.c -- xichanctl list / show / stats, as a user runs them: the
+ * table and the JSON name every queue and channel with its state, counts
+ * and sessions; show finds one object by id or name; a missing daemon and a
+ * missing object get clear messages and their exit codes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+static char out[65536];
+
+/* Runs xichanctl with args; returns its exit status, output in out. */
+static int ctl(const char *args)
+{
+    char cmd[512];
+    size_t n;
+    FILE *f;
+    int st;
+
+    snprintf(cmd, sizeof(cmd), "xichanctl %s 2>&1", args);
+    f = popen(cmd, "r");
+    XT_CHECK(f != NULL);
+    n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+#define HAS(s) XT_CHECK(strstr(out, (s)) != NULL)
+
+int main(void)
+{
+    xichan_client *cl;
+    xichan_queue_id q;
+    xichan_chan_id c, c2;
+
+    /* No daemon yet. */
+    XT_EQ_INT(ctl("list"), 2);
+    HAS("no xichand runs for namespace");
+    HAS("xichand --name");
+
+    xt_start_daemon(NULL);
+    XT_EQ_INT(ctl("list"), 0);
+    HAS("(no queues or channels)");
+    XT_OK(xichan_client_open(&cl, NULL));
+    XT_OK(xichan_queue_create(cl, &(xichan_queue_opts){.maxsize = 8, .name = "jobs"}, &q));
+    XT_OK(xichan_queue_put(cl, q, 0, "abc", 3, 0, XICHAN_NOWAIT));
+    XT_OK(xichan_chan_create(cl, NULL, &c));
+    XT_CHECK(xichan_chan_send_nowait(cl, c, 0, "x", 1, 0) >= 0);
+    XT_OK(xichan_chan_create(cl, NULL, &c2));
+    XT_OK(xichan_chan_close(cl, c2, 0));
+
+    XT_EQ_INT(ctl("list"), 0);
+    HAS("KIND");
+    HAS("jobs");
+    HAS("queue");
+    HAS("channel");
+    HAS("closed");
+    XT_EQ_INT(ctl("--json list"), 0);
+    HAS("\"objects\":[");
+    HAS("{\"kind\":\"queue\",\"id\":1,\"name\":\"jobs\",\"state\":\"open\",\"count\":1,"
+        "\"maxsize\":8,\"bytes\":3");
+    HAS("{\"kind\":\"channel\",\"id\":0,\"name\":null,\"state\":\"open\",\"count\":1");
+    HAS("\"kind\":\"channel\",\"id\":1,\"name\":null,\"state\":\"closed\"");
+    XT_EQ_INT(ctl("list --json"), 0);
+    HAS("\"objects\":[");
+
+    XT_EQ_INT(ctl("show jobs"), 0);
+    HAS("queue 1");
+    HAS("maxsize:       8");
+    HAS("items:         1 (3 bytes)");
+    XT_EQ_INT(ctl("show c:0"), 0);
+    HAS("channel 0");
+    HAS("send end:      1 associated");
+    XT_EQ_INT(ctl("show 1"), 0); /* queue 1 and channel 1 both */
+    HAS("queue 1");
+    HAS("channel 1");
+    XT_EQ_INT(ctl("--json show q:1"), 0);
+    HAS("\"name\":\"jobs\"");
+    XT_EQ_INT(ctl("show nosuch"), 3);
+    HAS("no queue or channel 'nosuch'");
+    XT_EQ_INT(ctl("show"), 1);
+
+    XT_EQ_INT(ctl("stats"), 0);
+    HAS("objects:   3 of");
+    XT_EQ_INT(ctl("--json stats"), 0);
+    HAS("\"objects\":3");
+    XT_EQ_INT(ctl("frobnicate"), 1);
+    HAS("unknown command");
+    XT_EQ_INT(ctl("--help"), 0);
+    HAS("usage: xichanctl");
+    xichan_client_close(cl);
+    printf("ctl_list: list, show, stats and their errors behave\n");
+    return 0;
+}
