@@ -149,12 +149,13 @@ void xichan__heap_unlock(struct xichan_shm *shm)
     xichan__unlock(&shm->hdr->heap_lock);
 }
 
-/* First fit in bin k, bounded. */
-static struct xichan_blk *bin_first_fit(struct xichan_shm *shm, uint32_t k, uint32_t need)
+/* First fit in bin k, looking at no more than max blocks. */
+static struct xichan_blk *bin_first_fit(struct xichan_shm *shm, uint32_t k, uint32_t need,
+                                        uint64_t max)
 {
     uint32_t off = shm->hdr->bins[k];
 
-    for (int i = 0; off && i < BIN_WALK_MAX; i++) {
+    for (uint64_t i = 0; off && i < max; i++) {
         struct xichan_blk *b = at(shm, off);
         if (b->size >= need)
             return b;
@@ -166,16 +167,16 @@ static struct xichan_blk *bin_first_fit(struct xichan_shm *shm, uint32_t k, uint
 static struct xichan_blk *find_block(struct xichan_shm *shm, uint32_t need)
 {
     uint32_t k = bin_of(need);
-    struct xichan_blk *b = bin_first_fit(shm, k, need);
+    struct xichan_blk *b = bin_first_fit(shm, k, need, BIN_WALK_MAX);
     uint64_t above;
 
     if (b)
         return b;
     above = k + 1 < 64 ? shm->hdr->heap_bitmap & ~((2ull << k) - 1) : 0;
-    if (!above)
-        return NULL;
-    /* Every block of a higher bin is at least 2^(k+1) > need units. */
-    return at(shm, shm->hdr->bins[__builtin_ctzll(above)]);
+    if (above) /* every block of a higher bin is at least 2^(k+1) > need units */
+        return at(shm, shm->hdr->bins[__builtin_ctzll(above)]);
+    /* Last resort before ENOSPC: the whole of our own bin. */
+    return bin_first_fit(shm, k, need, shm->hdr->heap_blocks + 1);
 }
 
 int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off)

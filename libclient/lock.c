@@ -51,9 +51,15 @@ out:
 static int lock_raw(struct xichan_lock *l, int64_t deadline_ns)
 {
     struct timespec ts;
+    int rc;
 
     if (deadline_ns == XICHAN_FOREVER)
         return pthread_mutex_lock(&l->mutex);
+    if (deadline_ns <= xichan_now_ns()) {
+        /* A past deadline tries once (a negative timespec would be EINVAL). */
+        rc = pthread_mutex_trylock(&l->mutex);
+        return rc == EBUSY ? ETIMEDOUT : rc;
+    }
     ts.tv_sec = deadline_ns / 1000000000;
     ts.tv_nsec = deadline_ns % 1000000000;
     return pthread_mutex_clocklock(&l->mutex, CLOCK_MONOTONIC, &ts);

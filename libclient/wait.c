@@ -40,6 +40,7 @@
 
 static int ncpus_cached;
 static _Thread_local int64_t spin_budget_ns = SPIN_MAX_NS / 4;
+static _Thread_local unsigned spin_skipped;
 
 static int ncpus(void)
 {
@@ -83,8 +84,15 @@ static int spin(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns)
 {
     int64_t start, limit;
 
-    if (ncpus() < 2 || spin_budget_ns < SPIN_MIN_NS)
+    if (ncpus() < 2)
         return 0;
+    if (spin_budget_ns < SPIN_MIN_NS) {
+        /* Decayed: probe again now and then, in case the peer moved CPU. */
+        if (++spin_skipped < 64)
+            return 0;
+        spin_skipped = 0;
+        spin_budget_ns = 2 * SPIN_MIN_NS;
+    }
     start = xichan_now_ns();
     limit = start + spin_budget_ns;
     if (limit > deadline_ns)
