@@ -119,6 +119,7 @@ $(BUILD)/tests/integ/%: $(BUILD)/tobj/tests/integ/%.o $(TEST_COMMON) $(TLIBA)
 tests: all $(UNIT_BINS) $(INTEG_BINS)
 
 check: tests
+	$(Q)scripts/check-man $(LIBSO)
 	$(Q)BUILD=$(BUILD) tests/run-unit.sh $(UNIT_BINS)
 	$(Q)BUILD=$(BUILD) tests/run-integ.sh $(INTEG_BINS)
 
