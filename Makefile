@@ -127,13 +127,26 @@ asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
 
+# The threaded unit tests under ThreadSanitizer (the forked tests use
+# process-shared locks TSan cannot follow across processes).
+TSAN_TESTS = test_queue test_channel test_wait test_buffer
+tsan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SANITIZE="-fsanitize=thread" \
+		$(TSAN_TESTS:%=build-tsan/tests/unit/%)
+	$(Q)TSAN_OPTIONS=halt_on_error=1 tests/run-unit.sh $(TSAN_TESTS:%=build-tsan/tests/unit/%)
+
+# Every unit test under valgrind memcheck.
+valgrind: tests
+	$(Q)XICHAN_UNIT_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		tests/run-unit.sh $(UNIT_BINS)
+
 debug:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-debug OPT="-O0 -g3" all tests
 
 clean:
-	rm -rf build build-asan build-debug
+	rm -rf build build-asan build-debug build-tsan
 
-.PHONY: all tests check asan debug clean
+.PHONY: all tests check asan tsan valgrind debug clean
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

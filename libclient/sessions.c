@@ -110,14 +110,15 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
      * are leased to the ended session itself, not to the cleaner: if the
      * cleaner dies half-way, step 3 of the rerun frees them.
      */
+    /* A broken object is beyond help; the rest still gets cleaned. */
     for (uint32_t i = 0; i < shm->nobjects; i++)
-        if ((e = unbind_object(shm, i, sid, sid)) && !err)
+        if ((e = unbind_object(shm, i, sid, sid)) && e != XICHAN_EBROKEN && !err)
             err = e;
     if ((e = xichan__table_lock(shm, sid, xichan_now_ns() + CLEANUP_LOCK_NS)) == 0) {
         e = xichan__bindings_drop_session(shm, sid, sid);
         xichan__table_unlock(shm);
     }
-    if (e && !err)
+    if (e && e != XICHAN_EBROKEN && !err)
         err = e;
     if ((e = xichan__heap_reclaim(shm, sid, &nfreed)) && !err)
         err = e;

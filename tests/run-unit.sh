@@ -4,7 +4,7 @@
 #   tests/run-unit.sh build/tests/unit/test_queue build/tests/unit/test_channel ...
 #
 # Each program runs once under `timeout -k 5 120` (XICHAN_UNIT_TIMEOUT overrides
-# the 120), its stdout+stderr captured; the output is shown when it fails
+# the 120; XICHAN_UNIT_WRAP prefixes a command such as valgrind), its stdout+stderr captured; the output is shown when it fails
 # (always with V=1).  Exit 0 passes, 77 skips, anything else (124: timed out)
 # fails.  The last line is the summary
 #   unit: N passed, M failed[, K skipped]
@@ -12,6 +12,8 @@
 set -euo pipefail
 
 limit=${XICHAN_UNIT_TIMEOUT:-120}
+# XICHAN_UNIT_WRAP: a command to run each program under (e.g. valgrind).
+read -r -a wrap <<<"${XICHAN_UNIT_WRAP:-}"
 passed=0 failed=0 skipped=0
 failures=()
 out=$(mktemp /tmp/xichan-unit.XXXXXX)
@@ -40,7 +42,7 @@ for bin in "$@"; do
     fi
     t0=$(now)
     rc=0
-    timeout -k 5 "$limit" "$bin" >"$out" 2>&1 </dev/null || rc=$?
+    timeout -k 5 "$limit" ${wrap[@]+"${wrap[@]}"} "$bin" >"$out" 2>&1 </dev/null || rc=$?
     took=$(elapsed "$t0")
     if [[ ${V:-0} == 1 ]]; then
         cat "$out"

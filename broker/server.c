@@ -1,0 +1,454 @@
+/*
+ * server.c -- xichand's event loop: sessions in, cleanups out.
+ *
+ * Each client session is one SOCK_SEQPACKET connection (proto.h), watched
+ * with a uv_poll_t, plus a pidfd of the peer process: the session ends on
+ * EOF, on BYE, or when the process exits (a forked child holding a copy of
+ * the socket cannot keep a dead parent's session alive).
+ *
+ * Ending a session has two halves.  In the loop thread, the slot is marked
+ * CLEANING (the session table has one writer, this thread, and no lock).
+ * Then xichan__session_cleanup runs in a libuv worker, because it takes the
+ * segment's locks, which clients hold too: the loop never blocks on them
+ * (LESSONS.md: "nobody may block the daemon").  Cleanups run one at a time,
+ * in the order sessions ended; one that times out on a lock is retried.
+ *
+ * Sessions of an adopted segment (a previous daemon died) have no
+ * connection: their processes are watched through pidfds alone, and those
+ * already gone are cleaned up at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "daemon.h"
+#include "proto.h"
+
+#define RETRY_MS 1000
+
+enum conn_state { C_HELLO, C_LIVE, C_ENDING };
+
+struct conn {
+    uv_poll_t poll;     /* the socket */
+    uv_poll_t pidpoll;  /* the peer's pidfd, if any */
+    int fd, pidfd;
+    int handles;        /* open uv handles; the conn is freed at 0 */
+    enum conn_state state;
+    pid_t pid;
+    uid_t uid;
+    uint32_t slot, sid;
+    int ack;            /* send BYE_ACK once cleaned up */
+    struct conn *next;
+};
+
+struct job {
+    uv_work_t work;
+    uint32_t slot, sid;
+    struct conn *conn;  /* NULL for adopted sessions */
+    int status;
+    int64_t started;
+    struct job *next;
+};
+
+struct ghost {
+    uv_poll_t poll;
+    int pidfd;
+    uint32_t slot;
+};
+
+static uv_loop_t *loop;
+static uv_poll_t listen_poll;
+static uv_signal_t sig_term, sig_int;
+static uv_timer_t retry_timer;
+static int listen_fd = -1;
+static struct conn *conns;
+static struct job *jobs_head, *jobs_tail;
+static int job_running, shutting_down;
+static uint32_t *adopt_dead, n_adopt_dead;
+static int *adopt_pidfd;
+static uint32_t *adopt_slot, n_adopt_live;
+
+static int pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* ---------------------------------------------------------- cleanups */
+
+static void run_next_job(void);
+
+static void work_cb(uv_work_t *w)
+{
+    struct job *j = w->data;
+
+    j->status = xichan__session_cleanup(xd.shm, j->slot, 0);
+}
+
+static void conn_release(struct conn *c);
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+    struct job *j = w->data;
+
+    job_running = 0;
+    if (j->status == XICHAN_ETIMEDOUT && !shutting_down) {
+        /* A live client held a lock for seconds: try again a little later. */
+        xd_log(XD_WARN, "session %u: cleanup waited too long for a lock; retrying", j->sid);
+        j->next = NULL;
+        if (jobs_tail)
+            jobs_tail->next = j;
+        else
+            jobs_head = j;
+        jobs_tail = j;
+        uv_timer_start(&retry_timer, (uv_timer_cb)run_next_job, RETRY_MS, 0);
+        return;
+    }
+    if (j->status)
+        xd_log(XD_WARN, "session %u: cleanup finished with %s", j->sid, xichan_err_name(j->status));
+    else
+        xd_log(XD_INFO, "session %u released in %.2f ms", j->sid,
+               (xichan_now_ns() - j->started) / 1e6);
+    if (j->conn) {
+        if (j->conn->ack) {
+            struct xichan_msg_bye ack = {XICHAN_PROTO_MAGIC, XICHAN_MSG_BYE_ACK, j->status, 0};
+            (void)send(j->conn->fd, &ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        conn_release(j->conn);
+    }
+    free(j);
+    if (shutting_down)
+        uv_stop(loop);
+    else
+        run_next_job();
+}
+
+static void run_next_job(void)
+{
+    struct job *j = jobs_head;
+
+    if (job_running || !j || shutting_down)
+        return;
+    jobs_head = j->next;
+    if (!jobs_head)
+        jobs_tail = NULL;
+    job_running = 1;
+    j->work.data = j;
+    j->started = xichan_now_ns();
+    uv_queue_work(loop, &j->work, work_cb, after_work_cb);
+}
+
+/* Marks the slot CLEANING now and queues its cleanup. */
+static void end_session(uint32_t slot, struct conn *c)
+{
+    struct job *j = calloc(1, sizeof(*j));
+
+    xichan__session_ending(xd.shm, slot);
+    if (!j) {
+        xd_log(XD_ERROR, "out of memory: session in slot %u stays until restart", slot);
+        if (c)
+            conn_release(c);
+        return;
+    }
+    j->slot = slot;
+    j->sid = xd.shm->sessions[slot].sid;
+    j->conn = c;
+    if (jobs_tail)
+        jobs_tail->next = j;
+    else
+        jobs_head = j;
+    jobs_tail = j;
+    run_next_job();
+}
+
+/* ------------------------------------------------------- connections */
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+
+    if (--c->handles == 0) {
+        struct conn **p = &conns;
+        while (*p && *p != c)
+            p = &(*p)->next;
+        if (*p)
+            *p = c->next;
+        close(c->fd);
+        if (c->pidfd >= 0)
+            close(c->pidfd);
+        free(c);
+    }
+}
+
+/* Stops watching and frees once libuv lets go of the handles. */
+static void conn_release(struct conn *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->poll))
+        uv_close((uv_handle_t *)&c->poll, handle_closed);
+    if (c->pidfd >= 0 && !uv_is_closing((uv_handle_t *)&c->pidpoll))
+        uv_close((uv_handle_t *)&c->pidpoll, handle_closed);
+}
+
+static void conn_end(struct conn *c, int ack, const char *why)
+{
+    if (c->state != C_LIVE) {
+        if (c->state == C_HELLO)
+            conn_release(c);
+        return;
+    }
+    c->state = C_ENDING;
+    c->ack = ack;
+    uv_poll_stop(&c->poll);
+    if (c->pidfd >= 0)
+        uv_poll_stop(&c->pidpoll);
+    xd_log(XD_INFO, "session %u (pid %d) ended: %s", c->sid, (int)c->pid, why);
+    end_session(c->slot, c);
+}
+
+static void welcome(struct conn *c, int status, const char *msg)
+{
+    struct xichan_msg_welcome w = {0};
+
+    w.magic = XICHAN_PROTO_MAGIC;
+    w.type = XICHAN_MSG_WELCOME;
+    w.status = status;
+    w.sid = c->sid;
+    w.slot = c->slot;
+    w.layout_hash = xichan__layout_hash();
+    w.seg_size = xd.shm->size;
+    snprintf(w.seg_name, sizeof(w.seg_name), "%s", xd.seg_name);
+    snprintf(w.message, sizeof(w.message), "%s", msg ? msg : "");
+    (void)send(c->fd, &w, sizeof(w), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events)
+{
+    conn_end(h->data, 0, "process exited");
+}
+
+static void on_hello(struct conn *c, const struct xichan_msg_hello *m)
+{
+    char kind[sizeof(m->kind) + 1], msg[160];
+    int err;
+
+    if (m->magic != XICHAN_PROTO_MAGIC || m->type != XICHAN_MSG_HELLO ||
+        m->version != XICHAN_PROTO_VERSION || m->layout_hash != xichan__layout_hash()) {
+        welcome(c, XICHAN_EVERSION, "client and daemon were built from different xichan versions");
+        xd_log(XD_WARN, "refused pid %d: protocol or layout version mismatch", (int)c->pid);
+        conn_release(c);
+        return;
+    }
+    memcpy(kind, m->kind, sizeof(m->kind));
+    kind[sizeof(m->kind)] = '\0';
+    err = xichan__session_new(xd.shm, c->pid, c->uid, kind, &c->slot, &c->sid);
+    if (err) {
+        snprintf(msg, sizeof(msg),
+                 "session table full (%u sessions); restart xichand with a larger --sessions",
+                 xd.shm->nsessions);
+        welcome(c, err, msg);
+        xd_log(XD_WARN, "refused pid %d: %s", (int)c->pid, msg);
+        conn_release(c);
+        return;
+    }
+    c->state = C_LIVE;
+    welcome(c, 0, NULL);
+    xd_log(XD_INFO, "session %u (pid %d, %s) connected", c->sid, (int)c->pid, kind);
+    c->pidfd = pidfd_open(c->pid);
+    if (c->pidfd >= 0 && uv_poll_init(loop, &c->pidpoll, c->pidfd) == 0) {
+        c->pidpoll.data = c;
+        c->handles++;
+        uv_poll_start(&c->pidpoll, UV_READABLE, on_pidfd);
+    } else if (c->pidfd >= 0) {
+        close(c->pidfd);
+        c->pidfd = -1;
+    }
+}
+
+static void on_conn(uv_poll_t *h, int status, int events)
+{
+    struct conn *c = h->data;
+    union {
+        struct xichan_msg_hello hello;
+        struct xichan_msg_bye bye;
+        char raw[512];
+    } m;
+    ssize_t n;
+
+    do
+        n = recv(c->fd, &m, sizeof(m), MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        conn_end(c, 0, n == 0 ? "connection closed" : "connection error");
+        return;
+    }
+    if (c->state == C_HELLO) {
+        if (n != sizeof(m.hello)) {
+            xd_log(XD_WARN, "pid %d sent a %zd-byte hello; closing", (int)c->pid, n);
+            conn_release(c);
+            return;
+        }
+        on_hello(c, &m.hello);
+    } else if (c->state == C_LIVE && n == sizeof(m.bye) && m.bye.magic == XICHAN_PROTO_MAGIC &&
+               m.bye.type == XICHAN_MSG_BYE) {
+        conn_end(c, 1, "closed by the client");
+    } else {
+        xd_log(XD_WARN, "session %u sent an unexpected %zd-byte message; ignored", c->sid, n);
+    }
+}
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    struct conn *c;
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    c = calloc(1, sizeof(*c));
+    if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        uv_poll_init(loop, &c->poll, fd) != 0) {
+        xd_log(XD_ERROR, "cannot accept a connection: %s", strerror(errno));
+        free(c);
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->pidfd = -1;
+    c->pid = cred.pid;
+    c->uid = cred.uid;
+    c->handles = 1;
+    c->poll.data = c;
+    c->next = conns;
+    conns = c;
+    if (cred.uid != geteuid()) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "uid %u may not use namespace '%s' of uid %u",
+                 (unsigned)cred.uid, xd.ns, (unsigned)geteuid());
+        welcome(c, XICHAN_EPERM, msg);
+        xd_log(XD_WARN, "refused pid %d: %s", (int)cred.pid, msg);
+        conn_release(c);
+        return;
+    }
+    uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_conn);
+}
+
+/* ------------------------------------------------------------ adopt */
+
+int xd_adopt(void)
+{
+    uint32_t n = xd.shm->nsessions;
+
+    adopt_dead = calloc(n, sizeof(*adopt_dead));
+    adopt_slot = calloc(n, sizeof(*adopt_slot));
+    adopt_pidfd = calloc(n, sizeof(*adopt_pidfd));
+    if (!adopt_dead || !adopt_slot || !adopt_pidfd)
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        struct xichan_session *s = &xd.shm->sessions[i];
+        uint32_t st = xa_load_acquire(&s->state);
+        int fd;
+
+        if (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING)
+            continue;
+        fd = st == XICHAN_SESS_LIVE && s->pid ? pidfd_open((pid_t)s->pid) : -1;
+        if (fd < 0) {
+            adopt_dead[n_adopt_dead++] = i;
+        } else {
+            adopt_slot[n_adopt_live] = i;
+            adopt_pidfd[n_adopt_live++] = fd;
+        }
+    }
+    xd_log(XD_INFO, "adopted segment: %u sessions gone (cleaning up), %u still running (watched)",
+           n_adopt_dead, n_adopt_live);
+    return 0;
+}
+
+static void on_ghost_exit(uv_poll_t *h, int status, int events)
+{
+    struct ghost *g = h->data;
+
+    xd_log(XD_INFO, "session in slot %u (from the previous daemon) ended: process exited", g->slot);
+    end_session(g->slot, NULL);
+    uv_close((uv_handle_t *)h, (uv_close_cb)free);
+    close(g->pidfd);
+}
+
+static void start_adopted(void)
+{
+    for (uint32_t i = 0; i < n_adopt_dead; i++)
+        end_session(adopt_dead[i], NULL);
+    for (uint32_t i = 0; i < n_adopt_live; i++) {
+        struct ghost *g = calloc(1, sizeof(*g));
+        if (!g || uv_poll_init(loop, &g->poll, adopt_pidfd[i]) != 0) {
+            free(g);
+            continue;
+        }
+        g->pidfd = adopt_pidfd[i];
+        g->slot = adopt_slot[i];
+        g->poll.data = g;
+        uv_poll_start(&g->poll, UV_READABLE, on_ghost_exit);
+    }
+    free(adopt_dead);
+    free(adopt_slot);
+    free(adopt_pidfd);
+}
+
+/* ------------------------------------------------------------- serve */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    xd_log(XD_INFO, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    shutting_down = 1;
+    uv_poll_stop(&listen_poll);
+    if (!job_running)
+        uv_stop(loop);
+}
+
+static int listen_socket(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+    listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0)
+        return -1;
+    memcpy(sa.sun_path, xd.sock_path, strlen(xd.sock_path) + 1);
+    /* Only a daemon holding the lock gets here: any socket file is stale. */
+    unlink(xd.sock_path);
+    if (bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        chmod(xd.sock_path, 0600) < 0 || listen(listen_fd, 128) < 0)
+        return -1;
+    return 0;
+}
+
+int xd_serve(void)
+{
+    loop = uv_default_loop();
+    if (listen_socket() < 0) {
+        xd_log(XD_ERROR, "cannot listen on %s: %s", xd.sock_path, strerror(errno));
+        return 1;
+    }
+    uv_poll_init(loop, &listen_poll, listen_fd);
+    uv_poll_start(&listen_poll, UV_READABLE, on_accept);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_timer_init(loop, &retry_timer);
+    start_adopted();
+    xd_log(XD_INFO, "serving namespace '%s' on %s", xd.ns, xd.sock_path);
+    xd_ready();
+    uv_run(loop, UV_RUN_DEFAULT);
+    /* Stopped by a signal: the files go; connections close with the process. */
+    close(listen_fd);
+    return 0;
+}

@@ -1,0 +1,363 @@
+/*
+ * xichand.c -- the xichan broker daemon: start-up, options, shutdown.
+ *
+ * One daemon serves one namespace.  It takes an flock'ed lock file in the
+ * runtime dir (a second daemon exits with status 3 and says who holds it),
+ * creates the segment -- or adopts the one a dead predecessor left, after
+ * validating it -- listens for sessions (server.c), and on SIGTERM/SIGINT
+ * removes the segment, the socket and the lock file.
+ *
+ * The daemon is not on the data path: clients work on the segment directly.
+ * Its jobs are sessions (registration, and cleanup when one ends) and
+ * ownership of the namespace's files.  Its loop thread never takes a lock
+ * that lives in the segment; cleanups, which must, run in a libuv worker
+ * (server.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "paths.h"
+
+#define EXIT_USAGE 2
+#define EXIT_BUSY 3
+#define EXIT_SEGMENT 4
+
+struct xd xd;
+
+/* ------------------------------------------------------------- logging */
+
+static const char *level_names[] = {"error", "warn", "info", "debug"};
+
+void xd_log(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level > xd.log_level)
+        return;
+    fprintf(stderr, "xichand[%d]: %s: ", (int)getpid(), level_names[level]);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static int parse_level(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, level_names[i]))
+            return i;
+    return -1;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+
+    if (end == s)
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: xichand [--name N] [--runtime-dir D] [--size BYTES] [--sessions N]\n"
+            "               [--objects N] [--bindings N] [--foreground | --daemon]\n"
+            "               [--pid-file F] [--log-level error|warn|info|debug]\n"
+            "\n"
+            "Serves the xichan namespace N ($XICHAN_NAME, default 'default') from a\n"
+            "shared-memory segment of BYTES (default 64M; K, M, G suffixes), with its\n"
+            "socket and lock file in D ($XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan,\n"
+            "else /tmp/xichan-$UID).  SIGTERM or SIGINT stops it and removes the segment.\n");
+}
+
+/* ------------------------------------------------------- runtime dir */
+
+static int prepare_dir(const char *dir)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        xd_log(XD_ERROR, "cannot create runtime dir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        xd_log(XD_ERROR, "runtime dir %s is not a directory", dir);
+        return -1;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+        xd_log(XD_ERROR,
+               "runtime dir %s must belong to uid %u and not be group- or world-writable "
+               "(mode is %04o, owner %u)",
+               dir, (unsigned)geteuid(), (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+        return -1;
+    }
+    return 0;
+}
+
+/* The lock file: held for the daemon's whole life, its pid inside. */
+static int take_lock(void)
+{
+    char buf[32];
+    ssize_t n;
+    int fd = open(xd.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        xd_log(XD_ERROR, "cannot open lock file %s: %s", xd.lock_path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        n = pread(fd, buf, sizeof(buf) - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        fprintf(stderr,
+                "xichand: another xichand (pid %s) already serves namespace '%s' in %s\n",
+                buf[0] ? buf : "?", xd.ns, xd.dir);
+        close(fd);
+        return -2;
+    }
+    n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+        xd_log(XD_WARN, "cannot write pid to %s: %s", xd.lock_path, strerror(errno));
+    xd.lock_fd = fd;
+    return 0;
+}
+
+/* ----------------------------------------------------------- segment */
+
+static int open_segment(void)
+{
+    struct xichan_shm_geometry geo = {xd.size, xd.nsessions, xd.nobjects, xd.nbindings};
+    int err;
+
+    xichan__shm_name(xd.seg_name, sizeof(xd.seg_name), xd.ns);
+    err = xichan__shm_open(xd.seg_name, &xd.shm);
+    if (err == 0) {
+        xd_log(XD_INFO, "adopting the existing segment %s (%llu bytes) left by a previous daemon",
+               xd.seg_name, (unsigned long long)xd.shm->size);
+        return xd_adopt();
+    }
+    if (err != XICHAN_ENOTFOUND) {
+        fprintf(stderr,
+                "xichand: the existing segment /dev/shm%s cannot be adopted: %s.\n"
+                "It is left untouched.  If no process uses it any more, remove it with\n"
+                "  rm /dev/shm%s\n",
+                xd.seg_name, xichan_strerror(err), xd.seg_name);
+        return -1;
+    }
+    err = xichan__shm_create(xd.seg_name, &geo, &xd.shm);
+    if (err) {
+        fprintf(stderr, "xichand: cannot create segment /dev/shm%s of %llu bytes: %s%s\n",
+                xd.seg_name, (unsigned long long)xd.size, xichan_strerror(err),
+                err == XICHAN_ENOSPC ? " (/dev/shm is too small: free it, or use a smaller --size)"
+                : err == XICHAN_EINVAL ? " (--size too small for the tables)"
+                                       : "");
+        return -1;
+    }
+    xd_log(XD_INFO, "created segment %s: %llu bytes, %u sessions, %u objects", xd.seg_name,
+           (unsigned long long)xd.size, xd.nsessions, xd.nobjects);
+    return 0;
+}
+
+void xd_remove_files(void)
+{
+    if (xd.shm) {
+        xichan__shm_unlink(xd.seg_name);
+        xichan__shm_unmap(xd.shm);
+        xd.shm = NULL;
+    }
+    if (xd.sock_path[0])
+        unlink(xd.sock_path);
+    if (xd.pid_file)
+        unlink(xd.pid_file);
+    if (xd.lock_fd >= 0) {
+        unlink(xd.lock_path);
+        close(xd.lock_fd);
+        xd.lock_fd = -1;
+    }
+}
+
+/* ----------------------------------------------------------- detach */
+
+/*
+ * --daemon: the launcher waits on a pipe until the detached daemon is ready
+ * (or failed), and exits 0 only then; clients that autostart rely on that.
+ */
+static int detach(void)
+{
+    int p[2];
+    pid_t pid;
+    char c;
+
+    if (pipe(p) < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0) {
+        close(p[1]);
+        _exit(read(p[0], &c, 1) == 1 && c == 0 ? 0 : 1);
+    }
+    close(p[0]);
+    setsid();
+    pid = fork();
+    if (pid < 0)
+        _exit(1);
+    if (pid > 0)
+        _exit(0); /* the session leader goes; the grandchild can never get a tty */
+    xd.ready_fd = p[1];
+    return 0;
+}
+
+void xd_ready(void)
+{
+    char zero = 0;
+    int fd;
+
+    if (xd.ready_fd < 0)
+        return;
+    if (write(xd.ready_fd, &zero, 1) < 0)
+        xd_log(XD_WARN, "cannot signal the launcher: %s", strerror(errno));
+    close(xd.ready_fd);
+    xd.ready_fd = -1;
+    fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        if (!xd.keep_stderr)
+            dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"runtime-dir", required_argument, NULL, 'r'},
+        {"size", required_argument, NULL, 's'},
+        {"sessions", required_argument, NULL, 'S'},
+        {"objects", required_argument, NULL, 'O'},
+        {"bindings", required_argument, NULL, 'B'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"daemon", no_argument, NULL, 'd'},
+        {"pid-file", required_argument, NULL, 'p'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *name = NULL, *rdir = NULL, *env;
+    int c, daemonize = 0, rc;
+
+    xd.size = 64u << 20;
+    xd.nsessions = 1024;
+    xd.nobjects = 16384;
+    xd.nbindings = 65536;
+    xd.lock_fd = xd.ready_fd = -1;
+    xd.log_level = XD_INFO;
+    xd.keep_stderr = 1;
+    if ((env = getenv("XICHAN_LOG_LEVEL")) && parse_level(env) >= 0)
+        xd.log_level = parse_level(env);
+    while ((c = getopt_long(argc, argv, "n:r:s:fdh", opts, NULL)) != -1) {
+        uint64_t v;
+        switch (c) {
+        case 'n': name = optarg; break;
+        case 'r': rdir = optarg; break;
+        case 's':
+            if (parse_size(optarg, &xd.size) < 0) {
+                fprintf(stderr, "xichand: --size: '%s' is not a size (e.g. 64M)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'S': case 'O': case 'B':
+            if (parse_size(optarg, &v) < 0 || v < 1 || v > 1u << 24) {
+                fprintf(stderr, "xichand: %s needs a count from 1 to 16777216\n", argv[optind - 1]);
+                return EXIT_USAGE;
+            }
+            *(c == 'S' ? &xd.nsessions : c == 'O' ? &xd.nobjects : &xd.nbindings) = (uint32_t)v;
+            break;
+        case 'f': daemonize = 0; break;
+        case 'd': daemonize = 1; break;
+        case 'p': xd.pid_file = optarg; break;
+        case 'l':
+            if ((xd.log_level = parse_level(optarg)) < 0) {
+                fprintf(stderr, "xichand: --log-level: error, warn, info or debug\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("xichand %d.%d\n", XICHAN_VERSION_MAJOR, XICHAN_VERSION_MINOR); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "xichand: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (xichan__ns_name(xd.ns, sizeof(xd.ns), name)) {
+        fprintf(stderr, "xichand: namespace '%s': use 1 to 40 of A-Z a-z 0-9 . _ -\n",
+                name ? name : getenv("XICHAN_NAME"));
+        return EXIT_USAGE;
+    }
+    if (xichan__runtime_dir(xd.dir, sizeof(xd.dir), rdir) ||
+        xichan__sock_path(xd.sock_path, sizeof(xd.sock_path), xd.dir, xd.ns) ||
+        xichan__lock_path(xd.lock_path, sizeof(xd.lock_path), xd.dir, xd.ns) ||
+        strlen(xd.sock_path) >= 108) {
+        fprintf(stderr, "xichand: runtime dir path too long\n");
+        return EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (daemonize && detach() < 0) {
+        fprintf(stderr, "xichand: cannot detach: %s\n", strerror(errno));
+        return 1;
+    }
+    if (prepare_dir(xd.dir) < 0)
+        return 1;
+    if ((rc = take_lock()) < 0)
+        return rc == -2 ? EXIT_BUSY : 1;
+    if (open_segment() < 0) {
+        xd.sock_path[0] = '\0';
+        close(xd.lock_fd);
+        return EXIT_SEGMENT;
+    }
+    if (xd.pid_file) {
+        FILE *f = fopen(xd.pid_file, "w");
+        if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0)
+            xd_log(XD_WARN, "cannot write pid file %s: %s", xd.pid_file, strerror(errno));
+    }
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        xa_store_relaxed(&xd.shm->hdr->daemon_start_ns,
+                         (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+        xa_store_release(&xd.shm->hdr->daemon_pid, (uint32_t)getpid());
+    }
+    rc = xd_serve();
+    xd_remove_files();
+    return rc;
+}

@@ -1,0 +1,349 @@
+/*
+ * client.c -- opening and closing a session: find (or start) the
+ * namespace's daemon, say HELLO, map the segment it names.
+ *
+ * The connection stays open for the session's whole life and carries nothing
+ * after WELCOME until BYE: its end is the daemon's notice that the session
+ * ended (proto.h).  It is SOCK_CLOEXEC, so an exec'd child does not keep a
+ * dead parent's session alive; a forked child gets XICHAN_ESTALE from every
+ * call through the parent's handle (xichan__pid_cache, updated by a
+ * pthread_atfork child handler), and closing that handle in the child only
+ * closes the child's copy of the socket.
+ *
+ * Autostart: if no daemon answers and autostart is allowed, the client runs
+ * `xichand --name N --runtime-dir D --daemon` (which detaches and exits its
+ * launcher) and retries for up to five seconds.  Two clients racing to start
+ * one are fine: the second daemon finds the lock file taken and exits, and
+ * both clients connect to the first.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "paths.h"
+#include "proto.h"
+
+#define CONNECT_WAIT_NS (5 * 1000000000ll)
+#define REPLY_WAIT_MS 10000
+
+extern char **environ;
+
+pid_t xichan__pid_cache;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void)
+{
+    xichan__pid_cache = getpid();
+}
+
+static void init(void)
+{
+    xichan__pid_cache = getpid();
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+static void debug(const char *fmt, const char *arg)
+{
+    if (getenv("XICHAN_DEBUG")) {
+        fprintf(stderr, "libxichan: ");
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\n");
+    }
+}
+
+/* ---------------------------------------------------------- connecting */
+
+static int connect_to(const char *path, int *fd_out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd, err;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return XICHAN_ENAMETOOLONG;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return XICHAN_EIO;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        *fd_out = fd;
+        return 0;
+    }
+    err = errno;
+    close(fd);
+    if (err == ENOENT || err == ECONNREFUSED || err == ENOTDIR)
+        return XICHAN_ENODAEMON;
+    return err == EACCES || err == EPERM ? XICHAN_EPERM : XICHAN_EIO;
+}
+
+static int executable(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* dir + "/" + rel into buf if that is an executable file. */
+static int try_dir(char *buf, size_t cap, const char *dir, const char *rel)
+{
+    int n = snprintf(buf, cap, "%s/%s", dir, rel);
+
+    return n > 0 && (size_t)n < cap && executable(buf);
+}
+
+/* Where is xichand?  $XICHAN_DAEMON, beside the library, beside us, PATH. */
+static int find_daemon(char *buf, size_t cap)
+{
+    const char *env = getenv("XICHAN_DAEMON"), *path;
+    char dir[4096], *slash;
+    Dl_info info;
+    ssize_t n;
+
+    if (env && *env) {
+        if (executable(env))
+            return snprintf(buf, cap, "%s", env) < (int)cap;
+        if (try_dir(buf, cap, env, "xichand"))
+            return 1;
+    }
+    if (dladdr((void *)xichan_client_open, &info) && info.dli_fname &&
+        snprintf(dir, sizeof(dir), "%s", info.dli_fname) < (int)sizeof(dir) &&
+        (slash = strrchr(dir, '/'))) {
+        *slash = '\0';
+        if (try_dir(buf, cap, dir, "../bin/xichand") || try_dir(buf, cap, dir, "xichand"))
+            return 1;
+    }
+    n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+    if (n > 0) {
+        dir[n] = '\0';
+        if ((slash = strrchr(dir, '/'))) {
+            *slash = '\0';
+            if (try_dir(buf, cap, dir, "xichand") || try_dir(buf, cap, dir, "../bin/xichand"))
+                return 1;
+        }
+    }
+    path = getenv("PATH");
+    while (path && *path) {
+        const char *end = strchr(path, ':');
+        size_t len = end ? (size_t)(end - path) : strlen(path);
+        if (len && len < sizeof(dir)) {
+            memcpy(dir, path, len);
+            dir[len] = '\0';
+            if (try_dir(buf, cap, dir, "xichand"))
+                return 1;
+        }
+        path = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+static int spawn_daemon(const char *ns, const char *dir)
+{
+    char bin[4096];
+    char *argv[] = {bin, "--name", (char *)ns, "--runtime-dir", (char *)dir, "--daemon", NULL};
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    int status, rc;
+
+    if (!find_daemon(bin, sizeof(bin))) {
+        debug("autostart: no xichand found (%s)", "set XICHAN_DAEMON or PATH");
+        return XICHAN_ENODAEMON;
+    }
+    debug("autostart: running %s", bin);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return XICHAN_ENODAEMON;
+    /* The launcher exits once the daemon has detached (or lost a race). */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+static int connect_or_start(const char *ns, const char *dir, int autostart, int *fd)
+{
+    char path[512];
+    int64_t until;
+    int err;
+
+    if ((err = xichan__sock_path(path, sizeof(path), dir, ns)))
+        return err;
+    err = connect_to(path, fd);
+    if (err != XICHAN_ENODAEMON || !autostart)
+        return err;
+    if ((err = spawn_daemon(ns, dir)))
+        return err;
+    until = xichan_now_ns() + CONNECT_WAIT_NS;
+    do {
+        struct timespec ts = {0, 10 * 1000000};
+        if ((err = connect_to(path, fd)) != XICHAN_ENODAEMON)
+            return err;
+        nanosleep(&ts, NULL);
+    } while (xichan_now_ns() < until);
+    return XICHAN_ENODAEMON;
+}
+
+/* Reads one message of exactly len bytes, waiting up to timeout_ms. */
+static int recv_msg(int fd, void *msg, size_t len, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ssize_t n;
+    int rc;
+
+    do
+        rc = poll(&p, 1, timeout_ms);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0)
+        return XICHAN_ETIMEDOUT;
+    if (rc < 0)
+        return XICHAN_EIO;
+    do
+        n = recv(fd, msg, len, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return XICHAN_EDAEMONLOST;
+    return n == (ssize_t)len ? 0 : XICHAN_EIO;
+}
+
+static int send_msg(int fd, const void *msg, size_t len)
+{
+    ssize_t n;
+
+    do
+        n = send(fd, msg, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EPIPE || errno == ECONNRESET ? XICHAN_EDAEMONLOST : XICHAN_EIO;
+    return 0;
+}
+
+/* --------------------------------------------------------------- open */
+
+int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
+{
+    xichan_client_opts def = {.autostart = -1};
+    struct xichan_msg_hello hello = {0};
+    struct xichan_msg_welcome w;
+    xichan_client *cl;
+    char dir[400];
+    const char *env;
+    int err, autostart;
+
+    if (!out)
+        return XICHAN_EINVAL;
+    *out = NULL;
+    pthread_once(&init_once, init);
+    if (!opts)
+        opts = &def;
+    cl = calloc(1, sizeof(*cl));
+    if (!cl)
+        return XICHAN_ENOMEM;
+    cl->fd = -1;
+    if ((err = xichan__ns_name(cl->ns, sizeof(cl->ns), opts->name)) ||
+        (err = xichan__runtime_dir(dir, sizeof(dir), opts->runtime_dir)))
+        goto fail;
+    autostart = opts->autostart;
+    if (autostart < 0)
+        autostart = !((env = getenv("XICHAN_AUTOSTART")) && !strcmp(env, "0"));
+    if ((err = connect_or_start(cl->ns, dir, autostart, &cl->fd)))
+        goto fail;
+
+    hello.magic = XICHAN_PROTO_MAGIC;
+    hello.type = XICHAN_MSG_HELLO;
+    hello.version = XICHAN_PROTO_VERSION;
+    hello.layout_hash = xichan__layout_hash();
+    hello.pid = (uint32_t)getpid();
+    snprintf(hello.kind, sizeof(hello.kind), "%s", opts->kind && *opts->kind ? opts->kind : "c");
+    if ((err = send_msg(cl->fd, &hello, sizeof(hello))) ||
+        (err = recv_msg(cl->fd, &w, sizeof(w), REPLY_WAIT_MS)))
+        goto fail_conn;
+    if (w.magic != XICHAN_PROTO_MAGIC || w.type != XICHAN_MSG_WELCOME) {
+        err = XICHAN_EVERSION;
+        goto fail_conn;
+    }
+    if (w.status) {
+        w.message[sizeof(w.message) - 1] = '\0';
+        debug("the daemon refused the session: %s", w.message);
+        err = w.status < 0 ? w.status : XICHAN_EREFUSED;
+        goto fail_conn;
+    }
+    w.seg_name[sizeof(w.seg_name) - 1] = '\0';
+    if ((err = xichan__shm_acquire(w.seg_name, &cl->shm)))
+        goto fail_conn;
+    /* The daemon is trusted, but its answer must still fit the segment. */
+    if (w.slot >= cl->shm->nsessions || cl->shm->sessions[w.slot].sid != w.sid) {
+        err = XICHAN_ECORRUPT;
+        goto fail_map;
+    }
+    cl->sid = w.sid;
+    cl->slot = w.slot;
+    cl->pid = getpid();
+    *out = cl;
+    return 0;
+
+fail_map:
+    xichan__shm_release(cl->shm);
+fail_conn:
+    close(cl->fd);
+fail:
+    free(cl);
+    return err;
+}
+
+/* -------------------------------------------------------------- close */
+
+void xichan_client_close(xichan_client *cl)
+{
+    struct xichan_msg_bye bye = {XICHAN_PROTO_MAGIC, XICHAN_MSG_BYE, 0, 0};
+
+    if (!cl)
+        return;
+    if (xichan__client_ok(cl) != 0) {
+        /* A forked child's copy: the session is the parent's. */
+        close(cl->fd);
+        free(cl);
+        return;
+    }
+    /*
+     * BYE, then wait for the daemon to have released what the session held,
+     * so that whatever the caller does next sees it gone.  Every lock of
+     * ours was released when its call returned, so unmapping afterwards is
+     * safe (LESSONS.md: never unmap with a robust lock held).
+     */
+    if (send_msg(cl->fd, &bye, sizeof(bye)) == 0) {
+        struct xichan_msg_bye ack;
+        if (recv_msg(cl->fd, &ack, sizeof(ack), REPLY_WAIT_MS) == 0 && ack.status)
+            debug("session cleanup reported: %s", xichan_strerror(ack.status));
+    }
+    close(cl->fd);
+    xichan__shm_release(cl->shm);
+    free(cl);
+}
+
+uint32_t xichan_client_session(const xichan_client *cl)
+{
+    return cl ? cl->sid : 0;
+}
+
+void xichan_client_set_interrupt(xichan_client *cl, int (*check)(void *arg), void *arg,
+                                 int period_ms)
+{
+    if (!cl)
+        return;
+    cl->waiter.check = check;
+    cl->waiter.arg = arg;
+    cl->waiter.period_ms = check ? (period_ms > 0 ? period_ms : 100) : 0;
+}

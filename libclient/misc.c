@@ -1,0 +1,66 @@
+/*
+ * misc.c -- namespace names and the runtime directory (DESIGN.md:
+ * XICHAN_NAME, XICHAN_RUNTIME_DIR), shared by clients, xichand and xichanctl.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "paths.h"
+
+#define NS_MAX 40
+
+static int fits(int n, size_t cap)
+{
+    return n >= 0 && (size_t)n < cap ? 0 : XICHAN_ENAMETOOLONG;
+}
+
+int xichan__runtime_dir(char *buf, size_t cap, const char *override)
+{
+    const char *e;
+
+    if (override && *override)
+        return fits(snprintf(buf, cap, "%s", override), cap);
+    if ((e = getenv("XICHAN_RUNTIME_DIR")) && *e)
+        return fits(snprintf(buf, cap, "%s", e), cap);
+    if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
+        return fits(snprintf(buf, cap, "%s/xichan", e), cap);
+    return fits(snprintf(buf, cap, "/tmp/xichan-%u", (unsigned)getuid()), cap);
+}
+
+/* A namespace is 1..40 characters of [A-Za-z0-9._-], and not "." or "..". */
+static int ns_valid(const char *ns)
+{
+    size_t n = strlen(ns);
+
+    if (n < 1 || n > NS_MAX || !strcmp(ns, ".") || !strcmp(ns, ".."))
+        return 0;
+    for (const char *p = ns; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+int xichan__ns_name(char *buf, size_t cap, const char *override)
+{
+    const char *ns = override && *override ? override : getenv("XICHAN_NAME");
+
+    if (!ns || !*ns)
+        ns = "default";
+    if (!ns_valid(ns))
+        return XICHAN_EINVAL;
+    return fits(snprintf(buf, cap, "%s", ns), cap);
+}
+
+int xichan__sock_path(char *buf, size_t cap, const char *dir, const char *ns)
+{
+    return fits(snprintf(buf, cap, "%s/%s.sock", dir, ns), cap);
+}
+
+int xichan__lock_path(char *buf, size_t cap, const char *dir, const char *ns)
+{
+    return fits(snprintf(buf, cap, "%s/%s.lock", dir, ns), cap);
+}
