@@ -26,9 +26,10 @@ static void victim(void *arg)
 
     XT_OK(xichan_client_open(&cl, NULL));
     xichan__fault_set(j->point, 1);
-    if (j->get)
+    if (j->get) {
         XT_OK(xichan_queue_get(cl, q, &it, XICHAN_NOWAIT));
-    else
+        xichan_item_release(&it); /* the free takes the heap lock */
+    } else
         XT_OK(xichan_queue_put(cl, q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT));
     xt__fail(__FILE__, __LINE__, "fault point %d was not reached", j->point);
 }

@@ -9,7 +9,7 @@
 #include "harness.h"
 
 static xichan_queue_id q;
-static xt_pipe_t ready;
+static xt_pipe_t ready, finish;
 
 static void blocked_getter(void *arg)
 {
@@ -34,6 +34,8 @@ static void blocked_putter(void *arg)
     XT_OK(xichan_client_open(&cl, NULL));
     xt_signal(&ready);
     XT_OK(xichan_queue_put(cl, q, 0, "second", 6, 0, xichan_deadline(10)));
+    /* Stay until it is read: our items become UNBOUND once we are gone. */
+    xt_await(&finish, 10000);
     xichan_client_close(cl);
 }
 
@@ -46,6 +48,7 @@ int main(void)
 
     xt_start_daemon(NULL);
     xt_pipe_init(&ready);
+    xt_pipe_init(&finish);
     XT_OK(xichan_client_open(&cl, NULL));
     XT_OK(xichan_queue_create(cl, &(xichan_queue_opts){.maxsize = 1}, &q));
 
@@ -81,10 +84,11 @@ int main(void)
     XT_OK(xichan_queue_get(cl, q, &it, XICHAN_NOWAIT));
     XT_EQ_INT(it.len, 5);
     xichan_item_release(&it);
-    XT_EQ_INT(xt_wait(pid, 10000), 0);
     XT_OK(xichan_queue_get(cl, q, &it, xichan_deadline(5)));
     XT_EQ_INT(it.len, 6);
     xichan_item_release(&it);
+    xt_signal(&finish);
+    XT_EQ_INT(xt_wait(pid, 10000), 0);
     xichan_client_close(cl);
     return 0;
 }
