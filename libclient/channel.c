@@ -205,7 +205,7 @@ static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *d
         goto fail;
     }
     queued = o->fifo.count;
-    waiting = xa_load_relaxed(&o->getters);
+    waiting = xa_load_relaxed(&o->receivers);
     xichan__item_publish(cl, o, off);
     ticket = xichan__item(xichan__blk(cl->shm, off))->ticket;
     xichan__obj_unlock(o);
@@ -279,7 +279,9 @@ int xichan_chan_recv(xichan_client *cl, xichan_chan_id c, xichan_item *item, int
             xichan__obj_unlock(o);
             return err;
         }
+        xa_add_relaxed(&o->receivers, 1); /* under the lock: send_nowait reads it */
         err = xichan__obj_sleep(cl, o, &o->put_seq, &o->getters, deadline_ns);
+        xa_sub_relaxed(&o->receivers, 1);
         if (err == XICHAN_ETIMEDOUT)
             timed_out = 1;
         else if (err)

@@ -132,6 +132,10 @@ struct xichan_waiter {
  */
 int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                  const struct xichan_waiter *w);
+/* The same, raising *hint (a waiter count notifiers read) only while it
+ * sleeps in the kernel, not while it spins. */
+int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
+                        const struct xichan_waiter *w, xichan_atomic_u32 *hint);
 /* Wakes up to n waiters of word (INT32_MAX: all). */
 void xichan__wake(xichan_atomic_u32 *word, int n);
 /* Bumps a sequence word and wakes its waiters if the hint says there are any. */

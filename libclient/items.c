@@ -97,13 +97,9 @@ int xichan__obj_sleep(xichan_client *cl, struct xichan_obj *o, xichan_atomic_u32
 {
     /* Read under the lock: any later change bumps it (tag-wait-protocol). */
     uint32_t v = xa_load_relaxed(seq);
-    int err;
 
-    xa_add_relaxed(hint, 1);
     xichan__obj_unlock(o);
-    err = xichan__wait(seq, v, deadline_ns, &cl->waiter);
-    xa_sub_relaxed(hint, 1);
-    return err;
+    return xichan__wait_hinted(seq, v, deadline_ns, &cl->waiter, hint);
 }
 
 void xichan_item_release(xichan_item *item)

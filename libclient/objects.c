@@ -187,6 +187,7 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
     o->fifo.last_popped = o->fifo.next_ticket - 1; /* nothing received yet */
     xa_store_relaxed(&o->getters, 0);
     xa_store_relaxed(&o->putters, 0);
+    xa_store_relaxed(&o->receivers, 0);
     memset(o->name, 0, sizeof(o->name));
     if (name)
         memcpy(o->name, name, strlen(name));

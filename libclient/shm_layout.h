@@ -182,8 +182,10 @@ struct xichan_obj {
     struct xichan_fifo fifo;  /* under lock */
     xichan_atomic_u32 put_seq; /* futex: bumped on push, close, destroy */
     xichan_atomic_u32 get_seq; /* futex: bumped on pop, remove, close, destroy */
-    xichan_atomic_u32 getters; /* waiter hints (may run high after a crash) */
+    xichan_atomic_u32 getters; /* sleepers in the kernel (may run high after a crash) */
     xichan_atomic_u32 putters;
+    xichan_atomic_u32 receivers; /* channel: receivers waiting in recv (for send_nowait) */
+    uint32_t reserved2;
     char name[XICHAN_NAME_MAX];
 };
 

@@ -7,9 +7,10 @@
  * sits behind xichan__wait/xichan__wake/xichan__notify, so another backend
  * (an fd for select/asyncio) can be added without touching callers.
  *
- * Protocol (tag-wait-protocol).  A waiter reads the sequence word, then
- * checks its condition under the object's lock, raises the waiter hint,
- * unlocks, and sleeps only while the word still holds the value it read.
+ * Protocol (tag-wait-protocol).  A waiter reads the sequence word and
+ * checks its condition under the object's lock, unlocks, spins a little,
+ * then raises the waiter hint and sleeps only while the word still holds
+ * the value it read.
  * A notifier changes the state under the lock, then bumps the word and
  * calls FUTEX_WAKE if the hint is nonzero.  Either the waiter's FUTEX_WAIT
  * sees the bumped word (EAGAIN, it rechecks) or the notifier sees the hint
@@ -114,8 +115,41 @@ static int spin(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns)
 int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                  const struct xichan_waiter *w)
 {
+    return xichan__wait_hinted(word, expect, deadline_ns, w, NULL);
+}
+
+static int sleep_loop(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
+                      const struct xichan_waiter *w);
+
+int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
+                        const struct xichan_waiter *w, xichan_atomic_u32 *hint)
+{
+    int err;
+
+    /*
+     * Spin with the hint down: a notifier that finds no sleeper skips the
+     * FUTEX_WAKE system call, which is most of a hand-off's cost when the
+     * waiter is spinning on another CPU.
+     */
     if (spin(word, expect, deadline_ns))
         return 0;
+    if (!hint)
+        return sleep_loop(word, expect, deadline_ns, w);
+    /*
+     * Raise the hint, then sleep only while the word is unchanged: the
+     * seq_cst increment pairs with the fence in xichan__notify, so either
+     * the notifier sees the hint and wakes us, or FUTEX_WAIT sees its bump
+     * (tag-wait-protocol).
+     */
+    atomic_fetch_add_explicit(hint, 1, memory_order_seq_cst);
+    err = sleep_loop(word, expect, deadline_ns, w);
+    xa_sub_relaxed(hint, 1);
+    return err;
+}
+
+static int sleep_loop(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
+                      const struct xichan_waiter *w)
+{
     for (;;) {
         int64_t now = xichan_now_ns(), until = deadline_ns;
         int rc;

@@ -217,7 +217,7 @@ static void test_chan_send_nowait_reports_a_waiting_receiver(void **state)
     assert_int_equal(xichan_chan_send_nowait(cl, c, 0, &v, sizeof(v), 0), 0);
     assert_int_equal(recv_int(cl, c), 3);
     pthread_create(&t, NULL, peer_main, &p);
-    for (int i = 0; i < 500 && xa_load_relaxed(&shm->objects[0].getters) == 0; i++) {
+    for (int i = 0; i < 500 && xa_load_relaxed(&shm->objects[0].receivers) == 0; i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
