@@ -182,23 +182,18 @@ static int await_receipt(xichan_client *cl, const struct xichan_objref *ref, uin
     }
 }
 
-static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,
-                     int unboundop, int rendezvous, int64_t deadline_ns)
+int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, int rendezvous,
+                           int64_t deadline_ns)
 {
     struct xichan_objref ref;
     struct xichan_obj *o;
-    uint32_t off, ticket, waiting, queued;
+    uint32_t ticket, waiting, queued;
     int err;
 
-    if ((err = chan_ref(cl, c, &ref)))
-        return err;
-    o = ref.o;
-    if ((err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)))
-        return err;
-    if ((err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
-        return err;
-    if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)) ||
+        (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
         goto fail;
+    o = ref.o;
     if (flags_of(o) & (XICHAN_OF_CLOSED | XICHAN_OF_CLOSING)) {
         xichan__obj_unlock(o);
         err = XICHAN_ECLOSED;
@@ -217,6 +212,20 @@ static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *d
 fail:
     xichan__item_discard(cl, off);
     return err;
+}
+
+static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,
+                     int unboundop, int rendezvous, int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    uint32_t off;
+    int err;
+
+    /* Check the channel and our end first: a refusal must not cost a copy. */
+    if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)) ||
+        (err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
+        return err;
+    return xichan__chan_send_made(cl, c, off, rendezvous, deadline_ns);
 }
 
 int xichan_chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,

@@ -284,6 +284,12 @@ int xichan__item_deliver(xichan_client *cl, struct xichan_blk *b, xichan_item *o
 int xichan__obj_sleep(xichan_client *cl, struct xichan_obj *o, xichan_atomic_u32 *seq,
                       xichan_atomic_u32 *hint, int64_t deadline_ns);
 
+/* Publish an item made by the caller (queue.c, channel.c); on failure the
+ * item is discarded.  Same results as the public put and send. */
+int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, int64_t deadline_ns);
+int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, int rendezvous,
+                           int64_t deadline_ns);
+
 /* ------------------------------------------------------- sessions.c */
 
 /* Daemon: claims a free slot for a new session (single writer, no lock). */

@@ -83,19 +83,15 @@ int xichan_queue_release(xichan_client *cl, xichan_queue_id q)
 
 /* --------------------------------------------------------------- put */
 
-int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data, size_t len,
-                     int unboundop, int64_t deadline_ns)
+int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, int64_t deadline_ns)
 {
     struct xichan_objref ref;
     struct xichan_obj *o;
-    uint32_t off;
     int err, timed_out = 0;
 
     if ((err = queue_ref(cl, q, &ref)))
-        return err;
+        goto out;
     o = ref.o;
-    if ((err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
-        return err;
     xichan__fault(XICHAN_FAULT_PUT_RESERVED);
     for (;;) {
         if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
@@ -117,8 +113,23 @@ int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *
         else if (err)
             break;
     }
+out:
     xichan__item_discard(cl, off);
     return err;
+}
+
+int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data, size_t len,
+                     int unboundop, int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    uint32_t off;
+    int err;
+
+    /* Check the queue first: a bad id must not cost a copy of the item. */
+    if ((err = queue_ref(cl, q, &ref)) ||
+        (err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
+        return err;
+    return xichan__queue_put_made(cl, q, off, deadline_ns);
 }
 
 /* --------------------------------------------------------------- get */

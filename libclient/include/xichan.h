@@ -329,6 +329,68 @@ XICHAN_EXTERN int xichan_buf_unbind(xichan_client *cl, xichan_buf_id b);
  * valid while the caller's session keeps a binding. */
 XICHAN_EXTERN int xichan_buf_map(xichan_client *cl, xichan_buf_id b, void **ptr, size_t *size);
 
+/* ------------------------------------------------------- buffer items */
+
+/*
+ * An XICHAN_FMT_BUFFER item carries a typed buffer: struct-module format,
+ * itemsize, shape and readonly, and either a copy of the bytes (COPY), or a
+ * reference to memory in a shared buffer (SHARED): the receiver maps the
+ * same bytes, in any process, and writes are seen both ways.  LOCAL is the
+ * Python binding's: a copy plus the sender's pid and a token that lets a
+ * receiver in the same process view the sender's own memory.  The payload
+ * layout is documented in xichan.7 and at the top of bufitem.c.
+ */
+enum { XICHAN_BUF_COPY = 0, XICHAN_BUF_SHARED = 1, XICHAN_BUF_LOCAL = 2 };
+
+#define XICHAN_BUF_MAXDIM 64
+
+typedef struct xichan_bufdesc {
+    int mode;              /* XICHAN_BUF_* */
+    const char *format;    /* struct format; NULL or "" means "B" */
+    size_t itemsize;       /* bytes per item (>= 1) */
+    int ndim;              /* 0..XICHAN_BUF_MAXDIM */
+    const int64_t *shape;  /* ndim entries; nbytes == itemsize * prod(shape) */
+    int readonly;
+    size_t nbytes;
+    const void *data;      /* COPY, LOCAL: the bytes (encode copies them) */
+    xichan_buf_id buf;     /* SHARED: the buffer and the byte offset in it */
+    uint64_t offset;
+    uint64_t local_pid, local_token, local_addr; /* LOCAL only */
+} xichan_bufdesc;
+
+/* Bytes a payload for d needs, or 0 if d is invalid. */
+XICHAN_EXTERN size_t xichan_bufitem_size(const xichan_bufdesc *d);
+/* Writes d's payload into out (cap >= xichan_bufitem_size(d)); XICHAN_EINVAL if d is invalid. */
+XICHAN_EXTERN int xichan_bufitem_encode(const xichan_bufdesc *d, void *out, size_t cap);
+/*
+ * Parses and checks a payload.  out's pointers point into the payload
+ * (format into fmtbuf, which needs 256 bytes; shape into shapebuf).
+ * XICHAN_ECORRUPT if any field is inconsistent.
+ */
+XICHAN_EXTERN int xichan_bufitem_parse(const void *payload, size_t len, xichan_bufdesc *out,
+                                       char fmtbuf[256], int64_t shapebuf[XICHAN_BUF_MAXDIM]);
+/*
+ * Queue or send a buffer item.  For SHARED the item holds an in-flight
+ * reference on the buffer until the receiver accepts it
+ * (xichan_item_buffer); the bytes are not copied.
+ */
+XICHAN_EXTERN int xichan_queue_put_buffer(xichan_client *cl, xichan_queue_id q,
+                                          const xichan_bufdesc *d, int unboundop,
+                                          int64_t deadline_ns);
+XICHAN_EXTERN int xichan_chan_send_buffer(xichan_client *cl, xichan_chan_id c,
+                                          const xichan_bufdesc *d, int unboundop,
+                                          int64_t deadline_ns);
+/*
+ * Accepts a received buffer item: parses it and sets *ptr to its bytes.
+ * COPY/LOCAL: ptr points into the item (valid until it is released).
+ * SHARED: the caller's session binds the buffer (release it with
+ * xichan_buf_unbind when done with ptr) and the item's in-flight reference
+ * is given back; ptr stays valid after the item is released.
+ */
+XICHAN_EXTERN int xichan_item_buffer(xichan_client *cl, const xichan_item *item, xichan_bufdesc *out,
+                                     char fmtbuf[256], int64_t shapebuf[XICHAN_BUF_MAXDIM],
+                                     void **ptr);
+
 /*
  * References held by items in flight (CPython keeps a queue alive while a
  * Queue object sits in another queue): delta +1 when a handle to the object
