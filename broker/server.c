@@ -62,6 +62,7 @@ struct ghost {
     uv_poll_t poll;
     int pidfd;
     uint32_t slot;
+    struct ghost *next;
 };
 
 static uv_loop_t *loop;
@@ -70,6 +71,7 @@ static uv_signal_t sig_term, sig_int;
 static uv_timer_t retry_timer;
 static int listen_fd = -1;
 static struct conn *conns;
+static struct ghost *ghosts;
 static struct job *jobs_head, *jobs_tail;
 static int job_running, shutting_down;
 static uint32_t *adopt_dead, n_adopt_dead;
@@ -233,6 +235,37 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
     conn_end(h->data, 0, "process exited");
 }
 
+static void watch_pid(struct conn *c);
+static void ghost_drop(struct ghost *g);
+
+/*
+ * A process whose daemon died claims its session back (proto.h).  Only the
+ * process that owns a live session of an adopted segment may: the slot,
+ * sid and pid must all match, and no connection may own it already.
+ */
+static void reattach(struct conn *c, uint32_t sid, uint32_t slot)
+{
+    struct ghost *g;
+
+    for (g = ghosts; g && g->slot != slot; g = g->next)
+        ;
+    if (!g || slot >= xd.shm->nsessions || xd.shm->sessions[slot].sid != sid ||
+        xa_load_acquire(&xd.shm->sessions[slot].state) != XICHAN_SESS_LIVE ||
+        xd.shm->sessions[slot].pid != (uint32_t)c->pid) {
+        welcome(c, XICHAN_EREFUSED, "no such session of this process to reattach");
+        xd_log(XD_WARN, "refused pid %d: reattach to session %u not allowed", (int)c->pid, sid);
+        conn_release(c);
+        return;
+    }
+    ghost_drop(g);
+    c->slot = slot;
+    c->sid = sid;
+    c->state = C_LIVE;
+    welcome(c, 0, NULL);
+    xd_log(XD_INFO, "session %u (pid %d) reattached", sid, (int)c->pid);
+    watch_pid(c);
+}
+
 static void on_hello(struct conn *c, const struct xichan_msg_hello *m)
 {
     char kind[sizeof(m->kind) + 1], msg[160];
@@ -247,6 +280,10 @@ static void on_hello(struct conn *c, const struct xichan_msg_hello *m)
     }
     memcpy(kind, m->kind, sizeof(m->kind));
     kind[sizeof(m->kind)] = '\0';
+    if (m->reattach_sid) {
+        reattach(c, m->reattach_sid, m->reattach_slot);
+        return;
+    }
     err = xichan__session_new(xd.shm, c->pid, c->uid, kind, &c->slot, &c->sid);
     if (err) {
         snprintf(msg, sizeof(msg),
@@ -260,6 +297,12 @@ static void on_hello(struct conn *c, const struct xichan_msg_hello *m)
     c->state = C_LIVE;
     welcome(c, 0, NULL);
     xd_log(XD_INFO, "session %u (pid %d, %s) connected", c->sid, (int)c->pid, kind);
+    watch_pid(c);
+}
+
+/* The session also ends when its process exits, whoever holds the socket. */
+static void watch_pid(struct conn *c)
+{
     c->pidfd = pidfd_open(c->pid);
     if (c->pidfd >= 0 && uv_poll_init(loop, &c->pidpoll, c->pidfd) == 0) {
         c->pidpoll.data = c;
@@ -373,14 +416,33 @@ int xd_adopt(void)
     return 0;
 }
 
+static void ghost_close(uv_handle_t *h)
+{
+    struct ghost *g = h->data;
+
+    close(g->pidfd);
+    free(g);
+}
+
+/* Stops watching a ghost (it exited, or its process reattached). */
+static void ghost_drop(struct ghost *g)
+{
+    struct ghost **p = &ghosts;
+
+    while (*p && *p != g)
+        p = &(*p)->next;
+    if (*p)
+        *p = g->next;
+    uv_close((uv_handle_t *)&g->poll, ghost_close);
+}
+
 static void on_ghost_exit(uv_poll_t *h, int status, int events)
 {
     struct ghost *g = h->data;
 
     xd_log(XD_INFO, "session in slot %u (from the previous daemon) ended: process exited", g->slot);
     end_session(g->slot, NULL);
-    uv_close((uv_handle_t *)h, (uv_close_cb)free);
-    close(g->pidfd);
+    ghost_drop(g);
 }
 
 static void start_adopted(void)
@@ -396,6 +458,8 @@ static void start_adopted(void)
         g->pidfd = adopt_pidfd[i];
         g->slot = adopt_slot[i];
         g->poll.data = g;
+        g->next = ghosts;
+        ghosts = g;
         uv_poll_start(&g->poll, UV_READABLE, on_ghost_exit);
     }
     free(adopt_dead);

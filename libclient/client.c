@@ -233,12 +233,40 @@ static int send_msg(int fd, const void *msg, size_t len)
     return 0;
 }
 
+/* HELLO on a fresh connection, WELCOME back; reattach names our session. */
+static int greet(int fd, const char *kind, uint32_t reattach_sid, uint32_t reattach_slot,
+                 struct xichan_msg_welcome *w)
+{
+    struct xichan_msg_hello hello = {0};
+    int err;
+
+    hello.magic = XICHAN_PROTO_MAGIC;
+    hello.type = XICHAN_MSG_HELLO;
+    hello.version = XICHAN_PROTO_VERSION;
+    hello.layout_hash = xichan__layout_hash();
+    hello.pid = (uint32_t)getpid();
+    hello.reattach_sid = reattach_sid;
+    hello.reattach_slot = reattach_slot;
+    snprintf(hello.kind, sizeof(hello.kind), "%s", kind && *kind ? kind : "c");
+    if ((err = send_msg(fd, &hello, sizeof(hello))) ||
+        (err = recv_msg(fd, w, sizeof(*w), REPLY_WAIT_MS)))
+        return err;
+    if (w->magic != XICHAN_PROTO_MAGIC || w->type != XICHAN_MSG_WELCOME)
+        return XICHAN_EVERSION;
+    if (w->status) {
+        w->message[sizeof(w->message) - 1] = '\0';
+        debug("the daemon refused the session: %s", w->message);
+        return w->status < 0 ? w->status : XICHAN_EREFUSED;
+    }
+    w->seg_name[sizeof(w->seg_name) - 1] = '\0';
+    return 0;
+}
+
 /* --------------------------------------------------------------- open */
 
 int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
 {
     xichan_client_opts def = {.autostart = -1};
-    struct xichan_msg_hello hello = {0};
     struct xichan_msg_welcome w;
     xichan_client *cl;
     char dir[400];
@@ -264,26 +292,9 @@ int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
     if ((err = connect_or_start(cl->ns, dir, autostart, &cl->fd)))
         goto fail;
 
-    hello.magic = XICHAN_PROTO_MAGIC;
-    hello.type = XICHAN_MSG_HELLO;
-    hello.version = XICHAN_PROTO_VERSION;
-    hello.layout_hash = xichan__layout_hash();
-    hello.pid = (uint32_t)getpid();
-    snprintf(hello.kind, sizeof(hello.kind), "%s", opts->kind && *opts->kind ? opts->kind : "c");
-    if ((err = send_msg(cl->fd, &hello, sizeof(hello))) ||
-        (err = recv_msg(cl->fd, &w, sizeof(w), REPLY_WAIT_MS)))
+    snprintf(cl->dir, sizeof(cl->dir), "%s", dir);
+    if ((err = greet(cl->fd, opts->kind, 0, 0, &w)))
         goto fail_conn;
-    if (w.magic != XICHAN_PROTO_MAGIC || w.type != XICHAN_MSG_WELCOME) {
-        err = XICHAN_EVERSION;
-        goto fail_conn;
-    }
-    if (w.status) {
-        w.message[sizeof(w.message) - 1] = '\0';
-        debug("the daemon refused the session: %s", w.message);
-        err = w.status < 0 ? w.status : XICHAN_EREFUSED;
-        goto fail_conn;
-    }
-    w.seg_name[sizeof(w.seg_name) - 1] = '\0';
     if ((err = xichan__shm_acquire(w.seg_name, &cl->shm)))
         goto fail_conn;
     /* The daemon is trusted, but its answer must still fit the segment. */
@@ -308,6 +319,43 @@ fail:
 
 /* -------------------------------------------------------------- close */
 
+static int say_bye(int fd, const struct xichan_msg_bye *bye)
+{
+    struct xichan_msg_bye ack;
+    int err;
+
+    if ((err = send_msg(fd, bye, sizeof(*bye))) ||
+        (err = recv_msg(fd, &ack, sizeof(ack), REPLY_WAIT_MS)))
+        return err;
+    if (ack.status)
+        debug("session cleanup reported: %s", xichan_strerror(ack.status));
+    return 0;
+}
+
+/*
+ * Our daemon died and (perhaps) a new one adopted the segment: reconnect
+ * and claim our session, so that closing it releases what it holds now
+ * rather than when this process exits.  Never starts a daemon.
+ */
+static int reattach(xichan_client *cl)
+{
+    struct xichan_msg_welcome w;
+    int fd, err;
+
+    if ((err = connect_or_start(cl->ns, cl->dir, 0, &fd)))
+        return err;
+    err = greet(fd, NULL, cl->sid, cl->slot, &w);
+    if (!err && (w.sid != cl->sid || w.slot != cl->slot || strcmp(w.seg_name, cl->shm->name)))
+        err = XICHAN_EREFUSED;
+    if (err) {
+        close(fd);
+        return err;
+    }
+    close(cl->fd);
+    cl->fd = fd;
+    return 0;
+}
+
 void xichan_client_close(xichan_client *cl)
 {
     struct xichan_msg_bye bye = {XICHAN_PROTO_MAGIC, XICHAN_MSG_BYE, 0, 0};
@@ -326,11 +374,8 @@ void xichan_client_close(xichan_client *cl)
      * ours was released when its call returned, so unmapping afterwards is
      * safe (LESSONS.md: never unmap with a robust lock held).
      */
-    if (send_msg(cl->fd, &bye, sizeof(bye)) == 0) {
-        struct xichan_msg_bye ack;
-        if (recv_msg(cl->fd, &ack, sizeof(ack), REPLY_WAIT_MS) == 0 && ack.status)
-            debug("session cleanup reported: %s", xichan_strerror(ack.status));
-    }
+    if (say_bye(cl->fd, &bye) != 0 && reattach(cl) == 0)
+        (void)say_bye(cl->fd, &bye);
     close(cl->fd);
     xichan__shm_release(cl->shm);
     free(cl);

@@ -313,6 +313,7 @@ struct xichan_client {
     pid_t pid;                /* getpid() at open; another pid means a forked child */
     struct xichan_waiter waiter;
     char ns[64];
+    char dir[400];            /* runtime dir, to find a restarted daemon */
     /*
      * Channel associations this session has made, as (gen << 32 | slot << 4 |
      * flags) words indexed by slot.  Lock-free: for one (slot, gen) the flags

@@ -18,6 +18,13 @@
  * A client that dies skips BYE: the daemon sees EOF (or the pidfd of the
  * peer process becoming readable) and does the same cleanup.
  *
+ * If the daemon dies, clients keep working on the segment; a new daemon
+ * adopts it and watches the old sessions' processes through pidfds.  A
+ * client that then closes its session finds its connection dead, and
+ * reconnects with HELLO carrying reattach_sid/slot: the daemon checks that
+ * the slot still holds that live session of that very process, and treats
+ * the new connection as the session's own (so BYE and BYE_ACK work).
+ *
  * Every field is fixed-size and native-endian (client and daemon share a
  * machine).  The daemon checks the length of every message it reads.
  */
@@ -42,6 +49,8 @@ struct xichan_msg_hello {
     uint32_t version;       /* XICHAN_PROTO_VERSION */
     uint32_t layout_hash;   /* xichan__layout_hash() of the client */
     uint32_t pid;
+    uint32_t reattach_sid;  /* 0, or the session this process had with a daemon that died */
+    uint32_t reattach_slot;
     uint32_t reserved;
     char kind[16];          /* NUL-terminated label */
 };
