@@ -266,25 +266,26 @@ static void reattach(struct conn *c, uint32_t sid, uint32_t slot)
     watch_pid(c);
 }
 
-static void on_hello(struct conn *c, const struct xichan_msg_hello *m)
+static void on_hello(struct conn *c, const void *buf, size_t n)
 {
-    char kind[sizeof(m->kind) + 1], msg[160];
-    int err;
+    struct xichan_msg_hello m;
+    char msg[160];
+    int err = xichan__proto_hello(buf, n, &m);
 
-    if (m->magic != XICHAN_PROTO_MAGIC || m->type != XICHAN_MSG_HELLO ||
-        m->version != XICHAN_PROTO_VERSION || m->layout_hash != xichan__layout_hash()) {
-        welcome(c, XICHAN_EVERSION, "client and daemon were built from different xichan versions");
-        xd_log(XD_WARN, "refused pid %d: protocol or layout version mismatch", (int)c->pid);
+    if (err) {
+        welcome(c, err, err == XICHAN_EVERSION
+                            ? "client and daemon were built from different xichan versions"
+                            : "malformed hello");
+        xd_log(XD_WARN, "refused pid %d: %s hello", (int)c->pid,
+               err == XICHAN_EVERSION ? "version mismatch in its" : "a malformed");
         conn_release(c);
         return;
     }
-    memcpy(kind, m->kind, sizeof(m->kind));
-    kind[sizeof(m->kind)] = '\0';
-    if (m->reattach_sid) {
-        reattach(c, m->reattach_sid, m->reattach_slot);
+    if (m.reattach_sid) {
+        reattach(c, m.reattach_sid, m.reattach_slot);
         return;
     }
-    err = xichan__session_new(xd.shm, c->pid, c->uid, kind, &c->slot, &c->sid);
+    err = xichan__session_new(xd.shm, c->pid, c->uid, m.kind, &c->slot, &c->sid);
     if (err) {
         snprintf(msg, sizeof(msg),
                  "session table full (%u sessions); restart xichand with a larger --sessions",
@@ -296,7 +297,7 @@ static void on_hello(struct conn *c, const struct xichan_msg_hello *m)
     }
     c->state = C_LIVE;
     welcome(c, 0, NULL);
-    xd_log(XD_INFO, "session %u (pid %d, %s) connected", c->sid, (int)c->pid, kind);
+    xd_log(XD_INFO, "session %u (pid %d, %s) connected", c->sid, (int)c->pid, m.kind);
     watch_pid(c);
 }
 
@@ -317,11 +318,7 @@ static void watch_pid(struct conn *c)
 static void on_conn(uv_poll_t *h, int status, int events)
 {
     struct conn *c = h->data;
-    union {
-        struct xichan_msg_hello hello;
-        struct xichan_msg_bye bye;
-        char raw[512];
-    } m;
+    char m[512];
     ssize_t n;
 
     do
@@ -334,14 +331,8 @@ static void on_conn(uv_poll_t *h, int status, int events)
         return;
     }
     if (c->state == C_HELLO) {
-        if (n != sizeof(m.hello)) {
-            xd_log(XD_WARN, "pid %d sent a %zd-byte hello; closing", (int)c->pid, n);
-            conn_release(c);
-            return;
-        }
-        on_hello(c, &m.hello);
-    } else if (c->state == C_LIVE && n == sizeof(m.bye) && m.bye.magic == XICHAN_PROTO_MAGIC &&
-               m.bye.type == XICHAN_MSG_BYE) {
+        on_hello(c, m, (size_t)n);
+    } else if (c->state == C_LIVE && xichan__proto_bye(m, (size_t)n) == 0) {
         conn_end(c, 1, "closed by the client");
     } else {
         xd_log(XD_WARN, "session %u sent an unexpected %zd-byte message; ignored", c->sid, n);

@@ -31,6 +31,7 @@
 #ifndef XICHAN_PROTO_H
 #define XICHAN_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define XICHAN_PROTO_MAGIC 0x58434831u /* "XCH1" */
@@ -73,5 +74,9 @@ struct xichan_msg_bye {
     int32_t status;
     uint32_t reserved;
 };
+
+/* Check untrusted bytes (proto.c): 0, XICHAN_EINVAL or XICHAN_EVERSION. */
+int xichan__proto_hello(const void *buf, size_t n, struct xichan_msg_hello *out);
+int xichan__proto_bye(const void *buf, size_t n);
 
 #endif /* XICHAN_PROTO_H */
