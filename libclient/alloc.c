@@ -179,24 +179,15 @@ static struct xichan_blk *find_block(struct xichan_shm *shm, uint32_t need)
     return bin_first_fit(shm, k, need, shm->hdr->heap_blocks + 1);
 }
 
-int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off)
+/* One block of need units, RESERVED to sid.  needs heap_lock */
+static struct xichan_blk *alloc_locked(struct xichan_shm *shm, uint32_t sid, uint32_t need)
 {
     struct xichan_shm_hdr *h = shm->hdr;
-    struct xichan_blk *b, *n;
-    uint64_t units64 = 2 + (item_len + XICHAN_UNIT - 1) / XICHAN_UNIT;
-    uint32_t need, rest;
-    int err;
+    struct xichan_blk *b = find_block(shm, need), *n;
+    uint32_t rest;
 
-    if (item_len > xichan__heap_max_item(shm))
-        return XICHAN_E2BIG;
-    need = (uint32_t)units64;
-    if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
-        return err;
-    b = find_block(shm, need);
-    if (!b) {
-        xichan__heap_unlock(shm);
-        return XICHAN_ENOSPC;
-    }
+    if (!b)
+        return NULL;
     bin_remove(shm, b);
     rest = b->size - need;
     if (rest >= XICHAN_MIN_BLK_UNITS) {
@@ -218,9 +209,42 @@ int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, 
     xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, sid));
     xichan__fault(XICHAN_FAULT_ALLOC_RESERVED);
     h->heap_used += (uint64_t)b->size * XICHAN_UNIT;
+    return b;
+}
+
+static uint32_t units_for(uint64_t item_len)
+{
+    return (uint32_t)(2 + (item_len + XICHAN_UNIT - 1) / XICHAN_UNIT);
+}
+
+int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off)
+{
+    return xichan__heap_alloc_many(shm, sid, &item_len, 1, off);
+}
+
+int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t *lens, size_t n,
+                            uint32_t *offs)
+{
+    struct xichan_blk *b;
+    size_t i;
+    int err;
+
+    for (i = 0; i < n; i++)
+        if (lens[i] > xichan__heap_max_item(shm))
+            return XICHAN_E2BIG;
+    if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
+        return err;
+    for (i = 0; i < n; i++) {
+        if (!(b = alloc_locked(shm, sid, units_for(lens[i]))))
+            break;
+        offs[i] = xichan__blk_off(shm, b);
+    }
+    err = i < n ? XICHAN_ENOSPC : 0;
+    if (err) /* all or nothing */
+        while (i-- > 0)
+            xichan__heap_free_locked(shm, at(shm, offs[i]));
     xichan__heap_unlock(shm);
-    *off = xichan__blk_off(shm, b);
-    return 0;
+    return err;
 }
 
 void xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b)
@@ -256,24 +280,29 @@ void xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b)
 
 int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid)
 {
-    struct xichan_blk *b;
-    uint32_t w, st;
-    int err;
+    return xichan__heap_free_many(shm, &off, 1, sid);
+}
+
+int xichan__heap_free_many(struct xichan_shm *shm, const uint32_t *offs, size_t n, uint32_t sid)
+{
+    int err, bad = 0;
 
     if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
         return err;
-    b = xichan__blk(shm, off);
-    w = b ? xa_load_relaxed(&b->state) : 0;
-    st = xichan__blk_state(w);
-    /* Only the owner frees its reserved or leased block. */
-    if (!b || (st != XICHAN_BLK_RESERVED && st != XICHAN_BLK_LEASED) ||
-        xichan__blk_owner(w) != sid) {
-        xichan__heap_unlock(shm);
-        return XICHAN_ECORRUPT;
+    for (size_t i = 0; i < n; i++) {
+        struct xichan_blk *b = xichan__blk(shm, offs[i]);
+        uint32_t w = b ? xa_load_relaxed(&b->state) : 0, st = xichan__blk_state(w);
+
+        /* Only the owner frees its reserved or leased block. */
+        if (!b || (st != XICHAN_BLK_RESERVED && st != XICHAN_BLK_LEASED) ||
+            xichan__blk_owner(w) != sid) {
+            bad = 1;
+            continue;
+        }
+        xichan__heap_free_locked(shm, b);
     }
-    xichan__heap_free_locked(shm, b);
     xichan__heap_unlock(shm);
-    return 0;
+    return bad ? XICHAN_ECORRUPT : 0;
 }
 
 /* ------------------------------------------------------------- repair */

@@ -152,6 +152,11 @@ static inline uint32_t xichan__blk_off(const struct xichan_shm *shm, const struc
 }
 /* Reserves a block for len payload bytes plus item header, owned by sid. */
 int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off);
+/* n blocks under one heap_lock: all, or none and XICHAN_ENOSPC. */
+int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t *lens, size_t n,
+                            uint32_t *offs);
+/* Frees n blocks sid owns under one heap_lock (ECORRUPT if any was not). */
+int xichan__heap_free_many(struct xichan_shm *shm, const uint32_t *offs, size_t n, uint32_t sid);
 /* Frees a block this process owns (RESERVED or LEASED).  Takes heap_lock. */
 int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid);
 /* Same, with heap_lock already held. */

@@ -16,6 +16,7 @@
  * the daemon reclaims; put() had not returned, so nothing committed is lost.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -171,6 +172,163 @@ int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item, in
             timed_out = 1;
         else if (err)
             return err;
+    }
+}
+
+/* ----------------------------------------------------------- batches */
+
+#define BATCH_CHUNK 256 /* blocks allocated per heap_lock */
+
+int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov *items, size_t n,
+                          int unboundop, int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    struct xichan_obj *o;
+    uint64_t lens[BATCH_CHUNK];
+    uint32_t offs[BATCH_CHUNK];
+    size_t done = 0;
+    int err, timed_out = 0;
+
+    if ((err = queue_ref(cl, q, &ref)))
+        return err;
+    if ((!items && n) || n > INT32_MAX || unboundop < 0 || unboundop > XICHAN_UNBOUND_REPLACE)
+        return XICHAN_EINVAL;
+    o = ref.o;
+    while (done < n) {
+        size_t k = n - done < BATCH_CHUNK ? n - done : BATCH_CHUNK, pushed = 0;
+
+        for (size_t i = 0; i < k; i++) {
+            const xichan_iov *v = &items[done + i];
+            if (v->fmt < 0 || v->fmt > 255 || (!v->data && v->len) || v->len > UINT32_MAX) {
+                err = XICHAN_EINVAL;
+                goto out;
+            }
+            lens[i] = v->len;
+        }
+        if ((err = xichan__heap_alloc_many(cl->shm, cl->sid, lens, k, offs)))
+            goto out;
+        /* Fill with no lock held (reserve -> fill -> publish). */
+        for (size_t i = 0; i < k; i++) {
+            struct xichan_blk *b = xichan__blk(cl->shm, offs[i]);
+            struct xichan_itemhdr *it = xichan__item(b);
+            it->len = (uint32_t)lens[i];
+            it->producer = cl->sid;
+            it->fmt = (uint8_t)items[done + i].fmt;
+            it->unboundop = (uint8_t)unboundop;
+            xa_store_relaxed(&it->flags, 0);
+            if (lens[i])
+                memcpy(xichan__item_data(b), items[done + i].data, lens[i]);
+        }
+        while (pushed < k) {
+            if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+                break;
+            while (pushed < k && !is_full(o))
+                xichan__item_publish(cl, o, offs[pushed++]);
+            if (pushed == k || !is_full(o)) {
+                xichan__obj_unlock(o);
+                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                continue;
+            }
+            if (timed_out || deadline_ns == XICHAN_NOWAIT || xichan_now_ns() >= deadline_ns) {
+                xichan__obj_unlock(o);
+                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                err = XICHAN_EFULL;
+                break;
+            }
+            xichan__notify(&o->put_seq, &o->getters, (int)k); /* wake getters for what is in */
+            err = xichan__obj_sleep(cl, o, &o->get_seq, &o->putters, deadline_ns);
+            if (err == XICHAN_ETIMEDOUT)
+                timed_out = 1, err = 0;
+            else if (err)
+                break;
+        }
+        done += pushed;
+        if (pushed < k) {
+            (void)xichan__heap_free_many(cl->shm, offs + pushed, k - pushed, cl->sid);
+            break;
+        }
+    }
+out:
+    return done ? (int)done : err;
+}
+
+int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *items, size_t max,
+                          int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    struct xichan_obj *o;
+    struct xichan_blk *b;
+    size_t k = 0;
+    int err, timed_out = 0, unbound_err = 0;
+
+    if (!items || max == 0 || max > INT32_MAX)
+        return XICHAN_EINVAL;
+    if ((err = queue_ref(cl, q, &ref)))
+        return err;
+    o = ref.o;
+    for (;;) {
+        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+            return err;
+        while (k < max && o->fifo.head) {
+            struct xichan_blk *h = xichan__blk(cl->shm, o->fifo.head);
+            /* An UNBOUND_ERROR item is reported alone, by the call it heads. */
+            if (h && (xa_load_relaxed(&xichan__item(h)->flags) & XICHAN_IF_UNBOUND_ERR)) {
+                if (k)
+                    break;
+                unbound_err = 1;
+            }
+            if ((err = xichan__fifo_pop(cl->shm, o, cl->sid, &b)))
+                break;
+            items[k].blk_ = xichan__blk_off(cl->shm, b);
+            k++;
+            if (unbound_err)
+                break;
+        }
+        if (k || err != 0 || timed_out || deadline_ns == XICHAN_NOWAIT ||
+            xichan_now_ns() >= deadline_ns) {
+            uint32_t left = o->fifo.count;
+            xichan__obj_unlock(o);
+            if (!k)
+                return err ? err : XICHAN_EEMPTY;
+            xichan__notify(&o->get_seq, &o->putters, (int)k);
+            if (left && xa_load_relaxed(&o->getters))
+                xichan__wake(&o->put_seq, 1); /* pass the wake on */
+            break;
+        }
+        err = xichan__obj_sleep(cl, o, &o->put_seq, &o->getters, deadline_ns);
+        if (err == XICHAN_ETIMEDOUT)
+            timed_out = 1;
+        else if (err)
+            return err;
+    }
+    for (size_t i = 0; i < k; i++) {
+        err = xichan__item_deliver(cl, xichan__blk(cl->shm, (uint32_t)items[i].blk_), &items[i]);
+        if (err) /* only an UNBOUND_ERROR item, alone in its batch */
+            return err;
+    }
+    return (int)k;
+}
+
+void xichan_items_release(xichan_item *items, size_t n)
+{
+    uint32_t offs[BATCH_CHUNK];
+    xichan_client *cl = NULL;
+    size_t k = 0;
+
+    for (size_t i = 0; i <= n; i++) {
+        /* Flush a chunk when it is full, at the end, or when the client changes. */
+        if (k && (i == n || k == BATCH_CHUNK || (items[i].cl_ && items[i].cl_ != cl))) {
+            if (xichan__client_ok(cl) == 0)
+                (void)xichan__heap_free_many(cl->shm, offs, k, cl->sid);
+            k = 0;
+        }
+        if (i == n)
+            break;
+        if (!items[i].cl_ || !items[i].blk_)
+            continue;
+        cl = items[i].cl_;
+        offs[k++] = (uint32_t)items[i].blk_;
+        memset(&items[i], 0, sizeof(items[i]));
     }
 }
 

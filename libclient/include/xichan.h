@@ -212,6 +212,30 @@ XICHAN_EXTERN int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt
  */
 XICHAN_EXTERN int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item,
                                    int64_t deadline_ns);
+/* One item to put in a batch. */
+typedef struct xichan_iov {
+    const void *data;
+    size_t len;
+    int fmt;
+} xichan_iov;
+
+/*
+ * Batches: one lock, one allocation pass and one wake for many items.
+ * put_many copies and appends the n items in order, waiting for room in a
+ * bounded queue as n puts would; it returns n, or how many were put when
+ * the deadline passed first (the rest are not queued), or an error if none
+ * was.  get_many waits until the deadline for at least one item, then takes
+ * up to max in order and returns how many; the caller releases them (see
+ * xichan_items_release).  An UNBOUND_ERROR item ends a batch: it is
+ * reported (XICHAN_EUNBOUND) by the call that finds it first in line.
+ */
+XICHAN_EXTERN int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov *items,
+                                        size_t n, int unboundop, int64_t deadline_ns);
+XICHAN_EXTERN int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *items,
+                                        size_t max, int64_t deadline_ns);
+/* Releases n items at once (one lock). */
+XICHAN_EXTERN void xichan_items_release(xichan_item *items, size_t n);
+
 /* Number of queued items (a snapshot), or an error. */
 XICHAN_EXTERN int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q);
 /* 1 if bounded and at capacity, 0 if not, or an error. */

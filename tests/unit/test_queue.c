@@ -483,6 +483,69 @@ static void test_queue_defaults_are_kept(void **state)
     assert_int_equal(op, XICHAN_UNBOUND_REPLACE);
 }
 
+/* --------------------------------------------------------- batches */
+
+static void test_queue_put_many_get_many_keep_order(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    static int vals[1000];
+    static xichan_iov iov[1000];
+    xichan_item got[300];
+    int n, seen = 0;
+
+    for (int i = 0; i < 1000; i++) {
+        vals[i] = i;
+        iov[i] = (xichan_iov){&vals[i], sizeof(int), XICHAN_FMT_RAW};
+    }
+    assert_int_equal(xichan_queue_put_many(cl, q, iov, 1000, 0, XICHAN_NOWAIT), 1000);
+    assert_int_equal(xichan_queue_count(cl, q), 1000);
+    while ((n = xichan_queue_get_many(cl, q, got, 300, XICHAN_NOWAIT)) > 0) {
+        for (int i = 0; i < n; i++)
+            assert_int_equal(*(const int *)got[i].data, seen++);
+        xichan_items_release(got, (size_t)n);
+    }
+    ut_err(n, XICHAN_EEMPTY);
+    assert_int_equal(seen, 1000);
+    ut_heap_ok(shm);
+}
+
+static void test_queue_put_many_stops_when_full(void **state)
+{
+    xichan_queue_id q = mkq(3, 0);
+    int v[5] = {0, 1, 2, 3, 4};
+    xichan_iov iov[5];
+    xichan_item got[5];
+
+    for (int i = 0; i < 5; i++)
+        iov[i] = (xichan_iov){&v[i], sizeof(int), 0};
+    assert_int_equal(xichan_queue_put_many(cl, q, iov, 5, 0, XICHAN_NOWAIT), 3);
+    ut_err(xichan_queue_put_many(cl, q, iov, 5, 0, XICHAN_NOWAIT), XICHAN_EFULL);
+    assert_int_equal(xichan_queue_get_many(cl, q, got, 5, XICHAN_NOWAIT), 3);
+    assert_int_equal(*(const int *)got[2].data, 2);
+    xichan_items_release(got, 3);
+    ut_err(xichan_queue_put_many(cl, q, iov, 1, 9, XICHAN_NOWAIT), XICHAN_EINVAL);
+    ut_err(xichan_queue_get_many(cl, q, got, 0, XICHAN_NOWAIT), XICHAN_EINVAL);
+    ut_heap_ok(shm);
+}
+
+static void test_queue_get_many_reports_unbound_error_alone(void **state)
+{
+    xichan_client *p = ut_client(shm);
+    xichan_queue_id q = mkq(0, 0);
+    xichan_item got[8];
+
+    put_int(cl, q, 1, 0);
+    put_int(p, q, 2, XICHAN_UNBOUND_ERROR);
+    put_int(cl, q, 3, 0);
+    ut_client_end(p);
+    assert_int_equal(xichan_queue_get_many(cl, q, got, 8, XICHAN_NOWAIT), 1);
+    xichan_items_release(got, 1);
+    ut_err(xichan_queue_get_many(cl, q, got, 8, XICHAN_NOWAIT), XICHAN_EUNBOUND);
+    assert_int_equal(xichan_queue_get_many(cl, q, got, 8, XICHAN_NOWAIT), 1);
+    assert_int_equal(*(const int *)got[0].data, 3);
+    xichan_items_release(got, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +575,9 @@ int main(void)
         T(test_queue_dead_getter_lease_is_reclaimed),
         T(test_queue_list_is_in_creation_order),
         T(test_queue_defaults_are_kept),
+        T(test_queue_put_many_get_many_keep_order),
+        T(test_queue_put_many_stops_when_full),
+        T(test_queue_get_many_reports_unbound_error_alone),
 #undef T
     };
 
