@@ -49,18 +49,12 @@ static int buf_ref(xichan_client *cl, xichan_buf_id b, struct xichan_objref *ref
 
 int xichan_buf_bind(xichan_client *cl, xichan_buf_id b)
 {
-    struct xichan_objref ref;
-    int err = buf_ref(cl, b, &ref);
-
-    return err ? err : xichan__obj_bind(cl->shm, &ref, cl->sid, +1);
+    return xichan__lifecycle(cl, XICHAN_KIND_BUFFER, b.id, XICHAN__BIND);
 }
 
 int xichan_buf_unbind(xichan_client *cl, xichan_buf_id b)
 {
-    struct xichan_objref ref;
-    int err = buf_ref(cl, b, &ref);
-
-    return err ? err : xichan__obj_bind(cl->shm, &ref, cl->sid, -1);
+    return xichan__lifecycle(cl, XICHAN_KIND_BUFFER, b.id, XICHAN__UNBIND);
 }
 
 int xichan_buf_map(xichan_client *cl, xichan_buf_id b, void **ptr, size_t *size)

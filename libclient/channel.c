@@ -96,37 +96,22 @@ int xichan_chan_create(xichan_client *cl, const xichan_chan_opts *opts, xichan_c
 
 int xichan_chan_open(xichan_client *cl, const char *name, xichan_chan_id *out)
 {
-    int err = xichan__client_ok(cl);
-
-    if (err)
-        return err;
-    if (!name || !out)
-        return XICHAN_EINVAL;
-    return xichan__obj_find_name(cl->shm, XICHAN_KIND_CHANNEL, name, &out->id);
+    return xichan__open_named(cl, XICHAN_KIND_CHANNEL, name, out ? &out->id : NULL);
 }
 
 int xichan_chan_destroy(xichan_client *cl, xichan_chan_id c)
 {
-    struct xichan_objref ref;
-    int err = chan_ref(cl, c, &ref);
-
-    return err ? err : xichan__obj_destroy(cl->shm, &ref, cl->sid);
+    return xichan__lifecycle(cl, XICHAN_KIND_CHANNEL, c.id, XICHAN__DESTROY);
 }
 
 int xichan_chan_bind(xichan_client *cl, xichan_chan_id c)
 {
-    struct xichan_objref ref;
-    int err = chan_ref(cl, c, &ref);
-
-    return err ? err : xichan__obj_bind(cl->shm, &ref, cl->sid, +1);
+    return xichan__lifecycle(cl, XICHAN_KIND_CHANNEL, c.id, XICHAN__BIND);
 }
 
 int xichan_chan_unbind(xichan_client *cl, xichan_chan_id c)
 {
-    struct xichan_objref ref;
-    int err = chan_ref(cl, c, &ref);
-
-    return err ? err : xichan__obj_bind(cl->shm, &ref, cl->sid, -1);
+    return xichan__lifecycle(cl, XICHAN_KIND_CHANNEL, c.id, XICHAN__UNBIND);
 }
 
 /* -------------------------------------------------------------- send */

@@ -271,6 +271,11 @@ void xichan__obj_fill_info(struct xichan_shm *shm, struct xichan_obj *o, xichan_
 
 /* Checks the client and finds a live object of that kind. */
 int xichan__resolve(xichan_client *cl, int kind, uint64_t id, struct xichan_objref *ref);
+/* Finds a named object of a kind (not bound). */
+int xichan__open_named(xichan_client *cl, int kind, const char *name, uint64_t *id);
+/* Destroy, bind or unbind an object of a kind, by id. */
+enum { XICHAN__DESTROY, XICHAN__BIND, XICHAN__UNBIND };
+int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op);
 /* Reserves and fills an item block owned by the client (no lock held). */
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
                       uint32_t *off);

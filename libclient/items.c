@@ -23,6 +23,29 @@ int xichan__resolve(xichan_client *cl, int kind, uint64_t id, struct xichan_objr
     return xichan__obj_find(cl->shm, kind, id, ref);
 }
 
+int xichan__open_named(xichan_client *cl, int kind, const char *name, uint64_t *id)
+{
+    int err = xichan__client_ok(cl);
+
+    if (err)
+        return err;
+    if (!name || !id)
+        return XICHAN_EINVAL;
+    return xichan__obj_find_name(cl->shm, kind, name, id);
+}
+
+int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op)
+{
+    struct xichan_objref ref;
+    int err = xichan__resolve(cl, kind, id, &ref);
+
+    if (err)
+        return err;
+    if (op == XICHAN__DESTROY)
+        return xichan__obj_destroy(cl->shm, &ref, cl->sid);
+    return xichan__obj_bind(cl->shm, &ref, cl->sid, op == XICHAN__BIND ? +1 : -1);
+}
+
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
                       uint32_t *off)
 {

@@ -139,6 +139,31 @@ static void binding_free_if_unused(struct xichan_binding *b)
         b->sid = 0;
 }
 
+/* Takes table_lock and checks ref is still live (else ENOTFOUND, unlocked). */
+static int table_lock_live(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid)
+{
+    int err = xichan__table_lock(shm, sid, XICHAN_FOREVER);
+
+    if (err)
+        return err;
+    if (xa_load_relaxed(&ref->o->state) != XICHAN_OBJ_LIVE ||
+        xa_load_relaxed(&ref->o->gen) != ref->gen) {
+        xichan__table_unlock(shm);
+        return XICHAN_ENOTFOUND;
+    }
+    return 0;
+}
+
+/* The entry for (sid, ref), made if missing; NULL when the table is full.
+ * needs table_lock */
+static struct xichan_binding *binding_get(struct xichan_shm *shm, uint32_t sid,
+                                          const struct xichan_objref *ref)
+{
+    struct xichan_binding *b = binding_find(shm, sid, ref->slot, ref->gen);
+
+    return b ? b : binding_new(shm, sid, ref->slot, ref->gen);
+}
+
 /* ------------------------------------------------------------ create */
 
 int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t maxsize, int fmt,
@@ -359,16 +384,10 @@ int xichan__obj_bind(struct xichan_shm *shm, const struct xichan_objref *ref, ui
     struct xichan_binding *b;
     int err;
 
-    if ((err = xichan__table_lock(shm, sid, XICHAN_FOREVER)))
+    if ((err = table_lock_live(shm, ref, sid)))
         return err;
-    if (xa_load_relaxed(&ref->o->state) != XICHAN_OBJ_LIVE ||
-        xa_load_relaxed(&ref->o->gen) != ref->gen) {
-        err = XICHAN_ENOTFOUND;
-        goto out;
-    }
-    b = binding_find(shm, sid, ref->slot, ref->gen);
     if (delta > 0) {
-        if (!b && !(b = binding_new(shm, sid, ref->slot, ref->gen))) {
+        if (!(b = binding_get(shm, sid, ref))) {
             err = XICHAN_ELIMIT;
             goto out;
         }
@@ -380,6 +399,7 @@ int xichan__obj_bind(struct xichan_shm *shm, const struct xichan_objref *ref, ui
         xichan__fault(XICHAN_FAULT_BIND_ENTRY);
         ref->o->refcount++;
     } else {
+        b = binding_find(shm, sid, ref->slot, ref->gen);
         if (!b || b->refs == 0) {
             err = XICHAN_ENOTBOUND;
             goto out;
@@ -444,15 +464,9 @@ int xichan__chan_assoc(struct xichan_shm *shm, const struct xichan_objref *ref, 
     struct xichan_binding *b;
     int err;
 
-    if ((err = xichan__table_lock(shm, sid, XICHAN_FOREVER)))
+    if ((err = table_lock_live(shm, ref, sid)))
         return err;
-    if (xa_load_relaxed(&ref->o->state) != XICHAN_OBJ_LIVE ||
-        xa_load_relaxed(&ref->o->gen) != ref->gen) {
-        err = XICHAN_ENOTFOUND;
-        goto out;
-    }
-    b = binding_find(shm, sid, ref->slot, ref->gen);
-    if (!b && !(b = binding_new(shm, sid, ref->slot, ref->gen))) {
+    if (!(b = binding_get(shm, sid, ref))) {
         err = XICHAN_ELIMIT;
         goto out;
     }
@@ -479,15 +493,9 @@ int xichan__chan_release_ends(struct xichan_shm *shm, const struct xichan_objref
         rel |= XICHAN_BF_SEND_REL;
     if (ends & XICHAN_BF_RECV)
         rel |= XICHAN_BF_RECV_REL;
-    if ((err = xichan__table_lock(shm, sid, XICHAN_FOREVER)))
+    if ((err = table_lock_live(shm, ref, sid)))
         return err;
-    if (xa_load_relaxed(&ref->o->state) != XICHAN_OBJ_LIVE ||
-        xa_load_relaxed(&ref->o->gen) != ref->gen) {
-        err = XICHAN_ENOTFOUND;
-        goto out;
-    }
-    b = binding_find(shm, sid, ref->slot, ref->gen);
-    if (!b && !(b = binding_new(shm, sid, ref->slot, ref->gen))) {
+    if (!(b = binding_get(shm, sid, ref))) {
         err = XICHAN_ELIMIT;
         goto out;
     }
@@ -557,12 +565,9 @@ int xichan__obj_inflight(struct xichan_shm *shm, const struct xichan_objref *ref
 
     if (delta != 1 && delta != -1)
         return XICHAN_EINVAL;
-    if ((err = xichan__table_lock(shm, sid, XICHAN_FOREVER)))
+    if ((err = table_lock_live(shm, ref, sid)))
         return err;
-    if (xa_load_relaxed(&ref->o->state) != XICHAN_OBJ_LIVE ||
-        xa_load_relaxed(&ref->o->gen) != ref->gen) {
-        err = XICHAN_ENOTFOUND;
-    } else if (delta > 0) {
+    if (delta > 0) {
         ref->o->inflight++; /* commit */
         ref->o->refcount++;
     } else if (ref->o->inflight == 0) {

@@ -49,37 +49,22 @@ int xichan_queue_create(xichan_client *cl, const xichan_queue_opts *opts, xichan
 
 int xichan_queue_open(xichan_client *cl, const char *name, xichan_queue_id *out)
 {
-    int err = xichan__client_ok(cl);
-
-    if (err)
-        return err;
-    if (!name || !out)
-        return XICHAN_EINVAL;
-    return xichan__obj_find_name(cl->shm, XICHAN_KIND_QUEUE, name, &out->id);
+    return xichan__open_named(cl, XICHAN_KIND_QUEUE, name, out ? &out->id : NULL);
 }
 
 int xichan_queue_destroy(xichan_client *cl, xichan_queue_id q)
 {
-    struct xichan_objref ref;
-    int err = queue_ref(cl, q, &ref);
-
-    return err ? err : xichan__obj_destroy(cl->shm, &ref, cl->sid);
+    return xichan__lifecycle(cl, XICHAN_KIND_QUEUE, q.id, XICHAN__DESTROY);
 }
 
 int xichan_queue_bind(xichan_client *cl, xichan_queue_id q)
 {
-    struct xichan_objref ref;
-    int err = queue_ref(cl, q, &ref);
-
-    return err ? err : xichan__obj_bind(cl->shm, &ref, cl->sid, +1);
+    return xichan__lifecycle(cl, XICHAN_KIND_QUEUE, q.id, XICHAN__BIND);
 }
 
 int xichan_queue_release(xichan_client *cl, xichan_queue_id q)
 {
-    struct xichan_objref ref;
-    int err = queue_ref(cl, q, &ref);
-
-    return err ? err : xichan__obj_bind(cl->shm, &ref, cl->sid, -1);
+    return xichan__lifecycle(cl, XICHAN_KIND_QUEUE, q.id, XICHAN__UNBIND);
 }
 
 /* --------------------------------------------------------------- put */
