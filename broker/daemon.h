@@ -16,8 +16,8 @@ struct xd {
     uint64_t size;
     uint32_t nsessions, nobjects, nbindings;
     int lock_fd;   /* flock'ed for the daemon's life */
-    int ready_fd;  /* --daemon: tells the launcher we are ready */
-    int keep_stderr;
+    int ready_fd;  /* --daemon: tells the launcher our exit status, 0 = ready */
+    int log_fd;    /* --log-file: becomes stderr once we serve, else -1 */
     int log_level;
     struct xichan_shm *shm;
 };
@@ -29,7 +29,7 @@ void xd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int xd_serve(void);
 /* Adopts a segment a dead daemon left: queues cleanups for dead sessions. */
 int xd_adopt(void);
-/* Tells a --daemon launcher that start-up succeeded. */
+/* Start-up succeeded: tells a --daemon launcher, moves stderr to --log-file. */
 void xd_ready(void);
 /* Unlinks the segment, socket, pid and lock files. */
 void xd_remove_files(void);

@@ -33,6 +33,7 @@
 #include "proto.h"
 
 #define RETRY_MS 1000
+#define ACCEPT_PAUSE_MS 200
 
 enum conn_state { C_HELLO, C_LIVE, C_ENDING };
 
@@ -68,7 +69,7 @@ struct ghost {
 static uv_loop_t *loop;
 static uv_poll_t listen_poll;
 static uv_signal_t sig_term, sig_int;
-static uv_timer_t retry_timer;
+static uv_timer_t retry_timer, accept_timer;
 static int listen_fd = -1;
 static struct conn *conns;
 static struct ghost *ghosts;
@@ -305,11 +306,18 @@ static void on_hello(struct conn *c, const void *buf, size_t n)
 static void watch_pid(struct conn *c)
 {
     c->pidfd = pidfd_open(c->pid);
-    if (c->pidfd >= 0 && uv_poll_init(loop, &c->pidpoll, c->pidfd) == 0) {
+    if (c->pidfd < 0) {
+        /* The connection's EOF still ends the session, unless a forked
+         * child keeps a copy of the socket open. */
+        xd_log(XD_WARN, "session %u: cannot watch pid %d: %s", c->sid, (int)c->pid,
+               strerror(errno));
+        return;
+    }
+    if (uv_poll_init(loop, &c->pidpoll, c->pidfd) == 0) {
         c->pidpoll.data = c;
         c->handles++;
         uv_poll_start(&c->pidpoll, UV_READABLE, on_pidfd);
-    } else if (c->pidfd >= 0) {
+    } else {
         close(c->pidfd);
         c->pidfd = -1;
     }
@@ -339,6 +347,14 @@ static void on_conn(uv_poll_t *h, int status, int events)
     }
 }
 
+static void on_accept(uv_poll_t *h, int status, int events);
+
+static void resume_accept(uv_timer_t *t)
+{
+    if (!shutting_down)
+        uv_poll_start(&listen_poll, UV_READABLE, on_accept);
+}
+
 static void on_accept(uv_poll_t *h, int status, int events)
 {
     struct ucred cred;
@@ -346,8 +362,20 @@ static void on_accept(uv_poll_t *h, int status, int events)
     struct conn *c;
     int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+            return;
+        /*
+         * Out of descriptors or memory: the connection stays queued, so the
+         * socket stays readable and the level-triggered poll would spin.
+         * Stop listening for a moment; sessions that end free descriptors.
+         */
+        xd_log(XD_ERROR, "cannot accept a connection: %s; not accepting for %d ms",
+               strerror(errno), ACCEPT_PAUSE_MS);
+        uv_poll_stop(&listen_poll);
+        uv_timer_start(&accept_timer, resume_accept, ACCEPT_PAUSE_MS, 0);
         return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
         uv_poll_init(loop, &c->poll, fd) != 0) {
@@ -394,7 +422,16 @@ int xd_adopt(void)
 
         if (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING)
             continue;
+        /* A CLEANING slot's process is gone already: finish its cleanup. */
         fd = st == XICHAN_SESS_LIVE && s->pid ? pidfd_open((pid_t)s->pid) : -1;
+        if (fd < 0 && st == XICHAN_SESS_LIVE && s->pid && errno != ESRCH) {
+            /* It may well be alive: never clean up a running session. */
+            xd_log(XD_WARN,
+                   "cannot watch pid %u of session %u: %s; it ends when its process closes it "
+                   "or at the next restart",
+                   s->pid, s->sid, strerror(errno));
+            continue;
+        }
         if (fd < 0) {
             adopt_dead[n_adopt_dead++] = i;
         } else {
@@ -487,18 +524,24 @@ static int listen_socket(void)
 
 int xd_serve(void)
 {
+    int err;
+
     loop = uv_default_loop();
     if (listen_socket() < 0) {
         xd_log(XD_ERROR, "cannot listen on %s: %s", xd.sock_path, strerror(errno));
         return 1;
     }
-    uv_poll_init(loop, &listen_poll, listen_fd);
-    uv_poll_start(&listen_poll, UV_READABLE, on_accept);
-    uv_signal_init(loop, &sig_term);
-    uv_signal_start(&sig_term, on_signal, SIGTERM);
-    uv_signal_init(loop, &sig_int);
-    uv_signal_start(&sig_int, on_signal, SIGINT);
-    uv_timer_init(loop, &retry_timer);
+    if ((err = uv_poll_init(loop, &listen_poll, listen_fd)) ||
+        (err = uv_poll_start(&listen_poll, UV_READABLE, on_accept)) ||
+        (err = uv_signal_init(loop, &sig_term)) ||
+        (err = uv_signal_start(&sig_term, on_signal, SIGTERM)) ||
+        (err = uv_signal_init(loop, &sig_int)) ||
+        (err = uv_signal_start(&sig_int, on_signal, SIGINT)) ||
+        (err = uv_timer_init(loop, &retry_timer)) || (err = uv_timer_init(loop, &accept_timer))) {
+        xd_log(XD_ERROR, "cannot set up the event loop: %s", uv_strerror(err));
+        close(listen_fd);
+        return 1;
+    }
     start_adopted();
     xd_log(XD_INFO, "serving namespace '%s' on %s", xd.ns, xd.sock_path);
     xd_ready();

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,12 +87,17 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: xichand [--name N] [--runtime-dir D] [--size BYTES] [--sessions N]\n"
             "               [--objects N] [--bindings N] [--foreground | --daemon]\n"
-            "               [--pid-file F] [--log-level error|warn|info|debug]\n"
+            "               [--pid-file F] [--log-file F] [--log-level error|warn|info|debug]\n"
             "\n"
             "Serves the xichan namespace N ($XICHAN_NAME, default 'default') from a\n"
             "shared-memory segment of BYTES (default 64M; K, M, G suffixes), with its\n"
             "socket and lock file in D ($XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan,\n"
-            "else /tmp/xichan-$UID).  SIGTERM or SIGINT stops it and removes the segment.\n");
+            "else /tmp/xichan-$UID).  SIGTERM or SIGINT stops it and removes the segment.\n"
+            "--daemon detaches once the daemon serves (stdin and stdout go to /dev/null);\n"
+            "--log-file appends the log once the daemon serves (start-up errors still go\n"
+            "to stderr).\n"
+            "Exit status: 0 stopped by a signal, 2 usage, 3 namespace already served,\n"
+            "4 existing segment cannot be adopted, 1 other start-up failures.\n");
 }
 
 /* ------------------------------------------------------- runtime dir */
@@ -204,7 +210,10 @@ void xd_remove_files(void)
 
 /*
  * --daemon: the launcher waits on a pipe until the detached daemon is ready
- * (or failed), and exits 0 only then; clients that autostart rely on that.
+ * (a 0 byte) or has failed (its exit status as the byte, or EOF), and exits
+ * with that status: 0 only once the daemon serves, which clients that
+ * autostart rely on, and 3 when another daemon holds the namespace, as in
+ * the foreground.
  */
 static int detach(void)
 {
@@ -219,7 +228,7 @@ static int detach(void)
         return -1;
     if (pid > 0) {
         close(p[1]);
-        _exit(read(p[0], &c, 1) == 1 && c == 0 ? 0 : 1);
+        _exit(read(p[0], &c, 1) == 1 ? (unsigned char)c : 1);
     }
     close(p[0]);
     setsid();
@@ -232,25 +241,77 @@ static int detach(void)
     return 0;
 }
 
+/* A start-up failure: a --daemon launcher exits with the same status. */
+static int startup_failed(int status)
+{
+    unsigned char c = (unsigned char)status;
+
+    if (xd.ready_fd >= 0 && status != 0) {
+        if (write(xd.ready_fd, &c, 1) < 0) {
+            /* The launcher then sees EOF and exits 1. */
+        }
+        close(xd.ready_fd);
+        xd.ready_fd = -1;
+    }
+    return status;
+}
+
+/*
+ * A daemon started by a client inherits whatever descriptors the client
+ * left open without O_CLOEXEC; holding a pipe a test harness or a shell
+ * waits on would block it for the daemon's whole life.
+ */
+static void close_inherited(void)
+{
+    struct rlimit rl;
+
+    if (close_range(3, ~0u, 0) == 0)
+        return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536)
+        rl.rlim_cur = 65536;
+    for (int fd = 3; fd < (int)rl.rlim_cur; fd++)
+        close(fd);
+}
+
+/*
+ * Each session costs two descriptors (its socket and its process's pidfd),
+ * so the usual soft limit of 1024 would run out well before the default
+ * 1024 sessions: raise it to the hard limit.
+ */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        xd_log(XD_WARN, "cannot raise the open-file limit to %llu: %s",
+               (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 void xd_ready(void)
 {
     char zero = 0;
     int fd;
 
-    if (xd.ready_fd < 0)
-        return;
-    if (write(xd.ready_fd, &zero, 1) < 0)
-        xd_log(XD_WARN, "cannot signal the launcher: %s", strerror(errno));
-    close(xd.ready_fd);
-    xd.ready_fd = -1;
-    fd = open("/dev/null", O_RDWR);
-    if (fd >= 0) {
-        dup2(fd, 0);
-        dup2(fd, 1);
-        if (!xd.keep_stderr)
-            dup2(fd, 2);
+    if (xd.ready_fd >= 0) {
+        if (write(xd.ready_fd, &zero, 1) < 0)
+            xd_log(XD_WARN, "cannot signal the launcher: %s", strerror(errno));
+        close(xd.ready_fd);
+        xd.ready_fd = -1;
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
+            xd_log(XD_WARN, "cannot point stdin and stdout at /dev/null: %s", strerror(errno));
         if (fd > 2)
             close(fd);
+    }
+    /* Start-up errors went to the terminal; the log from here on to the file. */
+    if (xd.log_fd >= 0) {
+        if (dup2(xd.log_fd, 2) < 0)
+            xd_log(XD_WARN, "cannot send the log to the --log-file: %s", strerror(errno));
+        close(xd.log_fd);
+        xd.log_fd = -1;
     }
 }
 
@@ -266,21 +327,21 @@ int main(int argc, char **argv)
         {"foreground", no_argument, NULL, 'f'},
         {"daemon", no_argument, NULL, 'd'},
         {"pid-file", required_argument, NULL, 'p'},
+        {"log-file", required_argument, NULL, 'L'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *name = NULL, *rdir = NULL, *env;
+    const char *name = NULL, *rdir = NULL, *log_file = NULL, *env;
     int c, daemonize = 0, rc;
 
     xd.size = 64u << 20;
     xd.nsessions = 1024;
     xd.nobjects = 16384;
     xd.nbindings = 65536;
-    xd.lock_fd = xd.ready_fd = -1;
+    xd.lock_fd = xd.ready_fd = xd.log_fd = -1;
     xd.log_level = XD_INFO;
-    xd.keep_stderr = 1;
     if ((env = getenv("XICHAN_LOG_LEVEL")) && parse_level(env) >= 0)
         xd.log_level = parse_level(env);
     while ((c = getopt_long(argc, argv, "n:r:s:fdh", opts, NULL)) != -1) {
@@ -304,6 +365,7 @@ int main(int argc, char **argv)
         case 'f': daemonize = 0; break;
         case 'd': daemonize = 1; break;
         case 'p': xd.pid_file = optarg; break;
+        case 'L': log_file = optarg; break;
         case 'l':
             if ((xd.log_level = parse_level(optarg)) < 0) {
                 fprintf(stderr, "xichand: --log-level: error, warn, info or debug\n");
@@ -332,18 +394,28 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (daemonize)
+        close_inherited();
+    if (log_file) {
+        xd.log_fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (xd.log_fd < 0) {
+            fprintf(stderr, "xichand: cannot open log file %s: %s\n", log_file, strerror(errno));
+            return 1;
+        }
+    }
     if (daemonize && detach() < 0) {
         fprintf(stderr, "xichand: cannot detach: %s\n", strerror(errno));
         return 1;
     }
+    raise_nofile();
     if (prepare_dir(xd.dir) < 0)
-        return 1;
+        return startup_failed(1);
     if ((rc = take_lock()) < 0)
-        return rc == -2 ? EXIT_BUSY : 1;
+        return startup_failed(rc == -2 ? EXIT_BUSY : 1);
     if (open_segment() < 0) {
         xd.sock_path[0] = '\0';
         close(xd.lock_fd);
-        return EXIT_SEGMENT;
+        return startup_failed(EXIT_SEGMENT);
     }
     if (xd.pid_file) {
         FILE *f = fopen(xd.pid_file, "w");
@@ -358,6 +430,14 @@ int main(int argc, char **argv)
         xa_store_release(&xd.shm->hdr->daemon_pid, (uint32_t)getpid());
     }
     rc = xd_serve();
+    if (rc != 0) {
+        /*
+         * We never served.  The segment may be one we adopted, with items
+         * in it: leave it for the next daemon, which validates and adopts it.
+         */
+        xichan__shm_unmap(xd.shm);
+        xd.shm = NULL;
+    }
     xd_remove_files();
-    return rc;
+    return startup_failed(rc);
 }

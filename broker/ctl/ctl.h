@@ -1,0 +1,142 @@
+/*
+ * ctl.h -- what xichanctl's files share: broker/xichanctl.c (options,
+ * help, dispatch) and the command files in broker/ctl/, linked into xichanctl
+ * only (mk/ctl.mk).
+ *
+ *   util.c      exit codes, error messages, naming objects, JSON strings
+ *   inspect.c   list, show, stats, sessions, watch
+ *   items.c     create, destroy, put, get
+ *   codec.c     JSON text -> msgpack (put --format json); items -> text
+ *   cleanup.c   cleanup (gc): stale segments and runtime files
+ *
+ * Every command returns an exit status (CTL_*), having said on stderr what
+ * went wrong and what to do about it.
+ */
+#ifndef XICHAN_CTL_H
+#define XICHAN_CTL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+/* Exit statuses (man/xichanctl.1, EXIT STATUS). */
+enum {
+    CTL_OK = 0,
+    CTL_EUSAGE = 1,    /* bad command line, bad value, bad JSON */
+    CTL_ENODAEMON = 2, /* no daemon, or cannot attach */
+    CTL_ENOTFOUND = 3, /* no such queue or channel */
+    CTL_EEMPTY = 4,    /* nothing to get, not taken in time, interrupted */
+    CTL_EFAIL = 5,     /* anything else */
+};
+
+/* put --format */
+enum { CTL_FMT_STR = 1, CTL_FMT_BYTES, CTL_FMT_JSON };
+
+/* Command options (after the command); which apply is per command. */
+struct ctl_args {
+    const char *objname;   /* create --name */
+    int64_t maxsize;       /* create --maxsize; 0: unbounded */
+    int unboundop;         /* --unbound; 0: the object's default */
+    int kind;              /* --kind; 0: either */
+    int format;            /* put --format */
+    double timeout;        /* --timeout seconds; < 0: not given */
+    double interval;       /* watch --interval */
+    long count;            /* watch --count; 0: forever */
+    int yes, nowait, raw;
+    int npos;              /* positional arguments after the command */
+    char **pos;
+};
+
+struct ctl {
+    xichan_client *cl;     /* NULL for commands that need no daemon */
+    xichan_client_opts co; /* namespace and runtime dir, as given */
+    int json;
+    const char *cmd;       /* the command's name, for messages */
+    struct ctl_args a;
+};
+
+/* ------------------------------------------------------------ util.c */
+
+/* Set from SIGINT/SIGTERM while a command waits (ctl_catch_signals). */
+extern volatile int ctl_interrupted;
+/* Makes SIGINT/SIGTERM end waits (XICHAN_EINTR) instead of the process. */
+void ctl_catch_signals(struct ctl *c);
+
+/* The exit status that fits a XICHAN_E* code. */
+int ctl_exit_for(int err);
+/* Prints "xichanctl CMD: <message>[: <xichan_strerror(err)>]" and returns
+ * ctl_exit_for(err) (CTL_EFAIL for err 0). */
+int ctl_fail(struct ctl *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same for a usage error: returns CTL_EUSAGE and points at the help. */
+int ctl_usage(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+const char *ctl_kind_name(int kind);
+const char *ctl_state_name(int state);
+const char *ctl_op_name(int op);
+/* "replace" | "error" | "remove" -> XICHAN_UNBOUND_*, or 0. */
+int ctl_parse_op(const char *s);
+
+/* One object named on the command line. */
+struct ctl_ref {
+    int kind;
+    uint64_t id;
+    xichan_obj_info info;
+};
+
+/*
+ * Finds the objects ARG names: q:N or c:N (that kind, by id), a number
+ * (by id, either kind; by name if no id matches), else a name.  kind (from
+ * --kind) restricts the search.  Fills up to cap refs and returns how many
+ * matched, or a negative XICHAN_E* code.
+ */
+int ctl_find(struct ctl *c, const char *arg, int kind, struct ctl_ref *out, int cap);
+/* Exactly one object: CTL_OK, or an exit status after saying why. */
+int ctl_resolve(struct ctl *c, const char *arg, struct ctl_ref *out);
+/* "queue 3 'jobs'" into buf. */
+const char *ctl_describe(const struct ctl_ref *r, char *buf, size_t cap);
+
+/* s[0..len) as a JSON string; invalid UTF-8 becomes U+FFFD. */
+void ctl_json_strn(FILE *f, const char *s, size_t len);
+void ctl_json_str(FILE *f, const char *s);
+/* CLOCK_REALTIME ns as "2026-11-22T20:01:02Z" (utc) or local "2026-11-22 21:01:02". */
+const char *ctl_time_str(uint64_t ns, int utc, char *buf, size_t cap);
+/* 3725 s as "1h02m05s". */
+const char *ctl_duration_str(double s, char *buf, size_t cap);
+
+/* ---------------------------------------------------------- codec.c */
+
+/* The deepest JSON nesting put accepts: what msgpack-c's unpacker (and so
+ * every C and Python reader) can read back. */
+#define CTL_JSON_MAX_DEPTH 32
+
+#if defined(MSGPACK_SBUFFER_H)
+/* Packs one JSON value; XICHAN_EINVAL with a message in err on bad JSON. */
+int ctl_json_pack(const char *text, size_t len, msgpack_packer *pk, char *err, size_t errcap);
+#endif
+/* 1 if s[0..len) is valid UTF-8. */
+int ctl_utf8_valid(const char *s, size_t len);
+/*
+ * Prints one received item on stdout: in --json mode as an object with its
+ * metadata; with --raw the bare bytes of a str, bytes or raw item; else as
+ * JSON-like text.  Gives back the in-flight references the item carries.
+ * Returns CTL_OK or an exit status.
+ */
+int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item);
+
+/* ------------------------------------------------------- commands */
+
+int ctl_cmd_list(struct ctl *c);
+int ctl_cmd_show(struct ctl *c);
+int ctl_cmd_stats(struct ctl *c);
+int ctl_cmd_sessions(struct ctl *c);
+int ctl_cmd_watch(struct ctl *c);
+/* create's checks of its command line, made before attaching. */
+int ctl_check_create(struct ctl *c);
+int ctl_cmd_create(struct ctl *c);
+int ctl_cmd_destroy(struct ctl *c);
+int ctl_cmd_put(struct ctl *c);
+int ctl_cmd_get(struct ctl *c);
+int ctl_cmd_cleanup(struct ctl *c);
+
+#endif /* XICHAN_CTL_H */
