@@ -158,3 +158,9 @@ clean:
 
 # The Python extension and its tests live in their own fragment.
 -include pyext/build.mk
+-include mk/fuzz.mk
+-include mk/soak.mk
+-include mk/bugs.mk
+-include mk/install.mk
+-include mk/ctl.mk
+-include mk/bench.mk
