@@ -1,0 +1,89 @@
+/*
+ * bug_heap_walk_hang.c -- KNOWN BUG (fails until fixed): an allocation
+ * loops for ever on a corrupt free list, holding heap_lock, which stalls
+ * every process of the namespace and the daemon's cleanups.
+ *
+ * find_block's last resort walks the request's own bin for up to
+ * hdr->heap_blocks + 1 entries; heap_blocks is a statistic in the segment
+ * (transient, like the bins), so it caps nothing once scribbled, and a
+ * free-list link that points back at its own block makes the walk endless.
+ * (shm_layout.h: "the walkers in alloc.c and fifo.c cap their iterations";
+ * a cap from the geometry, such as heap_units / XICHAN_MIN_BLK_UNITS,
+ * would hold.)  Every word written below lies inside the heap.  Found
+ * while reading alloc.c for tests/fuzz/fuzz_segment (known bug "bins").
+ *
+ * No daemon: a private segment.  The put runs in a child with a 5 s alarm;
+ * passes once it returns (ENOSPC or success).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern pid_t xichan__pid_cache;
+
+int main(void)
+{
+    struct xichan_shm_geometry g = {4u << 20, 8, 16, 64};
+    struct xichan_shm *shm;
+    xichan_client *cl = calloc(1, sizeof(*cl));
+    xichan_queue_id q;
+    xichan_item it;
+    struct xichan_blk *f;
+    char name[64], big[80] = {0};
+    int status;
+    pid_t pid;
+
+    xichan__pid_cache = getpid();
+    snprintf(name, sizeof(name), "/xichan-bug-hang-%d", (int)getpid());
+    if (!cl || xichan__shm_create(name, &g, &shm) != 0)
+        return 2;
+    xichan__shm_unlink(name);
+    if (xichan__session_new(shm, getpid(), getuid(), "bug", &cl->slot, &cl->sid) != 0)
+        return 2;
+    cl->shm = shm;
+    cl->fd = -1;
+    cl->pid = getpid();
+    /* A free block of 4 units at the start of the heap (bin 2). */
+    if (xichan_queue_create(cl, NULL, &q) ||
+        xichan_queue_put(cl, q, 0, "0123456789abcdef0123456789abcdef", 32, 0, XICHAN_NOWAIT) ||
+        xichan_queue_put(cl, q, 0, "keep", 4, 0, XICHAN_NOWAIT) ||
+        xichan_queue_get(cl, q, &it, XICHAN_NOWAIT))
+        return 2;
+    xichan_item_release(&it);
+    f = xichan__blk(shm, shm->hdr->bins[2]);
+    if (!f || f->size != 4)
+        return 2;
+
+    /* The corruption: the block links to itself, the big free block is
+     * hidden from the bitmap, and the block count is huge. */
+    ((struct xichan_freelinks *)(f + 1))->next = shm->hdr->bins[2];
+    shm->hdr->heap_bitmap = 1u << 2;
+    shm->hdr->heap_blocks = 1ull << 60;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        xichan__pid_cache = getpid();
+        cl->pid = getpid();
+        alarm(5);
+        /* 80 bytes: 7 units, bin 2, more than the looping block holds. */
+        (void)xichan_queue_put(cl, q, 0, big, sizeof(big), 0, XICHAN_NOWAIT);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+        printf("KNOWN BUG (alloc.c find_block): an 80-byte put still looped after 5 s, holding "
+               "heap_lock\n");
+        return 1;
+    }
+    if (WIFSIGNALED(status)) {
+        printf("KNOWN BUG (alloc.c find_block): the put died of signal %d\n", WTERMSIG(status));
+        return 1;
+    }
+    printf("a put over a cyclic free list returned\n");
+    return 0;
+}

@@ -1,0 +1,1037 @@
+/*
+ * soak.c -- many producers and consumers on several queues and channels
+ * while a killer SIGKILLs random clients, and the daemon, at random times;
+ * then a drain and an exact account of every item.
+ *
+ *   soak [--seconds S] [--kills N] [--interval-ms MS] [--daemon-every N]
+ *        [--producers P] [--consumers C] [--rate ITEMS_PER_S] [--size BYTES]
+ *        [--seed N] [--json FILE] [-v]
+ *
+ * The run ends after S seconds (default 20) or N kills (0: no limit),
+ * whichever comes first.  Output: one summary line, exactly
+ *     soak: kills=N items=N lost=N duplicated=N hangs=N
+ * then one JSON line with every counter (also written to FILE with --json).
+ * Exit status 0 only if nothing was lost, duplicated, invented or corrupted,
+ * nothing hung, no worker met an unexpected error and the heap is back to
+ * empty at the end.  scripts/soak wraps it; `make soak-smoke` runs a short
+ * one (mk/soak.mk).
+ *
+ * Setup.  A daemon (tests/integ/harness.c starts it, with --log-level warn)
+ * and five objects created by this process, which keeps them bound for the
+ * whole run:
+ *   q0  unbounded queue, unbound op REPLACE  (put_many / get_many too)
+ *   q1  queue of maxsize 32, REPLACE         (putters wait for room)
+ *   q2  unbounded queue, REMOVE              (a dead producer's items vanish)
+ *   c0  channel, REPLACE                      (send_nowait)
+ *   c1  channel, REPLACE                      (rendezvous send and send_nowait)
+ * This process also associates itself with both ends of each channel, so
+ * that the deaths of every worker at once never auto-close one.
+ *
+ * Workers, forked; each opens its own client (retrying while the daemon is
+ * down) and beats a heartbeat in shared memory at every step.  Producer slot
+ * i feeds target i % 5, consumer slot j drains target j % 5.  Each forked
+ * worker is one "incarnation" with a number; a killed worker is respawned
+ * at once as a new incarnation, and a producer also ends by itself (a clean
+ * close) after SEQ_MAX items.  Items carry (incarnation, seq) and a payload
+ * derived from them (16 B .. 256 KiB), checked by the consumer.
+ *
+ * The ledger (MAP_SHARED|MAP_ANONYMOUS) has one byte per (incarnation, seq)
+ * in each of four arrays:
+ *   st    the producer's: 1 before the call (in flight), 2 once put/send
+ *         returned success (committed), 3 if it failed (not queued);
+ *   rx    items received with their data, counted by consumers;
+ *   mk    UNBOUND markers received: a marker's payload is still in its
+ *         block, so the consumer reads (incarnation, seq) from there
+ *         (internal.h: the test links the static library);
+ *   dead  items a consumer had taken when it was killed but not recorded:
+ *         consumers are stopped (SIGSTOP) before the SIGKILL, and this
+ *         process walks the heap under heap_lock for blocks LEASED to the
+ *         victim's session; one that carries an item not yet recorded was
+ *         taken by the dead consumer (fifo.c: "the item was taken by the
+ *         dead getter").  If heap_lock cannot be had within 100 ms (the
+ *         victim holds it) the death is "uncertain" and allows one missing
+ *         item per item it asked for.
+ *
+ * Verdict, per item:
+ *   committed: exactly one of rx, mk, dead, or none if its producer fed the
+ *   REMOVE queue and ended before the drain (then it is "removed");
+ *   otherwise lost.  In flight: at most one.  Failed or never attempted but
+ *   received: "phantom".  Any item seen twice: duplicated.
+ * Hangs: a worker whose heartbeat stops for HANG_S (every blocking call it
+ * makes has a deadline of at most a second; opening a client waits at most
+ * 10 s for the daemon's answer), a drain that does not finish, or a daemon
+ * that does not get back to one session, no object and an empty heap
+ * within 30 s at the end.
+ *
+ * The end: producers stop and wait; consumers drain until every object is
+ * empty; consumers exit, then producers close (their items are all
+ * received, so none turns into a marker); this process drains what is left,
+ * destroys the objects and closes; a fresh client then checks that the
+ * heap is empty (xichan_stats_get heap_used == 0, and xichan__heap_check).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "../integ/harness.h"
+
+#define NTARGETS 5
+#define INC_MAX 16384      /* incarnations in one run */
+#define SEQ_MAX 8192       /* items per producer incarnation */
+#define SID_MAP 1048576    /* session id -> incarnation */
+#define SLOTS_MAX 64
+#define HANG_S 20
+#define BATCH 4            /* put_many / get_many on q0 */
+#define MAGIC 0x4b414f53u  /* "SOAK" */
+
+enum { ST_NONE, ST_INFLIGHT, ST_COMMITTED, ST_FAILED };
+enum { ROLE_PRODUCER = 1, ROLE_CONSUMER = 2 };
+enum { END_ALIVE, END_KILLED, END_CLOSED, END_FINAL };
+
+struct slot {
+    int role, target;
+    pid_t pid;
+    uint32_t inc;
+    _Atomic int64_t heartbeat;  /* CLOCK_MONOTONIC ns */
+    _Atomic int in_get;         /* items a consumer asked for and has not recorded */
+    _Atomic int stopped;        /* producer: stopped, waiting for release */
+};
+
+struct increc {
+    uint32_t sid;
+    uint8_t role, target, ended;
+    uint32_t nseq;              /* producer: seqs attempted */
+};
+
+struct ledger {
+    /* control, written by the orchestrator */
+    uint64_t ids[NTARGETS];
+    _Atomic int stop_producers, stop_consumers, release_producers;
+    /* counters */
+    _Atomic uint64_t unbound_errors, corrupt, worker_errors, received, markers;
+    struct slot slots[SLOTS_MAX];
+    struct increc inc[INC_MAX];
+    _Atomic uint32_t sid2inc[SID_MAP];
+};
+
+static struct ledger *L;
+static uint8_t *st, *rx, *mk, *deadtk; /* [INC_MAX][SEQ_MAX] each */
+static const int target_op[NTARGETS] = {XICHAN_UNBOUND_REPLACE, XICHAN_UNBOUND_REPLACE,
+                                        XICHAN_UNBOUND_REMOVE, XICHAN_UNBOUND_REPLACE,
+                                        XICHAN_UNBOUND_REPLACE};
+static const char *const target_name[NTARGETS] = {"q0", "q1", "q2", "c0", "c1"};
+
+static struct {
+    double seconds;
+    long kills;
+    int interval_ms, daemon_every, producers, consumers, rate, verbose;
+    const char *size, *json;
+    unsigned seed;
+} opt = {20, 0, 100, 20, 10, 5, 1000, 0, "64M", NULL, 0};
+
+static int is_chan(int t)
+{
+    return t >= 3;
+}
+
+static uint64_t idx(uint32_t inc, uint32_t seq)
+{
+    return (uint64_t)inc * SEQ_MAX + seq;
+}
+
+static int64_t now_ns(void)
+{
+    return xichan_now_ns();
+}
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {ns / 1000000000, ns % 1000000000};
+
+    if (ns > 0)
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+}
+
+/* xorshift, per process */
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!opt.verbose)
+        return;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------- payload */
+
+struct payload_hdr {
+    uint32_t magic, inc, seq, len;
+    uint64_t sum;
+};
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+static size_t pick_len(void)
+{
+    uint64_t r = rnd() % 1000;
+
+    if (r < 900)
+        return sizeof(struct payload_hdr) + rnd() % 240;
+    if (r < 995)
+        return 1024 + rnd() % (8 * 1024);
+    return 32 * 1024 + rnd() % (224 * 1024);
+}
+
+static void fill(uint8_t *buf, size_t len, uint32_t inc, uint32_t seq)
+{
+    struct payload_hdr h = {MAGIC, inc, seq, (uint32_t)len, mix((uint64_t)inc << 32 | seq) ^ len};
+    uint64_t x = h.sum;
+
+    memcpy(buf, &h, sizeof(h));
+    for (size_t i = sizeof(h); i < len; i++) {
+        if ((i & 7) == 0)
+            x = mix(x + i);
+        buf[i] = (uint8_t)(x >> (8 * (i & 7)));
+    }
+}
+
+/* 0 and (inc, seq) if data is an intact payload. */
+static int check(const uint8_t *data, size_t len, uint32_t *inc, uint32_t *seq)
+{
+    struct payload_hdr h;
+    uint64_t x;
+
+    if (len < sizeof(h))
+        return -1;
+    memcpy(&h, data, sizeof(h));
+    if (h.magic != MAGIC || h.len != len || h.inc >= INC_MAX || h.seq >= SEQ_MAX ||
+        h.sum != (mix((uint64_t)h.inc << 32 | h.seq) ^ len))
+        return -1;
+    x = h.sum;
+    for (size_t i = sizeof(h); i < len; i++) {
+        if ((i & 7) == 0)
+            x = mix(x + i);
+        if (data[i] != (uint8_t)(x >> (8 * (i & 7))))
+            return -1;
+    }
+    *inc = h.inc;
+    *seq = h.seq;
+    return 0;
+}
+
+/* -------------------------------------------------------------- workers */
+
+static struct slot *me;
+
+static void beat(void)
+{
+    atomic_store(&me->heartbeat, now_ns());
+}
+
+static void fatal(const char *what, int err)
+{
+    fprintf(stderr, "soak: worker %d (incarnation %u, %s on %s): %s: %s (%s)\n", (int)getpid(),
+            me->inc, me->role == ROLE_PRODUCER ? "producer" : "consumer", target_name[me->target],
+            what, xichan_err_name(err), xichan_strerror(err));
+    atomic_fetch_add(&L->worker_errors, 1);
+    _exit(2);
+}
+
+static xichan_client *open_client(void)
+{
+    xichan_client *cl;
+    int err;
+
+    for (;;) {
+        beat();
+        err = xichan_client_open(&cl, NULL);
+        if (err == 0)
+            return cl;
+        /* The daemon is being killed or restarted: try again. */
+        if (err != XICHAN_ENODAEMON && err != XICHAN_EDAEMONLOST && err != XICHAN_EIO)
+            fatal("xichan_client_open", err);
+        sleep_ns(5 * 1000000);
+    }
+}
+
+/* Records one received item (normal or marker); n of the consumer's in_get. */
+static void record(xichan_client *cl, xichan_item *it)
+{
+    uint32_t inc, seq;
+
+    if (it->unbound) {
+        /* The marker's block still holds the producer's payload. */
+        struct xichan_blk *b = xichan__blk(cl->shm, (uint32_t)it->blk_);
+        if (!b || check(xichan__item_data(b), xichan__item(b)->len, &inc, &seq) != 0) {
+            atomic_fetch_add(&L->corrupt, 1);
+            return;
+        }
+        __atomic_fetch_add(&mk[idx(inc, seq)], 1, __ATOMIC_RELAXED);
+        atomic_fetch_add(&L->markers, 1);
+        return;
+    }
+    if (check(it->data, it->len, &inc, &seq) != 0) {
+        atomic_fetch_add(&L->corrupt, 1);
+        return;
+    }
+    __atomic_fetch_add(&rx[idx(inc, seq)], 1, __ATOMIC_RELAXED);
+    atomic_fetch_add(&L->received, 1);
+}
+
+static int tolerated_put_error(int err, int chan)
+{
+    return err == XICHAN_EFULL || err == XICHAN_ENOSPC ||
+           (chan && (err == XICHAN_ETIMEDOUT));
+}
+
+static void producer(xichan_client *cl)
+{
+    uint32_t inc = me->inc, seq = 0;
+    int t = me->target;
+    uint8_t *buf = malloc(256 * 1024 + 64);
+    int64_t next = now_ns(), gap = 1000000000ll / (opt.rate > 0 ? opt.rate : 1);
+
+    if (!buf)
+        fatal("malloc", XICHAN_ENOMEM);
+    while (seq < SEQ_MAX && !atomic_load(&L->stop_producers)) {
+        int err;
+
+        beat();
+        if (t == 0 && rnd() % 4 == 0 && seq + BATCH <= SEQ_MAX) {
+            /* A batch: all in flight, then the first n committed. */
+            static uint8_t bufs[BATCH][1024];
+            xichan_iov v[BATCH];
+            int k = 1 + (int)(rnd() % BATCH), n;
+            for (int i = 0; i < k; i++) {
+                size_t len = sizeof(struct payload_hdr) + rnd() % 200;
+                fill(bufs[i], len, inc, seq + (uint32_t)i);
+                v[i] = (xichan_iov){bufs[i], len, XICHAN_FMT_RAW};
+                st[idx(inc, seq + (uint32_t)i)] = ST_INFLIGHT;
+            }
+            L->inc[inc].nseq = seq + (uint32_t)k;
+            n = xichan_queue_put_many(cl, (xichan_queue_id){L->ids[t]}, v, (size_t)k, 0,
+                                      xichan_deadline(1.0));
+            if (n < 0 && !tolerated_put_error(n, 0))
+                fatal("xichan_queue_put_many", n);
+            for (int i = 0; i < k; i++)
+                st[idx(inc, seq + (uint32_t)i)] = i < n ? ST_COMMITTED : ST_FAILED;
+            seq += (uint32_t)k;
+        } else {
+            size_t len = pick_len();
+            fill(buf, len, inc, seq);
+            st[idx(inc, seq)] = ST_INFLIGHT;
+            L->inc[inc].nseq = seq + 1;
+            if (!is_chan(t)) {
+                err = xichan_queue_put(cl, (xichan_queue_id){L->ids[t]}, XICHAN_FMT_RAW, buf, len,
+                                       0, xichan_deadline(1.0));
+            } else if (t == 4 && (seq & 1)) {
+                err = xichan_chan_send(cl, (xichan_chan_id){L->ids[t]}, XICHAN_FMT_RAW, buf, len,
+                                       0, xichan_deadline(0.5));
+            } else {
+                err = xichan_chan_send_nowait(cl, (xichan_chan_id){L->ids[t]}, XICHAN_FMT_RAW, buf,
+                                              len, 0);
+                if (err > 0)
+                    err = 0;
+            }
+            if (err && !tolerated_put_error(err, is_chan(t)))
+                fatal(is_chan(t) ? "send" : "xichan_queue_put", err);
+            st[idx(inc, seq)] = err ? ST_FAILED : ST_COMMITTED;
+            seq++;
+        }
+        next += gap;
+        if (next > now_ns())
+            sleep_ns(next - now_ns());
+        else
+            next = now_ns();
+    }
+    free(buf);
+    if (seq >= SEQ_MAX && !atomic_load(&L->stop_producers)) {
+        L->inc[inc].ended = END_CLOSED;
+        xichan_client_close(cl);
+        _exit(0);
+    }
+    /* The end of the run: stay (so our items stay ours) until released. */
+    atomic_store(&me->stopped, 1);
+    while (!atomic_load(&L->release_producers)) {
+        beat();
+        sleep_ns(5 * 1000000);
+    }
+    L->inc[inc].ended = END_FINAL;
+    xichan_client_close(cl);
+    _exit(0);
+}
+
+static void consumer(xichan_client *cl)
+{
+    int t = me->target;
+    xichan_item items[BATCH];
+
+    while (!atomic_load(&L->stop_consumers)) {
+        int n, err;
+
+        beat();
+        if (t == 0 && rnd() % 2 == 0) {
+            atomic_store(&me->in_get, BATCH);
+            n = xichan_queue_get_many(cl, (xichan_queue_id){L->ids[t]}, items, BATCH,
+                                      xichan_deadline(0.2));
+        } else {
+            atomic_store(&me->in_get, 1);
+            err = is_chan(t) ? xichan_chan_recv(cl, (xichan_chan_id){L->ids[t]}, &items[0],
+                                                xichan_deadline(0.2))
+                             : xichan_queue_get(cl, (xichan_queue_id){L->ids[t]}, &items[0],
+                                                xichan_deadline(0.2));
+            n = err ? err : 1;
+        }
+        if (n == XICHAN_EUNBOUND) {
+            atomic_fetch_add(&L->unbound_errors, 1);
+        } else if (n < 0 && n != XICHAN_EEMPTY) {
+            fatal("get/recv", n);
+        }
+        for (int i = 0; i < n; i++)
+            record(cl, &items[i]);
+        atomic_store(&me->in_get, 0);
+        if (n > 0)
+            xichan_items_release(items, (size_t)n);
+        /* Now and then a pause, so that backlogs build up (and turn into
+         * markers when their producers die). */
+        if (n > 0 && rnd() % 64 == 0)
+            sleep_ns((int64_t)(rnd() % 60) * 1000000);
+    }
+    atomic_store(&me->in_get, 0);
+    xichan_client_close(cl);
+    _exit(0);
+}
+
+static void worker_main(struct slot *s)
+{
+    xichan_client *cl;
+    uint32_t sid;
+
+    me = s;
+    rng_state = mix(opt.seed ^ ((uint64_t)s->inc << 20) ^ (uint64_t)getpid()) | 1;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    cl = open_client();
+    sid = xichan_client_session(cl);
+    L->inc[s->inc].sid = sid;
+    if (sid < SID_MAP)
+        atomic_store(&L->sid2inc[sid], s->inc);
+    if (s->role == ROLE_PRODUCER)
+        producer(cl);
+    else
+        consumer(cl);
+}
+
+/* --------------------------------------------------------- orchestrator */
+
+static xichan_client *boss;
+static uint32_t next_inc;
+static struct {
+    long kills, daemon_kills, producer_kills, consumer_kills, hangs, uncertain, respawns;
+    long uncertain_items, dead_taken;
+} cnt;
+static int running_out; /* incarnations exhausted: end the run */
+
+static void spawn(struct slot *s)
+{
+    pid_t pid;
+
+    if (next_inc >= INC_MAX) {
+        running_out = 1;
+        s->pid = 0;
+        return;
+    }
+    s->inc = next_inc++;
+    L->inc[s->inc] = (struct increc){0, (uint8_t)s->role, (uint8_t)s->target, END_ALIVE, 0};
+    atomic_store(&s->heartbeat, now_ns());
+    atomic_store(&s->in_get, 0);
+    atomic_store(&s->stopped, 0);
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        perror("soak: fork");
+        exit(1);
+    }
+    if (pid == 0)
+        worker_main(s);
+    s->pid = pid;
+}
+
+static int nslots(void)
+{
+    return opt.producers + opt.consumers;
+}
+
+/*
+ * 1 if block off is still linked in some fifo.  A pop leases the head and
+ * then unlinks it; stopped between the two, the victim holds the object's
+ * lock, the next locker's repair re-marks the block QUEUED and the item is
+ * delivered again: it was not taken.
+ */
+static int still_linked(struct xichan_shm *shm, uint32_t off)
+{
+    for (uint32_t i = 0; i < shm->nobjects; i++) {
+        struct xichan_obj *o = &shm->objects[i];
+        uint32_t steps = 0;
+
+        if (xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE || !xichan__obj_has_fifo(o))
+            continue;
+        for (uint32_t p = o->fifo.head; p && steps++ < shm->heap_units; ) {
+            struct xichan_blk *b = xichan__blk(shm, p);
+            if (p == off)
+                return 1;
+            if (!b)
+                break;
+            p = b->link;
+        }
+    }
+    return 0;
+}
+
+/*
+ * A consumer is stopped, then its LEASED blocks are read: each intact item
+ * not recorded yet was taken by the consumer that is about to die.
+ */
+static void credit_dead_consumer(struct slot *s)
+{
+    struct xichan_shm *shm = boss->shm;
+    uint32_t sid = L->inc[s->inc].sid;
+    int want = atomic_load(&s->in_get);
+
+    if (!want || !sid)
+        return;
+    if (xichan__heap_lock(shm, xichan_client_session(boss), now_ns() + 100 * 1000000ll) != 0) {
+        cnt.uncertain++;
+        cnt.uncertain_items += want;
+        return;
+    }
+    for (uint32_t off = 1; off < shm->heap_units;) {
+        struct xichan_blk *b = (struct xichan_blk *)(shm->heap + (uint64_t)off * XICHAN_UNIT);
+        uint32_t w = xa_load_relaxed(&b->state), inc, seq;
+
+        if (b->size < XICHAN_MIN_BLK_UNITS || b->size > shm->heap_units - off)
+            break;
+        if (xichan__blk_state(w) == XICHAN_BLK_LEASED && xichan__blk_owner(w) == sid &&
+            xichan__item(b)->len <= ((uint64_t)b->size - 2) * XICHAN_UNIT &&
+            check(xichan__item_data(b), xichan__item(b)->len, &inc, &seq) == 0 &&
+            !__atomic_load_n(&rx[idx(inc, seq)], __ATOMIC_RELAXED) &&
+            !__atomic_load_n(&mk[idx(inc, seq)], __ATOMIC_RELAXED) && !still_linked(shm, off)) {
+            deadtk[idx(inc, seq)]++;
+            cnt.dead_taken++;
+        }
+        off += b->size;
+    }
+    xichan__heap_unlock(shm);
+}
+
+static void reap(struct slot *s, int killed)
+{
+    int status;
+
+    while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+            ; /* fatal() counted it */
+        else
+            atomic_fetch_add(&L->worker_errors, 1);
+        fprintf(stderr, "soak: worker %d (incarnation %u) ended with status 0x%x\n", (int)s->pid,
+                s->inc, status);
+    }
+    if (L->inc[s->inc].ended == END_ALIVE)
+        L->inc[s->inc].ended = END_KILLED;
+    s->pid = 0;
+}
+
+static void kill_worker(struct slot *s)
+{
+    if (!s->pid)
+        return;
+    if (s->role == ROLE_CONSUMER) {
+        kill(s->pid, SIGSTOP);
+        /* Wait until it is really stopped, so that what we read stays put. */
+        for (int i = 0; i < 2000; i++) {
+            char path[64], buf[512], *p;
+            FILE *f;
+            snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->pid);
+            if (!(f = fopen(path, "r")))
+                break;
+            p = fgets(buf, sizeof(buf), f);
+            fclose(f);
+            if (!p || !(p = strrchr(buf, ')')) || p[2] == 'T' || p[2] == 't' || p[2] == 'Z')
+                break;
+            sleep_ns(50000);
+        }
+        credit_dead_consumer(s);
+        cnt.consumer_kills++;
+    } else {
+        cnt.producer_kills++;
+    }
+    kill(s->pid, SIGKILL);
+    reap(s, 1);
+    L->inc[s->inc].ended = END_KILLED;
+}
+
+static void restart_daemon(void)
+{
+    xt_kill_daemon();
+    cnt.daemon_kills++;
+    /* Sometimes leave the clients without a daemon for a moment. */
+    if (rnd() % 4 == 0)
+        sleep_ns((int64_t)(rnd() % 200) * 1000000);
+    xt_start_daemon("--log-level warn --size 64M");
+}
+
+/* Reaps workers that ended by themselves and looks for hung ones. */
+static void tend(void)
+{
+    int64_t now = now_ns();
+
+    for (int i = 0; i < nslots(); i++) {
+        struct slot *s = &L->slots[i];
+        int status;
+        pid_t r;
+
+        if (!s->pid) {
+            if (!running_out)
+                spawn(s);
+            continue;
+        }
+        r = waitpid(s->pid, &status, WNOHANG);
+        if (r == s->pid) {
+            if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                if (!(WIFEXITED(status) && WEXITSTATUS(status) == 2))
+                    atomic_fetch_add(&L->worker_errors, 1);
+                fprintf(stderr, "soak: worker %d (incarnation %u) ended with status 0x%x\n",
+                        (int)s->pid, s->inc, status);
+                L->inc[s->inc].ended = END_KILLED;
+            } else if (L->inc[s->inc].ended == END_ALIVE) {
+                L->inc[s->inc].ended = END_CLOSED;
+            }
+            s->pid = 0;
+            cnt.respawns++;
+            if (!running_out)
+                spawn(s);
+            continue;
+        }
+        if (now - atomic_load(&s->heartbeat) > HANG_S * 1000000000ll) {
+            fprintf(stderr, "soak: HANG: worker %d (incarnation %u, %s on %s) silent for %d s\n",
+                    (int)s->pid, s->inc, s->role == ROLE_PRODUCER ? "producer" : "consumer",
+                    target_name[s->target], HANG_S);
+            cnt.hangs++;
+            kill_worker(s);
+            if (!running_out)
+                spawn(s);
+        }
+    }
+}
+
+static void kill_one(void)
+{
+    int n = nslots();
+
+    cnt.kills++;
+    if (opt.daemon_every > 0 && rnd() % (uint64_t)opt.daemon_every == 0) {
+        say("kill #%ld: xichand\n", cnt.kills);
+        restart_daemon();
+        return;
+    }
+    for (int tries = 0; tries < 4 * n; tries++) {
+        struct slot *s = &L->slots[rnd() % (uint64_t)n];
+        if (!s->pid)
+            continue;
+        say("kill #%ld: %s %d\n", cnt.kills, s->role == ROLE_PRODUCER ? "producer" : "consumer",
+            (int)s->pid);
+        kill_worker(s);
+        if (!running_out)
+            spawn(s);
+        return;
+    }
+}
+
+/* Drains every object into the ledger with this process's client. */
+static int drain_all(void)
+{
+    int got = 0;
+
+    for (int t = 0; t < NTARGETS; t++) {
+        for (;;) {
+            xichan_item it;
+            int err = is_chan(t) ? xichan_chan_recv(boss, (xichan_chan_id){L->ids[t]}, &it, XICHAN_NOWAIT)
+                                 : xichan_queue_get(boss, (xichan_queue_id){L->ids[t]}, &it, XICHAN_NOWAIT);
+            if (err == XICHAN_EUNBOUND) {
+                atomic_fetch_add(&L->unbound_errors, 1);
+                continue;
+            }
+            if (err)
+                break;
+            record(boss, &it);
+            xichan_item_release(&it);
+            got++;
+        }
+    }
+    return got;
+}
+
+static int64_t pending(void)
+{
+    int64_t n = 0;
+
+    for (int t = 0; t < NTARGETS; t++) {
+        int64_t c = is_chan(t) ? xichan_chan_count(boss, (xichan_chan_id){L->ids[t]})
+                               : xichan_queue_count(boss, (xichan_queue_id){L->ids[t]});
+        n += c > 0 ? c : 0;
+    }
+    return n;
+}
+
+/* Waits for a condition, tending workers; 0 if it held before the deadline. */
+static int wait_until(int (*cond)(void), double seconds)
+{
+    int64_t end = now_ns() + (int64_t)(seconds * 1e9);
+
+    while (!cond()) {
+        if (now_ns() > end)
+            return -1;
+        sleep_ns(5 * 1000000);
+    }
+    return 0;
+}
+
+static int producers_stopped(void)
+{
+    for (int i = 0; i < nslots(); i++) {
+        struct slot *s = &L->slots[i];
+        int status;
+        if (s->role != ROLE_PRODUCER || !s->pid)
+            continue;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            /* Ended by itself (SEQ_MAX) just now: its items may be markers. */
+            if (L->inc[s->inc].ended == END_ALIVE)
+                L->inc[s->inc].ended = END_CLOSED;
+            s->pid = 0;
+            continue;
+        }
+        if (!atomic_load(&s->stopped))
+            return 0;
+    }
+    return 1;
+}
+
+static int64_t quiet_since;
+static int drained(void)
+{
+    /* Respawn dead consumers so the drain goes on (none are killed now). */
+    for (int i = 0; i < nslots(); i++) {
+        struct slot *s = &L->slots[i];
+        int status;
+        if (s->role == ROLE_CONSUMER && s->pid && waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+                atomic_fetch_add(&L->worker_errors, 1);
+            L->inc[s->inc].ended = END_KILLED;
+            s->pid = 0;
+            spawn(s);
+        }
+    }
+    if (pending() != 0) {
+        quiet_since = 0;
+        return 0;
+    }
+    if (!quiet_since)
+        quiet_since = now_ns();
+    return now_ns() - quiet_since > 300 * 1000000ll;
+}
+
+static int all_gone(void)
+{
+    for (int i = 0; i < nslots(); i++) {
+        struct slot *s = &L->slots[i];
+        int status;
+        if (s->pid && waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+                atomic_fetch_add(&L->worker_errors, 1);
+            s->pid = 0;
+        }
+        if (s->pid)
+            return 0;
+    }
+    return 1;
+}
+
+static void kill_all_left(void)
+{
+    for (int i = 0; i < nslots(); i++)
+        if (L->slots[i].pid) {
+            kill(L->slots[i].pid, SIGKILL);
+            reap(&L->slots[i], 1);
+        }
+}
+
+static xichan_client *final_cl;
+static xichan_stats final_st;
+static int segment_clean(void)
+{
+    return xichan_stats_get(final_cl, &final_st) == 0 && final_st.sessions == 1 &&
+           final_st.objects == 0 && final_st.heap_used == 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: soak [--seconds S] [--kills N] [--interval-ms MS] [--daemon-every N]\n"
+            "            [--producers P] [--consumers C] [--rate N] [--size BYTES] [--seed N]\n"
+            "            [--json FILE] [-v]\n");
+    exit(2);
+}
+
+static void parse(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"seconds", 1, 0, 's'},   {"kills", 1, 0, 'k'},     {"interval-ms", 1, 0, 'i'},
+        {"daemon-every", 1, 0, 'd'}, {"producers", 1, 0, 'p'}, {"consumers", 1, 0, 'c'},
+        {"rate", 1, 0, 'r'},      {"size", 1, 0, 'z'},      {"seed", 1, 0, 'S'},
+        {"json", 1, 0, 'j'},      {"verbose", 0, 0, 'v'},   {0, 0, 0, 0},
+    };
+    int c;
+
+    opt.seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    while ((c = getopt_long(argc, argv, "v", lo, NULL)) != -1) {
+        switch (c) {
+        case 's': opt.seconds = atof(optarg); break;
+        case 'k': opt.kills = atol(optarg); break;
+        case 'i': opt.interval_ms = atoi(optarg); break;
+        case 'd': opt.daemon_every = atoi(optarg); break;
+        case 'p': opt.producers = atoi(optarg); break;
+        case 'c': opt.consumers = atoi(optarg); break;
+        case 'r': opt.rate = atoi(optarg); break;
+        case 'z': opt.size = optarg; break;
+        case 'S': opt.seed = (unsigned)strtoul(optarg, NULL, 0); break;
+        case 'j': opt.json = optarg; break;
+        case 'v': opt.verbose = 1; break;
+        default: usage();
+        }
+    }
+    if (optind < argc || opt.producers < NTARGETS || opt.consumers < NTARGETS ||
+        opt.producers + opt.consumers > SLOTS_MAX || opt.interval_ms < 1 || opt.seconds <= 0)
+        usage();
+}
+
+int main(int argc, char **argv)
+{
+    size_t arr = (size_t)INC_MAX * SEQ_MAX;
+    uint64_t items = 0, lost = 0, dup = 0, phantom = 0, removed = 0, inflight_seen = 0,
+             heap_used_end = 0, accounted = 0;
+    int64_t t0, t_end, run_ns;
+    struct xichan_heap_report hr = {.ok = 1};
+    int heap_ok = 1, drain_hang = 0, end_hang = 0;
+    char daemon_args[128];
+    FILE *jf;
+
+    parse(argc, argv);
+    rng_state = mix(opt.seed) | 1;
+    L = mmap(NULL, sizeof(*L), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    st = mmap(NULL, 4 * arr, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+              -1, 0);
+    if (L == MAP_FAILED || st == MAP_FAILED) {
+        perror("soak: mmap");
+        return 1;
+    }
+    rx = st + arr;
+    mk = rx + arr;
+    deadtk = mk + arr;
+
+    snprintf(daemon_args, sizeof(daemon_args), "--log-level warn --size %s", opt.size);
+    xt_start_daemon(daemon_args);
+    XT_OK(xichan_client_open(&boss, NULL));
+    for (int t = 0; t < NTARGETS; t++) {
+        if (is_chan(t)) {
+            xichan_chan_id c;
+            xichan_item it;
+            XT_OK(xichan_chan_create(boss, &(xichan_chan_opts){.unboundop = target_op[t]}, &c));
+            /* Associate both ends, so that the channel never closes by itself. */
+            XT_CHECK(xichan_chan_send_nowait(boss, c, 0, "keep", 4, 0) >= 0);
+            XT_OK(xichan_chan_recv(boss, c, &it, XICHAN_NOWAIT));
+            xichan_item_release(&it);
+            L->ids[t] = c.id;
+        } else {
+            xichan_queue_id q;
+            XT_OK(xichan_queue_create(boss, &(xichan_queue_opts){.maxsize = t == 1 ? 32 : 0,
+                                                                 .unboundop = target_op[t]}, &q));
+            L->ids[t] = q.id;
+        }
+    }
+    for (int i = 0; i < nslots(); i++) {
+        struct slot *s = &L->slots[i];
+        s->role = i < opt.producers ? ROLE_PRODUCER : ROLE_CONSUMER;
+        s->target = (i < opt.producers ? i : i - opt.producers) % NTARGETS;
+    }
+    printf("soak: seed %u, %d producers, %d consumers, a kill every ~%d ms (xichand 1 in %d), "
+           "for %.0f s%s\n", opt.seed, opt.producers, opt.consumers, opt.interval_ms,
+           opt.daemon_every, opt.seconds, opt.kills ? " or until the kill count" : "");
+    fflush(stdout);
+
+    t0 = now_ns();
+    t_end = t0 + (int64_t)(opt.seconds * 1e9);
+    tend(); /* spawns everyone */
+    while (now_ns() < t_end && (!opt.kills || cnt.kills < opt.kills) && !running_out) {
+        int64_t wait = (int64_t)opt.interval_ms * 1000000 / 2 +
+                       (int64_t)(rnd() % (uint64_t)(opt.interval_ms * 1000000ll + 1));
+        int64_t until = now_ns() + wait;
+        while (now_ns() < until) {
+            tend();
+            sleep_ns(until - now_ns() < 5000000 ? until - now_ns() : 5000000);
+        }
+        kill_one();
+        if (cnt.kills % 1000 == 0)
+            fprintf(stderr, "soak: %ld kills, %.0f s\n", cnt.kills, (now_ns() - t0) / 1e9);
+    }
+    run_ns = now_ns() - t0;
+
+    /* The end: no more kills.  Producers stop, consumers drain, all close. */
+    if (!xt_daemon_pid())
+        xt_start_daemon(daemon_args);
+    tend();
+    atomic_store(&L->stop_producers, 1);
+    if (wait_until(producers_stopped, HANG_S) != 0) {
+        fprintf(stderr, "soak: HANG: producers did not stop within %d s\n", HANG_S);
+        drain_hang = 1;
+    }
+    if (wait_until(drained, 60) != 0) {
+        fprintf(stderr, "soak: HANG: the drain did not finish within 60 s (%lld left)\n",
+                (long long)pending());
+        drain_hang = 1;
+    }
+    atomic_store(&L->stop_consumers, 1);
+    atomic_store(&L->release_producers, 1);
+    if (wait_until(all_gone, HANG_S) != 0) {
+        fprintf(stderr, "soak: HANG: workers did not exit within %d s\n", HANG_S);
+        drain_hang = 1;
+        kill_all_left();
+    }
+    drain_all();
+
+    /* Verdict, over the seqs each producer attempted (the pages nobody
+     * touched stay untouched); anything recorded elsewhere is a phantom. */
+    for (uint32_t i = 0; i < next_inc; i++) {
+        const struct increc *r = &L->inc[i];
+        if (r->role != ROLE_PRODUCER)
+            continue;
+        for (uint32_t s = 0; s < r->nseq && s < SEQ_MAX; s++) {
+            uint64_t k = idx(i, s);
+            unsigned seen = (unsigned)rx[k] + mk[k] + deadtk[k];
+            accounted += seen;
+            if (st[k] == ST_COMMITTED) {
+                items++;
+                if (seen > 1)
+                    dup += seen - 1;
+                else if (seen == 0) {
+                    if (target_op[r->target] == XICHAN_UNBOUND_REMOVE && r->ended != END_FINAL)
+                        removed++;
+                    else
+                        lost++;
+                }
+            } else if (st[k] == ST_INFLIGHT) {
+                inflight_seen += seen > 0;
+                if (seen > 1)
+                    dup += seen - 1;
+            } else if (seen) {
+                phantom += seen;
+            }
+        }
+    }
+    if (accounted < atomic_load(&L->received) + atomic_load(&L->markers) + (uint64_t)cnt.dead_taken)
+        phantom += atomic_load(&L->received) + atomic_load(&L->markers) + (uint64_t)cnt.dead_taken -
+                   accounted;
+    /* Deaths we could not inspect excuse at most one item per item asked for. */
+    {
+        uint64_t excused = lost < (uint64_t)cnt.uncertain_items ? lost : (uint64_t)cnt.uncertain_items;
+        lost -= excused;
+        cnt.uncertain_items = (long)excused;
+    }
+
+    /* Tear down and check the segment is empty again. */
+    for (int t = 0; t < NTARGETS; t++) {
+        int err = is_chan(t) ? xichan_chan_destroy(boss, (xichan_chan_id){L->ids[t]})
+                             : xichan_queue_destroy(boss, (xichan_queue_id){L->ids[t]});
+        if (err)
+            fprintf(stderr, "soak: destroying %s: %s\n", target_name[t], xichan_err_name(err));
+    }
+    xichan_client_close(boss);
+    XT_OK(xichan_client_open(&final_cl, NULL));
+    if (wait_until(segment_clean, 30) != 0) {
+        fprintf(stderr, "soak: the segment did not get back to empty within 30 s: %u sessions, "
+                        "%u objects, %llu heap bytes used\n",
+                final_st.sessions, final_st.objects, (unsigned long long)final_st.heap_used);
+        end_hang = 1;
+    }
+    heap_used_end = final_st.heap_used;
+    if (xichan__heap_check(final_cl->shm, &hr) != 0 || !hr.ok) {
+        fprintf(stderr, "soak: heap check: %s\n", hr.why);
+        heap_ok = 0;
+    }
+    xichan_client_close(final_cl);
+    cnt.hangs += drain_hang + end_hang;
+
+    printf("soak: kills=%ld items=%llu lost=%llu duplicated=%llu hangs=%ld\n", cnt.kills,
+           (unsigned long long)items, (unsigned long long)lost, (unsigned long long)dup, cnt.hangs);
+    for (int pass = 0; pass < 2; pass++) {
+        FILE *f = pass ? (opt.json ? (jf = fopen(opt.json, "w")) : NULL) : stdout;
+        if (!f)
+            continue;
+        fprintf(f,
+                "{\"kills\": %ld, \"daemon_kills\": %ld, \"producer_kills\": %ld, "
+                "\"consumer_kills\": %ld, \"seconds\": %.1f, \"items\": %llu, \"received\": %llu, "
+                "\"markers\": %llu, \"removed\": %llu, \"taken_by_dead\": %ld, "
+                "\"inflight_delivered\": %llu, \"unbound_errors\": %llu, \"lost\": %llu, "
+                "\"duplicated\": %llu, \"phantom\": %llu, \"corrupt\": %llu, \"hangs\": %ld, "
+                "\"uncertain_deaths\": %ld, \"excused\": %ld, \"worker_errors\": %llu, "
+                "\"incarnations\": %u, \"heap_used_end\": %llu, \"heap_ok\": %s, \"seed\": %u}\n",
+                cnt.kills, cnt.daemon_kills, cnt.producer_kills, cnt.consumer_kills, run_ns / 1e9,
+                (unsigned long long)items, (unsigned long long)atomic_load(&L->received),
+                (unsigned long long)atomic_load(&L->markers), (unsigned long long)removed,
+                cnt.dead_taken, (unsigned long long)inflight_seen,
+                (unsigned long long)atomic_load(&L->unbound_errors), (unsigned long long)lost,
+                (unsigned long long)dup, (unsigned long long)phantom,
+                (unsigned long long)atomic_load(&L->corrupt), cnt.hangs, cnt.uncertain,
+                cnt.uncertain_items, (unsigned long long)atomic_load(&L->worker_errors), next_inc,
+                (unsigned long long)heap_used_end, heap_ok ? "true" : "false", opt.seed);
+        if (pass)
+            fclose(f);
+    }
+    fflush(stdout);
+    return lost || dup || cnt.hangs || phantom || atomic_load(&L->corrupt) ||
+                   atomic_load(&L->worker_errors) || atomic_load(&L->unbound_errors) ||
+                   heap_used_end || !heap_ok
+               ? 1
+               : 0;
+}
