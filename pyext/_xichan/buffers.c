@@ -1,72 +1,43 @@
 /*
- * buffers.c -- xichan.SharedBuffer and buffer items (XICHAN_FMT_BUFFER).
+ * buffers.c -- buffer items (XICHAN_FMT_BUFFER): memoryviews sent and
+ * received, with their format, itemsize, shape and readonly kept.
  *
- * SharedBuffer(size) is a block of the segment (xichan_buf_create) exposed
- * through the buffer protocol: writable bytes ('B'), the same memory in every
- * process and interpreter that attaches it.  The object holds one binding of
- * its session; pickling gives its id, and unpickling (or receiving it in an
- * item) attaches the same memory with a binding of the receiver's own.
- *
- * BUFFER ITEM PAYLOAD (also in xichan.7).  Native byte order (client and
- * daemon share a machine), every field 8-aligned:
- *
- *   offset  size        field
- *   0       4           magic 0x31465842 ("BXF1")
- *   4       1           mode: 0 COPY, 1 SHARED, 2 LOCAL
- *   5       1           readonly (0/1)
- *   6       1           ndim (0..64)
- *   7       1           fmtlen: length of the struct format string (0..255)
- *   8       8           itemsize
- *   16      8           nbytes = itemsize * prod(shape)
- *   24      8*ndim      shape
- *   ...     fmtlen      format (no NUL), zero-padded to a multiple of 8
- *   then by mode:
- *     SHARED  u64 buffer id, u64 byte offset into it     (no bytes follow)
- *     LOCAL   u64 pid, u64 token, u64 address; nbytes bytes (a copy)
- *     COPY    nbytes bytes, C order
+ * The payload is libxichan's (xichan_bufitem_encode/parse; layout in
+ * xichan.7 and libclient/bufitem.c): a header with the buffer's metadata,
+ * then by mode a reference to a shared buffer (SHARED), a copy of the bytes
+ * (COPY), or a copy plus the sender's pid, a token and the address of its
+ * memory (LOCAL).
  *
  * How the sender picks the mode for a memoryview (send_buffer*, a memoryview
- * sent or put with syncobj=True):
- *   - C-contiguous memory inside a SharedBuffer this interpreter holds:
- *     SHARED.  The item takes an in-flight reference on the buffer; the
- *     receiver attaches it (a binding kept by its view) and gives the
- *     reference back, so writes are seen both ways in every process.
+ * sent, or put with syncobj=True, also inside a tuple):
+ *   - C-contiguous memory inside a SharedBuffer this interpreter holds
+ *     (sharedbuf.c): SHARED.  The item takes an in-flight reference on the
+ *     buffer; the receiver attaches it (its view keeps that binding) and
+ *     gives the reference back, so writes are seen both ways in every
+ *     process.  A view received this way is itself inside a SharedBuffer, so
+ *     forwarding it shares it again.
  *   - other C-contiguous memory: LOCAL.  The sender keeps an export of the
  *     source (so a bytearray cannot be resized, as in CPython) in a
- *     process-wide table under a token.  A receiver in the same process
- *     (pid equal) takes the token and views the sender's memory directly, so
- *     the seed's example holds between interpreters; a receiver in another
- *     process (or a forked child) gets a view of the copy.  The export is
- *     given back, in the sender's interpreter, once the receiver's view dies;
- *     after a blocking send returns with the token not taken (another process
- *     took the item); or when the sending interpreter ends.
- *   - anything else (strided views): COPY.
- * Format, itemsize, shape and readonly are kept: array('i') stays 'i',
- * bytes arrive read-only.  Every field is checked on receipt.
+ *     process-wide table under a token.  A receiver in the same process (pid
+ *     equal: not a forked child) takes the token and views the sender's
+ *     memory itself, so the seed's example holds between interpreters.  A
+ *     receiver in another process gets a view of the copy.  The export is
+ *     given back, in the sender's interpreter, once the receiver's view dies
+ *     (at the sender's next xichan call, or at once through a pending call
+ *     when the sender is the main interpreter); after a blocking send
+ *     returns with the token not taken (another process took the item); or
+ *     when the sending interpreter ends.  An item taken by another process
+ *     after a non-blocking send or a put keeps its export until then.
+ *   - anything else (strided views): COPY, laid out in C order.
+ *
+ * The receiver's memoryview is exported by a _BufferView object that owns
+ * what keeps the memory alive: the SharedBuffer, its own copy, or the token.
  */
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "xichan_py.h"
-
-#if PY_VERSION_HEX < 0x030C0000
-#include <structmember.h>
-#define Py_T_PYSSIZET T_PYSSIZET
-#define Py_READONLY READONLY
-#endif
-
-#define XBUF_MAGIC 0x31465842u
-enum { XBUF_COPY = 0, XBUF_SHARED = 1, XBUF_LOCAL = 2 };
-
-struct xbuf_hdr {
-    uint32_t magic;
-    uint8_t mode, readonly, ndim, fmtlen;
-    uint64_t itemsize;
-    uint64_t nbytes;
-};
-
-#define PAD8(n) (((n) + 7u) & ~(size_t)7u)
 
 /* ------------------------------------------------ local export table */
 
@@ -84,6 +55,15 @@ static pthread_mutex_t exp_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct xexport *exp_head;
 static uint64_t exp_next = 1;
 volatile int xp_exports_done_pending;
+
+/* A fork() while another thread holds exp_mu must not leave it locked. */
+static pthread_once_t exp_once = PTHREAD_ONCE_INIT;
+static void exp_lock_prepare(void) { pthread_mutex_lock(&exp_mu); }
+static void exp_lock_after(void) { pthread_mutex_unlock(&exp_mu); }
+static void exp_init(void) { pthread_atfork(exp_lock_prepare, exp_lock_after, exp_lock_after); }
+
+/* An entry whose interpreter ended while a receiver still used it. */
+#define EXP_ORPHAN INT64_MIN
 
 static int64_t cur_interp(void)
 {
@@ -171,6 +151,13 @@ static void exp_done(uint64_t token)
 
     pthread_mutex_lock(&exp_mu);
     x = exp_find(token);
+    if (x && x->interp == EXP_ORPHAN) {
+        /* Its interpreter is gone: nobody can release the export; free the entry. */
+        exp_unlink(token);
+        pthread_mutex_unlock(&exp_mu);
+        PyMem_RawFree(x);
+        return;
+    }
     if (x && x->interp == me) {
         exp_unlink(token);
     } else {
@@ -222,6 +209,8 @@ void xp_exports_sweep(xp_state *st, int all)
 
         /* At module free, a view still alive elsewhere keeps its export
          * (leaked on purpose rather than released under it). */
+        if (all && x->interp == me && x->state == EXP_TAKEN)
+            x->interp = EXP_ORPHAN;
         if (x->interp == me && (x->state == EXP_DONE || (all && x->state == EXP_EXPORTED))) {
             if (x->state == EXP_DONE)
                 __atomic_sub_fetch(&xp_exports_done_pending, 1, __ATOMIC_RELAXED);
@@ -240,241 +229,6 @@ void xp_exports_sweep(xp_state *st, int all)
         exp_free(x);
     }
 }
-
-/* --------------------------------------------- SharedBuffer registry */
-
-static int reg_add(xp_state *st, PyObject *obj, char *ptr, size_t size, uint64_t id)
-{
-    if (st->nbufs == st->capbufs) {
-        size_t cap = st->capbufs ? st->capbufs * 2 : 8;
-        void *n = PyMem_RawRealloc(st->bufs, cap * sizeof(*st->bufs));
-
-        if (!n) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        st->bufs = n;
-        st->capbufs = cap;
-    }
-    st->bufs[st->nbufs++] = (xp_bufreg){obj, ptr, size, id};
-    return 0;
-}
-
-static void reg_remove(xp_state *st, PyObject *obj)
-{
-    for (size_t i = 0; i < st->nbufs; i++) {
-        if (st->bufs[i].obj == obj) {
-            st->bufs[i] = st->bufs[--st->nbufs];
-            return;
-        }
-    }
-}
-
-void xp_bufreg_clear(xp_state *st)
-{
-    PyMem_RawFree(st->bufs);
-    st->bufs = NULL;
-    st->nbufs = st->capbufs = 0;
-}
-
-static const xp_bufreg *reg_find_ptr(xp_state *st, const char *p, size_t len)
-{
-    for (size_t i = 0; i < st->nbufs; i++) {
-        const xp_bufreg *r = &st->bufs[i];
-
-        if (p >= r->ptr && len <= r->size && (size_t)(p - r->ptr) <= r->size - len)
-            return r;
-    }
-    return NULL;
-}
-
-/* ------------------------------------------------------ SharedBuffer */
-
-typedef struct {
-    PyObject_HEAD
-    uint64_t id;
-    char *ptr;
-    size_t size;
-    int bound;
-    PyObject *weakreflist;
-} SharedBufferObject;
-
-static PyObject *sb_make(PyTypeObject *tp, uint64_t id, int created)
-{
-    xp_state *st = xp_state_from_type(tp);
-    xichan_client *cl = xp_client(st);
-    SharedBufferObject *self;
-    xichan_buf_id b = {id};
-    void *p;
-    size_t n;
-    int err;
-
-    if (!cl)
-        return NULL;
-    if (!created && (err = xichan_buf_bind(cl, b)))
-        return xp_raise(st, err, XP_BUF, id);
-    if ((err = xichan_buf_map(cl, b, &p, &n))) {
-        (void)xichan_buf_unbind(cl, b);
-        return xp_raise(st, err, XP_BUF, id);
-    }
-    self = (SharedBufferObject *)tp->tp_alloc(tp, 0);
-    if (!self || reg_add(st, (PyObject *)self, p, n, id)) {
-        (void)xichan_buf_unbind(cl, b);
-        if (self) {
-            self->bound = 0;
-            Py_DECREF(self);
-        }
-        return NULL;
-    }
-    self->id = id;
-    self->ptr = p;
-    self->size = n;
-    self->bound = 1;
-    return (PyObject *)self;
-}
-
-static PyObject *sb_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
-{
-    static char *kwlist[] = {"size", NULL};
-    xp_state *st = xp_state_from_type(tp);
-    xichan_client *cl;
-    Py_ssize_t size;
-    xichan_buf_id b;
-    int err;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "n:SharedBuffer", kwlist, &size))
-        return NULL;
-    if (size <= 0) {
-        PyErr_SetString(PyExc_ValueError, "size must be positive");
-        return NULL;
-    }
-    if (!(cl = xp_client(st)))
-        return NULL;
-    if ((err = xichan_buf_create(cl, (size_t)size, &b)))
-        return xp_raise(st, err, XP_BUF, 0);
-    return sb_make(tp, b.id, 1);
-}
-
-PyObject *xp_sharedbuffer_attach(xp_state *st, uint64_t id)
-{
-    for (size_t i = 0; i < st->nbufs; i++)
-        if (st->bufs[i].id == id)
-            return Py_NewRef(st->bufs[i].obj);
-    return sb_make(st->SharedBufferType, id, 0);
-}
-
-static PyObject *sb_attach(PyObject *cls, PyObject *arg)
-{
-    xp_state *st = xp_state_from_type((PyTypeObject *)cls);
-    uint64_t id;
-
-    if (xp_id_arg(arg, "buffer id", &id))
-        return NULL;
-    return xp_sharedbuffer_attach(st, id);
-}
-
-static void sb_dealloc(SharedBufferObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    xp_state *st = xp_state_from_type(tp);
-
-    if (self->weakreflist)
-        PyObject_ClearWeakRefs((PyObject *)self);
-    if (st) {
-        reg_remove(st, (PyObject *)self);
-        if (self->bound && st->cl) {
-            xichan_buf_id b = {self->id};
-
-            (void)xichan_buf_unbind(st->cl, b);
-        }
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
-}
-
-int xp_buffers_rebind(xp_state *st)
-{
-    for (size_t i = 0; i < st->nbufs; i++) {
-        xichan_buf_id b = {st->bufs[i].id};
-
-        (void)xichan_buf_bind(st->cl, b);
-    }
-    return 0;
-}
-
-static int sb_getbuffer(SharedBufferObject *self, Py_buffer *view, int flags)
-{
-    return PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, (Py_ssize_t)self->size, 0, flags);
-}
-
-static Py_ssize_t sb_len(SharedBufferObject *self)
-{
-    return (Py_ssize_t)self->size;
-}
-
-static PyObject *sb_repr(SharedBufferObject *self)
-{
-    return PyUnicode_FromFormat("SharedBuffer(id=%llu, size=%zu)", (unsigned long long)self->id,
-                                self->size);
-}
-
-static PyObject *sb_reduce(SharedBufferObject *self, PyObject *unused)
-{
-    PyObject *attach = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_attach");
-
-    if (!attach)
-        return NULL;
-    return Py_BuildValue("(N(K))", attach, (unsigned long long)self->id);
-}
-
-static PyObject *sb_get_id(SharedBufferObject *self, void *c)
-{
-    return PyLong_FromUnsignedLongLong(self->id);
-}
-
-static PyObject *sb_get_size(SharedBufferObject *self, void *c)
-{
-    return PyLong_FromSize_t(self->size);
-}
-
-static PyMethodDef sb_methods[] = {
-    {"_attach", sb_attach, METH_O | METH_CLASS, "Attach the shared buffer with this id."},
-    {"__reduce__", (PyCFunction)sb_reduce, METH_NOARGS, NULL},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef sb_getset[] = {
-    {"id", (getter)sb_get_id, NULL, "The buffer's id in the namespace.", NULL},
-    {"_id", (getter)sb_get_id, NULL, NULL, NULL},
-    {"size", (getter)sb_get_size, NULL, "Size in bytes.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyMemberDef sb_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(SharedBufferObject, weakreflist), Py_READONLY},
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyType_Slot sb_slots[] = {
-    {Py_tp_new, sb_new},
-    {Py_tp_dealloc, sb_dealloc},
-    {Py_tp_repr, sb_repr},
-    {Py_tp_methods, sb_methods},
-    {Py_tp_getset, sb_getset},
-    {Py_tp_members, sb_members},
-    {Py_bf_getbuffer, sb_getbuffer},
-    {Py_sq_length, sb_len},
-    {Py_tp_doc, "SharedBuffer(size): zeroed bytes in the xichan segment, shared with every "
-                "process and interpreter that attaches it (writes are seen by all)."},
-    {0, NULL},
-};
-
-static PyType_Spec sb_spec = {
-    .name = "xichan.SharedBuffer",
-    .basicsize = sizeof(SharedBufferObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
-    .slots = sb_slots,
-};
 
 /* -------------------------------------------------------- BufferView */
 
@@ -544,211 +298,171 @@ static PyType_Spec bv_spec = {
 
 /* ---------------------------------------------------- encode / decode */
 
-static int sb_put(msgpack_sbuffer *out, const void *p, size_t n)
+int xp_buffer_encode(xp_enc *e, PyObject *obj, char **out, size_t *outlen)
 {
-    if (msgpack_sbuffer_write(out, p, n)) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
-}
-
-int xp_buffer_encode(xp_enc *e, msgpack_sbuffer *out, PyObject *obj)
-{
-    static const char zeros[8];
     PyObject *mv = PyMemoryView_FromObject(obj);
-    Py_buffer *v;
-    struct xbuf_hdr h;
-    const char *fmt;
     const xp_bufreg *reg = NULL;
-    size_t fmtlen;
-    int rc = -1, contig;
+    int64_t shape[XICHAN_BUF_MAXDIM];
+    xichan_bufdesc d;
+    Py_buffer *v;
+    char *tmp = NULL, *payload = NULL;
+    size_t n;
+    int rc = -1, err;
 
     if (!mv)
         return -1;
     v = PyMemoryView_GET_BUFFER(mv);
-    fmt = v->format ? v->format : "B";
-    fmtlen = strlen(fmt);
-    if (fmtlen > 255 || v->ndim > 64) {
+    if (v->ndim > XICHAN_BUF_MAXDIM || (v->format && strlen(v->format) > 255)) {
         PyErr_SetString(PyExc_ValueError, "buffer format or dimensions not supported");
         goto done;
     }
-    contig = PyBuffer_IsContiguous(v, 'C');
-    if (contig)
-        reg = reg_find_ptr(e->st, v->buf, (size_t)v->len);
-    memset(&h, 0, sizeof(h));
-    h.magic = XBUF_MAGIC;
-    h.mode = reg ? XBUF_SHARED : contig ? XBUF_LOCAL : XBUF_COPY;
-    h.readonly = v->readonly ? 1 : 0;
-    h.ndim = (uint8_t)v->ndim;
-    h.fmtlen = (uint8_t)fmtlen;
-    h.itemsize = (uint64_t)v->itemsize;
-    h.nbytes = (uint64_t)v->len;
-    if (sb_put(out, &h, sizeof(h)))
-        goto done;
-    for (int i = 0; i < v->ndim; i++) {
-        uint64_t d = (uint64_t)v->shape[i];
-
-        if (sb_put(out, &d, 8))
-            goto done;
-    }
-    if (sb_put(out, fmt, fmtlen) || sb_put(out, zeros, PAD8(fmtlen) - fmtlen))
-        goto done;
-    if (h.mode == XBUF_SHARED) {
-        uint64_t w[2] = {reg->id, (uint64_t)((const char *)v->buf - reg->ptr)};
-        int err;
-
+    memset(&d, 0, sizeof(d));
+    d.format = v->format;
+    d.itemsize = (size_t)v->itemsize;
+    d.ndim = v->ndim;
+    for (int i = 0; i < v->ndim; i++)
+        shape[i] = (int64_t)v->shape[i];
+    d.shape = shape;
+    d.readonly = v->readonly;
+    d.nbytes = (size_t)v->len;
+    d.data = v->buf;
+    if (PyBuffer_IsContiguous(v, 'C'))
+        reg = xp_bufreg_find(e->st, v->buf, (size_t)v->len);
+    if (reg) {
+        d.mode = XICHAN_BUF_SHARED;
+        d.buf.id = reg->id;
+        d.offset = (uint64_t)((const char *)v->buf - reg->ptr);
         if ((err = xichan_obj_inflight(e->cl, XICHAN_KIND_BUFFER, reg->id, +1))) {
-            xp_raise(e->st, err, XP_BUF, reg->id);
+            raise_from_err(e->st, err, XP_BUF, reg->id);
             goto done;
         }
         if (xp_enc_addref(e, XICHAN_KIND_BUFFER, reg->id)) {
             (void)xichan_obj_inflight(e->cl, XICHAN_KIND_BUFFER, reg->id, -1);
             goto done;
         }
-        rc = sb_put(out, w, sizeof(w));
-    } else if (h.mode == XBUF_LOCAL) {
-        uint64_t w[3] = {(uint64_t)getpid(), 0, 0};
+    } else if (PyBuffer_IsContiguous(v, 'C')) {
         void *p;
 
-        if (exp_new(mv, &w[1], &p))
+        d.mode = XICHAN_BUF_LOCAL;
+        d.local_pid = (uint64_t)getpid();
+        if (exp_new(mv, &d.local_token, &p))
             goto done;
-        w[2] = (uint64_t)(uintptr_t)p;
-        if (xp_enc_addref(e, 0, w[1])) {
-            xp_exports_drop(w[1]);
+        d.local_addr = (uint64_t)(uintptr_t)p;
+        if (xp_enc_addref(e, 0, d.local_token)) {
+            xp_exports_drop(d.local_token);
             goto done;
         }
-        rc = sb_put(out, w, sizeof(w)) || sb_put(out, v->buf, (size_t)v->len) ? -1 : 0;
     } else {
-        char *tmp = PyMem_Malloc(v->len ? (size_t)v->len : 1);
-
-        if (!tmp) {
+        d.mode = XICHAN_BUF_COPY;
+        if (!(tmp = PyMem_Malloc(v->len ? (size_t)v->len : 1))) {
             PyErr_NoMemory();
             goto done;
         }
-        rc = PyBuffer_ToContiguous(tmp, v, v->len, 'C');
-        if (rc == 0)
-            rc = sb_put(out, tmp, (size_t)v->len);
-        PyMem_Free(tmp);
+        if (PyBuffer_ToContiguous(tmp, v, v->len, 'C'))
+            goto done;
+        d.data = tmp;
     }
+    n = xichan_bufitem_size(&d);
+    if (!n) {
+        PyErr_SetString(PyExc_ValueError, "buffer cannot be described in an item");
+        goto done;
+    }
+    if (!(payload = PyMem_Malloc(n))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* The only copy of the bytes before the one into the segment. */
+    if ((err = xichan_bufitem_encode(&d, payload, n))) {
+        raise_from_err(e->st, err, XP_NONE, 0);
+        goto done;
+    }
+    *out = payload;
+    *outlen = n;
+    payload = NULL;
+    rc = 0;
 done:
+    PyMem_Free(payload);
+    PyMem_Free(tmp);
     Py_DECREF(mv);
     return rc;
 }
 
-static PyObject *bad_payload(void)
+static BufferViewObject *bv_new(xp_state *st, const xichan_bufdesc *d)
 {
-    PyErr_SetString(PyExc_ValueError, "malformed buffer item");
-    return NULL;
-}
+    BufferViewObject *bv = PyObject_New(BufferViewObject, st->BufferViewType);
+    size_t fl = strlen(d->format);
 
-PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len)
-{
-    struct xbuf_hdr h;
-    BufferViewObject *bv;
-    const char *p = data, *end = data + len;
-    uint64_t prod = 1;
-    PyObject *mv;
-    size_t need;
-
-    if (len < sizeof(h))
-        return bad_payload();
-    memcpy(&h, p, sizeof(h));
-    p += sizeof(h);
-    if (h.magic != XBUF_MAGIC || h.ndim > 64 || h.mode > XBUF_LOCAL || h.itemsize == 0 ||
-        h.itemsize > (1u << 20) || h.nbytes > PY_SSIZE_T_MAX)
-        return bad_payload();
-    need = 8u * h.ndim + PAD8(h.fmtlen);
-    if ((size_t)(end - p) < need)
-        return bad_payload();
-    bv = PyObject_New(BufferViewObject, st->BufferViewType);
     if (!bv)
         return NULL;
     bv->owner = NULL;
     bv->copy = NULL;
     bv->token = 0;
     bv->buf = NULL;
-    bv->format = PyMem_Malloc(h.fmtlen + 1u);
-    bv->shape = PyMem_Malloc(sizeof(Py_ssize_t) * 2u * (h.ndim ? h.ndim : 1));
-    bv->ndim = h.ndim;
-    bv->itemsize = (Py_ssize_t)h.itemsize;
-    bv->readonly = h.readonly != 0;
-    bv->len = (Py_ssize_t)h.nbytes;
+    bv->ndim = d->ndim;
+    bv->itemsize = (Py_ssize_t)d->itemsize;
+    bv->readonly = d->readonly != 0;
+    bv->len = (Py_ssize_t)d->nbytes;
+    bv->format = PyMem_Malloc(fl + 1);
+    bv->shape = PyMem_Malloc(sizeof(Py_ssize_t) * 2u * (size_t)(d->ndim ? d->ndim : 1));
     if (!bv->format || !bv->shape) {
         Py_DECREF(bv);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return NULL;
     }
-    for (int i = 0; i < h.ndim; i++) {
-        uint64_t d;
-
-        memcpy(&d, p, 8);
-        p += 8;
-        if (d > PY_SSIZE_T_MAX || (d && prod > UINT64_MAX / d)) {
-            Py_DECREF(bv);
-            return bad_payload();
-        }
-        prod *= d;
-        bv->shape[i] = (Py_ssize_t)d;
-    }
-    memcpy(bv->format, p, h.fmtlen);
-    bv->format[h.fmtlen] = '\0';
-    p += PAD8(h.fmtlen);
-    if ((h.ndim ? prod * h.itemsize : h.itemsize) != h.nbytes) {
-        Py_DECREF(bv);
-        return bad_payload();
-    }
+    memcpy(bv->format, d->format, fl + 1);
+    for (int i = 0; i < d->ndim; i++)
+        bv->shape[i] = (Py_ssize_t)d->shape[i];
     /* C-order strides after the shape. */
-    for (int i = h.ndim - 1; i >= 0; i--)
-        bv->shape[h.ndim + i] = i == h.ndim - 1 ? bv->itemsize
-                                                 : bv->shape[h.ndim + i + 1] * bv->shape[i + 1];
-    if (h.mode == XBUF_SHARED) {
-        uint64_t w[2];
-        PyObject *sb;
+    for (int i = d->ndim - 1; i >= 0; i--)
+        bv->shape[d->ndim + i] = i == d->ndim - 1 ? bv->itemsize
+                                                  : bv->shape[d->ndim + i + 1] * bv->shape[i + 1];
+    return bv;
+}
 
-        if ((size_t)(end - p) < sizeof(w)) {
-            Py_DECREF(bv);
-            return bad_payload();
-        }
-        memcpy(w, p, sizeof(w));
-        sb = xp_sharedbuffer_attach(st, w[0]);
+PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len)
+{
+    char fmtbuf[256];
+    int64_t shapebuf[XICHAN_BUF_MAXDIM];
+    xichan_bufdesc d;
+    BufferViewObject *bv;
+    PyObject *mv;
+
+    if (xichan_bufitem_parse(data, len, &d, fmtbuf, shapebuf) || d.nbytes > PY_SSIZE_T_MAX) {
+        PyErr_SetString(PyExc_ValueError, "malformed buffer item");
+        return NULL;
+    }
+    if (!(bv = bv_new(st, &d)))
+        return NULL;
+    if (d.mode == XICHAN_BUF_SHARED) {
+        PyObject *sb = xp_sharedbuffer_attach(st, d.buf.id);
+        SharedBufferObject *o = (SharedBufferObject *)sb;
+
+        /* Bound for this interpreter now (or failed): the trip's reference goes. */
         if (st->cl)
-            (void)xichan_obj_inflight(st->cl, XICHAN_KIND_BUFFER, w[0], -1);
+            (void)xichan_obj_inflight(st->cl, XICHAN_KIND_BUFFER, d.buf.id, -1);
         if (!sb) {
             Py_DECREF(bv);
             return NULL;
         }
-        if (w[1] > ((SharedBufferObject *)sb)->size ||
-            h.nbytes > ((SharedBufferObject *)sb)->size - w[1]) {
+        if (d.offset > o->size || d.nbytes > o->size - d.offset) {
             Py_DECREF(sb);
             Py_DECREF(bv);
-            return bad_payload();
+            PyErr_SetString(PyExc_ValueError, "buffer item outside its shared buffer");
+            return NULL;
         }
-        bv->buf = ((SharedBufferObject *)sb)->ptr + w[1];
+        bv->buf = o->ptr + d.offset;
         bv->owner = sb;
     } else {
-        if (h.mode == XBUF_LOCAL) {
-            uint64_t w[3];
-
-            if ((size_t)(end - p) < sizeof(w)) {
-                Py_DECREF(bv);
-                return bad_payload();
-            }
-            memcpy(w, p, sizeof(w));
-            p += sizeof(w);
-            if (w[0] == (uint64_t)getpid() && (bv->buf = exp_take(w[1], w[2])) != NULL)
-                bv->token = w[1];
-        }
+        if (d.mode == XICHAN_BUF_LOCAL && d.local_pid == (uint64_t)getpid() &&
+            (bv->buf = exp_take(d.local_token, d.local_addr)) != NULL)
+            bv->token = d.local_token;
         if (!bv->buf) {
-            if ((uint64_t)(end - p) < h.nbytes) {
-                Py_DECREF(bv);
-                return bad_payload();
-            }
-            bv->copy = PyMem_Malloc(h.nbytes ? (size_t)h.nbytes : 1);
+            bv->copy = PyMem_Malloc(d.nbytes ? d.nbytes : 1);
             if (!bv->copy) {
                 Py_DECREF(bv);
                 return PyErr_NoMemory();
             }
-            memcpy(bv->copy, p, (size_t)h.nbytes);
+            memcpy(bv->copy, d.data, d.nbytes);
             bv->buf = bv->copy;
         }
     }
@@ -761,13 +475,9 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len)
 
 int xp_buffers_init(PyObject *m, xp_state *st)
 {
-    st->SharedBufferType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &sb_spec, NULL);
-    if (!st->SharedBufferType)
+    pthread_once(&exp_once, exp_init);
+    if (xp_sharedbuf_init(m, st))
         return -1;
     st->BufferViewType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &bv_spec, NULL);
-    if (!st->BufferViewType)
-        return -1;
-    if (PyModule_AddType(m, st->SharedBufferType))
-        return -1;
-    return 0;
+    return st->BufferViewType ? 0 : -1;
 }

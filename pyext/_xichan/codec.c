@@ -9,8 +9,8 @@
  *   str                 str (UTF-8; lone surrogates kept with surrogatepass)
  *   bytes               bin
  *   tuple               array, recursively
- *   memoryview          ext 2: the buffer payload of buffers.c (top level: the
- *                       whole item is XICHAN_FMT_BUFFER instead)
+ *   memoryview          ext 2: a buffer item payload (buffers.c; at top level
+ *                       the whole item is XICHAN_FMT_BUFFER instead)
  *   Queue, SendChannel, RecvChannel, ChannelID, SharedBuffer
  *                       ext 1: kind u8, flags u8 (XP_HF_*), id u64 little-endian
  *
@@ -75,6 +75,8 @@ void xp_enc_abort(xp_enc *e)
 void xp_enc_fini(xp_enc *e)
 {
     msgpack_sbuffer_destroy(&e->sb);
+    PyMem_Free(e->raw);
+    e->raw = NULL;
     PyMem_Free(e->refs);
     e->refs = NULL;
     e->nrefs = e->caprefs = 0;
@@ -128,7 +130,7 @@ static int pack_handle(xp_enc *e, int kind, int flags, uint64_t id)
     int err;
 
     if ((err = xichan_obj_inflight(e->cl, kind, id, +1)))
-        return xp_raise_int(e->st, err, kind, id);
+        return raise_from_err_int(e->st, err, kind, id);
     if (xp_enc_addref(e, kind, id)) {
         (void)xichan_obj_inflight(e->cl, kind, id, -1);
         return -1;
@@ -227,15 +229,15 @@ static int enc_value(xp_enc *e, PyObject *obj)
         return rc;
     }
     if (tp == &PyMemoryView_Type) {
-        msgpack_sbuffer sb;
+        char *p;
+        size_t n;
         int rc;
 
-        msgpack_sbuffer_init(&sb);
-        rc = xp_buffer_encode(e, &sb, obj);
-        if (rc == 0)
-            rc = nomem(msgpack_pack_ext(&e->pk, sb.size, XP_EXT_BUFFER) ||
-                       msgpack_pack_ext_body(&e->pk, sb.data, sb.size));
-        msgpack_sbuffer_destroy(&sb);
+        if (xp_buffer_encode(e, obj, &p, &n))
+            return -1;
+        rc = nomem(msgpack_pack_ext(&e->pk, n, XP_EXT_BUFFER) ||
+                   msgpack_pack_ext_body(&e->pk, p, n));
+        PyMem_Free(p);
         return rc;
     }
     if (st->QueueType && (PyObject *)tp == st->QueueType)
@@ -266,7 +268,7 @@ int xp_encode(xp_enc *e, PyObject *obj)
 {
     if (Py_TYPE(obj) == &PyMemoryView_Type) {
         e->fmt = XICHAN_FMT_BUFFER;
-        return xp_buffer_encode(e, &e->sb, obj);
+        return xp_buffer_encode(e, obj, &e->raw, &e->rawlen);
     }
     e->fmt = XICHAN_FMT_MSGPACK;
     return enc_value(e, obj);

@@ -17,7 +17,7 @@
  *     A raised KeyboardInterrupt makes libxichan give up with XICHAN_EINTR
  *     (a channel send withdraws its item first) and the exception propagates.
  *   - Exceptions are Python classes handed over by _register() and kept in
- *     module state; xp_raise() is the one place that maps XICHAN_E* codes to
+ *     module state; raise_from_err() is the one place that maps XICHAN_E* codes to
  *     them, with CPython's messages.
  *   - The session is not closed in m_free while another thread is still
  *     blocked in a call (a daemon thread at interpreter exit): freeing the
@@ -110,7 +110,7 @@ xichan_client *xp_client(xp_state *st)
     err = xichan_client_open(&cl, &opts);
     Py_END_ALLOW_THREADS
     if (err)
-        return xp_raise(st, err, XP_NONE, 0), NULL;
+        return raise_from_err(st, err, XP_NONE, 0), NULL;
     xichan_client_set_interrupt(cl, xp_interrupt, NULL, 50);
     /* Another thread may have opened one while the GIL was released. */
     if (st->cl && st->cl_pid == xp_pid) {
@@ -168,7 +168,7 @@ static int chan_is_released(xp_state *st, uint64_t id)
     return !info.closed && !info.closing && (info.send_released || info.recv_released);
 }
 
-PyObject *xp_raise(xp_state *st, int err, int kind, uint64_t id)
+PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id)
 {
     unsigned long long n = (unsigned long long)id;
     PyObject *base;
@@ -261,9 +261,9 @@ PyObject *xp_raise(xp_state *st, int err, int kind, uint64_t id)
     }
 }
 
-int xp_raise_int(xp_state *st, int err, int kind, uint64_t id)
+int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id)
 {
-    xp_raise(st, err, kind, id);
+    raise_from_err(st, err, kind, id);
     return -1;
 }
 
@@ -403,189 +403,9 @@ static PyObject *mod_register(PyObject *m, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
-/* ------------------------------------------------ module functions */
-
-static PyObject *mod_session_id(PyObject *m, PyObject *unused)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl = xp_client(st);
-
-    return cl ? PyLong_FromUnsignedLong(xichan_client_session(cl)) : NULL;
-}
-
-static PyObject *mod_deadline(PyObject *m, PyObject *timeout)
-{
-    int64_t dl;
-
-    if (xp_deadline(timeout, &dl))
-        return NULL;
-    return PyLong_FromLongLong(dl);
-}
-
-static PyObject *mod_now_ns(PyObject *m, PyObject *unused)
-{
-    return PyLong_FromLongLong(xichan_now_ns());
-}
-
-static PyObject *info_tuple(const xichan_obj_info *i)
-{
-    return Py_BuildValue("(KiiLKKIIiis)", (unsigned long long)i->id, i->kind, i->state,
-                         (long long)i->maxsize, (unsigned long long)i->count,
-                         (unsigned long long)i->bytes, i->nbound, i->nsessions, i->fmt,
-                         i->unboundop, i->name);
-}
-
-/* list_objects(kind=0) -> [(id, kind, state, maxsize, count, bytes, nbound,
- * nsessions, fmt, unboundop, name)], oldest first. */
-static PyObject *mod_list_objects(PyObject *m, PyObject *args)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl = xp_client(st);
-    xichan_obj_info *buf = NULL;
-    PyObject *res;
-    int kind = 0, n, cap = 64;
-
-    if (!cl || !PyArg_ParseTuple(args, "|i:list_objects", &kind))
-        return NULL;
-    for (;;) {
-        xichan_obj_info *nb = PyMem_Realloc(buf, (size_t)cap * sizeof(*buf));
-
-        if (!nb) {
-            PyMem_Free(buf);
-            return PyErr_NoMemory();
-        }
-        buf = nb;
-        n = xichan_list(cl, buf, (size_t)cap);
-        if (n < 0) {
-            PyMem_Free(buf);
-            return xp_raise(st, n, XP_NONE, 0);
-        }
-        if (n <= cap)
-            break;
-        cap = n + 16;
-    }
-    res = PyList_New(0);
-    for (int i = 0; res && i < n; i++) {
-        PyObject *t;
-
-        if (kind && buf[i].kind != kind)
-            continue;
-        t = info_tuple(&buf[i]);
-        if (!t || PyList_Append(res, t)) {
-            Py_XDECREF(t);
-            Py_CLEAR(res);
-            break;
-        }
-        Py_DECREF(t);
-    }
-    PyMem_Free(buf);
-    return res;
-}
-
-static PyObject *mod_obj_info(PyObject *m, PyObject *args)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl = xp_client(st);
-    xichan_obj_info info;
-    unsigned long long id;
-    int kind, err;
-
-    if (!cl || !PyArg_ParseTuple(args, "iK:obj_info", &kind, &id))
-        return NULL;
-    if ((err = xichan_info(cl, kind, id, &info)))
-        return xp_raise(st, err, kind, id);
-    return info_tuple(&info);
-}
-
-static PyObject *mod_obj_sessions(PyObject *m, PyObject *args)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl = xp_client(st);
-    uint32_t sids[256];
-    unsigned long long id;
-    int kind, n;
-    PyObject *res;
-
-    if (!cl || !PyArg_ParseTuple(args, "iK:obj_sessions", &kind, &id))
-        return NULL;
-    if ((n = xichan_obj_sessions(cl, kind, id, sids, 256)) < 0)
-        return xp_raise(st, n, kind, id);
-    if (n > 256)
-        n = 256;
-    res = PyList_New(n);
-    for (int i = 0; res && i < n; i++)
-        PyList_SET_ITEM(res, i, PyLong_FromUnsignedLong(sids[i]));
-    return res;
-}
-
-static PyObject *mod_obj_inflight(PyObject *m, PyObject *args)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl = xp_client(st);
-    unsigned long long id;
-    int kind, delta, err;
-
-    if (!cl || !PyArg_ParseTuple(args, "iKi:obj_inflight", &kind, &id, &delta))
-        return NULL;
-    if ((err = xichan_obj_inflight(cl, kind, id, delta)))
-        return xp_raise(st, err, kind, id);
-    Py_RETURN_NONE;
-}
-
-static PyObject *mod_stats(PyObject *m, PyObject *unused)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl = xp_client(st);
-    xichan_stats s;
-    int err;
-
-    if (!cl)
-        return NULL;
-    if ((err = xichan_stats_get(cl, &s)))
-        return xp_raise(st, err, XP_NONE, 0);
-    return Py_BuildValue("{sKsKsKsKsIsIsIsIsIss}", "segment_size",
-                         (unsigned long long)s.segment_size, "heap_size",
-                         (unsigned long long)s.heap_size, "heap_used",
-                         (unsigned long long)s.heap_used, "heap_free",
-                         (unsigned long long)s.heap_free, "objects", s.objects, "sessions",
-                         s.sessions, "max_objects", s.max_objects, "max_sessions", s.max_sessions,
-                         "daemon_pid", s.daemon_pid, "segment_name", s.segment_name);
-}
-
-/* Called by the Python layer's os.register_at_fork(after_in_child=...). */
-static PyObject *mod_after_fork_child(PyObject *m, PyObject *unused)
-{
-    xp_state *st = xp_state_of(m);
-
-    if (!xp_client(st)) /* the fresh session of the child */
-        return NULL;
-    if (xp_buffers_rebind(st))
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-static PyObject *mod_strerror(PyObject *m, PyObject *arg)
-{
-    int err = PyLong_AsLong(arg);
-
-    if (err == -1 && PyErr_Occurred())
-        return NULL;
-    return Py_BuildValue("(ss)", xichan_err_name(err), xichan_strerror(err));
-}
-
 static PyMethodDef mod_methods[] = {
     {"_register", (PyCFunction)(void (*)(void))mod_register, METH_VARARGS | METH_KEYWORDS,
      "Hand the Python layer's classes to C (like CPython's _register_heap_types)."},
-    {"session_id", mod_session_id, METH_NOARGS, "This interpreter's session id (opens it)."},
-    {"deadline", mod_deadline, METH_O, "timeout -> absolute CLOCK_MONOTONIC deadline (ns)."},
-    {"now_ns", mod_now_ns, METH_NOARGS, "CLOCK_MONOTONIC now, in ns."},
-    {"list_objects", mod_list_objects, METH_VARARGS, "Every object of the namespace, oldest first."},
-    {"obj_info", mod_obj_info, METH_VARARGS, "obj_info(kind, id) -> info tuple."},
-    {"obj_sessions", mod_obj_sessions, METH_VARARGS, "Sessions bound or associated."},
-    {"obj_inflight", mod_obj_inflight, METH_VARARGS, "obj_inflight(kind, id, delta)."},
-    {"stats", mod_stats, METH_NOARGS, "Segment statistics."},
-    {"strerror", mod_strerror, METH_O, "code -> (name, message)."},
-    {"_after_fork_child", mod_after_fork_child, METH_NOARGS, "Re-attach in a forked child."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -616,7 +436,7 @@ static int mod_exec(PyObject *m)
             return -1;
     }
     if (PyModule_AddFunctions(m, xp_queue_methods) || PyModule_AddFunctions(m, xp_chan_methods) ||
-        PyModule_AddFunctions(m, xp_xid_methods))
+        PyModule_AddFunctions(m, xp_misc_methods) || PyModule_AddFunctions(m, xp_xid_methods))
         return -1;
     if (xp_buffers_init(m, st) || xp_xid_init(m, st))
         return -1;

@@ -6,7 +6,7 @@
  *       XICHAN_E* code and touches no PyObject;
  *   (b) this extension converts values (codec.c, buffers.c), calls the core
  *       with the GIL released (ops_queue.c, ops_chan.c) and turns codes into
- *       exceptions in exactly one place, xp_raise() in module.c;
+ *       exceptions in exactly one place, raise_from_err() in module.c;
  *   (c) the Python package xichan/ (queues.py, channels.py) on top.
  *
  * All Python-visible state lives in the per-interpreter module state
@@ -14,8 +14,9 @@
  * local buffer exports (buffers.c) and the package directory (module.c).
  *
  * Files: module.c (state, session, errors, timeouts, method table),
- * codec.c (msgpack values), buffers.c (SharedBuffer, buffer items),
- * ops_queue.c, ops_chan.c (the calls), xid.c (3.12+ cross-interpreter data).
+ * codec.c (msgpack values), buffers.c (buffer items),
+ * sharedbuf.c (SharedBuffer), ops_queue.c, ops_chan.c, ops_misc.c (the
+ * calls), xid.c (3.12+ cross-interpreter data).
  */
 #ifndef XICHAN_PY_H
 #define XICHAN_PY_H
@@ -29,7 +30,7 @@
 
 #include "xichan.h"
 
-/* What an error is about, for xp_raise()'s messages and exception classes. */
+/* What an error is about, for raise_from_err()'s messages and exception classes. */
 enum { XP_NONE = 0, XP_QUEUE = XICHAN_KIND_QUEUE, XP_CHAN = XICHAN_KIND_CHANNEL,
        XP_BUF = XICHAN_KIND_BUFFER };
 
@@ -74,9 +75,9 @@ xp_state *xp_state_from_type(PyTypeObject *tp);
  * forked child).  NULL with an exception set on failure. */
 xichan_client *xp_client(xp_state *st);
 /* Sets the exception for a XICHAN_E* code; always returns NULL. */
-PyObject *xp_raise(xp_state *st, int err, int kind, uint64_t id);
+PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id);
 /* Same, returning -1, for int-returning helpers. */
-int xp_raise_int(xp_state *st, int err, int kind, uint64_t id);
+int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id);
 /* timeout (None, int or float seconds) -> absolute deadline; -1 on error. */
 int xp_deadline(PyObject *timeout, int64_t *deadline);
 /* Object id argument (a non-negative int) -> uint64; -1 on error. */
@@ -109,9 +110,19 @@ typedef struct xp_enc {
     struct { int kind; uint64_t id; } *refs;
     size_t nrefs, caprefs;
     int fmt;           /* XICHAN_FMT_MSGPACK or XICHAN_FMT_BUFFER */
-    int export_token;  /* buffers.c: a local export made for this item */
-    uint64_t token;
+    char *raw;         /* a top-level buffer item's payload (PyMem), else NULL */
+    size_t rawlen;
 } xp_enc;
+
+/* The encoded item's bytes. */
+static inline const void *xp_enc_data(const xp_enc *e)
+{
+    return e->raw ? (const void *)e->raw : (const void *)e->sb.data;
+}
+static inline size_t xp_enc_len(const xp_enc *e)
+{
+    return e->raw ? e->rawlen : e->sb.size;
+}
 
 void xp_enc_init(xp_enc *e, xp_state *st, xichan_client *cl);
 /* The item was not queued: drop its in-flight references and exports. */
@@ -134,13 +145,33 @@ PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 #define XP_HF_RECV 2
 #define XP_HF_CHANID 0x10 /* a bare ChannelID rather than an end */
 
+/* ---------------------------------------------------------- sharedbuf.c */
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t id;
+    char *ptr;      /* the mapping in this process */
+    size_t size;
+    int bound;      /* holds a binding of this interpreter's session */
+    PyObject *weakreflist;
+} SharedBufferObject;
+
+int xp_sharedbuf_init(PyObject *module, xp_state *st);
+/* The registered SharedBuffer whose memory holds [p, p+len), or NULL. */
+const xp_bufreg *xp_bufreg_find(xp_state *st, const char *p, size_t len);
+/* This interpreter's SharedBuffer object for id (attached if need be). */
+PyObject *xp_sharedbuffer_attach(xp_state *st, uint64_t id);
+void xp_bufreg_clear(xp_state *st);
+/* After fork: bind every registered buffer again in the child's session. */
+int xp_buffers_rebind(xp_state *st);
+
 /* ------------------------------------------------------------ buffers.c */
 
 int xp_buffers_init(PyObject *module, xp_state *st);
-/* Appends the buffer payload for obj's memoryview to out (mode chosen as in
- * the file comment; references and exports are recorded in e).  -1 with an
- * exception set. */
-int xp_buffer_encode(xp_enc *e, msgpack_sbuffer *out, PyObject *obj);
+/* The buffer payload for obj's memoryview (mode chosen as in the file
+ * comment; references and exports are recorded in e), in a new PyMem block
+ * (*out, *outlen).  -1 with an exception set. */
+int xp_buffer_encode(xp_enc *e, PyObject *obj, char **out, size_t *outlen);
 /* A memoryview for a buffer payload (the item may be released after). */
 PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len);
 /* Gives back local exports of this interpreter whose receivers are done
@@ -151,15 +182,13 @@ void xp_exports_sweep(xp_state *st, int all);
  * was received by another process, so it can go. */
 void xp_export_settle(xp_state *st, uint64_t token);
 void xp_exports_drop(uint64_t token);
-int xp_buffers_rebind(xp_state *st);
-PyObject *xp_sharedbuffer_attach(xp_state *st, uint64_t id);
-void xp_bufreg_clear(xp_state *st);
 extern volatile int xp_exports_done_pending;
 
 /* -------------------------------------------------------- ops_*.c, xid.c */
 
 extern PyMethodDef xp_queue_methods[];
 extern PyMethodDef xp_chan_methods[];
+extern PyMethodDef xp_misc_methods[];
 extern PyMethodDef xp_xid_methods[];
 int xp_xid_init(PyObject *module, xp_state *st);
 

@@ -1,0 +1,381 @@
+/*
+ * ops_chan.c -- the channel calls of _xichan (the low level of
+ * xichan.channels), after CPython's _interpchannels (SEMANTICS.md §1.4, §2).
+ *
+ * Differences from _interpchannels:
+ *   - chan_create binds the new channel once to the caller (the recv end's
+ *     ChannelID adopts that binding); every ChannelID object holds one
+ *     binding, which is CPython's ChannelID refcount across sessions;
+ *   - send is a rendezvous in libxichan: it returns once a receiver took this
+ *     very item, and on timeout or Ctrl-C the item is withdrawn;
+ *     send_nowait returns True when a receiver was already waiting for it;
+ *   - recv blocks in libxichan (no polling) and raises TimeoutError('timed
+ *     out') at its deadline; recv with nowait=True returns the default or
+ *     raises ChannelEmptyError.
+ */
+#include "xichan_py.h"
+
+static int get_cid(PyObject *arg, xichan_chan_id *c)
+{
+    PyObject *n = PyNumber_Index(arg);
+    int rc;
+
+    if (!n)
+        return -1;
+    rc = xp_id_arg(n, "channel ID", &c->id);
+    Py_DECREF(n);
+    return rc;
+}
+
+static int get_op(PyObject *arg, int *op)
+{
+    long v = PyLong_AsLong(arg);
+
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < XICHAN_UNBOUND_DEFAULT || v > XICHAN_UNBOUND_REPLACE) {
+        PyErr_Format(PyExc_ValueError, "unsupported unboundop %ld", v);
+        return -1;
+    }
+    *op = (int)v;
+    return 0;
+}
+
+/* chan_create(unboundop, name=None) -> cid */
+static PyObject *c_create(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"unboundop", "name", NULL};
+    xp_state *st = xp_state_of(m);
+    xichan_chan_opts o = {0};
+    xichan_client *cl;
+    xichan_chan_id c;
+    int err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|z:chan_create", kwlist, &o.unboundop, &o.name))
+        return NULL;
+    if (o.unboundop < 1 || o.unboundop > 3) {
+        PyErr_Format(PyExc_ValueError, "unsupported unboundop %d", o.unboundop);
+        return NULL;
+    }
+    if (!(cl = xp_client(st)))
+        return NULL;
+    if ((err = xichan_chan_create(cl, &o, &c)))
+        return raise_from_err(st, err, XP_CHAN, 0);
+    return PyLong_FromUnsignedLongLong(c.id);
+}
+
+static PyObject *c_open(PyObject *m, PyObject *arg)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+    const char *name = PyUnicode_AsUTF8(arg);
+    xichan_chan_id c;
+    int err;
+
+    if (!cl || !name)
+        return NULL;
+    if ((err = xichan_chan_open(cl, name, &c))) {
+        if (err == XICHAN_ENOTFOUND && st->ChannelNotFoundError) {
+            PyErr_Format(st->ChannelNotFoundError, "no channel named %R", arg);
+            return NULL;
+        }
+        return raise_from_err(st, err, XP_CHAN, 0);
+    }
+    return PyLong_FromUnsignedLongLong(c.id);
+}
+
+typedef int64_t (*cid_fn)(xichan_client *, xichan_chan_id);
+static int64_t do_destroy(xichan_client *cl, xichan_chan_id c) { return xichan_chan_destroy(cl, c); }
+static int64_t do_bind(xichan_client *cl, xichan_chan_id c) { return xichan_chan_bind(cl, c); }
+static int64_t do_unbind(xichan_client *cl, xichan_chan_id c) { return xichan_chan_unbind(cl, c); }
+static int64_t do_count(xichan_client *cl, xichan_chan_id c) { return xichan_chan_count(cl, c); }
+
+static PyObject *cid_call(PyObject *m, PyObject *arg, cid_fn fn, int ret)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    int64_t r;
+
+    if (get_cid(arg, &c) || !(cl = xp_client(st)))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS /* takes robust locks another process may hold */
+    r = fn(cl, c);
+    Py_END_ALLOW_THREADS
+    if (r < 0)
+        return raise_from_err(st, (int)r, XP_CHAN, c.id);
+    if (ret)
+        return PyLong_FromLongLong(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *c_destroy(PyObject *m, PyObject *a) { return cid_call(m, a, do_destroy, 0); }
+static PyObject *c_bind(PyObject *m, PyObject *a) { return cid_call(m, a, do_bind, 0); }
+static PyObject *c_unbind(PyObject *m, PyObject *a) { return cid_call(m, a, do_unbind, 0); }
+static PyObject *c_count(PyObject *m, PyObject *a) { return cid_call(m, a, do_count, 1); }
+
+static PyObject *c_defaults(PyObject *m, PyObject *arg)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    int op, err;
+
+    if (get_cid(arg, &c) || !(cl = xp_client(st)))
+        return NULL;
+    if ((err = xichan_chan_defaults(cl, c, &op)))
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    return PyLong_FromLong(op);
+}
+
+/* Shared by send and send_buffer: (cid, obj, unboundop, timeout, nowait). */
+static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t nargs, int buffer)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    PyObject *obj, *mv = NULL;
+    xp_enc e;
+    xp_block b;
+    int64_t deadline;
+    int op, nowait, err;
+
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "chan_send(cid, obj, unboundop, timeout, nowait)");
+        return NULL;
+    }
+    if (get_cid(args[0], &c) || get_op(args[2], &op) || (nowait = PyObject_IsTrue(args[4])) < 0)
+        return NULL;
+    if (nowait)
+        deadline = XICHAN_NOWAIT;
+    else if (xp_deadline(args[3], &deadline))
+        return NULL;
+    obj = args[1];
+    if (buffer) {
+        /* CPython takes memoryview(obj): a str or int is a TypeError. */
+        if (!(mv = PyMemoryView_FromObject(obj)))
+            return NULL;
+        obj = mv;
+    }
+    if (!(cl = xp_client(st))) {
+        Py_XDECREF(mv);
+        return NULL;
+    }
+    XP_SWEEP(st);
+    xp_enc_init(&e, st, cl);
+    if (xp_encode(&e, obj)) {
+        xp_enc_abort(&e);
+        xp_enc_fini(&e);
+        Py_XDECREF(mv);
+        return NULL;
+    }
+    xp_block_begin(&b);
+    if (nowait)
+        err = xichan_chan_send_nowait(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op);
+    else
+        err = xichan_chan_send(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op, deadline);
+    xp_block_end(&b);
+    Py_XDECREF(mv);
+    if (err < 0) {
+        xp_enc_abort(&e);
+        xp_enc_fini(&e);
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    }
+    if (!nowait) /* taken: an export nobody here claimed went to another process */
+        for (size_t i = 0; i < e.nrefs; i++)
+            if (e.refs[i].kind == 0)
+                xp_export_settle(st, e.refs[i].id);
+    xp_enc_fini(&e);
+    if (nowait)
+        return PyBool_FromLong(err == 1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *c_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    return send_common(m, args, nargs, 0);
+}
+
+static PyObject *c_send_buffer(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    return send_common(m, args, nargs, 1);
+}
+
+/* chan_recv(cid, timeout=None, nowait=False[, default]) */
+static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    xichan_item item;
+    xp_block b;
+    int64_t deadline;
+    int nowait = 0, err;
+
+    if (nargs < 1 || nargs > 4) {
+        PyErr_SetString(PyExc_TypeError, "chan_recv(cid, timeout=None, nowait=False[, default])");
+        return NULL;
+    }
+    if (get_cid(args[0], &c) || (nargs > 2 && (nowait = PyObject_IsTrue(args[2])) < 0))
+        return NULL;
+    if (nowait)
+        deadline = XICHAN_NOWAIT;
+    else if (xp_deadline(nargs > 1 ? args[1] : Py_None, &deadline))
+        return NULL;
+    if (!(cl = xp_client(st)))
+        return NULL;
+    XP_SWEEP(st);
+    xp_block_begin(&b);
+    err = xichan_chan_recv(cl, c, &item, deadline);
+    xp_block_end(&b);
+    if (err == XICHAN_EEMPTY && !PyErr_Occurred()) {
+        if (nowait && nargs > 3)
+            return Py_NewRef(args[3]);
+        if (!nowait)
+            err = XICHAN_ETIMEDOUT;
+    }
+    if (err)
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    return xp_decode_item(st, &item);
+}
+
+/* chan_close(cid, *, send=False, recv=False, force=False) */
+static PyObject *c_close(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"", "send", "recv", "force", NULL};
+    xp_state *st = xp_state_of(m);
+    PyObject *id;
+    xichan_client *cl;
+    xichan_chan_id c;
+    int send = 0, recv = 0, force = 0, err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$ppp:chan_close", kwlist, &id, &send, &recv,
+                                     &force))
+        return NULL;
+    if (get_cid(id, &c) || !(cl = xp_client(st)))
+        return NULL;
+    err = xichan_chan_close(cl, c, (send ? XICHAN_END_SEND : 0) | (recv ? XICHAN_END_RECV : 0) |
+                                       (force ? XICHAN_CLOSE_FORCE : 0));
+    if (err)
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    Py_RETURN_NONE;
+}
+
+/* chan_release(cid, *, send=False, recv=False, force=False) */
+static PyObject *c_release(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"", "send", "recv", "force", NULL};
+    xp_state *st = xp_state_of(m);
+    PyObject *id;
+    xichan_client *cl;
+    xichan_chan_id c;
+    int send = 0, recv = 0, force = 0, err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$ppp:chan_release", kwlist, &id, &send, &recv,
+                                     &force))
+        return NULL;
+    if (get_cid(id, &c) || !(cl = xp_client(st)))
+        return NULL;
+    err = xichan_chan_release(cl, c, (send ? XICHAN_END_SEND : 0) | (recv ? XICHAN_END_RECV : 0));
+    if (err)
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    Py_RETURN_NONE;
+}
+
+/* chan_info(cid) -> the 16 fields of CPython's ChannelInfo, in its order */
+static PyObject *c_info(PyObject *m, PyObject *arg)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    xichan_chan_info i;
+    int err;
+
+    if (get_cid(arg, &c) || !(cl = xp_client(st)))
+        return NULL;
+    if ((err = xichan_chan_info_get(cl, c, &i)))
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    return Py_BuildValue("(NNNKIIIIIIIINNNN)", PyBool_FromLong(i.open), PyBool_FromLong(i.closing),
+                         PyBool_FromLong(i.closed), (unsigned long long)i.count, i.num_send,
+                         i.num_send_released, i.num_recv, i.num_recv_released, i.num_both,
+                         i.num_both_released, i.num_both_send_released, i.num_both_recv_released,
+                         PyBool_FromLong(i.send_associated), PyBool_FromLong(i.send_released),
+                         PyBool_FromLong(i.recv_associated), PyBool_FromLong(i.recv_released));
+}
+
+/* chan_sessions(cid, *, send) -> [session ids] associated with that end */
+static PyObject *c_sessions(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"", "send", NULL};
+    xp_state *st = xp_state_of(m);
+    PyObject *id, *res;
+    xichan_client *cl;
+    xichan_chan_id c;
+    uint32_t sids[256];
+    int send, n;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O$p:chan_sessions", kwlist, &id, &send))
+        return NULL;
+    if (get_cid(id, &c) || !(cl = xp_client(st)))
+        return NULL;
+    n = xichan_chan_sessions(cl, c, send ? XICHAN_END_SEND : XICHAN_END_RECV, sids, 256);
+    if (n < 0)
+        return raise_from_err(st, n, XP_CHAN, c.id);
+    if (n > 256)
+        n = 256;
+    res = PyList_New(n);
+    for (int i = 0; res && i < n; i++)
+        PyList_SET_ITEM(res, i, PyLong_FromUnsignedLong(sids[i]));
+    return res;
+}
+
+/* chan_list() -> [(cid, unboundop, state, name)], oldest first, closed ones too */
+static PyObject *c_list(PyObject *m, PyObject *unused)
+{
+    PyObject *all, *res, *fn = PyObject_GetAttrString(m, "list_objects");
+
+    if (!fn)
+        return NULL;
+    all = PyObject_CallFunction(fn, "i", XICHAN_KIND_CHANNEL);
+    Py_DECREF(fn);
+    if (!all)
+        return NULL;
+    res = PyList_New(0);
+    for (Py_ssize_t i = 0; res && i < PyList_GET_SIZE(all); i++) {
+        PyObject *t = PyList_GET_ITEM(all, i);
+        PyObject *r = PyTuple_Pack(4, PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 9),
+                                   PyTuple_GET_ITEM(t, 2), PyTuple_GET_ITEM(t, 10));
+
+        if (!r || PyList_Append(res, r))
+            Py_CLEAR(res);
+        Py_XDECREF(r);
+    }
+    Py_DECREF(all);
+    return res;
+}
+
+PyMethodDef xp_chan_methods[] = {
+    {"chan_create", (PyCFunction)(void (*)(void))c_create, METH_VARARGS | METH_KEYWORDS,
+     "chan_create(unboundop, name=None) -> cid, bound once to the caller."},
+    {"chan_open", c_open, METH_O, "chan_open(name) -> cid of a named channel (not bound)."},
+    {"chan_destroy", c_destroy, METH_O, "Destroy at once; items are dropped."},
+    {"chan_bind", c_bind, METH_O, "Add a binding of this interpreter."},
+    {"chan_unbind", c_unbind, METH_O, "Drop a binding; the last one destroys the channel."},
+    {"chan_count", c_count, METH_O, "Number of queued items."},
+    {"chan_defaults", c_defaults, METH_O, "The default unbound op."},
+    {"chan_send", (PyCFunction)(void (*)(void))c_send, METH_FASTCALL,
+     "chan_send(cid, obj, unboundop, timeout, nowait)"},
+    {"chan_send_buffer", (PyCFunction)(void (*)(void))c_send_buffer, METH_FASTCALL,
+     "chan_send_buffer(cid, obj, unboundop, timeout, nowait)"},
+    {"chan_recv", (PyCFunction)(void (*)(void))c_recv, METH_FASTCALL,
+     "chan_recv(cid, timeout=None, nowait=False[, default])"},
+    {"chan_close", (PyCFunction)(void (*)(void))c_close, METH_VARARGS | METH_KEYWORDS,
+     "chan_close(cid, *, send=False, recv=False, force=False)"},
+    {"chan_release", (PyCFunction)(void (*)(void))c_release, METH_VARARGS | METH_KEYWORDS,
+     "chan_release(cid, *, send=False, recv=False, force=False)"},
+    {"chan_info", c_info, METH_O, "ChannelInfo fields as a tuple."},
+    {"chan_sessions", (PyCFunction)(void (*)(void))c_sessions, METH_VARARGS | METH_KEYWORDS,
+     "chan_sessions(cid, *, send) -> session ids associated with that end."},
+    {"chan_list", c_list, METH_NOARGS, "[(cid, unboundop, state, name)], oldest first."},
+    {NULL, NULL, 0, NULL},
+};

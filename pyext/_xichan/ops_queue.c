@@ -1,0 +1,273 @@
+/*
+ * ops_queue.c -- the queue calls of _xichan (the low level of xichan.queues).
+ *
+ * Shapes follow CPython's _interpqueues where they can (SEMANTICS.md §1.4),
+ * with xichan's differences:
+ *   - queue_create binds the new queue once to the caller's session (the
+ *     Python Queue object adopts that binding), so a queue nobody holds
+ *     cannot linger between create and the first Queue object;
+ *   - put/get take a timeout (None, 0 or float seconds), turned into one
+ *     absolute deadline here, and block in libxichan with the GIL released
+ *     (no polling); put raises QueueFull and get QueueEmpty when it passes;
+ *   - get decodes by each item's own format (msgpack, buffer, pickle) and
+ *     returns _xichan.UNBOUND_ITEM for an UNBOUND item.
+ * fmt is XICHAN_FMT_MSGPACK (syncobj=True: obj is encoded here) or
+ * XICHAN_FMT_PICKLE (obj is the bytes the Python layer pickled).
+ */
+#include "xichan_py.h"
+
+static int parse_op(PyObject *arg, int *op)
+{
+    long v = PyLong_AsLong(arg);
+
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < XICHAN_UNBOUND_DEFAULT || v > XICHAN_UNBOUND_REPLACE) {
+        PyErr_Format(PyExc_ValueError, "unsupported unboundop %ld", v);
+        return -1;
+    }
+    *op = (int)v;
+    return 0;
+}
+
+static int nargs_ok(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
+{
+    if (nargs < lo || nargs > hi) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, lo, hi,
+                     nargs);
+        return -1;
+    }
+    return 0;
+}
+
+/* queue_create(maxsize, fmt, unboundop, name=None) -> qid */
+static PyObject *q_create(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"maxsize", "fmt", "unboundop", "name", NULL};
+    xp_state *st = xp_state_of(m);
+    xichan_queue_opts o = {0};
+    xichan_queue_id q;
+    xichan_client *cl;
+    long long maxsize;
+    const char *name = NULL;
+    int err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Lii|z:queue_create", kwlist, &maxsize, &o.fmt,
+                                     &o.unboundop, &name))
+        return NULL;
+    if (o.unboundop < 1 || o.unboundop > 3) {
+        PyErr_Format(PyExc_ValueError, "unsupported unboundop %d", o.unboundop);
+        return NULL;
+    }
+    if (!(cl = xp_client(st)))
+        return NULL;
+    o.maxsize = maxsize;
+    o.name = name;
+    if ((err = xichan_queue_create(cl, &o, &q)))
+        return raise_from_err(st, err, XP_QUEUE, 0);
+    return PyLong_FromUnsignedLongLong(q.id);
+}
+
+static PyObject *q_open(PyObject *m, PyObject *arg)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+    const char *name = PyUnicode_AsUTF8(arg);
+    xichan_queue_id q;
+    int err;
+
+    if (!cl || !name)
+        return NULL;
+    if ((err = xichan_queue_open(cl, name, &q))) {
+        if (err == XICHAN_ENOTFOUND && st->QueueNotFoundError) {
+            PyErr_Format(st->QueueNotFoundError, "no queue named %R", arg);
+            return NULL;
+        }
+        return raise_from_err(st, err, XP_QUEUE, 0);
+    }
+    return PyLong_FromUnsignedLongLong(q.id);
+}
+
+/* The qid-only calls: destroy, bind, release, count, full. */
+typedef int64_t (*qid_fn)(xichan_client *, xichan_queue_id);
+
+static int64_t do_destroy(xichan_client *cl, xichan_queue_id q) { return xichan_queue_destroy(cl, q); }
+static int64_t do_bind(xichan_client *cl, xichan_queue_id q) { return xichan_queue_bind(cl, q); }
+static int64_t do_release(xichan_client *cl, xichan_queue_id q) { return xichan_queue_release(cl, q); }
+static int64_t do_count(xichan_client *cl, xichan_queue_id q) { return xichan_queue_count(cl, q); }
+static int64_t do_full(xichan_client *cl, xichan_queue_id q) { return xichan_queue_full(cl, q); }
+
+static PyObject *qid_call(PyObject *m, PyObject *arg, qid_fn fn, int ret)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_queue_id q;
+    int64_t r;
+
+    if (xp_id_arg(arg, "queue ID", &q.id) || !(cl = xp_client(st)))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS /* takes robust locks another process may hold */
+    r = fn(cl, q);
+    Py_END_ALLOW_THREADS
+    if (r < 0)
+        return raise_from_err(st, (int)r, XP_QUEUE, q.id);
+    if (ret == 1)
+        return PyLong_FromLongLong(r);
+    if (ret == 2)
+        return PyBool_FromLong(r != 0);
+    Py_RETURN_NONE;
+}
+
+static PyObject *q_destroy(PyObject *m, PyObject *a) { return qid_call(m, a, do_destroy, 0); }
+static PyObject *q_bind(PyObject *m, PyObject *a) { return qid_call(m, a, do_bind, 0); }
+static PyObject *q_release(PyObject *m, PyObject *a) { return qid_call(m, a, do_release, 0); }
+static PyObject *q_count(PyObject *m, PyObject *a) { return qid_call(m, a, do_count, 1); }
+static PyObject *q_full(PyObject *m, PyObject *a) { return qid_call(m, a, do_full, 2); }
+
+/* queue_defaults(qid) -> (maxsize, fmt, unboundop) */
+static PyObject *q_defaults(PyObject *m, PyObject *arg)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_queue_id q;
+    int64_t maxsize;
+    int fmt, op, err;
+
+    if (xp_id_arg(arg, "queue ID", &q.id) || !(cl = xp_client(st)))
+        return NULL;
+    if ((err = xichan_queue_defaults(cl, q, &maxsize, &fmt, &op)))
+        return raise_from_err(st, err, XP_QUEUE, q.id);
+    return Py_BuildValue("(Lii)", (long long)maxsize, fmt, op);
+}
+
+/* queue_put(qid, obj, fmt, unboundop, timeout=None) */
+static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_queue_id q;
+    xp_enc e;
+    xp_block b;
+    const void *data;
+    size_t len;
+    int64_t deadline;
+    long fmt;
+    int op, err;
+
+    if (nargs_ok("queue_put", nargs, 4, 5) || xp_id_arg(args[0], "queue ID", &q.id) ||
+        parse_op(args[3], &op) || xp_deadline(nargs > 4 ? args[4] : Py_None, &deadline))
+        return NULL;
+    fmt = PyLong_AsLong(args[2]);
+    if (fmt == -1 && PyErr_Occurred())
+        return NULL;
+    if (!(cl = xp_client(st)))
+        return NULL;
+    XP_SWEEP(st);
+    xp_enc_init(&e, st, cl);
+    if (fmt & 0x100) { /* tests: these bytes as an item of format fmt & 0xff, as a C client would */
+        fmt &= 0xff;
+        if (!PyBytes_Check(args[1])) {
+            xp_enc_fini(&e);
+            PyErr_SetString(PyExc_TypeError, "a raw item must be bytes");
+            return NULL;
+        }
+        data = PyBytes_AS_STRING(args[1]);
+        len = (size_t)PyBytes_GET_SIZE(args[1]);
+    } else if (fmt == XICHAN_FMT_PICKLE || fmt == XICHAN_FMT_RAW) {
+        if (!PyBytes_Check(args[1])) {
+            xp_enc_fini(&e);
+            PyErr_SetString(PyExc_TypeError, "a pickled item must be bytes");
+            return NULL;
+        }
+        data = PyBytes_AS_STRING(args[1]);
+        len = (size_t)PyBytes_GET_SIZE(args[1]);
+    } else {
+        if (xp_encode(&e, args[1])) {
+            xp_enc_abort(&e);
+            xp_enc_fini(&e);
+            return NULL;
+        }
+        fmt = e.fmt;
+        data = xp_enc_data(&e);
+        len = xp_enc_len(&e);
+    }
+    xp_block_begin(&b);
+    err = xichan_queue_put(cl, q, (int)fmt, data, len, op, deadline);
+    xp_block_end(&b);
+    if (err) {
+        xp_enc_abort(&e);
+        xp_enc_fini(&e);
+        return raise_from_err(st, err, XP_QUEUE, q.id);
+    }
+    xp_enc_fini(&e);
+    Py_RETURN_NONE;
+}
+
+/* queue_get(qid, timeout=None) -> obj (UNBOUND_ITEM for an unbound item) */
+static PyObject *q_get(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_queue_id q;
+    xichan_item item;
+    xp_block b;
+    int64_t deadline;
+    int err;
+
+    if (nargs_ok("queue_get", nargs, 1, 2) || xp_id_arg(args[0], "queue ID", &q.id) ||
+        xp_deadline(nargs > 1 ? args[1] : Py_None, &deadline) || !(cl = xp_client(st)))
+        return NULL;
+    XP_SWEEP(st);
+    xp_block_begin(&b);
+    err = xichan_queue_get(cl, q, &item, deadline);
+    xp_block_end(&b);
+    if (err)
+        return raise_from_err(st, err, XP_QUEUE, q.id);
+    return xp_decode_item(st, &item);
+}
+
+/* queue_list() -> [(qid, fmt, unboundop, maxsize, name)], oldest first */
+static PyObject *q_list(PyObject *m, PyObject *unused)
+{
+    PyObject *all, *res, *fn = PyObject_GetAttrString(m, "list_objects");
+
+    if (!fn)
+        return NULL;
+    all = PyObject_CallFunction(fn, "i", XICHAN_KIND_QUEUE);
+    Py_DECREF(fn);
+    if (!all)
+        return NULL;
+    res = PyList_New(0);
+    for (Py_ssize_t i = 0; res && i < PyList_GET_SIZE(all); i++) {
+        PyObject *t = PyList_GET_ITEM(all, i), *r;
+
+        if (PyLong_AsLong(PyTuple_GET_ITEM(t, 2)) != XICHAN_STATE_OPEN)
+            continue;
+        r = PyTuple_Pack(5, PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 8),
+                         PyTuple_GET_ITEM(t, 9), PyTuple_GET_ITEM(t, 3),
+                         PyTuple_GET_ITEM(t, 10));
+        if (!r || PyList_Append(res, r))
+            Py_CLEAR(res);
+        Py_XDECREF(r);
+    }
+    Py_DECREF(all);
+    return res;
+}
+
+PyMethodDef xp_queue_methods[] = {
+    {"queue_create", (PyCFunction)(void (*)(void))q_create, METH_VARARGS | METH_KEYWORDS,
+     "queue_create(maxsize, fmt, unboundop, name=None) -> qid, bound once to the caller."},
+    {"queue_open", q_open, METH_O, "queue_open(name) -> qid of a named queue (not bound)."},
+    {"queue_destroy", q_destroy, METH_O, "Destroy at once; items are dropped."},
+    {"queue_bind", q_bind, METH_O, "Add a binding of this interpreter."},
+    {"queue_release", q_release, METH_O, "Drop a binding; the last one destroys the queue."},
+    {"queue_count", q_count, METH_O, "Number of queued items."},
+    {"queue_full", q_full, METH_O, "True if bounded and at capacity."},
+    {"queue_defaults", q_defaults, METH_O, "(maxsize, fmt, unboundop) given at creation."},
+    {"queue_put", (PyCFunction)(void (*)(void))q_put, METH_FASTCALL,
+     "queue_put(qid, obj, fmt, unboundop, timeout=None)"},
+    {"queue_get", (PyCFunction)(void (*)(void))q_get, METH_FASTCALL,
+     "queue_get(qid, timeout=None) -> obj"},
+    {"queue_list", q_list, METH_NOARGS, "[(qid, fmt, unboundop, maxsize, name)], oldest first."},
+    {NULL, NULL, 0, NULL},
+};

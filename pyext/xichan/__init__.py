@@ -1,0 +1,106 @@
+"""xichan: channels and queues shared by processes and interpreters.
+
+The API mirrors CPython 3.13's ``test.support.interpreters.queues`` and
+``.channels`` (see ``xichan.queues`` and ``xichan.channels``), but the objects
+live in a POSIX shared-memory segment owned by the ``xichand`` daemon of the
+namespace ($XICHAN_NAME), so they work across processes as well as between
+interpreters, and survive the death of any participant.
+
+Package-level names:
+
+- ``create_queue``, ``Queue``, ``QueueEmpty``, ``QueueFull`` (as in 3.13's
+  ``interpreters`` package, imported lazily);
+- ``NotShareableError`` (a TypeError and a ValueError, so code written for
+  3.13 or 3.14 catches it) and ``is_shareable(obj)``;
+- ``SharedBuffer(size)``: zeroed bytes in the segment, writable, shared
+  zero-copy with every process that attaches it (pickle it, or send it);
+- ``XichanError`` for failures of the system itself (no daemon, segment
+  corrupt, tables full), with ``SegmentFullError`` when the segment has no
+  room for an item.
+"""
+
+import os as _os
+
+from . import _xichan
+
+__all__ = [
+    'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
+    'NotShareableError', 'is_shareable', 'SharedBuffer',
+    'XichanError', 'SegmentFullError',
+]
+
+# A subinterpreter's sys.path is fixed when it is created; _xichan adds this
+# directory there when an object arrives before xichan was imported.
+_xichan._set_path(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+
+
+class XichanError(RuntimeError):
+    """libxichan failed (no daemon, corrupt segment, a table full, ...).
+
+    ``code`` is the XICHAN_E* number; ``_xichan.strerror(code)`` names it.
+    """
+    code = None
+
+
+class SegmentFullError(XichanError, MemoryError):
+    """The shared segment has no room for the item right now."""
+
+
+class NotShareableError(TypeError, ValueError):
+    """The object does not support cross-interpreter (cross-process) data."""
+
+
+SharedBuffer = _xichan.SharedBuffer
+
+_xichan._register(
+    NotShareableError=NotShareableError,
+    XichanError=XichanError,
+    SegmentFullError=SegmentFullError,
+)
+
+_SHAREABLE_TYPES = (type(None), bool, int, float, str, bytes, tuple, memoryview)
+
+
+def is_shareable(obj):
+    """Return True if the object's type can be sent as it is (syncobj=True).
+
+    Like CPython's, this looks only at the top-level type: a tuple holding a
+    list is "shareable" here, but sending it fails.
+    """
+    tp = type(obj)
+    if tp in _SHAREABLE_TYPES or tp is SharedBuffer:
+        return True
+    from . import queues, channels
+    return tp in (queues.Queue, channels.SendChannel, channels.RecvChannel,
+                  channels.ChannelID)
+
+
+def __getattr__(name):
+    if name in ('Queue', 'QueueEmpty', 'QueueFull', 'create_queue'):
+        from .queues import create as create_queue, Queue, QueueEmpty, QueueFull
+        ns = globals()
+        ns.update(create_queue=create_queue, Queue=Queue,
+                  QueueEmpty=QueueEmpty, QueueFull=QueueFull)
+        return ns[name]
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+# After fork() the child must not use its parent's session: _xichan opens a
+# fresh one (it notices the new pid), and the live objects bind again there.
+_fork_hooks = []
+
+
+def _after_fork_child():
+    live = any(hook(None) for hook in _fork_hooks)
+    try:
+        _xichan._after_fork_child(live)
+    except Exception:
+        return
+    for hook in _fork_hooks:
+        hook(True)
+
+
+try:
+    _os.register_at_fork(after_in_child=_after_fork_child)
+except (AttributeError, RuntimeError):  # no fork here (subinterpreters)
+    pass

@@ -1,0 +1,347 @@
+"""Cross-process, cross-interpreter queues (the API of 3.13's
+test.support.interpreters.queues, over xichan's shared segment).
+
+Differences from CPython 3.13, all deliberate (SEMANTICS.md §0):
+
+- timeouts are float seconds on a monotonic clock (None waits forever, 0 tries
+  once, negative -> ValueError, non-number -> TypeError), and a blocked
+  put()/get() sleeps on a futex with the GIL released, no polling;
+- put()/get() also accept the 3.14 spellings ``block=`` and ``unbounditems=``;
+- full() is False when maxsize <= 0; list_all() is in creation order;
+- a queue can be named (``create(name=...)``, ``open(name)``): a named queue
+  is kept by the namespace until ``destroy()``;
+- ``QueueEmptyError``/``QueueFullError`` are aliases of QueueEmpty/QueueFull;
+- a Queue pickles by id, so passing it to a multiprocessing child (spawn or
+  fork) attaches the same queue there.
+"""
+
+import operator
+import os
+import pickle
+import queue
+import weakref
+
+from . import _xichan, _crossinterp, NotShareableError
+from ._crossinterp import UNBOUND_ERROR, UNBOUND_REMOVE
+
+__all__ = [
+    'UNBOUND', 'UNBOUND_ERROR', 'UNBOUND_REMOVE',
+    'create', 'list_all', 'open', 'destroy',
+    'Queue',
+    'QueueError', 'QueueNotFoundError', 'QueueEmpty', 'QueueFull',
+    'QueueEmptyError', 'QueueFullError',
+    'ItemInterpreterDestroyed', 'NotShareableError',
+]
+
+
+class QueueError(RuntimeError):
+    """Indicates that a queue-related error happened."""
+
+
+class QueueNotFoundError(QueueError):
+    """The targeted queue no longer exists."""
+
+
+class QueueEmpty(QueueError, queue.Empty):
+    """Raised from get_nowait() when the queue is empty.
+
+    It is also raised from get() if it times out.
+    """
+
+
+class QueueFull(QueueError, queue.Full):
+    """Raised from put_nowait() when the queue is full.
+
+    It is also raised from put() if it times out.
+    """
+
+
+# The seeds' spellings.
+QueueEmptyError = QueueEmpty
+QueueFullError = QueueFull
+
+
+class ItemInterpreterDestroyed(QueueError,
+                               _crossinterp.ItemInterpreterDestroyed):
+    """Raised from get() and get_nowait()."""
+
+
+_SHARED_ONLY = _xichan.FMT_MSGPACK
+_PICKLED = _xichan.FMT_PICKLE
+_UNBOUND_ITEM = _xichan.UNBOUND_ITEM
+
+UNBOUND = _crossinterp.UnboundItem.singleton('queue', __name__)
+
+
+def _serialize_unbound(unbound):
+    if unbound is UNBOUND:
+        unbound = _crossinterp.UNBOUND
+    return _crossinterp.serialize_unbound(unbound)
+
+
+def _resolve_unbound(flag):
+    resolved = _crossinterp.resolve_unbound(flag, ItemInterpreterDestroyed)
+    if resolved is _crossinterp.UNBOUND:
+        resolved = UNBOUND
+    return resolved
+
+
+def _unbound_arg(unbound, unbounditems):
+    if unbounditems is not None:
+        if unbound is not None and unbound is not unbounditems:
+            raise TypeError('give either unbound= or unbounditems=, not both')
+        return unbounditems
+    return unbound
+
+
+def create(maxsize=0, *, syncobj=False, unbounditems=UNBOUND, name=None):
+    """Return a new cross-interpreter queue.
+
+    The queue may be used to pass data safely between interpreters and
+    processes.
+
+    "syncobj" sets the default for Queue.put() and Queue.put_nowait().
+
+    "unbounditems" likewise sets the default.  See Queue.put() for
+    supported values.  The default value is UNBOUND, which replaces
+    the unbound item.
+
+    "name" (xichan) names the queue in the namespace: open(name) finds it
+    from any process, and it lives until destroy() is called.
+    """
+    maxsize = operator.index(maxsize)
+    fmt = _SHARED_ONLY if syncobj else _PICKLED
+    unbound = _serialize_unbound(unbounditems)
+    unboundop, = unbound
+    qid = _xichan.queue_create(maxsize, fmt, unboundop, name)
+    return Queue._adopt(qid, fmt, unbound, maxsize)
+
+
+def open(name):
+    """Return the Queue created with this name (QueueNotFoundError if none)."""
+    return Queue(_xichan.queue_open(name))
+
+
+def destroy(queue):
+    """Destroy a queue at once (a Queue or an id); its items are dropped."""
+    qid = queue.id if isinstance(queue, Queue) else operator.index(queue)
+    _xichan.queue_destroy(qid)
+
+
+def list_all():
+    """Return a list of all open queues, oldest first."""
+    res = []
+    for qid, fmt, unboundop, _maxsize, _name in _xichan.queue_list():
+        try:
+            res.append(Queue(qid, _fmt=fmt, _unbound=(unboundop,)))
+        except QueueNotFoundError:  # destroyed meanwhile
+            pass
+    return res
+
+
+_known_queues = weakref.WeakValueDictionary()
+
+
+class Queue:
+    """A cross-interpreter queue."""
+
+    def __new__(cls, id, /, *, _fmt=None, _unbound=None):
+        # There is only one instance for any given ID.
+        if isinstance(id, int):
+            id = int(id)
+        else:
+            raise TypeError(f'id must be an int, got {id!r}')
+        try:
+            return _known_queues[id]
+        except KeyError:
+            pass
+        _xichan.queue_bind(id)
+        self = super().__new__(cls)
+        self._id = id
+        self._bound = True
+        try:
+            maxsize, fmt, op = _xichan.queue_defaults(id)
+        except QueueNotFoundError:
+            self._bound = False
+            raise
+        self._maxsize = maxsize
+        self._fmt = fmt if _fmt is None else _fmt
+        self._unbound = (op,) if _unbound is None else _unbound
+        _known_queues[id] = self
+        return self
+
+    @classmethod
+    def _adopt(cls, qid, fmt, unbound, maxsize):
+        # create() already holds one binding for the new queue.
+        self = super().__new__(cls)
+        self._id = qid
+        self._bound = True
+        self._fmt = fmt
+        self._unbound = unbound
+        self._maxsize = maxsize
+        _known_queues[qid] = self
+        return self
+
+    def __del__(self):
+        if getattr(self, '_bound', False):
+            self._bound = False
+            try:
+                _xichan.queue_release(self._id)
+            except Exception:
+                pass
+        try:
+            if _known_queues.get(self._id) is self:
+                del _known_queues[self._id]
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return f'{type(self).__name__}({self.id})'
+
+    def __hash__(self):
+        return hash(self._id)
+
+    # for pickling:
+    def __getnewargs__(self):
+        return (self._id,)
+
+    # for pickling:
+    def __getstate__(self):
+        return None
+
+    def __reduce__(self):
+        return (type(self), (self._id,))
+
+    @property
+    def id(self):
+        return self._id
+
+    @property
+    def maxsize(self):
+        return self._maxsize
+
+    def empty(self):
+        return self.qsize() == 0
+
+    def full(self):
+        return _xichan.queue_full(self._id)
+
+    def qsize(self):
+        return _xichan.queue_count(self._id)
+
+    def put(self, obj, timeout=None, *,
+            syncobj=None,
+            unbound=None,
+            block=True,
+            unbounditems=None,
+            ):
+        """Add the object to the queue.
+
+        This blocks while the queue is full, until "timeout" seconds (a
+        float; None waits forever) have passed, then raises QueueFull.
+        block=False is put_nowait().
+
+        If "syncobj" is None (the default) then it uses the
+        queue's default, set with create().
+
+        If "syncobj" is false then all objects are supported (they are
+        pickled), at the expense of worse performance.
+
+        If "syncobj" is true then the object must be "shareable":
+        None, bool, int (64-bit), float, str, bytes, tuples of these,
+        memoryview, Queue, channel ends and SharedBuffer.  The object that
+        get() returns is then strictly equivalent (a memoryview shares its
+        buffer; a Queue is the receiver's own Queue object for that id).
+
+        "unbound" (or "unbounditems") controls the behavior of Queue.get()
+        for the given object if the current interpreter (calling put()) is
+        later destroyed, or its process ends:
+
+        UNBOUND (the usual default): get() returns UNBOUND in its place;
+        UNBOUND_ERROR: get() raises ItemInterpreterDestroyed (consuming it);
+        UNBOUND_REMOVE: the item is removed from the queue at once.
+        """
+        unbound = _unbound_arg(unbound, unbounditems)
+        if syncobj is None:
+            fmt = self._fmt
+        else:
+            fmt = _SHARED_ONLY if syncobj else _PICKLED
+        if unbound is None:
+            unboundop, = self._unbound
+        else:
+            unboundop, = _serialize_unbound(unbound)
+        if not block:
+            timeout = 0
+        elif timeout is not None:
+            _crossinterp.check_timeout(timeout)
+        if fmt == _PICKLED:
+            obj = pickle.dumps(obj)
+        _xichan.queue_put(self._id, obj, fmt, unboundop, timeout)
+
+    def put_nowait(self, obj, *, syncobj=None, unbound=None, unbounditems=None):
+        """Add the object to the queue, or raise QueueFull at once."""
+        unbound = _unbound_arg(unbound, unbounditems)
+        if syncobj is None:
+            fmt = self._fmt
+        else:
+            fmt = _SHARED_ONLY if syncobj else _PICKLED
+        if unbound is None:
+            unboundop, = self._unbound
+        else:
+            unboundop, = _serialize_unbound(unbound)
+        if fmt == _PICKLED:
+            obj = pickle.dumps(obj)
+        _xichan.queue_put(self._id, obj, fmt, unboundop, 0)
+
+    def get(self, timeout=None, *, block=True):
+        """Return the next object from the queue.
+
+        This blocks while the queue is empty, until "timeout" seconds have
+        passed (None waits forever), then raises QueueEmpty.  block=False
+        is get_nowait().
+
+        If the next item's original interpreter has been destroyed
+        then the "next object" is determined by the value of the
+        "unbound" argument to put().
+        """
+        obj = _xichan.queue_get(self._id, timeout if block else 0)
+        if obj is _UNBOUND_ITEM:
+            return UNBOUND
+        return obj
+
+    def get_nowait(self):
+        """Return the next object from the queue.
+
+        If the queue is empty then raise QueueEmpty.  Otherwise this
+        is the same as get().
+        """
+        obj = _xichan.queue_get(self._id, 0)
+        if obj is _UNBOUND_ITEM:
+            return UNBOUND
+        return obj
+
+
+def _fork_hook(rebind):
+    if rebind is None:
+        return len(_known_queues) > 0
+    for q in list(_known_queues.values()):
+        try:
+            _xichan.queue_bind(q._id)
+            q._bound = True
+        except Exception:
+            q._bound = False
+
+
+_xichan._register(
+    QueueError=QueueError,
+    QueueNotFoundError=QueueNotFoundError,
+    QueueEmpty=QueueEmpty,
+    QueueFull=QueueFull,
+    QueueItemDestroyed=ItemInterpreterDestroyed,
+    QueueType=Queue,
+)
+_xichan._register_xid(Queue)
+
+from . import _fork_hooks  # noqa: E402
+_fork_hooks.append(_fork_hook)
+del os

@@ -1,0 +1,36 @@
+"""pytest setup: everything lives in _env.py so unittest runs the same way.
+
+Builds nothing.  Importing _env points XICHAN_RUNTIME_DIR at a fresh temp
+dir, XICHAN_NAME at a namespace unique to this session, XICHAN_DAEMON at
+$BUILD/bin/xichand, PYTHONPATH at pyext/ for subprocesses, and stops the
+daemon at exit; collection is skipped cleanly if the extension is not built.
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import _env
+except unittest.SkipTest as e:  # the extension is not built for this Python
+    collect_ignore_glob = ['test_*.py']
+    _SKIP = str(e)
+else:
+    _SKIP = None
+
+
+def pytest_report_header(config):
+    if _SKIP:
+        return f'xichan: SKIPPED -- {_SKIP}'
+    return (f'xichan: namespace {os.environ["XICHAN_NAME"]}, '
+            f'runtime dir {os.environ["XICHAN_RUNTIME_DIR"]}')
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SKIP:
+        print(f'\nxichan: {_SKIP}')
+        if exitstatus == 5:  # "no tests collected" is a clean skip here
+            session.exitstatus = 0
+        return
+    _env.stop_daemon()

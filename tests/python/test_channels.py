@@ -1,0 +1,439 @@
+"""Channels: SEMANTICS.md §3 items 28-66 (send/recv, close/release,
+association), with other participants as threads and processes."""
+import pickle
+import statistics
+import threading
+import time
+from array import array
+
+import _env
+from _env import XTestCase, spawn_py, run_py, wait_for
+
+from xichan import channels, queues, _xichan
+
+CE = channels.ChannelClosedError
+
+
+def count(s):
+    return _xichan.chan_count(int(s.id))
+
+
+def later(delay, fn, *args):
+    def run():
+        time.sleep(delay)
+        fn(*args)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+class TestSendRecv(XTestCase):
+
+    def test_send_nowait_counts(self):  # 28 (xichan §0.6: returns a bool)
+        r, s = channels.create()
+        self.assertIs(s.send_nowait(1), False)
+        self.assertIs(s.send_nowait(2), False)
+        self.assertEqual(count(s), 2)
+        self.assertEqual(s._info.count, 2)
+
+    def test_send_nowait_true_when_receiver_waits(self):  # §0.6
+        r, s = channels.create()
+        got = []
+        t = threading.Thread(target=lambda: got.append(r.recv(timeout=10)))
+        t.start()
+        self.assertTrue(wait_for(lambda: r._info.recv_associated or True))
+        deadline = time.monotonic() + 10
+        res = False
+        time.sleep(0.2)  # let the receiver block
+        res = s.send_nowait('x')
+        t.join(10)
+        self.assertEqual(got, ['x'])
+        self.assertIs(res, True)
+        self.assertLess(time.monotonic(), deadline)
+
+    def test_fifo_several_senders(self):  # 29
+        r, s = channels.create()
+        ready, done = queues.create(), queues.create()
+        for i in range(5):
+            s.send_nowait(('a', i))
+        p = spawn_py('''
+            s, ready, done = pickle.loads(bytes.fromhex(sys.argv[1]))
+            for i in range(5):
+                s.send_nowait(('b', i))
+            ready.put('sent')
+            done.get(timeout=30)  # keep our items bound
+        ''', pickle.dumps((s, ready, done)).hex())
+        try:
+            self.assertEqual(ready.get(timeout=20), 'sent')
+            s2 = channels.SendChannel(int(s.id))
+            for i in range(5):
+                s2.send_nowait(('c', i))
+            got = [r.recv_nowait() for _ in range(15)]
+        finally:
+            done.put('bye')
+            p.communicate(timeout=30)
+        self.assertEqual(got, [(k, i) for k in 'abc' for i in range(5)])
+
+    def test_recv_nowait_empty(self):  # 30
+        r, s = channels.create()
+        with self.assertRaises(channels.ChannelEmptyError) as cm:
+            r.recv_nowait()
+        self.assertEqual(str(cm.exception), f'channel {int(r.id)} is empty')
+
+    def test_recv_nowait_default(self):  # 31
+        r, s = channels.create()
+        d = object()
+        self.assertIs(r.recv_nowait(d), d)
+        self.assertIsNone(r.recv_nowait(None))
+        s.send_nowait('item')
+        self.assertEqual(r.recv_nowait(d), 'item')
+
+    def test_send_blocks_until_received(self):  # 32
+        r, s = channels.create()
+        got = []
+        t = later(0.3, lambda: got.append(r.recv()))
+        with self.assertTakes(0.25, 5):
+            s.send('rendezvous')
+        t0 = time.monotonic()
+        t.join(5)
+        self.assertEqual(got, ['rendezvous'])
+        self.assertLess(time.monotonic() - t0, 1)
+
+    def test_send_timeout(self):  # 33
+        r, s = channels.create()
+        with self.assertTakes(0.29, 1.0):
+            with self.assertRaises(TimeoutError):
+                s.send('x', timeout=0.3)
+        self.assertEqual(count(s), 0)
+        self.assertIsNone(r.recv_nowait(None))
+
+    def test_send_timeout_zero(self):  # 34
+        r, s = channels.create()
+        with self.assertTakes(0, 0.1):
+            with self.assertRaises(TimeoutError):
+                s.send('x', timeout=0)
+        self.assertEqual(count(s), 0)
+
+    def test_send_bad_timeouts(self):  # 35
+        r, s = channels.create()
+        with self.assertRaises(ValueError):
+            s.send('x', timeout=-0.5)
+        with self.assertRaises(TypeError):
+            s.send('x', timeout='a')
+        with self.assertRaises(ValueError):
+            r.recv(timeout=-1)  # 37
+        with self.assertRaises(TypeError):
+            r.recv(timeout='1')
+        self.assertEqual(count(s), 0)
+
+    def test_recv_timeout(self):  # 37, 38 (float semantics)
+        r, s = channels.create()
+        with self.assertTakes(0.99, 1.5):
+            with self.assertRaises(TimeoutError):
+                r.recv(timeout=1)
+        with self.assertTakes(0.49, 0.9):
+            with self.assertRaises(TimeoutError):
+                r.recv(timeout=0.5)
+        with self.assertTakes(0, 0.05):
+            with self.assertRaises(TimeoutError):
+                r.recv(timeout=0)
+
+    def test_recv_queued_at_once(self):  # 39
+        r, s = channels.create()
+        s.send_nowait('ready')
+        with self.assertTakes(0, 0.05):
+            self.assertEqual(r.recv(), 'ready')
+
+    def test_blocked_recv_thread(self):  # 40 (thread)
+        r, s = channels.create()
+        lat = []
+        for _ in range(20):
+            def send():
+                time.sleep(0.01)
+                s.send_nowait(time.monotonic())
+            t = threading.Thread(target=send)
+            t.start()
+            sent = r.recv(timeout=5)
+            lat.append(time.monotonic() - sent)
+            t.join()
+        self.assertLess(statistics.median(lat), 0.005)
+
+    def test_blocked_recv_process(self):  # 40 (another process)
+        r, s = channels.create()
+        p = spawn_py('''
+            s = pickle.loads(bytes.fromhex(sys.argv[1]))
+            for i in range(20):
+                time.sleep(0.01)
+                s.send(time.monotonic(), timeout=10)
+        ''', pickle.dumps(s).hex())
+        lat = []
+        for _ in range(20):
+            sent = r.recv(timeout=20)
+            lat.append(time.monotonic() - sent)
+        p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertLess(statistics.median(lat), 0.005)
+
+    def test_blocked_send_force_closed(self):  # 41
+        r, s = channels.create()
+        later(0.2, lambda: _xichan.chan_close(int(r.id), force=True))
+        with self.assertRaises(CE):
+            s.send('x', timeout=10)
+
+    def test_blocked_recv_closed(self):  # 42
+        r, s = channels.create()
+        later(0.2, r.close)
+        with self.assertTakes(0.15, 5):
+            with self.assertRaises(CE):
+                r.recv(timeout=10)
+
+    def test_send_buffer_bytearray(self):  # 43
+        r, s = channels.create()
+        data = bytearray(10)
+        s.send_buffer_nowait(data)
+        view = r.recv()
+        self.assertIsInstance(view, memoryview)
+        view[0] = 1
+        self.assertEqual(data[0], 1)
+        data[1] = 2
+        self.assertEqual(view[1], 2)
+        with self.assertRaises(BufferError):
+            data.append(0)  # exported while the receiver's view lives
+        del view
+        data.append(0)
+
+    def test_send_buffer_format(self):  # 44
+        r, s = channels.create()
+        s.send_buffer_nowait(b'abc')
+        v = r.recv()
+        self.assertTrue(v.readonly)
+        self.assertEqual(bytes(v), b'abc')
+        a = array('i', [1, 2, 3])
+        s.send_buffer_nowait(a)
+        v = r.recv()
+        self.assertEqual(v.format, 'i')
+        self.assertEqual(v.tolist(), [1, 2, 3])
+        self.assertFalse(v.readonly)
+        s.send_buffer_nowait(memoryview(bytearray(12)).cast('B', (3, 4)))
+        v = r.recv()
+        self.assertEqual(v.shape, (3, 4))
+
+    def test_send_buffer_type_errors(self):  # 45
+        r, s = channels.create()
+        with self.assertRaises(TypeError):
+            s.send_buffer('s')
+        with self.assertRaises(TypeError):
+            s.send_buffer(1)
+        with self.assertRaises(TypeError):
+            s.send_buffer_nowait('s')
+        self.assertEqual(count(s), 0)
+
+    def test_send_buffer_blocking(self):  # 46
+        r, s = channels.create()
+        self.assertIs(s.send_buffer_nowait(b'x'), False)
+        r.recv()
+        with self.assertTakes(0.19, 1):
+            with self.assertRaises(TimeoutError):
+                s.send_buffer(b'x', timeout=0.2)
+        self.assertEqual(count(s), 0)
+        got = []
+        t = later(0.1, lambda: got.append(bytes(r.recv())))
+        s.send_buffer(bytearray(b'yz'), timeout=5)
+        t.join(5)
+        self.assertEqual(got, [b'yz'])
+
+    def test_send_memoryview_shares(self):  # 2.5 "send(memoryview) also shares"
+        r, s = channels.create()
+        data = bytearray(4)
+        s.send_nowait(memoryview(data))
+        v = r.recv()
+        v[3] = 9
+        self.assertEqual(data[3], 9)
+
+    def test_recv_consumes_unbound(self):  # 47
+        r, s = channels.create()
+        s.send_nowait('mine')
+        run_py('''
+            s = pickle.loads(bytes.fromhex(sys.argv[1]))
+            s.send_nowait('from a process that exits')
+        ''', pickle.dumps(s).hex())
+        self.assertEqual(count(s), 2)
+        self.assertEqual(r.recv(), 'mine')
+        self.assertIs(r.recv(), channels.UNBOUND)
+        self.assertEqual(count(s), 0)
+
+
+class TestClose(XTestCase):
+
+    def test_close_empty(self):  # 48
+        r, s = channels.create()
+        r.close()
+        self.assertTrue(r.is_closed)
+        self.assertTrue(s.is_closed)
+
+    def test_closed_errors(self):  # 49
+        r, s = channels.create()
+        s.close()
+        n = int(r.id)
+        for fn in (lambda: s.send_nowait(1), lambda: s.send(1, timeout=1), r.recv_nowait,
+                   lambda: r.recv(timeout=1), lambda: r.recv_nowait(None),
+                   lambda: _xichan.chan_count(n), r.close, s.close,
+                   lambda: _xichan.chan_sessions(n, send=True)):
+            with self.assertRaises(CE) as cm:
+                fn()
+            self.assertEqual(str(cm.exception), f'channel {n} is closed')
+
+    def test_recv_close_not_empty(self):  # 50
+        r, s = channels.create()
+        s.send_nowait(1)
+        with self.assertRaises(channels.ChannelNotEmptyError) as cm:
+            r.close()
+        self.assertEqual(str(cm.exception), f'channel {int(r.id)} may not be closed if '
+                                            f'not empty (try force=True)')
+        s.send_nowait(2)
+        self.assertEqual((r.recv(), r.recv()), (1, 2))
+
+    def test_lowlevel_close_not_empty(self):  # 51
+        r, s = channels.create()
+        s.send_nowait(1)
+        with self.assertRaises(channels.ChannelNotEmptyError):
+            _xichan.chan_close(int(r.id))
+        self.assertFalse(r.is_closed)
+
+    def test_send_close_not_empty(self):  # 52, 53
+        r, s = channels.create()
+        s.send_nowait(1)
+        s.send_nowait(2)
+        s.close()
+        self.assertTrue(s.is_closed)
+        self.assertFalse(r.is_closed)
+        info = r._info
+        self.assertEqual((info.open, info.closing), (False, True))
+        with self.assertRaises(CE):
+            s.send_nowait(3)
+        with self.assertRaises(CE):
+            s.close()
+        self.assertEqual(r.recv(), 1)
+        self.assertEqual(r.recv(), 2)
+        self.assertTrue(r.is_closed)
+        with self.assertRaises(CE):
+            r.recv_nowait()
+
+    def test_force_close(self):  # 54
+        r, s = channels.create()
+        s.send_nowait(1)
+        _xichan.chan_close(int(r.id), force=True)
+        self.assertTrue(r.is_closed)
+        self.assertEqual(r._info.count, 0)
+        with self.assertRaises(CE):
+            r.recv_nowait()
+
+    def test_closed_then_destroyed(self):  # 55
+        r, s = channels.create()
+        r.close()
+        with self.assertRaises(CE):
+            s.send_nowait(1)
+        channels.destroy(r)
+        with self.assertRaises(channels.ChannelNotFoundError):
+            s.send_nowait(1)
+
+    def test_list_all_with_closed(self):  # 56
+        r, s = channels.create()
+        r.close()
+        pairs = channels.list_all()
+        self.assertIn((r, s), pairs)
+
+    def test_release_only_sender_closes(self):  # 57
+        r, s = channels.create()
+        s.send_nowait('pending')
+        _xichan.chan_release(int(s.id), send=True)
+        self.assertTrue(r.is_closed)
+
+    def test_release_recv(self):  # 58
+        r, s = channels.create()
+        n = int(r.id)
+        r.recv_nowait(None)
+        s.send_nowait(1)
+        _xichan.chan_release(n, recv=True)
+        with self.assertRaises(CE) as cm:
+            r.recv_nowait()
+        self.assertEqual(str(cm.exception), f'channel {n} is already closed')
+        s.send_nowait(2)
+
+    def test_missing_release_close(self):  # 59
+        for fn in (lambda: _xichan.chan_release(10**6, send=True),
+                   lambda: _xichan.chan_close(10**6)):
+            with self.assertRaises(channels.ChannelNotFoundError):
+                fn()
+
+    def test_drop_ends_destroys(self):  # 60
+        r, s = channels.create()
+        s.send_nowait('pending')
+        n = int(r.id)
+        del r, s
+        self.assertNotIn(n, [int(a.id) for a, b in channels.list_all()])
+        with self.assertRaises(channels.ChannelNotFoundError):
+            channels.RecvChannel(n).recv_nowait()
+
+    def test_in_flight_end_keeps_alive(self):  # 61
+        r, s = channels.create()
+        q = queues.create(syncobj=True)
+        r2, s2 = channels.create()
+        n2 = int(r2.id)
+        s.send_nowait(r2)
+        q.put(s2)
+        del r2, s2
+        self.assertIn(n2, [int(a.id) for a, b in channels.list_all()])
+        rr = r.recv()
+        ss = q.get()
+        ss.send_nowait('alive')
+        self.assertEqual(rr.recv(), 'alive')
+
+
+class TestAssociation(XTestCase):
+
+    def test_unused(self):  # 62
+        r, s = channels.create()
+        self.assertEqual(_xichan.chan_sessions(int(r.id), send=True), [])
+        self.assertEqual(_xichan.chan_sessions(int(r.id), send=False), [])
+
+    def test_listed_after_use(self):  # 63
+        r, s = channels.create()
+        me = _xichan.session_id()
+        n = int(r.id)
+        s.send_nowait(1)
+        self.assertEqual(_xichan.chan_sessions(n, send=True), [me])
+        self.assertEqual(_xichan.chan_sessions(n, send=False), [])
+        r.recv_nowait()
+        r.recv_nowait(None)
+        self.assertEqual(_xichan.chan_sessions(n, send=False), [me])
+        r2, s2 = channels.create()
+        r2.recv_nowait(None)  # a recv attempt on an empty channel associates
+        self.assertEqual(_xichan.chan_sessions(int(r2.id), send=False), [me])
+
+    def test_ended_participant_drops_out(self):  # 64
+        r, s = channels.create()
+        n = int(r.id)
+        r.recv_nowait(None)
+        run_py('''
+            s = pickle.loads(bytes.fromhex(sys.argv[1]))
+            s.send_nowait(1, unbound=channels.UNBOUND_REMOVE)
+            print(xichan._xichan.session_id())
+        ''', pickle.dumps(s).hex())
+        self.assertEqual(_xichan.chan_sessions(n, send=True), [])
+
+    def test_sessions_args(self):  # 65
+        r, s = channels.create()
+        with self.assertRaises(TypeError):
+            _xichan.chan_sessions(int(r.id))
+        r.close()
+        with self.assertRaises(CE):
+            _xichan.chan_sessions(int(r.id), send=True)
+
+    def test_auto_close_when_producer_ends(self):  # 66
+        r, s = channels.create()
+        run_py('''
+            s = pickle.loads(bytes.fromhex(sys.argv[1]))
+            s.send_nowait(1)
+        ''', pickle.dumps(s).hex())
+        self.assertTrue(r.is_closed)

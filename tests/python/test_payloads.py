@@ -1,0 +1,176 @@
+"""Payload types: SEMANTICS.md §3 items 22-27, plus msgpack items from C
+clients and cross-process round trips."""
+import math
+import struct
+
+import _env
+import pickle
+
+from _env import XTestCase, spawn_py
+
+import xichan
+from xichan import channels, queues, _xichan
+
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
+SHAREABLE = [
+    None, True, False, 0, 1, -1, 255, 256, INT64_MIN, INT64_MAX, 2**32, -2**32,
+    0.0, -0.0, 1.5, float('inf'), float('-inf'), 1e308,
+    '', 'spam', 'ünïcødé ☃', 'a' * 100000, '\udc80 lone surrogate',
+    b'', b'eggs', bytes(range(256)) * 10,
+    (), (1,), (1, ('a', (b'b', None)), 2.5), ((((),),),),
+]
+
+
+class StrSub(str):
+    pass
+
+
+class IntSub(int):
+    pass
+
+
+class BytesSub(bytes):
+    pass
+
+
+NOT_SHAREABLE = [[1], {'a': 1}, {1, 2}, 1j, bytearray(b'x'), object(),
+                 StrSub('x'), IntSub(1), BytesSub(b'x'), (1, [2])]
+
+
+def same(a, b):
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+class TestShareable(XTestCase):
+
+    def test_roundtrip_channel(self):  # 22
+        r, s = channels.create()
+        for v in SHAREABLE + [float('nan')]:
+            s.send_nowait(v)
+            got = r.recv()
+            self.assertTrue(same(v, got), (v, got))
+
+    def test_roundtrip_queue_syncobj(self):  # 22 (queues, syncobj=True)
+        q = queues.create(syncobj=True)
+        for v in SHAREABLE:
+            q.put(v)
+        for v in SHAREABLE:
+            got = q.get_nowait()
+            self.assertTrue(same(v, got), (v, got))
+
+    def test_int_overflow(self):  # 23
+        r, s = channels.create()
+        q = queues.create()
+        for v in (2**63, INT64_MIN - 1, 2**100):
+            with self.assertRaisesRegex(OverflowError, 'try sending as bytes'):
+                s.send_nowait(v)
+            with self.assertRaisesRegex(OverflowError, 'try sending as bytes'):
+                q.put(v, syncobj=True)
+            with self.assertRaises(OverflowError):
+                s.send_nowait((1, v))
+        self.assertEqual(s._info.count, 0)
+        self.assertEqual(q.qsize(), 0)
+
+    def test_not_shareable(self):  # 24, 25
+        r, s = channels.create()
+        q = queues.create(syncobj=True)
+        for v in NOT_SHAREABLE:
+            with self.assertRaises(xichan.NotShareableError):
+                s.send_nowait(v)
+            with self.assertRaises(xichan.NotShareableError):
+                q.put_nowait(v)
+            with self.assertRaises(xichan.NotShareableError):
+                s.send(v, timeout=1)
+        self.assertEqual(s._info.count, 0)
+        self.assertEqual(q.qsize(), 0)
+        with self.assertRaises(xichan.NotShareableError) as cm:
+            s.send_nowait((1, (2, [3])))
+        self.assertEqual(str(cm.exception), '[3] does not support cross-interpreter data')
+        self.assertTrue(xichan.is_shareable((1, [1])))  # top-level type only
+        self.assertFalse(xichan.is_shareable([1]))
+        self.assertTrue(xichan.is_shareable(q))
+
+    def test_received_are_new_objects(self):  # 26
+        r, s = channels.create()
+        for v in ('a longer string value', b'some bytes value', (1, 2, 3), 10**12, 1.25):
+            s.send_nowait(v)
+            got = r.recv()
+            self.assertEqual(got, v)
+            self.assertIsNot(got, v)
+
+    def test_handles_are_sendable(self):  # 27
+        r, s = channels.create()
+        r2, s2 = channels.create()
+        q = queues.create()
+        s.send_nowait((r2, s2, q, r2.id))
+        got = r.recv()
+        self.assertEqual(got[0], r2)
+        self.assertEqual(got[1], s2)
+        self.assertIs(got[2], q)
+        self.assertEqual(got[3], r2.id)
+        self.assertEqual(got[3].end, 'recv')
+        s2.send_nowait('via received end')
+        self.assertEqual(got[0].recv(), 'via received end')
+        # The in-flight references were given back: dropping every object
+        # destroys the channel.
+        cid = int(r2.id)
+        del r2, s2, got
+        with self.assertRaises(channels.ChannelNotFoundError):
+            channels.RecvChannel(cid).recv_nowait()
+
+
+class TestCInterop(XTestCase):
+    """Items as a C client packs them with msgpack-c (xichan_queue_put_msgpack)."""
+
+    def put_raw(self, q, data, fmt=_xichan.FMT_MSGPACK):
+        _xichan.queue_put(q.id, data, fmt | 0x100, 0, 0)
+
+    def test_msgpack_natural_values(self):
+        q = queues.create()
+        # {"a": [1, -2, "x", b"\x00", nil, true, 1.5f32]}
+        item = (b'\x81\xa1a\x97\x01\xfe\xa1x\xc4\x01\x00\xc0\xc3'
+                + b'\xca' + struct.pack('>f', 1.5))
+        self.put_raw(q, item)
+        self.assertEqual(q.get_nowait(), {'a': (1, -2, 'x', b'\x00', None, True, 1.5)})
+        self.put_raw(q, b'\xcf' + struct.pack('>Q', 2**64 - 1))  # uint64
+        self.assertEqual(q.get_nowait(), 2**64 - 1)
+        self.put_raw(q, b'\xd4\x07\x41')  # fixext1, unknown type 7
+        self.assertEqual(q.get_nowait(), (7, b'A'))
+        self.put_raw(q, b'raw bytes', _xichan.FMT_RAW)
+        self.assertEqual(q.get_nowait(), b'raw bytes')
+        self.put_raw(q, b'\x92\x01')  # truncated array
+        with self.assertRaises(ValueError):
+            q.get_nowait()
+        self.assertEqual(q.qsize(), 0)
+
+
+class TestCrossProcess(XTestCase):
+
+    def test_child_puts_values(self):  # 22, 79, 80 across processes
+        q = queues.create()
+        done = queues.create()
+        p = spawn_py('''
+            q, done = pickle.loads(bytes.fromhex(sys.argv[1]))
+            q.put((1, 'two', b'3', None, 2**62), syncobj=True)
+            q.put([1, {'x': 2**100}, 1j])
+            q.put(memoryview(b'abc'), syncobj=True)
+            done.get(timeout=30)  # stay alive: our items would become UNBOUND
+        ''', pickle.dumps((q, done)).hex())
+        try:
+            self.assertEqual(q.get(timeout=10), (1, 'two', b'3', None, 2**62))
+            self.assertEqual(q.get(timeout=5), [1, {'x': 2**100}, 1j])
+            mv = q.get(timeout=5)
+            self.assertIsInstance(mv, memoryview)
+            self.assertEqual(bytes(mv), b'abc')
+            self.assertTrue(mv.readonly)
+        finally:
+            done.put(None)
+            p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
