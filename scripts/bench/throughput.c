@@ -9,6 +9,10 @@
  * put_many/get_many (batches of 64).  mpmc: P producers and C consumers on
  * one queue (1x1, 4x4, 20x20), small items.  Needs a daemon whose segment
  * holds a few 16 MiB items (xichand --size 256M).
+ *
+ * A put_many batch is capped at the queue's maxsize and at BATCH_BYTES of
+ * payload: put_many allocates the whole batch in one pass, so a batch larger
+ * than the free segment fails with XICHAN_ENOSPC instead of waiting.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -22,6 +26,7 @@
 #include "xichan.h"
 
 #define BATCH 64
+#define BATCH_BYTES (32u << 20)
 
 static int json, quick;
 
@@ -41,6 +46,19 @@ static xichan_client *client(void)
     return cl;
 }
 
+/* Items per put_many for this size and bound (see the top of the file). */
+static int batch_for(size_t size, int64_t maxsize)
+{
+    size_t k = BATCH;
+
+    if (maxsize > 0 && (size_t)maxsize < k)
+        k = (size_t)maxsize;
+    if (size * k > BATCH_BYTES)
+        k = BATCH_BYTES / size ? BATCH_BYTES / size : 1;
+    return (int)k;
+}
+
+/* batch: items per put_many, 0 for single puts. */
 static void produce(xichan_queue_id q, long n, size_t size, int batch)
 {
     xichan_client *cl = client();
@@ -52,7 +70,7 @@ static void produce(xichan_queue_id q, long n, size_t size, int batch)
         iov[i] = (xichan_iov){buf, size, XICHAN_FMT_RAW};
     for (long i = 0; i < n;) {
         if (batch) {
-            int k = n - i < BATCH ? (int)(n - i) : BATCH;
+            int k = n - i < batch ? (int)(n - i) : batch;
             err = xichan_queue_put_many(cl, q, iov, (size_t)k, 0, xichan_deadline(60));
             if (err < 0)
                 die("put_many", err);
@@ -114,7 +132,7 @@ static double run(int np, int nc, long n, size_t size, int batch, int64_t maxsiz
         }
     for (int i = 0; i < np; i++)
         if ((pids[k++] = fork()) == 0) {
-            produce(q, n / np + (i < n % np), size, batch);
+            produce(q, n / np + (i < n % np), size, batch ? batch_for(size, maxsize) : 0);
             _exit(0);
         }
     for (int i = 0; i < k; i++) {
