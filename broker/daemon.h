@@ -5,6 +5,8 @@
 #define XICHAN_DAEMON_H
 
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "internal.h"
 
@@ -19,6 +21,9 @@ struct xd {
     int ready_fd;  /* --daemon: tells the launcher our exit status, 0 = ready */
     int log_fd;    /* --log-file: becomes stderr once we serve, else -1 */
     int log_level;
+    int grouped;   /* --group: the namespace is shared with gid */
+    gid_t gid;
+    char group_name[64];
     struct xichan_shm *shm;
 };
 
@@ -33,5 +38,19 @@ int xd_adopt(void);
 void xd_ready(void);
 /* Unlinks the segment, socket, pid and lock files. */
 void xd_remove_files(void);
+
+/* access.c: who may use the namespace (the decisions are at its top). */
+/* --group G (name or gid; NULL or "" for none): 0, -2 no such group, -1 not a member. */
+int xd_access_init(const char *group);
+/* Creates or checks the runtime dir, and gives it to the group if any; 0 or -1 (logged). */
+int xd_prepare_dir(const char *dir);
+/* The umask to bind the socket under: it is born 0600. */
+mode_t xd_socket_umask(void);
+/* The socket's final group and mode (0600, or 0660 with the group); 0 or -1 with errno. */
+int xd_share_socket(const char *path);
+/* Checks the segment is ours and gives it its mode and group; 0 or -1 (printed). */
+int xd_share_segment(void);
+/* 1 if the peer may have a session; else 0 and why says so in full. */
+int xd_peer_allowed(int fd, const struct ucred *cred, char *why, size_t cap);
 
 #endif /* XICHAN_DAEMON_H */

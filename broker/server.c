@@ -360,6 +360,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
     struct ucred cred;
     socklen_t len = sizeof(cred);
     struct conn *c;
+    char why[160];
     int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
     if (fd < 0) {
@@ -392,12 +393,10 @@ static void on_accept(uv_poll_t *h, int status, int events)
     c->poll.data = c;
     c->next = conns;
     conns = c;
-    if (cred.uid != geteuid()) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "uid %u may not use namespace '%s' of uid %u",
-                 (unsigned)cred.uid, xd.ns, (unsigned)geteuid());
-        welcome(c, XICHAN_EPERM, msg);
-        xd_log(XD_WARN, "refused pid %d: %s", (int)cred.pid, msg);
+    if (!xd_peer_allowed(fd, &cred, why, sizeof(why))) {
+        /* The file modes should have kept it out (access.c): say why, once, and close. */
+        welcome(c, XICHAN_EACCES, why);
+        xd_log(XD_WARN, "refused pid %d: %s", (int)cred.pid, why);
         conn_release(c);
         return;
     }
@@ -509,6 +508,8 @@ static void on_signal(uv_signal_t *h, int signum)
 static int listen_socket(void)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    mode_t old_mask;
+    int rc;
 
     listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd < 0)
@@ -516,8 +517,15 @@ static int listen_socket(void)
     memcpy(sa.sun_path, xd.sock_path, strlen(xd.sock_path) + 1);
     /* Only a daemon holding the lock gets here: any socket file is stale. */
     unlink(xd.sock_path);
-    if (bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        chmod(xd.sock_path, 0600) < 0 || listen(listen_fd, 128) < 0)
+    /*
+     * Born 0600 whatever the caller's umask, then given its final mode and
+     * group (access.c).  The loop and its worker threads do not run yet, so
+     * changing the process-wide umask here races with nothing.
+     */
+    old_mask = umask(xd_socket_umask());
+    rc = bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (rc < 0 || xd_share_socket(xd.sock_path) < 0 || listen(listen_fd, 128) < 0)
         return -1;
     return 0;
 }

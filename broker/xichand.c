@@ -85,43 +85,22 @@ static int parse_size(const char *s, uint64_t *out)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xichand [--name N] [--runtime-dir D] [--size BYTES] [--sessions N]\n"
-            "               [--objects N] [--bindings N] [--foreground | --daemon]\n"
+            "usage: xichand [--name N] [--runtime-dir D] [--group G] [--size BYTES]\n"
+            "               [--sessions N] [--objects N] [--bindings N] [--foreground | --daemon]\n"
             "               [--pid-file F] [--log-file F] [--log-level error|warn|info|debug]\n"
             "\n"
             "Serves the xichan namespace N ($XICHAN_NAME, default 'default') from a\n"
             "shared-memory segment of BYTES (default 64M; K, M, G suffixes), with its\n"
             "socket and lock file in D ($XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan,\n"
             "else /tmp/xichan-$UID).  SIGTERM or SIGINT stops it and removes the segment.\n"
+            "Only its own uid (and root) may connect; --group G ($XICHAN_GROUP), a group\n"
+            "name or gid, also lets members of G in (runtime dir 0710, socket and\n"
+            "segment 0660, all of group G).\n"
             "--daemon detaches once the daemon serves (stdin and stdout go to /dev/null);\n"
             "--log-file appends the log once the daemon serves (start-up errors still go\n"
             "to stderr).\n"
             "Exit status: 0 stopped by a signal, 2 usage, 3 namespace already served,\n"
             "4 existing segment cannot be adopted, 1 other start-up failures.\n");
-}
-
-/* ------------------------------------------------------- runtime dir */
-
-static int prepare_dir(const char *dir)
-{
-    struct stat st;
-
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        xd_log(XD_ERROR, "cannot create runtime dir %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        xd_log(XD_ERROR, "runtime dir %s is not a directory", dir);
-        return -1;
-    }
-    if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-        xd_log(XD_ERROR,
-               "runtime dir %s must belong to uid %u and not be group- or world-writable "
-               "(mode is %04o, owner %u)",
-               dir, (unsigned)geteuid(), (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
-        return -1;
-    }
-    return 0;
 }
 
 /* The lock file: held for the daemon's whole life, its pid inside. */
@@ -162,6 +141,9 @@ static int open_segment(void)
     xichan__shm_name(xd.seg_name, sizeof(xd.seg_name), xd.ns);
     err = xichan__shm_open(xd.seg_name, &xd.shm);
     if (err == 0) {
+        /* Only a segment of our own uid, brought to the current mode (access.c). */
+        if (xd_share_segment() < 0)
+            return -1;
         xd_log(XD_INFO, "adopting the existing segment %s (%llu bytes) left by a previous daemon",
                xd.seg_name, (unsigned long long)xd.shm->size);
         return xd_adopt();
@@ -181,6 +163,11 @@ static int open_segment(void)
                 err == XICHAN_ENOSPC ? " (/dev/shm is too small: free it, or use a smaller --size)"
                 : err == XICHAN_EINVAL ? " (--size too small for the tables)"
                                        : "");
+        return -1;
+    }
+    /* Born 0600; with --group it becomes 0660 of the group only now (access.c). */
+    if (xd_share_segment() < 0) {
+        xichan__shm_unlink(xd.seg_name);
         return -1;
     }
     xd_log(XD_INFO, "created segment %s: %llu bytes, %u sessions, %u objects", xd.seg_name,
@@ -320,6 +307,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
         {"runtime-dir", required_argument, NULL, 'r'},
+        {"group", required_argument, NULL, 'g'},
         {"size", required_argument, NULL, 's'},
         {"sessions", required_argument, NULL, 'S'},
         {"objects", required_argument, NULL, 'O'},
@@ -333,7 +321,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *name = NULL, *rdir = NULL, *log_file = NULL, *env;
+    const char *name = NULL, *rdir = NULL, *log_file = NULL, *env, *group = getenv("XICHAN_GROUP");
     int c, daemonize = 0, rc;
 
     xd.size = 64u << 20;
@@ -349,6 +337,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'n': name = optarg; break;
         case 'r': rdir = optarg; break;
+        case 'g': group = optarg; break;
         case 's':
             if (parse_size(optarg, &xd.size) < 0) {
                 fprintf(stderr, "xichand: --size: '%s' is not a size (e.g. 64M)\n", optarg);
@@ -393,6 +382,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "xichand: runtime dir path too long\n");
         return EXIT_USAGE;
     }
+    if ((rc = xd_access_init(group)) < 0)
+        return rc == -2 ? EXIT_USAGE : 1;
     signal(SIGPIPE, SIG_IGN);
     if (daemonize)
         close_inherited();
@@ -408,7 +399,7 @@ int main(int argc, char **argv)
         return 1;
     }
     raise_nofile();
-    if (prepare_dir(xd.dir) < 0)
+    if (xd_prepare_dir(xd.dir) < 0)
         return startup_failed(1);
     if ((rc = take_lock()) < 0)
         return startup_failed(rc == -2 ? EXIT_BUSY : 1);

@@ -84,7 +84,8 @@ static int connect_to(const char *path, int *fd_out)
     close(fd);
     if (err == ENOENT || err == ECONNREFUSED || err == ENOTDIR)
         return XICHAN_ENODAEMON;
-    return err == EACCES || err == EPERM ? XICHAN_EPERM : XICHAN_EIO;
+    /* The socket's or the dir's mode kept us out (access.c). */
+    return err == EACCES || err == EPERM ? XICHAN_EACCES : XICHAN_EIO;
 }
 
 static int executable(const char *path)
@@ -185,14 +186,18 @@ static int connect_or_start(const char *ns, const char *dir, int autostart, int 
     if ((err = xichan__sock_path(path, sizeof(path), dir, ns)))
         return err;
     err = connect_to(path, fd);
+    if (err == XICHAN_EACCES)
+        xichan__explain_denied(path, dir, ns);
     if (err != XICHAN_ENODAEMON || !autostart)
         return err;
-    if ((err = spawn_daemon(ns, dir)))
+    if ((err = xichan__may_autostart(dir, ns)) || (err = spawn_daemon(ns, dir)))
         return err;
     until = xichan_now_ns() + CONNECT_WAIT_NS;
     do {
         struct timespec ts = {0, 10 * 1000000};
-        if ((err = connect_to(path, fd)) != XICHAN_ENODAEMON)
+        if ((err = connect_to(path, fd)) == XICHAN_EACCES)
+            xichan__explain_denied(path, dir, ns);
+        if (err != XICHAN_ENODAEMON)
             return err;
         nanosleep(&ts, NULL);
     } while (xichan_now_ns() < until);
@@ -238,7 +243,7 @@ static int greet(int fd, const char *kind, uint32_t reattach_sid, uint32_t reatt
                  struct xichan_msg_welcome *w)
 {
     struct xichan_msg_hello hello = {0};
-    int err;
+    int err, send_err;
 
     hello.magic = XICHAN_PROTO_MAGIC;
     hello.type = XICHAN_MSG_HELLO;
@@ -248,14 +253,23 @@ static int greet(int fd, const char *kind, uint32_t reattach_sid, uint32_t reatt
     hello.reattach_sid = reattach_sid;
     hello.reattach_slot = reattach_slot;
     snprintf(hello.kind, sizeof(hello.kind), "%s", kind && *kind ? kind : "c");
-    if ((err = send_msg(fd, &hello, sizeof(hello))) ||
-        (err = recv_msg(fd, w, sizeof(*w), REPLY_WAIT_MS)))
-        return err;
+    /*
+     * A daemon that refuses a peer answers on accept, before our HELLO, and
+     * closes: a HELLO that finds the connection gone may still have that
+     * answer waiting, which says more than "connection lost".
+     */
+    send_err = send_msg(fd, &hello, sizeof(hello));
+    if (send_err && send_err != XICHAN_EDAEMONLOST)
+        return send_err;
+    if ((err = recv_msg(fd, w, sizeof(*w), REPLY_WAIT_MS)))
+        return send_err ? send_err : err;
     if (w->magic != XICHAN_PROTO_MAGIC || w->type != XICHAN_MSG_WELCOME)
         return XICHAN_EVERSION;
     if (w->status) {
         w->message[sizeof(w->message) - 1] = '\0';
         debug("the daemon refused the session: %s", w->message);
+        if (w->status == XICHAN_EACCES && w->message[0])
+            xichan__set_refusal(XICHAN_EACCES, "%s", w->message);
         return w->status < 0 ? w->status : XICHAN_EREFUSED;
     }
     w->seg_name[sizeof(w->seg_name) - 1] = '\0';
@@ -271,12 +285,13 @@ int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
     xichan_client *cl;
     char dir[400];
     const char *env;
-    int err, autostart;
+    int err, autostart, explicit_dir;
 
     if (!out)
         return XICHAN_EINVAL;
     *out = NULL;
     pthread_once(&init_once, init);
+    xichan__clear_refusal();
     if (!opts)
         opts = &def;
     cl = calloc(1, sizeof(*cl));
@@ -293,10 +308,16 @@ int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
         goto fail;
 
     snprintf(cl->dir, sizeof(cl->dir), "%s", dir);
-    if ((err = greet(cl->fd, opts->kind, 0, 0, &w)))
+    explicit_dir = (opts->runtime_dir && *opts->runtime_dir) ||
+                   ((env = getenv("XICHAN_RUNTIME_DIR")) && *env);
+    if ((err = xichan__trust_daemon(cl->fd, dir, explicit_dir, cl->ns, &cl->daemon_uid)) ||
+        (err = greet(cl->fd, opts->kind, 0, 0, &w)))
         goto fail_conn;
+    /* The daemon's answer names the segment: its owner's uid is in it, not ours. */
     if ((err = xichan__shm_acquire(w.seg_name, &cl->shm)))
         goto fail_conn;
+    if ((err = xichan__trust_segment(cl->shm, cl->daemon_uid, cl->ns)))
+        goto fail_map;
     /* The daemon is trusted, but its answer must still fit the segment. */
     if (w.slot >= cl->shm->nsessions || cl->shm->sessions[w.slot].sid != w.sid) {
         err = XICHAN_ECORRUPT;
@@ -340,11 +361,17 @@ static int say_bye(int fd, const struct xichan_msg_bye *bye)
 static int reattach(xichan_client *cl)
 {
     struct xichan_msg_welcome w;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
     int fd, err;
 
     if ((err = connect_or_start(cl->ns, cl->dir, 0, &fd)))
         return err;
-    err = greet(fd, NULL, cl->sid, cl->slot, &w);
+    /* Only a daemon of the same uid as the first may hear about our session. */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != cl->daemon_uid)
+        err = XICHAN_EPERM;
+    else
+        err = greet(fd, NULL, cl->sid, cl->slot, &w);
     if (!err && (w.sid != cl->sid || w.slot != cl->slot || strcmp(w.seg_name, cl->shm->name)))
         err = XICHAN_EREFUSED;
     if (err) {

@@ -77,6 +77,7 @@ struct xichan_shm {
     char name[64];            /* shm_open name, leading '/' */
     int refs;                 /* process-local users, under the registry lock */
     uint64_t ino;             /* identity of the mapped file (a recreated segment differs) */
+    uid_t owner;              /* the file's owner when mapped: the daemon's uid (client.c) */
 };
 
 struct xichan_shm_geometry {
@@ -324,6 +325,7 @@ struct xichan_client {
     struct xichan_waiter waiter;
     char ns[64];
     char dir[400];            /* runtime dir, to find a restarted daemon */
+    uid_t daemon_uid;         /* a restarted daemon must run as the same uid */
     /*
      * Channel associations this session has made, as (gen << 32 | slot << 4 |
      * flags) words indexed by slot.  Lock-free: for one (slot, gen) the flags
@@ -343,6 +345,21 @@ static inline int xichan__client_ok(const xichan_client *cl)
 }
 
 /* ----------------------------------------------------------- misc */
+
+/* The message xichan_strerror(err) gives in this thread from now on (errors.c). */
+void xichan__set_refusal(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Forgets it: every xichan_client_open() starts afresh. */
+void xichan__clear_refusal(void);
+
+/* access.c: the client's half of the trust model (decisions at its top). */
+/* connect() said EACCES: records why, as well as the files tell, for XICHAN_EACCES. */
+void xichan__explain_denied(const char *sock, const char *dir, const char *ns);
+/* 0, or XICHAN_ENODAEMON (explained) if dir belongs to another uid. */
+int xichan__may_autostart(const char *dir, const char *ns);
+/* 0 if the daemon on fd may be trusted (its uid into *uid), else XICHAN_EPERM (explained). */
+int xichan__trust_daemon(int fd, const char *dir, int explicit_dir, const char *ns, uid_t *uid);
+/* 0 if the mapped segment belongs to the daemon's uid, else XICHAN_EPERM (explained). */
+int xichan__trust_segment(const struct xichan_shm *shm, uid_t daemon_uid, const char *ns);
 
 int xichan__runtime_dir(char *buf, size_t cap, const char *override);
 int xichan__ns_name(char *buf, size_t cap, const char *override);

@@ -7,13 +7,20 @@
  * notice.  The data plane never uses this socket.
  *
  *   client                           daemon
- *   HELLO  ------------------------>  checks uid (SO_PEERCRED), protocol and
- *                                     layout hash, claims a session slot
+ *   connect ----------------------->  checks the peer (SO_PEERCRED, groups;
+ *                                     broker/access.c); a refused peer gets
+ *          <------------------------  WELCOME (status XICHAN_EACCES, message
+ *                                     names namespace, uid and group) and EOF
+ *   HELLO  ------------------------>  checks protocol and layout hash,
+ *                                     claims a session slot
  *          <------------------------  WELCOME (status 0: sid, slot, segment)
  *   ... works on the segment directly ...
  *   BYE    ------------------------>  releases the session's state
  *          <------------------------  BYE_ACK
  *   close
+ *
+ * WELCOME's seg_name is authoritative: it embeds the daemon's uid, which is
+ * not the client's when a group shares the namespace.
  *
  * A client that dies skips BYE: the daemon sees EOF (or the pidfd of the
  * peer process becoming readable) and does the same cleanup.

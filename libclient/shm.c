@@ -134,6 +134,7 @@ int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
     struct xichan_shm_hdr *h;
     uint64_t sess, objs, binds, heap, heap_size;
     struct timespec now;
+    struct stat st;
     int fd, err;
 
     *out = NULL;
@@ -167,6 +168,10 @@ int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
     if (shm->base == MAP_FAILED) {
         err = XICHAN_EIO;
         goto fail_alloc;
+    }
+    if (fstat(fd, &st) == 0) {
+        shm->ino = (uint64_t)st.st_ino;
+        shm->owner = st.st_uid;
     }
     close(fd);
     shm->size = geo->size;
@@ -275,6 +280,7 @@ int xichan__shm_open(const char *name, struct xichan_shm **out)
     }
     shm->size = (size_t)st.st_size;
     shm->ino = (uint64_t)st.st_ino;
+    shm->owner = st.st_uid;
     shm->base = mmap(NULL, shm->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (shm->base == MAP_FAILED) {
         err = XICHAN_EIO;

@@ -53,6 +53,7 @@ extern "C" {
     XX(EINVAL, -22, "invalid argument")                                        \
     XX(ENOMEM, -12, "out of process memory")                                   \
     XX(EPERM, -1, "permission denied")                                         \
+    XX(EACCES, -13, "the namespace's daemon refused this user: not its owner, not root and not in its group (xichand --group)") \
     XX(EINTR, -4, "interrupted")                                               \
     XX(ETIMEDOUT, -110, "timed out")                                           \
     XX(ENOTEMPTY, -39, "channel is not empty (try force)")                     \
@@ -83,7 +84,16 @@ typedef enum {
 #undef XICHAN_ERR_ENUM_
 } xichan_errno;
 
-/* A message for any code (unknown codes get a generic text); never NULL. */
+/*
+ * A message for any code (unknown codes get a generic text); never NULL.
+ * When xichan_client_open() failed in the calling thread because someone
+ * refused someone (XICHAN_EACCES: this uid was kept out; XICHAN_EPERM: the
+ * daemon or segment found is not to be trusted; XICHAN_ENODAEMON: no daemon
+ * runs and this uid may not start one there), the message for that code
+ * says who and why, e.g. "the daemon of namespace 'ns' refused uid 1001: not
+ * the owner (uid 1000) and not in group 'team' (gid 2000)", until the
+ * thread's next xichan_client_open().
+ */
 XICHAN_EXTERN const char *xichan_strerror(int err);
 /* The symbolic name ("XICHAN_ENOSPC"), or "XICHAN_E?" for unknown codes. */
 XICHAN_EXTERN const char *xichan_err_name(int err);
