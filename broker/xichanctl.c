@@ -341,6 +341,9 @@ static int attach(struct ctl *c)
                 "xichanctl: no xichand runs for namespace '%s' (runtime dir %s).\n"
                 "Start one with: xichand --name %s\n",
                 ns, dir, ns);
+    else if (err == XICHAN_EACCES || err == XICHAN_EPERM)
+        /* The message already names the namespace and who refused whom. */
+        fprintf(stderr, "xichanctl: %s\n", xichan_strerror(err));
     else
         fprintf(stderr, "xichanctl: cannot attach to namespace '%s': %s\n", ns,
                 xichan_strerror(err));
