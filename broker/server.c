@@ -43,8 +43,9 @@ struct conn {
     int fd, pidfd;
     int handles;        /* open uv handles; the conn is freed at 0 */
     enum conn_state state;
-    pid_t pid;
+    pid_t pid;             /* SO_PEERCRED, as captured at connect() */
     uid_t uid;
+    gid_t gid;
     uint32_t slot, sid;
     int ack;            /* send BYE_ACK once cleaned up */
     struct conn *next;
@@ -267,12 +268,34 @@ static void reattach(struct conn *c, uint32_t sid, uint32_t slot)
     watch_pid(c);
 }
 
+/*
+ * A peer the file modes let through but access.c does not (its top says
+ * when) is answered at its first message, whatever it is, rather than at
+ * accept: closing a socket whose HELLO we have not read would make the
+ * client's kernel report ECONNRESET instead of our WELCOME.
+ */
+static int refused(struct conn *c)
+{
+    struct ucred cred = {.pid = c->pid, .uid = c->uid, .gid = c->gid};
+    char why[sizeof(((struct xichan_msg_welcome *)0)->message)];
+
+    if (xd_peer_allowed(c->fd, &cred, why, sizeof(why)))
+        return 0;
+    welcome(c, XICHAN_EACCES, why);
+    xd_log(XD_WARN, "refused pid %d: %s", (int)c->pid, why);
+    conn_release(c);
+    return 1;
+}
+
 static void on_hello(struct conn *c, const void *buf, size_t n)
 {
     struct xichan_msg_hello m;
     char msg[160];
-    int err = xichan__proto_hello(buf, n, &m);
+    int err;
 
+    if (refused(c))
+        return;
+    err = xichan__proto_hello(buf, n, &m);
     if (err) {
         welcome(c, err, err == XICHAN_EVERSION
                             ? "client and daemon were built from different xichan versions"
@@ -360,7 +383,6 @@ static void on_accept(uv_poll_t *h, int status, int events)
     struct ucred cred;
     socklen_t len = sizeof(cred);
     struct conn *c;
-    char why[160];
     int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
     if (fd < 0) {
@@ -389,17 +411,11 @@ static void on_accept(uv_poll_t *h, int status, int events)
     c->pidfd = -1;
     c->pid = cred.pid;
     c->uid = cred.uid;
+    c->gid = cred.gid;
     c->handles = 1;
     c->poll.data = c;
     c->next = conns;
     conns = c;
-    if (!xd_peer_allowed(fd, &cred, why, sizeof(why))) {
-        /* The file modes should have kept it out (access.c): say why, once, and close. */
-        welcome(c, XICHAN_EACCES, why);
-        xd_log(XD_WARN, "refused pid %d: %s", (int)cred.pid, why);
-        conn_release(c);
-        return;
-    }
     uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_conn);
 }
 

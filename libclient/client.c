@@ -243,7 +243,7 @@ static int greet(int fd, const char *kind, uint32_t reattach_sid, uint32_t reatt
                  struct xichan_msg_welcome *w)
 {
     struct xichan_msg_hello hello = {0};
-    int err, send_err;
+    int err;
 
     hello.magic = XICHAN_PROTO_MAGIC;
     hello.type = XICHAN_MSG_HELLO;
@@ -253,16 +253,9 @@ static int greet(int fd, const char *kind, uint32_t reattach_sid, uint32_t reatt
     hello.reattach_sid = reattach_sid;
     hello.reattach_slot = reattach_slot;
     snprintf(hello.kind, sizeof(hello.kind), "%s", kind && *kind ? kind : "c");
-    /*
-     * A daemon that refuses a peer answers on accept, before our HELLO, and
-     * closes: a HELLO that finds the connection gone may still have that
-     * answer waiting, which says more than "connection lost".
-     */
-    send_err = send_msg(fd, &hello, sizeof(hello));
-    if (send_err && send_err != XICHAN_EDAEMONLOST)
-        return send_err;
-    if ((err = recv_msg(fd, w, sizeof(*w), REPLY_WAIT_MS)))
-        return send_err ? send_err : err;
+    if ((err = send_msg(fd, &hello, sizeof(hello))) ||
+        (err = recv_msg(fd, w, sizeof(*w), REPLY_WAIT_MS)))
+        return err;
     if (w->magic != XICHAN_PROTO_MAGIC || w->type != XICHAN_MSG_WELCOME)
         return XICHAN_EVERSION;
     if (w->status) {

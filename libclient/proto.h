@@ -7,12 +7,12 @@
  * notice.  The data plane never uses this socket.
  *
  *   client                           daemon
- *   connect ----------------------->  checks the peer (SO_PEERCRED, groups;
- *                                     broker/access.c); a refused peer gets
- *          <------------------------  WELCOME (status XICHAN_EACCES, message
- *                                     names namespace, uid and group) and EOF
- *   HELLO  ------------------------>  checks protocol and layout hash,
- *                                     claims a session slot
+ *   HELLO  ------------------------>  checks the peer (SO_PEERCRED and its
+ *                                     groups, broker/access.c: a refused one
+ *                                     gets WELCOME with XICHAN_EACCES and a
+ *                                     message naming namespace, uid and
+ *                                     group, then EOF), protocol and layout
+ *                                     hash; claims a session slot
  *          <------------------------  WELCOME (status 0: sid, slot, segment)
  *   ... works on the segment directly ...
  *   BYE    ------------------------>  releases the session's state

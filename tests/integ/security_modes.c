@@ -64,12 +64,14 @@ static void fresh_dir_is_0700(void)
     fclose(f);
     XT_CHECK(pid > 1);
     XT_OK(kill(pid, SIGTERM));
-    snprintf(path, sizeof(path), "/dev/shm/xichan-%u-%s", (unsigned)getuid(), ns);
+    /* The lock file goes last (xd_remove_files). */
     for (double t0 = xt_now(); access(path, F_OK) == 0; xt_sleep_ms(10))
         if (xt_now() - t0 > 5)
             xt__fail(__FILE__, __LINE__, "detached xichand (pid %d) kept %s after SIGTERM", pid,
                      path);
-    rmdir(dir);
+    snprintf(path, sizeof(path), "/dev/shm/xichan-%u-%s", (unsigned)getuid(), ns);
+    XT_CHECK(access(path, F_OK) != 0);
+    XT_OK(rmdir(dir));
 }
 
 int main(void)
