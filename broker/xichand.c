@@ -175,6 +175,29 @@ static int open_segment(void)
     return 0;
 }
 
+/*
+ * 0644 whatever the umask, and never through a symlink: a pid file anyone
+ * could write would let them aim whoever reads it (systemd's PIDFile=) at
+ * another process.
+ */
+static void write_pid_file(void)
+{
+    int fd = open(xd.pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    FILE *f = fd >= 0 && fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
+
+    int bad;
+
+    if (!f) {
+        xd_log(XD_WARN, "cannot write pid file %s: %s", xd.pid_file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    bad = fprintf(f, "%d\n", (int)getpid()) < 0;
+    if (fclose(f) != 0 || bad)
+        xd_log(XD_WARN, "cannot write pid file %s: %s", xd.pid_file, strerror(errno));
+}
+
 void xd_remove_files(void)
 {
     if (xd.shm) {
@@ -408,11 +431,8 @@ int main(int argc, char **argv)
         close(xd.lock_fd);
         return startup_failed(EXIT_SEGMENT);
     }
-    if (xd.pid_file) {
-        FILE *f = fopen(xd.pid_file, "w");
-        if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0)
-            xd_log(XD_WARN, "cannot write pid file %s: %s", xd.pid_file, strerror(errno));
-    }
+    if (xd.pid_file)
+        write_pid_file();
     {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);

@@ -2,9 +2,9 @@
  * security_modes.c -- the default, private modes of a namespace's files
  * (broker/access.c): socket 0600, lock file 0600, segment
  * /dev/shm/xichan-$UID-$NAME 0600 of our uid, and a runtime dir the daemon
- * creates is 0700 -- all whatever the umask (here 0, the worst case).  A
- * restart without --group brings a segment a group daemon left back to
- * 0600.  Needs no root.
+ * creates is 0700, --log-file 0600 and --pid-file 0644 -- all whatever
+ * the umask (here 0, the worst case).  A restart without --group brings a
+ * segment a group daemon left back to 0600.  Needs no root.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -42,20 +42,23 @@ static void check_ns_files(const char *dir, const char *ns)
 /* A daemon started with --daemon in a dir that does not exist yet. */
 static void fresh_dir_is_0700(void)
 {
-    char dir[512], ns[80], out[4096], path[600], log[600];
+    char dir[512], ns[80], out[4096], path[600], log[600], pidf[600];
     /* --log-file: the detached daemon must not keep our pipe as its stderr. */
     char *argv[] = {(char *)xt_daemon_path(), "--name", ns, "--runtime-dir", dir, "--size", "8M",
-                    "--daemon", "--log-file", log, NULL};
+                    "--daemon", "--log-file", log, "--pid-file", pidf, NULL};
     FILE *f;
     int pid = 0;
 
     snprintf(dir, sizeof(dir), "%s/fresh", xt_runtime_dir());
     snprintf(ns, sizeof(ns), "%s-fresh", xt_name());
     snprintf(log, sizeof(log), "%s/fresh.log", xt_runtime_dir());
+    snprintf(pidf, sizeof(pidf), "%s/fresh.pid", xt_runtime_dir());
     if (xt_run(argv, out, sizeof(out), 10000) != 0)
         xt__fail(__FILE__, __LINE__, "xichand --daemon failed: %s", out);
     check_file(dir, 0700);
     check_ns_files(dir, ns);
+    check_file(log, 0600);
+    check_file(pidf, 0644); /* readable, as pid files are; writable by nobody else */
 
     /* The lock file holds the detached daemon's pid: stop it. */
     snprintf(path, sizeof(path), "%s/%s.lock", dir, ns);
