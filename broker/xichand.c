@@ -133,6 +133,31 @@ static int take_lock(void)
 
 /* ----------------------------------------------------------- segment */
 
+/*
+ * The segment's name holds the uid and the namespace but not the runtime
+ * dir, so a daemon of the same namespace in another dir takes no lock of
+ * ours and would "adopt" a segment still being served.  The pid in the
+ * header is untrusted, so it is only looked at: alive, and a xichand.
+ */
+static pid_t live_daemon(void)
+{
+    pid_t pid = (pid_t)xa_load_acquire(&xd.shm->hdr->daemon_pid);
+    char path[64], line[128] = "";
+    FILE *f;
+
+    if (pid <= 0 || pid == getpid() || kill(pid, 0) != 0)
+        return 0;
+    /* "pid (comm) state ...": a zombie no longer serves anything. */
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (!(f = fopen(path, "re")))
+        return 0;
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    return strstr(line, " (xichand) ") && !strstr(line, " (xichand) Z") ? pid : 0;
+}
+
+/* 0, -1 (a segment that cannot be adopted or created: printed), -2 served elsewhere. */
 static int open_segment(void)
 {
     struct xichan_shm_geometry geo = {xd.size, xd.nsessions, xd.nobjects, xd.nbindings};
@@ -141,6 +166,14 @@ static int open_segment(void)
     xichan__shm_name(xd.seg_name, sizeof(xd.seg_name), xd.ns);
     err = xichan__shm_open(xd.seg_name, &xd.shm);
     if (err == 0) {
+        pid_t other = live_daemon();
+        if (other) {
+            fprintf(stderr,
+                    "xichand: xichand (pid %d) still serves segment /dev/shm%s of namespace '%s',\n"
+                    "from another runtime dir: stop it, or use another --name\n",
+                    (int)other, xd.seg_name, xd.ns);
+            return -2;
+        }
         /* Only a segment of our own uid, brought to the current mode (access.c). */
         if (xd_share_segment() < 0)
             return -1;
@@ -426,10 +459,10 @@ int main(int argc, char **argv)
         return startup_failed(1);
     if ((rc = take_lock()) < 0)
         return startup_failed(rc == -2 ? EXIT_BUSY : 1);
-    if (open_segment() < 0) {
+    if ((rc = open_segment()) < 0) {
         xd.sock_path[0] = '\0';
         close(xd.lock_fd);
-        return startup_failed(EXIT_SEGMENT);
+        return startup_failed(rc == -2 ? EXIT_BUSY : EXIT_SEGMENT);
     }
     if (xd.pid_file)
         write_pid_file();

@@ -4,7 +4,9 @@
  * /dev/shm/xichan-$UID-$NAME 0600 of our uid, and a runtime dir the daemon
  * creates is 0700, --log-file 0600 and --pid-file 0644 -- all whatever
  * the umask (here 0, the worst case).  A restart without --group brings a
- * segment a group daemon left back to 0600.  Needs no root.
+ * segment a group daemon left back to 0600, and a daemon of the same
+ * namespace in another runtime dir does not adopt a segment still served.
+ * Needs no root.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -77,6 +79,24 @@ static void fresh_dir_is_0700(void)
     XT_OK(rmdir(dir));
 }
 
+/* Same namespace, another runtime dir: must not adopt the segment being served. */
+static void other_dir_refused(void)
+{
+    char dir[512], out[4096];
+    char *argv[] = {(char *)xt_daemon_path(), "--name", (char *)xt_name(), "--runtime-dir", dir,
+                    "--size", "8M", "--foreground", NULL};
+
+    snprintf(dir, sizeof(dir), "%s/other", xt_runtime_dir());
+    XT_EQ_INT(xt_run(argv, out, sizeof(out), 10000), 3);
+    printf("second daemon in another dir: %s", out);
+    XT_CHECK(strstr(out, "still serves") != NULL);
+    check_ns_files(xt_runtime_dir(), xt_name());
+    /* It left its (unlocked) lock file; the harness removes flat dirs only. */
+    snprintf(out, sizeof(out), "%s/%s.lock", dir, xt_name());
+    unlink(out);
+    XT_OK(rmdir(dir));
+}
+
 int main(void)
 {
     xichan_client *cl;
@@ -95,6 +115,7 @@ int main(void)
     close(fd);
     xt_start_daemon("--size 8M");
     check_ns_files(xt_runtime_dir(), xt_name());
+    other_dir_refused();
     XT_OK(xichan_client_open(&cl, NULL));
     xichan_client_close(cl);
     XT_EQ_INT(xt_stop_daemon(), 0);
