@@ -7,6 +7,9 @@
  * validating it -- listens for sessions (server.c), and on SIGTERM/SIGINT
  * removes the segment, the socket and the lock file.
  *
+ * Who may use the namespace -- the modes and group of its files, --group,
+ * the check of each peer -- is decided in access.c.
+ *
  * The daemon is not on the data path: clients work on the segment directly.
  * Its jobs are sessions (registration, and cleanup when one ends) and
  * ownership of the namespace's files.  Its loop thread never takes a lock
@@ -217,7 +220,6 @@ static void write_pid_file(void)
 {
     int fd = open(xd.pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     FILE *f = fd >= 0 && fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
-
     int bad;
 
     if (!f) {
