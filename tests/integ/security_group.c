@@ -177,8 +177,8 @@ int main(void)
     pid_t opid;
     int rc;
 
-    xt_need_root();
     owner = xt_free_id(64200);
+    xt_need_other_uids(owner);
     member = xt_free_id(owner + 1);
     member2 = xt_free_id(member + 1);
     stranger = xt_free_id(member2 + 1);

@@ -145,8 +145,8 @@ int main(void)
     xichan_queue_id q;
     xichan_item it;
 
-    xt_need_root();
     stranger = xt_free_id(64100);
+    xt_need_other_uids(stranger);
     xt_start_daemon("--size 8M");
     XT_OK(xichan_client_open(&owner, NULL));
     XT_OK(xichan_queue_create(owner, &(xichan_queue_opts){.name = "kept"}, &q));

@@ -5,7 +5,8 @@
  * to a numeric uid and gid that have no passwd or group entry (the kernel
  * needs none), so nothing is created on the machine, nothing is left behind
  * when a test is killed, and a fresh Debian CI box needs no setup.  Without
- * root the tests skip (77).
+ * root, or where root cannot switch uids (a user namespace that maps only
+ * itself), the tests skip (77).
  *
  * Changing credentials clears PR_SET_PDEATHSIG, so xt_become() arms it
  * again: a child left by a dying test still dies with it.
@@ -24,10 +25,22 @@
 
 #include "harness.h"
 
-static inline void xt_need_root(void)
+/*
+ * Skips unless this process may become uid (and gid) id: root, and not in a
+ * user namespace that maps no such id (a rootless container's "root").
+ */
+static inline void xt_need_other_uids(unsigned id)
 {
+    pid_t pid;
+    int st;
+
     if (geteuid() != 0)
         xt_skip("needs root to run clients as other uids");
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(setgroups(0, NULL) == 0 && setgid((gid_t)id) == 0 && setuid((uid_t)id) == 0 ? 0 : 1);
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        xt_skip("root here cannot become another uid (a user namespace that maps none?)");
 }
 
 /* The lowest id >= from that is neither a user's nor a group's. */
