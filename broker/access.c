@@ -178,7 +178,8 @@ int xd_prepare_dir(const char *dir)
     struct stat st;
     int dfd, rc;
 
-    if (mkdir(dir, xd.grouped ? DIR_MODE_GROUP : DIR_MODE_PRIVATE) < 0 && errno != EEXIST) {
+    /* Born private in any mode: share_dir() widens it, like any dir of ours. */
+    if (mkdir(dir, DIR_MODE_PRIVATE) < 0 && errno != EEXIST) {
         xd_log(XD_ERROR, "cannot create runtime dir %s: %s", dir, strerror(errno));
         return -1;
     }

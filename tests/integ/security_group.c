@@ -8,7 +8,8 @@
  *             077; checks runtime dir 0710, socket 0660, segment 0660, all
  *             of group G, lock file 0600; checks that --group K (not a
  *             member) and a second namespace in the same dir with group H
- *             are refused; passes an item each way with a member.
+ *             are refused, and that a dir the daemon creates is shared
+ *             alike; passes an item each way with a member.
  *   member    uid M, supplementary group G: connects through the owner's
  *             runtime dir (the segment's name, with O's uid in it, comes
  *             from the daemon), gets the owner's item, puts one back.
@@ -75,6 +76,41 @@ static void refused_config(gid_t gid, const char *suffix, const char *why)
     expect_in(out, why);
 }
 
+/* xichand --group G --daemon in a dir it creates, umask 0: 0710 of group G; then stopped. */
+static void fresh_dir_shared(void)
+{
+    char ns[80], grp[32], dir[512], log[600], out[4096], path[700];
+    char *argv[] = {(char *)xt_daemon_path(), "--name", ns, "--runtime-dir", dir, "--group", grp,
+                    "--size", "8M", "--daemon", "--log-file", log, NULL};
+    int pid = 0, rc;
+    FILE *f;
+
+    snprintf(ns, sizeof(ns), "%s-fresh", xt_name());
+    snprintf(grp, sizeof(grp), "%u", (unsigned)group_g);
+    snprintf(dir, sizeof(dir), "%s/fresh", xt_runtime_dir());
+    snprintf(log, sizeof(log), "%s/fresh.log", xt_runtime_dir());
+    /* A umask that lets mkdir() give group rights (under 077 it would not). */
+    umask(0);
+    rc = xt_run(argv, out, sizeof(out), 10000);
+    umask(077);
+    if (rc != 0)
+        xt__fail(__FILE__, __LINE__, "xichand --group in a fresh dir failed: %s", out);
+    check_file(dir, 0710, owner, group_g);
+    snprintf(path, sizeof(path), "%s/%s.sock", dir, ns);
+    check_file(path, 0660, owner, group_g);
+    snprintf(path, sizeof(path), "/dev/shm/xichan-%u-%s", (unsigned)owner, ns);
+    check_file(path, 0660, owner, group_g);
+    snprintf(path, sizeof(path), "%s/%s.lock", dir, ns);
+    XT_CHECK((f = fopen(path, "r")) != NULL);
+    XT_EQ_INT(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    XT_OK(kill(pid, SIGTERM));
+    for (double t0 = xt_now(); access(path, F_OK) == 0; xt_sleep_ms(10))
+        if (xt_now() - t0 > 5)
+            xt__fail(__FILE__, __LINE__, "xichand (pid %d) kept %s after SIGTERM", pid, path);
+    XT_OK(rmdir(dir));
+}
+
 static void owner_main(void *arg)
 {
     gid_t groups[] = {group_g, group_h};
@@ -92,6 +128,7 @@ static void owner_main(void *arg)
     check_group_modes();
     refused_config(group_k, "k", "is not a member of group");
     refused_config(group_h, "h", "is already shared with gid");
+    fresh_dir_shared();
 
     XT_OK(xichan_client_open(&cl, NULL));
     XT_OK(xichan_queue_create(cl, &(xichan_queue_opts){.name = "handoff"}, &q));
