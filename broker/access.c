@@ -13,9 +13,11 @@
  * Decisions:
  *   - The shared runtime dir is 0710, not 0750: a client needs only to
  *     reach the socket (x), never to list the dir (r).  An existing dir of
- *     ours gets group G and g+x; one whose group is another group that
- *     already has rights in it is refused (it is someone else's sharing,
- *     which changing the group would break).  A dir group- or
+ *     ours gets group G and mode 0710 (g+r kept if it had it); one whose
+ *     group is another group -- neither G nor our own gid -- that has
+ *     rights in it is refused: that is someone else's sharing (another
+ *     --group daemon's), which changing the group would break.  Rights of
+ *     our own gid only mean a umask of 022, and are taken over.  A dir group- or
  *     world-writable is always refused: anyone who may write in it may
  *     replace the socket.  In private mode an existing dir's mode is left
  *     alone: the files in it are 0600, which is what keeps others out, and
@@ -157,7 +159,8 @@ static int share_dir(int dfd, const struct stat *st, const char *dir)
 {
     mode_t mode = DIR_MODE_GROUP | (st->st_mode & S_IRGRP);
 
-    if (st->st_gid != xd.gid && (st->st_mode & 070)) {
+    /* Our own gid's rights come from a umask (mkdir -m 755), not from sharing. */
+    if (st->st_gid != xd.gid && st->st_gid != getegid() && (st->st_mode & 070)) {
         xd_log(XD_ERROR,
                "runtime dir %s is already shared with gid %u (mode %04o): give group '%s' a "
                "runtime dir of its own (--runtime-dir)",
