@@ -204,8 +204,12 @@ static void run_child(void (*fn)(void *), void *arg)
 
 static void remove_segment(void)
 {
-    /* The owner's daemon removes it when it stops; not if the test was cut short. */
+    char fresh[300];
+
+    /* The owner's daemons remove theirs when they stop; not if the test was cut short. */
     unlink(seg_path);
+    snprintf(fresh, sizeof(fresh), "%s-fresh", seg_path);
+    unlink(fresh);
 }
 
 int main(void)
