@@ -29,7 +29,7 @@
 
 static uid_t owner, member, member2, stranger;
 static gid_t group_g, group_h, group_k;
-static xt_pipe_t ready, done;
+static xt_pipe_t ready, taken, done;
 static char seg_path[256];
 
 static void expect_in(const char *text, const char *needle)
@@ -138,6 +138,7 @@ static void owner_main(void *arg)
     XT_OK(xichan_queue_get(cl, r, &it, xichan_deadline(20)));
     XT_CHECK(it.len == 13 && memcmp(it.data, "from a member", 13) == 0);
     xichan_item_release(&it);
+    xt_signal(&taken);
     XT_CHECK(xt_await(&done, 30000) == 0);
     xichan_client_close(cl);
     XT_EQ_INT(xt_stop_daemon(), 0);
@@ -158,6 +159,8 @@ static void member_main(void *arg)
     xichan_item_release(&it);
     XT_OK(xichan_queue_open(cl, "reply", &q));
     XT_OK(xichan_queue_put(cl, q, XICHAN_FMT_RAW, "from a member", 13, 0, xichan_deadline(5)));
+    /* Our items turn UNBOUND when our session ends: stay until the owner has it. */
+    XT_CHECK(xt_await(&taken, 10000) == 0);
     xichan_client_close(cl);
 }
 
@@ -234,6 +237,7 @@ int main(void)
     XT_OK(chown(xt_runtime_dir(), owner, owner));
     XT_OK(chmod(xt_runtime_dir(), 0700));
     xt_pipe_init(&ready);
+    xt_pipe_init(&taken);
     xt_pipe_init(&done);
     opid = xt_fork(owner_main, NULL);
     if (xt_await(&ready, 15000) != 0) {
