@@ -235,7 +235,8 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
     if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
         return err;
     for (i = 0; i < n; i++) {
-        if (!(b = alloc_locked(shm, sid, units_for(lens[i]))))
+        if (xichan__fault_fail(XICHAN_FAULT_FAIL_HEAP) ||
+            !(b = alloc_locked(shm, sid, units_for(lens[i]))))
             break;
         offs[i] = xichan__blk_off(shm, b);
     }

@@ -190,6 +190,7 @@ int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, in
     ticket = xichan__item(xichan__blk(cl->shm, off))->ticket;
     xichan__obj_unlock(o);
     xichan__notify(&o->put_seq, &o->getters, 1);
+    xichan__fault(XICHAN_FAULT_CHAN_SEND_PUBLISHED);
     if (!rendezvous)
         return waiting > queued; /* a blocked receiver is there for this item */
     return await_receipt(cl, &ref, ticket, deadline_ns);
@@ -304,6 +305,7 @@ int xichan_chan_close(xichan_client *cl, xichan_chan_id c, int flags)
         xichan__chan_mark_closed(o);
     } else if (flags & XICHAN_CLOSE_FORCE) {
         err = xichan__fifo_drop_all(cl->shm, o, cl->sid);
+        xichan__fault(XICHAN_FAULT_CHAN_CLOSE_DROPPED);
         xichan__chan_mark_closed(o);
     } else if ((flags & (XICHAN_END_SEND | XICHAN_END_RECV)) == XICHAN_END_SEND) {
         if (f & XICHAN_OF_CLOSING) {

@@ -29,11 +29,17 @@
 
 /*
  * Numbered fault points.  In a build with -DXICHAN_FAULTS, the environment
- * variable XICHAN_FAULT=N[:action] makes the Nth point kill the process
- * (action "kill", the default) when it is reached; otherwise they compile to
- * nothing.  The crash tests sweep them.
+ * variable XICHAN_FAULT=N (and XICHAN_FAULT_HIT=K: its Kth pass) arms point
+ * N; otherwise they compile to nothing.  A kill point (below 64) SIGKILLs
+ * the process when reached: a crash at that instruction.  A fail point (64
+ * and up) makes its step fail once with the error the real failure there
+ * returns (heap full, table full, an interrupted wait, a lock deadline
+ * passed), so the error paths are swept like the crash windows.
+ * tests/integ/fault_sweep.c sweeps the kill points, fault_fail.c the fail
+ * points.
  */
 enum xichan_fault {
+    /* kill points: a crash between two stores */
     XICHAN_FAULT_ALLOC_SPLIT = 1,   /* heap: tail header written, size not yet */
     XICHAN_FAULT_ALLOC_RESERVED,    /* heap: block reserved, bins not yet fixed */
     XICHAN_FAULT_FREE_MARKED,       /* heap: block marked free, not coalesced */
@@ -49,15 +55,35 @@ enum xichan_fault {
     XICHAN_FAULT_CREATE_SLOT,       /* objects: slot filled, not yet live */
     XICHAN_FAULT_DESTROY_DRAINED,   /* objects: items dropped, slot not yet free */
     XICHAN_FAULT_CLEANUP_UNBOUND,   /* sessions: unbound ops half applied */
-    XICHAN_FAULT_MAX_
+    XICHAN_FAULT_CHAN_SEND_PUBLISHED, /* channel send: item queued, rendezvous wait not begun */
+    XICHAN_FAULT_CHAN_CLOSE_DROPPED,  /* channel force close: items dropped, not yet closed */
+    XICHAN_FAULT_SESSION_FILLED,    /* sessions: slot filled by the daemon, not yet live */
+    XICHAN_FAULT_CLEANUP_OBJECTS,   /* sessions: step 1 done, bindings not dropped */
+    XICHAN_FAULT_CLEANUP_BINDINGS,  /* sessions: step 2 done, blocks not reclaimed */
+    XICHAN_FAULT_REPAIR_DONE,       /* lock: repaired after EOWNERDEAD, not yet consistent */
+    XICHAN_FAULT_KILL_MAX_,
+    /* fail points: the step returns an error and changes nothing */
+    XICHAN_FAULT_FAIL_HEAP = 64,    /* heap allocation: XICHAN_ENOSPC (all or nothing) */
+    XICHAN_FAULT_FAIL_SLOT,         /* object create: no free slot, XICHAN_ELIMIT */
+    XICHAN_FAULT_FAIL_BINDING,      /* binding entry: table full, XICHAN_ELIMIT */
+    XICHAN_FAULT_FAIL_SESSION,      /* session table full, XICHAN_ELIMIT */
+    XICHAN_FAULT_FAIL_WAIT,         /* a wait interrupted: XICHAN_EINTR */
+    XICHAN_FAULT_FAIL_LOCK,         /* a lock with a deadline: XICHAN_ETIMEDOUT */
+    XICHAN_FAULT_FAIL_MAX_
 };
 
 #ifdef XICHAN_FAULTS
+/* A kill point: dies there when armed. */
 void xichan__fault(enum xichan_fault point);
+/* A fail point: nonzero when this pass must fail. */
+int xichan__fault_fail(enum xichan_fault point);
 /* Arms point (0 disarms) to fire on its hit-th pass in this process. */
 void xichan__fault_set(int point, long hit);
+/* How many times the armed point was passed since it was armed. */
+long xichan__fault_passes(void);
 #else
 #define xichan__fault(point) ((void)0)
+#define xichan__fault_fail(point) 0
 #endif
 
 /* ------------------------------------------------------------ shm.c */

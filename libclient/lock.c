@@ -87,6 +87,8 @@ int xichan__lock(struct xichan_shm *shm, struct xichan_lock *l, xichan_repair_fn
     /* A relaxed read is enough: a stale 0 only means we find out below. */
     if (xa_load_relaxed(&l->broken))
         return XICHAN_EBROKEN;
+    if (deadline_ns != XICHAN_FOREVER && xichan__fault_fail(XICHAN_FAULT_FAIL_LOCK))
+        return XICHAN_ETIMEDOUT;
     rc = lock_raw(l, deadline_ns);
     if (rc == 0) {
         l->holder_sid = sid;
@@ -102,6 +104,7 @@ int xichan__lock(struct xichan_shm *shm, struct xichan_lock *l, xichan_repair_fn
             pthread_mutex_unlock(&l->mutex);
             return XICHAN_EBROKEN;
         }
+        xichan__fault(XICHAN_FAULT_REPAIR_DONE);
         pthread_mutex_consistent(&l->mutex);
         return 0;
     }

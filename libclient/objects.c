@@ -119,6 +119,8 @@ static struct xichan_binding *binding_find(struct xichan_shm *shm, uint32_t sid,
 static struct xichan_binding *binding_new(struct xichan_shm *shm, uint32_t sid, uint32_t slot,
                                           uint32_t gen)
 {
+    if (xichan__fault_fail(XICHAN_FAULT_FAIL_BINDING))
+        return NULL;
     for (uint32_t j = 0; j < shm->nbindings; j++) {
         struct xichan_binding *b = &shm->bindings[j];
         if (b->sid)
@@ -194,7 +196,7 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
             break;
         }
     }
-    if (!o) {
+    if (!o || xichan__fault_fail(XICHAN_FAULT_FAIL_SLOT)) {
         err = XICHAN_ELIMIT;
         goto out;
     }

@@ -40,6 +40,8 @@ int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char
 {
     struct timespec now;
 
+    if (xichan__fault_fail(XICHAN_FAULT_FAIL_SESSION))
+        return XICHAN_ELIMIT;
     for (uint32_t i = 0; i < shm->nsessions; i++) {
         struct xichan_session *s = &shm->sessions[i];
         uint32_t id;
@@ -56,6 +58,7 @@ int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char
         s->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
         memset(s->kind, 0, sizeof(s->kind));
         strncpy(s->kind, kind && kind[0] ? kind : "c", sizeof(s->kind) - 1);
+        xichan__fault(XICHAN_FAULT_SESSION_FILLED);
         /* Commit; pairs with acquire loads by xichanctl and the client. */
         xa_store_release(&s->state, XICHAN_SESS_LIVE);
         *slot = i;
@@ -114,10 +117,12 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
     for (uint32_t i = 0; i < shm->nobjects; i++)
         if ((e = unbind_object(shm, i, sid, sid)) && e != XICHAN_EBROKEN && !err)
             err = e;
+    xichan__fault(XICHAN_FAULT_CLEANUP_OBJECTS);
     if ((e = xichan__table_lock(shm, sid, xichan_now_ns() + CLEANUP_LOCK_NS)) == 0) {
         e = xichan__bindings_drop_session(shm, sid, sid);
         xichan__table_unlock(shm);
     }
+    xichan__fault(XICHAN_FAULT_CLEANUP_BINDINGS);
     if (e && e != XICHAN_EBROKEN && !err)
         err = e;
     if ((e = xichan__heap_reclaim(shm, sid, &nfreed)) && !err)

@@ -156,6 +156,8 @@ static int sleep_loop(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline
 
         if (now >= deadline_ns)
             return XICHAN_ETIMEDOUT;
+        if (xichan__fault_fail(XICHAN_FAULT_FAIL_WAIT))
+            return XICHAN_EINTR; /* as if a signal arrived and the check said stop */
         if (w && w->check && w->period_ms > 0) {
             int64_t slice = now + (int64_t)w->period_ms * 1000000;
             if (slice < until)

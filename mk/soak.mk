@@ -10,6 +10,12 @@
 
 SOAK_BIN = $(BUILD)/tests/soak
 SOAK_SMOKE_ARGS ?= --seconds 20 --kills 200 --interval-ms 90
+# Python workers too (tests/soak/pyworker.py) with the in-tree extension of
+# the normal build; a sanitizer build runs the C workers alone.
+ifeq ($(strip $(SANITIZE)),)
+SOAK_PY_ARGS = --python $(PYTHON)
+SOAK_PY_DEPS = $(PYEXT_SO)
+endif
 
 $(SOAK_BIN): $(BUILD)/tobj/tests/soak/soak.o $(TEST_COMMON) $(LIBA)
 	@mkdir -p $(dir $@)
@@ -19,11 +25,12 @@ $(SOAK_BIN): $(BUILD)/tobj/tests/soak/soak.o $(TEST_COMMON) $(LIBA)
 tests: $(SOAK_BIN)
 
 # Its own runtime dir and namespace, like tests/run-integ.sh gives a test.
-soak-smoke: $(SOAK_BIN) $(BUILD)/bin/xichand
-	@echo "== soak (smoke): $(SOAK_SMOKE_ARGS)"
+soak-smoke: $(SOAK_BIN) $(BUILD)/bin/xichand $(SOAK_PY_DEPS)
+	@echo "== soak (smoke): $(SOAK_SMOKE_ARGS) $(SOAK_PY_ARGS)"
 	$(Q)out=$$(mktemp /tmp/xichan-soak.XXXXXX); \
 	env -u XICHAN_RUNTIME_DIR XICHAN_NAME=soak$$$$ XICHAN_DAEMON=$(BUILD)/bin/xichand XICHAN_AUTOSTART=0 \
-		timeout -k 5 180 $(SOAK_BIN) $(SOAK_SMOKE_ARGS) >$$out 2>&1; rc=$$?; \
+		PYTHONPATH=$(CURDIR)/pyext timeout -k 5 180 $(SOAK_BIN) $(SOAK_SMOKE_ARGS) $(SOAK_PY_ARGS) \
+		>$$out 2>&1; rc=$$?; \
 	sed 's/^/   /' $$out; \
 	line=$$(grep '^soak: kills=' $$out); rm -f $$out; \
 	echo "$$line" | awk '{ for (i = 2; i <= NF; i++) { split($$i, kv, "="); v[kv[1]] = kv[2] } \

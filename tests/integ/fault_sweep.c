@@ -1,29 +1,35 @@
 /*
- * fault_sweep.c -- kill a process at every numbered fault point, then check
+ * fault_sweep.c -- kill a process at every numbered kill point, then check
  * that the segment recovers and that nothing committed is lost.
  *
- * For each point P (and for the first and third time it is reached):
+ * For each kill point P (internal.h; for the first and third time it is
+ * reached):
  *   1. a fresh segment; session A fills a queue with NA items and a
  *      channel with one item;
  *   2. a forked child, session B, arms P and runs a workload that touches
- *      every mutating path (put, get, send_nowait, recv, bind, release,
- *      create, destroy, close, and -- playing the daemon -- the cleanup of a
- *      third session C).  It counts in a shared page each call that
- *      returned success, just after it returned;
+ *      every mutating path (put, get, send_nowait, recv, a rendezvous send
+ *      that times out and is withdrawn, bind, release, create, destroy, a
+ *      forced close of a channel holding items, and -- playing the daemon --
+ *      registering and ending a session D and the cleanup of a third
+ *      session C).  It counts in a shared page each call that returned
+ *      success, just after it returned;
  *   3. the child dies by SIGKILL at P (or finishes, if the workload never
  *      reaches P that often);
- *   4. the parent does what the daemon does -- ends B's session and reruns
- *      C's cleanup if the child died in it -- and then checks: no lock is
- *      broken; the heap passes its invariant check with no block still
- *      reserved or leased by B or C; the queue holds exactly A's items
- *      not taken by B's returned gets (plus at most the one B was taking)
- *      followed by B's returned puts as UNBOUND markers (plus at most the one
- *      B was putting), each once and in order; and A's next put and get
- *      finish within a second.
+ *   4. the parent does what the daemon does -- ends every session but A's,
+ *      rerunning any cleanup the child died in -- and then checks: no lock
+ *      is broken; the heap passes its invariant check with no block still
+ *      reserved or leased; the queue holds exactly A's items not taken by
+ *      B's returned gets (plus at most the one B was taking) followed by
+ *      B's returned puts as UNBOUND markers (plus at most the one B was
+ *      putting), each once and in order; the channel likewise; A's next put
+ *      and get finish within a second; and, once A ends, the heap is empty
+ *      and every session slot free.
+ * Then repair_twice(): a process killed while it repairs a lock a dead
+ * process left (REPAIR_DONE) makes the next locker repair again.
  *
  * No daemon: the segment is private (unlinked at once), and the daemon's
  * cleanup function is called directly.  Bounded: one child per point and
- * hit, each waited for with a timeout.
+ * hit, each waited for with a timeout.  fault_fail.c sweeps the fail points.
  */
 #include <errno.h>
 #include <signal.h>
@@ -55,7 +61,8 @@ extern pid_t xichan__pid_cache;
 struct shared {
     int puts_done;   /* B's puts that returned 0 */
     int gets_done;   /* B's gets that returned 0 */
-    int in_cleanup;  /* B was running C's cleanup */
+    int sends_done;  /* B's send_nowait calls on ch that returned */
+    int recvs_done;  /* B's recvs on ch that returned an item */
     int finished;
 };
 
@@ -82,6 +89,20 @@ static void end_session(xichan_client *cl)
     xichan__session_ending(shm, cl->slot);
     err = xichan__session_cleanup(shm, cl->slot, 0);
     CHECK(err == 0, "cleanup of sid %u: %s", cl->sid, xichan_err_name(err));
+}
+
+/* Ends every session but keep's, as the daemon does for dead processes. */
+static void end_others(const xichan_client *keep)
+{
+    for (uint32_t i = 0; i < shm->nsessions; i++) {
+        int err;
+
+        if (i == keep->slot || xa_load_relaxed(&shm->sessions[i].state) == XICHAN_SESS_FREE)
+            continue;
+        xichan__session_ending(shm, i);
+        err = xichan__session_cleanup(shm, i, 0);
+        CHECK(err == 0, "cleanup of slot %u: %s", i, xichan_err_name(err));
+    }
 }
 
 static void workload(xichan_client *b, xichan_client *c, xichan_queue_id q, xichan_chan_id ch,
@@ -111,13 +132,34 @@ static void workload(xichan_client *b, xichan_client *c, xichan_queue_id q, xich
     CHECK(xichan_queue_put(b, tmp, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "put tmp");
     CHECK(xichan_queue_destroy(b, tmp) == 0, "destroy");
     CHECK(xichan_chan_send_nowait(b, ch, 0, &v, sizeof(v), 0) >= 0, "send_nowait");
+    sh->sends_done++;
     CHECK(xichan_chan_recv(b, ch, &it, XICHAN_NOWAIT) == 0, "recv");
+    sh->recvs_done++;
     xichan_item_release(&it);
+    /* A rendezvous nobody answers: withdrawn at the deadline. */
+    v = 8;
+    CHECK(xichan_chan_send(b, ch, 0, &v, sizeof(v), 0, xichan_now_ns() + 1000000) ==
+              XICHAN_ETIMEDOUT, "timed send");
+    /* A forced close of a channel with items, then its destroy. */
+    {
+        xichan_chan_id tmpc;
+        CHECK(xichan_chan_create(b, NULL, &tmpc) == 0, "create tmp channel");
+        for (int i = 0; i < 2; i++)
+            CHECK(xichan_chan_send_nowait(b, tmpc, 0, &v, sizeof(v), 0) >= 0, "send tmp");
+        CHECK(xichan_chan_close(b, tmpc, XICHAN_CLOSE_FORCE) == 0, "force close");
+        CHECK(xichan_chan_destroy(b, tmpc) == 0, "destroy tmp channel");
+    }
+    /* Play the daemon: register session D and end it at once. */
+    {
+        uint32_t dslot, dsid;
+        CHECK(xichan__session_new(shm, getpid(), getuid(), "sweep", &dslot, &dsid) == 0,
+              "session D");
+        xichan__session_ending(shm, dslot);
+        CHECK(xichan__session_cleanup(shm, dslot, 0) == 0, "cleanup D");
+    }
     /* Play the daemon: clean up session C. */
-    sh->in_cleanup = 1;
     xichan__session_ending(shm, c->slot);
     CHECK(xichan__session_cleanup(shm, c->slot, 0) == 0, "cleanup C");
-    sh->in_cleanup = 0;
     sh->finished = 1;
     _exit(0);
 }
@@ -189,10 +231,11 @@ static int run_one(int point, long hit)
 
     /* What the daemon does once it notices. */
     t0 = xichan_now_ns();
-    /* C ends too: its cleanup either never ran, or ran (part way) in B. */
-    if (xa_load_relaxed(&shm->sessions[c->slot].state) != XICHAN_SESS_FREE)
-        end_session(c);
-    end_session(b);
+    /*
+     * Every session but A's ends: B, C (whose cleanup B may have run part
+     * way) and D (which B registered and cleaned up, playing the daemon).
+     */
+    end_others(a);
     check_locks();
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok, "point %d: heap: %s", point, r.why);
     CHECK(r.reserved == 0 && r.leased == 0, "point %d: %llu reserved, %llu leased left", point,
@@ -237,6 +280,33 @@ static int run_one(int point, long hit)
               "point %d hit %ld: %d of B's %d committed puts left", point, hit, nb_seen,
               committed);
     }
+    /*
+     * The channel: A's item unless B's recv took it (FIFO: it was first),
+     * then B's send_nowait item as a marker, plus the rendezvous item if B
+     * died before withdrawing it.
+     */
+    {
+        int a_left = 0, marks = 0, err;
+        xichan_item it;
+
+        while ((err = xichan_chan_recv(a, ch, &it, XICHAN_NOWAIT)) == 0) {
+            if (it.unbound) {
+                marks++;
+            } else {
+                memcpy(&v, it.data, sizeof(v));
+                CHECK(v == -1 && marks == 0, "point %d: channel item %d out of place", point, v);
+                a_left++;
+            }
+            xichan_item_release(&it);
+        }
+        CHECK(err == XICHAN_EEMPTY, "point %d: channel drain: %s", point, xichan_err_name(err));
+        CHECK(a_left == 1 - sh->recvs_done || (killed && !sh->recvs_done && !a_left),
+              "point %d hit %ld: channel kept %d of A's items (B received %d)", point, hit,
+              a_left, sh->recvs_done);
+        CHECK(marks == sh->sends_done || (killed && marks == sh->sends_done + 1),
+              "point %d hit %ld: %d channel markers for %d sends", point, hit, marks,
+              sh->sends_done);
+    }
     /* The next operation by another process works at once. */
     v = 42;
     CHECK(xichan_queue_put(a, q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "put after");
@@ -249,11 +319,92 @@ static int run_one(int point, long hit)
     end_session(a);
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.free_blocks == 1 && r.used_bytes == 0,
           "point %d: heap not empty at the end: %s", point, r.why);
+    /* A session the "daemon" was registering when it died never went live. */
+    for (uint32_t i = 0; i < shm->nsessions; i++)
+        CHECK(xa_load_relaxed(&shm->sessions[i].state) == XICHAN_SESS_FREE,
+              "point %d: session slot %u left in state %u", point, i,
+              xa_load_relaxed(&shm->sessions[i].state));
     free(a);
     free(b);
     free(c);
     xichan__shm_unmap(shm);
     return killed;
+}
+
+/*
+ * A repairer killed mid-repair: child 1 dies holding the queue's lock
+ * (PUSH_DONE), child 2 gets EOWNERDEAD on its get, repairs, and dies at
+ * REPAIR_DONE, before pthread_mutex_consistent.  The next locker must get
+ * EOWNERDEAD again and repair again (lock.c: repairs are idempotent).
+ */
+static void repair_twice(void)
+{
+    struct xichan_shm_geometry g = {2u << 20, 16, 32, 256};
+    struct xichan_heap_report r;
+    static const int points[2] = {XICHAN_FAULT_PUSH_DONE, XICHAN_FAULT_REPAIR_DONE};
+    xichan_client *a, *k[2];
+    xichan_queue_id q;
+    char name[64];
+    int v, status, seen = 0, marks = 0;
+
+    snprintf(name, sizeof(name), "/xichan-sweep2-%d", (int)getpid());
+    CHECK(xichan__shm_create(name, &g, &shm) == 0, "create segment");
+    xichan__shm_unlink(name);
+    a = mkclient();
+    CHECK(xichan_queue_create(a, NULL, &q) == 0, "create q");
+    for (v = 0; v < NA; v++)
+        CHECK(xichan_queue_put(a, q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "fill");
+    for (int i = 0; i < 2; i++) {
+        pid_t pid;
+
+        k[i] = mkclient();
+        CHECK((pid = fork()) >= 0, "fork");
+        if (pid == 0) {
+            xichan_item it;
+
+            xichan__pid_cache = getpid();
+            k[i]->pid = getpid();
+            xichan__fault_set(points[i], 1);
+            v = 100 + i;
+            if (i == 0)
+                xichan_queue_put(k[i], q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT);
+            else
+                xichan_queue_get(k[i], q, &it, XICHAN_NOWAIT);
+            _exit(0);
+        }
+        CHECK(wait_child(pid, &status) == 0, "repair_twice: child %d hung", i);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "repair_twice: child %d did not die at point %d (status 0x%x)", i, points[i], status);
+    }
+    end_others(a);
+    check_locks();
+    CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.reserved == 0 && r.leased == 0,
+          "repair_twice: heap: %s", r.why);
+    /* A's items in order (child 2 died before taking one), then child 1's marker. */
+    for (;;) {
+        xichan_item it;
+        int err = xichan_queue_get(a, q, &it, XICHAN_NOWAIT);
+        if (err == XICHAN_EEMPTY)
+            break;
+        CHECK(err == 0, "repair_twice: drain: %s", xichan_err_name(err));
+        if (it.unbound) {
+            marks++;
+        } else {
+            memcpy(&v, it.data, sizeof(v));
+            CHECK(v == seen && !marks, "repair_twice: item %d out of order", v);
+            seen++;
+        }
+        xichan_item_release(&it);
+    }
+    CHECK(seen == NA && marks == 1, "repair_twice: %d items and %d markers", seen, marks);
+    end_session(a);
+    CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.used_bytes == 0,
+          "repair_twice: heap not empty at the end: %s", r.why);
+    free(a);
+    free(k[0]);
+    free(k[1]);
+    xichan__shm_unmap(shm);
+    printf("repair killed mid-repair: repaired again, nothing lost\n");
 }
 
 int main(void)
@@ -264,7 +415,7 @@ int main(void)
     xichan__pid_cache = getpid();
     sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK(sh != MAP_FAILED, "mmap");
-    for (int point = 1; point < XICHAN_FAULT_MAX_; point++) {
+    for (int point = 1; point < XICHAN_FAULT_KILL_MAX_; point++) {
         for (long hit = 1; hit <= 3; hit += 2) {
             int k = run_one(point, hit);
             fired += k;
@@ -272,7 +423,8 @@ int main(void)
             printf("fault point %2d hit %ld: %s\n", point, hit, k ? "killed, recovered" : "not reached");
         }
     }
+    repair_twice();
     printf("fault sweep: %d runs, %d kills, all recovered\n", total, fired);
-    CHECK(fired >= XICHAN_FAULT_MAX_ - 2, "too few points fired (%d)", fired);
+    CHECK(fired >= XICHAN_FAULT_KILL_MAX_ - 2, "too few points fired (%d)", fired);
     return 0;
 }

@@ -5,6 +5,7 @@
  *
  *   soak [--seconds S] [--kills N] [--interval-ms MS] [--daemon-every N]
  *        [--producers P] [--consumers C] [--rate ITEMS_PER_S] [--size BYTES]
+ *        [--python PY [--py-producers N] [--py-consumers N] [--py-worker FILE]]
  *        [--seed N] [--json FILE] [-v]
  *
  * The run ends after S seconds (default 20) or N kills (0: no limit),
@@ -35,7 +36,19 @@
  * close) after SEQ_MAX items.  Items carry (incarnation, seq) and a payload
  * derived from them (16 B .. 256 KiB), checked by the consumer.
  *
- * The ledger (MAP_SHARED|MAP_ANONYMOUS) has one byte per (incarnation, seq)
+ * Python workers.  With --python, the last N producer slots (default 3)
+ * and N extra consumer slots (default 1) exec tests/soak/pyworker.py
+ * instead, which speaks the same ledger protocol through the public Python
+ * API: its producers put bytes with syncobj=True (a msgpack bin, unwrapped
+ * by unwrap() below wherever a payload is checked), its consumers drain q2,
+ * whose REMOVE op makes no markers (a marker's payload is read from its
+ * block, which only C can see).  A Python get copies the item out of the
+ * segment before it returns, so a Python consumer killed between that copy
+ * and its ledger record takes an item along unseen: such a death excuses
+ * one missing item ("python_excused"; see credit_dead_consumer).
+ *
+ * The ledger (two memfds, so that exec'd Python workers map them too) has
+ * one byte per (incarnation, seq)
  * in each of four arrays:
  *   st    the producer's: 1 before the call (in flight), 2 once put/send
  *         returned success (committed), 3 if it failed (not queued);
@@ -101,12 +114,14 @@ enum { ROLE_PRODUCER = 1, ROLE_CONSUMER = 2 };
 enum { END_ALIVE, END_KILLED, END_CLOSED, END_FINAL };
 
 struct slot {
-    int role, target;
+    int role, target, python;   /* python: the slot runs tests/soak/pyworker.py */
     pid_t pid;
     uint32_t inc;
     _Atomic int64_t heartbeat;  /* CLOCK_MONOTONIC ns */
     _Atomic int in_get;         /* items a consumer asked for and has not recorded */
     _Atomic int stopped;        /* producer: stopped, waiting for release */
+    /* A Python worker's own counters (it cannot do the shared atomic adds). */
+    uint64_t py_received, py_corrupt, py_errors;
 };
 
 struct increc {
@@ -139,7 +154,11 @@ static struct {
     int interval_ms, daemon_every, producers, consumers, rate, verbose;
     const char *size, *json;
     unsigned seed;
-} opt = {20, 0, 100, 20, 10, 5, 1000, 0, "64M", NULL, 0};
+    const char *python, *py_worker; /* --python: the interpreter for Python slots */
+    int py_producers, py_consumers;
+} opt = {20, 0, 100, 20, 10, 5, 1000, 0, "64M", NULL, 0, NULL, "tests/soak/pyworker.py", 3, 1};
+
+static int ledger_fd = -1, arrays_fd = -1; /* memfds behind L and st, for Python workers */
 
 static int is_chan(int t)
 {
@@ -226,6 +245,32 @@ static void fill(uint8_t *buf, size_t len, uint32_t inc, uint32_t seq)
     }
 }
 
+/*
+ * A Python producer puts its payload as bytes with syncobj=True: a msgpack
+ * bin.  Finds the payload inside an item of format fmt; 0 if it has one.
+ */
+static int unwrap(int fmt, const uint8_t **data, size_t *len)
+{
+    const uint8_t *p = *data;
+    size_t n = *len, hl, bl;
+
+    if (fmt == XICHAN_FMT_RAW)
+        return 0;
+    if (fmt != XICHAN_FMT_MSGPACK || n < 2)
+        return -1;
+    switch (p[0]) {
+    case 0xc4: hl = 2; bl = p[1]; break;
+    case 0xc5: hl = 3; bl = n >= 3 ? (size_t)p[1] << 8 | p[2] : 0; break;
+    case 0xc6: hl = 5; bl = n >= 5 ? (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4] : 0; break;
+    default: return -1;
+    }
+    if (n < hl || n - hl != bl)
+        return -1;
+    *data = p + hl;
+    *len = bl;
+    return 0;
+}
+
 /* 0 and (inc, seq) if data is an intact payload. */
 static int check(const uint8_t *data, size_t len, uint32_t *inc, uint32_t *seq)
 {
@@ -285,6 +330,15 @@ static xichan_client *open_client(void)
     }
 }
 
+/* check() on the payload an item block holds, whatever its format. */
+static int check_block(struct xichan_blk *b, uint32_t *inc, uint32_t *seq)
+{
+    const uint8_t *d = xichan__item_data(b);
+    size_t n = xichan__item(b)->len;
+
+    return unwrap(xichan__item(b)->fmt, &d, &n) == 0 ? check(d, n, inc, seq) : -1;
+}
+
 /* Records one received item (normal or marker); n of the consumer's in_get. */
 static void record(xichan_client *cl, xichan_item *it)
 {
@@ -293,7 +347,7 @@ static void record(xichan_client *cl, xichan_item *it)
     if (it->unbound) {
         /* The marker's block still holds the producer's payload. */
         struct xichan_blk *b = xichan__blk(cl->shm, (uint32_t)it->blk_);
-        if (!b || check(xichan__item_data(b), xichan__item(b)->len, &inc, &seq) != 0) {
+        if (!b || check_block(b, &inc, &seq) != 0) {
             atomic_fetch_add(&L->corrupt, 1);
             return;
         }
@@ -301,9 +355,13 @@ static void record(xichan_client *cl, xichan_item *it)
         atomic_fetch_add(&L->markers, 1);
         return;
     }
-    if (check(it->data, it->len, &inc, &seq) != 0) {
-        atomic_fetch_add(&L->corrupt, 1);
-        return;
+    {
+        const uint8_t *d = it->data;
+        size_t n = it->len;
+        if (unwrap(it->fmt, &d, &n) != 0 || check(d, n, &inc, &seq) != 0) {
+            atomic_fetch_add(&L->corrupt, 1);
+            return;
+        }
     }
     __atomic_fetch_add(&rx[idx(inc, seq)], 1, __ATOMIC_RELAXED);
     atomic_fetch_add(&L->received, 1);
@@ -433,6 +491,36 @@ static void consumer(xichan_client *cl)
     _exit(0);
 }
 
+/* A Python slot: exec pyworker.py with the ledger's layout (see its top). */
+static void exec_python(struct slot *s)
+{
+    char arg[1024];
+    int t = s->target;
+
+    snprintf(arg, sizeof(arg),
+             "role=%s;kind=%s;target=%d;id=%llu;inc=%u;rate=%d;seed=%u;seq_max=%d;sid_map=%d;"
+             "ctl_fd=%d;ctl_size=%zu;arr_fd=%d;arr=%zu;slot_off=%zu;hb=%zu;in_get=%zu;"
+             "stopped=%zu;received=%zu;corrupt=%zu;errors=%zu;inc_sid=%zu;inc_ended=%zu;"
+             "inc_nseq=%zu;sid2inc=%zu;stop_producers=%zu;stop_consumers=%zu;"
+             "release_producers=%zu",
+             s->role == ROLE_PRODUCER ? "producer" : "consumer", is_chan(t) ? "channel" : "queue",
+             t, (unsigned long long)L->ids[t], s->inc, opt.rate, opt.seed, SEQ_MAX, SID_MAP,
+             ledger_fd, sizeof(*L), arrays_fd, (size_t)INC_MAX * SEQ_MAX,
+             (size_t)((char *)s - (char *)L), offsetof(struct slot, heartbeat),
+             offsetof(struct slot, in_get), offsetof(struct slot, stopped),
+             offsetof(struct slot, py_received), offsetof(struct slot, py_corrupt),
+             offsetof(struct slot, py_errors),
+             (size_t)((char *)&L->inc[s->inc].sid - (char *)L),
+             (size_t)((char *)&L->inc[s->inc].ended - (char *)L),
+             (size_t)((char *)&L->inc[s->inc].nseq - (char *)L), offsetof(struct ledger, sid2inc),
+             offsetof(struct ledger, stop_producers), offsetof(struct ledger, stop_consumers),
+             offsetof(struct ledger, release_producers));
+    execl(opt.python, opt.python, opt.py_worker, arg, (char *)NULL);
+    fprintf(stderr, "soak: exec %s %s: %s\n", opt.python, opt.py_worker, strerror(errno));
+    s->py_errors++;
+    _exit(2);
+}
+
 static void worker_main(struct slot *s)
 {
     xichan_client *cl;
@@ -441,6 +529,8 @@ static void worker_main(struct slot *s)
     me = s;
     rng_state = mix(opt.seed ^ ((uint64_t)s->inc << 20) ^ (uint64_t)getpid()) | 1;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (s->python)
+        exec_python(s);
     cl = open_client();
     sid = xichan_client_session(cl);
     L->inc[s->inc].sid = sid;
@@ -458,7 +548,7 @@ static xichan_client *boss;
 static uint32_t next_inc;
 static struct {
     long kills, daemon_kills, producer_kills, consumer_kills, hangs, uncertain, respawns;
-    long uncertain_items, dead_taken;
+    long uncertain_items, dead_taken, py_uncertain, py_incarnations;
 } cnt;
 static int running_out; /* incarnations exhausted: end the run */
 
@@ -485,11 +575,14 @@ static void spawn(struct slot *s)
     if (pid == 0)
         worker_main(s);
     s->pid = pid;
+    cnt.py_incarnations += s->python;
 }
 
+/* Producers (the last py_producers of them Python), C consumers, then the
+ * Python consumers, extra ones on q2. */
 static int nslots(void)
 {
-    return opt.producers + opt.consumers;
+    return opt.producers + opt.consumers + opt.py_consumers;
 }
 
 /*
@@ -526,7 +619,7 @@ static void credit_dead_consumer(struct slot *s)
 {
     struct xichan_shm *shm = boss->shm;
     uint32_t sid = L->inc[s->inc].sid;
-    int want = atomic_load(&s->in_get);
+    int want = atomic_load(&s->in_get), credited = 0;
 
     if (!want || !sid)
         return;
@@ -543,15 +636,26 @@ static void credit_dead_consumer(struct slot *s)
             break;
         if (xichan__blk_state(w) == XICHAN_BLK_LEASED && xichan__blk_owner(w) == sid &&
             xichan__item(b)->len <= ((uint64_t)b->size - 2) * XICHAN_UNIT &&
-            check(xichan__item_data(b), xichan__item(b)->len, &inc, &seq) == 0 &&
+            check_block(b, &inc, &seq) == 0 &&
             !__atomic_load_n(&rx[idx(inc, seq)], __ATOMIC_RELAXED) &&
             !__atomic_load_n(&mk[idx(inc, seq)], __ATOMIC_RELAXED) && !still_linked(shm, off)) {
             deadtk[idx(inc, seq)]++;
             cnt.dead_taken++;
+            credited++;
         }
         off += b->size;
     }
     xichan__heap_unlock(shm);
+    /*
+     * A Python get copies the item out and frees its block before it
+     * returns, so a Python consumer killed between that and its ledger
+     * record took an item the heap no longer shows: excuse one.
+     */
+    if (s->python && !credited) {
+        cnt.uncertain++;
+        cnt.uncertain_items++;
+        cnt.py_uncertain++;
+    }
 }
 
 static void reap(struct slot *s, int killed)
@@ -649,6 +753,10 @@ static void tend(void)
                     (int)s->pid, s->inc, s->role == ROLE_PRODUCER ? "producer" : "consumer",
                     target_name[s->target], HANG_S);
             cnt.hangs++;
+            if (s->python) { /* pyworker.py dumps its stacks on SIGUSR1 */
+                kill(s->pid, SIGUSR1);
+                sleep_ns(200 * 1000000);
+            }
             kill_worker(s);
             if (!running_out)
                 spawn(s);
@@ -810,6 +918,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: soak [--seconds S] [--kills N] [--interval-ms MS] [--daemon-every N]\n"
             "            [--producers P] [--consumers C] [--rate N] [--size BYTES] [--seed N]\n"
+            "            [--python PY [--py-producers N] [--py-consumers N] [--py-worker FILE]]\n"
             "            [--json FILE] [-v]\n");
     exit(2);
 }
@@ -820,7 +929,9 @@ static void parse(int argc, char **argv)
         {"seconds", 1, 0, 's'},   {"kills", 1, 0, 'k'},     {"interval-ms", 1, 0, 'i'},
         {"daemon-every", 1, 0, 'd'}, {"producers", 1, 0, 'p'}, {"consumers", 1, 0, 'c'},
         {"rate", 1, 0, 'r'},      {"size", 1, 0, 'z'},      {"seed", 1, 0, 'S'},
-        {"json", 1, 0, 'j'},      {"verbose", 0, 0, 'v'},   {0, 0, 0, 0},
+        {"json", 1, 0, 'j'},      {"verbose", 0, 0, 'v'},   {"python", 1, 0, 'P'},
+        {"py-producers", 1, 0, 'X'}, {"py-consumers", 1, 0, 'Y'}, {"py-worker", 1, 0, 'W'},
+        {0, 0, 0, 0},
     };
     int c;
 
@@ -838,11 +949,20 @@ static void parse(int argc, char **argv)
         case 'S': opt.seed = (unsigned)strtoul(optarg, NULL, 0); break;
         case 'j': opt.json = optarg; break;
         case 'v': opt.verbose = 1; break;
+        case 'P': opt.python = optarg; break;
+        case 'X': opt.py_producers = atoi(optarg); break;
+        case 'Y': opt.py_consumers = atoi(optarg); break;
+        case 'W': opt.py_worker = optarg; break;
         default: usage();
         }
     }
     if (optind < argc || opt.producers < NTARGETS || opt.consumers < NTARGETS ||
-        opt.producers + opt.consumers > SLOTS_MAX || opt.interval_ms < 1 || opt.seconds <= 0)
+        opt.interval_ms < 1 || opt.seconds <= 0 || opt.py_producers < 0 || opt.py_consumers < 0 ||
+        opt.py_producers > opt.producers)
+        usage();
+    if (!opt.python)
+        opt.py_producers = opt.py_consumers = 0;
+    if (nslots() > SLOTS_MAX)
         usage();
 }
 
@@ -859,9 +979,21 @@ int main(int argc, char **argv)
 
     parse(argc, argv);
     rng_state = mix(opt.seed) | 1;
-    L = mmap(NULL, sizeof(*L), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    st = mmap(NULL, 4 * arr, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
-              -1, 0);
+    /*
+     * The ledger is shared memory every worker writes.  memfds rather than
+     * anonymous mappings, so that an exec'd Python worker can map them too
+     * (the descriptors are inherited: no MFD_CLOEXEC).
+     */
+    ledger_fd = memfd_create("soak-ledger", 0);
+    arrays_fd = memfd_create("soak-arrays", 0);
+    if (ledger_fd < 0 || arrays_fd < 0 || ftruncate(ledger_fd, sizeof(*L)) != 0 ||
+        ftruncate(arrays_fd, (off_t)(4 * arr)) != 0) {
+        perror("soak: memfd");
+        return 1;
+    }
+    L = mmap(NULL, sizeof(*L), PROT_READ | PROT_WRITE, MAP_SHARED, ledger_fd, 0);
+
+    st = mmap(NULL, 4 * arr, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, arrays_fd, 0);
     if (L == MAP_FAILED || st == MAP_FAILED) {
         perror("soak: mmap");
         return 1;
@@ -894,10 +1026,18 @@ int main(int argc, char **argv)
         struct slot *s = &L->slots[i];
         s->role = i < opt.producers ? ROLE_PRODUCER : ROLE_CONSUMER;
         s->target = (i < opt.producers ? i : i - opt.producers) % NTARGETS;
+        /* The last producer slots run Python, and so do the extra consumer
+         * slots: they drain q2, whose REMOVE op makes no markers (a marker's
+         * payload stays in the segment, where only C can read it). */
+        if (i < opt.producers)
+            s->python = i >= opt.producers - opt.py_producers;
+        else if (i >= opt.producers + opt.consumers)
+            s->python = 1, s->target = 2;
     }
-    printf("soak: seed %u, %d producers, %d consumers, a kill every ~%d ms (xichand 1 in %d), "
-           "for %.0f s%s\n", opt.seed, opt.producers, opt.consumers, opt.interval_ms,
-           opt.daemon_every, opt.seconds, opt.kills ? " or until the kill count" : "");
+    printf("soak: seed %u, %d producers, %d consumers (%d of the producers Python, and %d Python consumers), a kill every "
+           "~%d ms (xichand 1 in %d), for %.0f s%s\n", opt.seed, opt.producers, opt.consumers,
+           opt.py_producers, opt.py_consumers, opt.interval_ms, opt.daemon_every, opt.seconds,
+           opt.kills ? " or until the kill count" : "");
     fflush(stdout);
 
     t0 = now_ns();
@@ -939,6 +1079,11 @@ int main(int argc, char **argv)
         kill_all_left();
     }
     drain_all();
+    for (int i = 0; i < nslots(); i++) {
+        atomic_fetch_add(&L->received, L->slots[i].py_received);
+        atomic_fetch_add(&L->corrupt, L->slots[i].py_corrupt);
+        atomic_fetch_add(&L->worker_errors, L->slots[i].py_errors);
+    }
 
     /* Verdict, over the seqs each producer attempted (the pages nobody
      * touched stay untouched); anything recorded elsewhere is a phantom. */
@@ -1015,7 +1160,8 @@ int main(int argc, char **argv)
                 "\"inflight_delivered\": %llu, \"unbound_errors\": %llu, \"lost\": %llu, "
                 "\"duplicated\": %llu, \"phantom\": %llu, \"corrupt\": %llu, \"hangs\": %ld, "
                 "\"uncertain_deaths\": %ld, \"excused\": %ld, \"worker_errors\": %llu, "
-                "\"incarnations\": %u, \"heap_used_end\": %llu, \"heap_ok\": %s, \"seed\": %u}\n",
+                "\"incarnations\": %u, \"python_incarnations\": %ld, \"python_excused\": %ld, "
+                "\"heap_used_end\": %llu, \"heap_ok\": %s, \"seed\": %u}\n",
                 cnt.kills, cnt.daemon_kills, cnt.producer_kills, cnt.consumer_kills, run_ns / 1e9,
                 (unsigned long long)items, (unsigned long long)atomic_load(&L->received),
                 (unsigned long long)atomic_load(&L->markers), (unsigned long long)removed,
@@ -1024,7 +1170,7 @@ int main(int argc, char **argv)
                 (unsigned long long)dup, (unsigned long long)phantom,
                 (unsigned long long)atomic_load(&L->corrupt), cnt.hangs, cnt.uncertain,
                 cnt.uncertain_items, (unsigned long long)atomic_load(&L->worker_errors), next_inc,
-                (unsigned long long)heap_used_end, heap_ok ? "true" : "false", opt.seed);
+                cnt.py_incarnations, cnt.py_uncertain, (unsigned long long)heap_used_end, heap_ok ? "true" : "false", opt.seed);
         if (pass)
             fclose(f);
     }
