@@ -35,6 +35,7 @@ import argparse
 import collections
 import multiprocessing
 import os
+import queue
 import random
 import shutil
 import sys
@@ -232,7 +233,8 @@ def run_pool(label, jobs, results, corpus, expected, reference, nworkers, ctx, s
     try:
         for _ in procs:
             kind, _pid, _ = results.get(timeout=GET_TIMEOUT)
-            assert kind == 'ready', kind
+            if kind != 'ready':
+                raise RuntimeError(f'a worker said {kind!r} before it was ready')
         checks = Checks(expected)
         bar = progress(len(corpus), label, show_bar)
         t0 = time.perf_counter()
@@ -262,6 +264,14 @@ def run_pool(label, jobs, results, corpus, expected, reference, nworkers, ctx, s
     if any(p.exitcode != 0 for p in procs):
         errors.append('a worker exited with status '
                       + ', '.join(str(p.exitcode) for p in procs))
+    # Every worker has said 'done' and gone: anything still queued is an
+    # answer too many.
+    try:
+        extra = results.get(timeout=0.2)
+    except queue.Empty:
+        pass
+    else:
+        errors.append(f'an answer more than expected: {extra[:2]!r}')
     return elapsed, errors
 
 
