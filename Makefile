@@ -125,6 +125,7 @@ check: ccheck
 
 ccheck: tests
 	$(Q)scripts/check-man $(LIBSO)
+	$(Q)scripts/check-contrib $(BUILD)/bin/xichand
 	$(Q)BUILD=$(BUILD) tests/run-unit.sh $(UNIT_BINS)
 	$(Q)BUILD=$(BUILD) tests/run-integ.sh $(INTEG_BINS)
 

@@ -146,6 +146,7 @@ static void run_next_job(void)
     job_running = 1;
     j->work.data = j;
     j->started = xichan_now_ns();
+    xd_log(XD_DEBUG, "session %u: cleanup started in the worker thread", j->sid);
     uv_queue_work(loop, &j->work, work_cb, after_work_cb);
 }
 
@@ -416,6 +417,8 @@ static void on_accept(uv_poll_t *h, int status, int events)
     c->poll.data = c;
     c->next = conns;
     conns = c;
+    xd_log(XD_DEBUG, "accepted a connection from pid %d (uid %u)", (int)cred.pid,
+           (unsigned)cred.uid);
     uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_conn);
 }
 
@@ -567,8 +570,9 @@ int xd_serve(void)
         return 1;
     }
     start_adopted();
-    xd_log(XD_INFO, "serving namespace '%s' on %s", xd.ns, xd.sock_path);
     xd_ready();
+    /* After xd_ready, so that a --log-file starts with this line. */
+    xd_log(XD_INFO, "serving namespace '%s' on %s", xd.ns, xd.sock_path);
     uv_run(loop, UV_RUN_DEFAULT);
     /* Stopped by a signal: the files go; connections close with the process. */
     close(listen_fd);

@@ -383,7 +383,7 @@ int main(int argc, char **argv)
         return CTL_EUSAGE;
     }
     if (!strcmp(argv[optind], "help")) {
-        if (optind + 1 >= argc) {
+        if (optind + 1 >= argc || !strcmp(argv[optind + 1], "help")) {
             usage(stdout);
             return CTL_OK;
         }

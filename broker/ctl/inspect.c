@@ -60,7 +60,7 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
     printf("}");
 }
 
-static void print_row(struct ctl *c, const xichan_obj_info *o)
+static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
 {
     char maxsize[24];
 
@@ -68,11 +68,25 @@ static void print_row(struct ctl *c, const xichan_obj_info *o)
         snprintf(maxsize, sizeof(maxsize), "%lld", (long long)o->maxsize);
     else
         snprintf(maxsize, sizeof(maxsize), "-");
-    printf("%-8s %6llu  %-16s %-8s %8llu %8s %10llu %6u  ", ctl_kind_name(o->kind),
-           (unsigned long long)o->id, o->name[0] ? o->name : "-", ctl_state_name(o->state),
+    printf("%-8s %6llu  %-*s %-8s %8llu %8s %10llu %6u  ", ctl_kind_name(o->kind),
+           (unsigned long long)o->id, namew, o->name[0] ? o->name : "-", ctl_state_name(o->state),
            (unsigned long long)o->count, maxsize, (unsigned long long)o->bytes, o->nbound);
     print_sessions(c, o);
     printf("\n");
+}
+
+/* The NAME column is as wide as the longest name (16 at least), so that a
+ * long name never pushes the rest of its row out of line. */
+static int name_width(const xichan_obj_info *v, int m)
+{
+    int w = 16;
+
+    for (int i = 0; i < m; i++) {
+        int len = (int)strnlen(v[i].name, sizeof(v[i].name));
+        if (len > w)
+            w = len;
+    }
+    return w;
 }
 
 /* The object list as a table or as "objects":[...] (no braces around). */
@@ -101,10 +115,12 @@ static int print_list(struct ctl *c)
         }
         printf("]");
     } else {
-        printf("%-8s %6s  %-16s %-8s %8s %8s %10s %6s  %s\n", "KIND", "ID", "NAME", "STATE",
-               "COUNT", "MAXSIZE", "BYTES", "BOUND", "SESSIONS");
+        int namew = name_width(v, m);
+
+        printf("%-8s %6s  %-*s %-8s %8s %8s %10s %6s  %s\n", "KIND", "ID", namew, "NAME",
+               "STATE", "COUNT", "MAXSIZE", "BYTES", "BOUND", "SESSIONS");
         for (int i = 0; i < m; i++)
-            print_row(c, &v[i]);
+            print_row(c, &v[i], namew);
         if (m == 0)
             printf("(no queues or channels)\n");
     }

@@ -68,7 +68,9 @@ extern "C" {
     XX(ECLOSED, -1004, "channel is closed")                                    \
     XX(ENOTBOUND, -1005, "never bound by this session")                        \
     XX(EUNBOUND, -1006, "item's original session ended")                       \
-    XX(ENODAEMON, -1007, "no xichand runs for this namespace (start it with `xichand`, or unset XICHAN_AUTOSTART=0)") \
+    XX(ENODAEMON, -1007, "no xichand runs for this namespace and none could be started "    \
+       "(start `xichand`; clients start it themselves unless XICHAN_AUTOSTART=0, "           \
+       "finding it through XICHAN_DAEMON, beside libxichan or on PATH)")                     \
     XX(EREFUSED, -1008, "the daemon refused the session")                      \
     XX(ELIMIT, -1009, "a fixed table of the segment is full (objects, sessions or bindings)") \
     XX(ECORRUPT, -1010, "shared segment is corrupt")                           \

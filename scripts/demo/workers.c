@@ -89,6 +89,7 @@ static void worker(void)
 int main(int argc, char **argv)
 {
     int nworkers = 4, njobs = 20000, err, status, bad = 0, nseen = 0;
+    int tty = isatty(STDOUT_FILENO);
     xichan_client *cl;
     xichan_queue_id jobs, results;
     msgpack_sbuffer sb;
@@ -171,7 +172,8 @@ int main(int argc, char **argv)
         xichan_item_release(&it);
         got++;
         nseen++;
-        if (got % (njobs / 10 ? njobs / 10 : 1) == 0) {
+        /* Redrawn in place on a terminal only: in a log, \r runs together. */
+        if (tty && got % (njobs / 10 ? njobs / 10 : 1) == 0) {
             printf("\r  %3d%% of jobs answered", (int)(100LL * got / njobs));
             fflush(stdout);
         }
@@ -185,8 +187,8 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < nworkers; i++)
         waitpid(pids[i], &status, 0);
-    printf("\n  %d jobs answered exactly once: %s; %.0f jobs/s (%.3f s)\n", nseen,
-           bad ? "NO" : "yes", njobs / secs, secs);
+    printf("%s  %d jobs answered exactly once: %s; %.0f jobs/s (%.3f s)\n", tty ? "\n" : "",
+           nseen, bad ? "NO" : "yes", njobs / secs, secs);
     msgpack_sbuffer_destroy(&sb);
     free(seen);
     xichan_client_close(cl);

@@ -155,6 +155,18 @@ static void test_no_daemon(void)
     HAS("--name is required");
 }
 
+/* A shell line: `xichanctl help CMD` for each command of the overview, and
+ * how many there were. */
+static const char each_command_has_help[] =
+    "xichanctl help | awk '/^commands:/ {f = 1; next} f && /^$/ {exit} f {print $1}' | {"
+    "  n=0;"
+    "  while read -r c; do"
+    "    n=$((n + 1)); want=\"usage: xichanctl $c\";"
+    "    [ \"$c\" = help ] && want='commands:';"
+    "    xichanctl help \"$c\" | grep -q \"$want\" || { echo \"no help for $c\"; exit 1; };"
+    "  done;"
+    "  echo \"$n commands\"; }";
+
 static void test_help(void)
 {
     XT_EQ_INT(run("xichanctl help"), 0);
@@ -165,6 +177,10 @@ static void test_help(void)
     HAS("withdrawn");
     XT_EQ_INT(run("xichanctl get --help"), 0);
     HAS("--timeout S");
+    /* Every command the overview lists has its own help (and this file,
+     * ctl_cleanup.c or ctl_list.c runs each of them). */
+    XT_EQ_INT(run("%s", each_command_has_help), 0);
+    HAS("11 commands");
     XT_EQ_INT(run("xichanctl help gc"), 0);
     HAS("usage: xichanctl cleanup");
     XT_EQ_INT(run("xichanctl help nosuch"), 1);

@@ -32,6 +32,32 @@ static int ctl(const char *args)
 
 #define HAS(s) XT_CHECK(strstr(out, (s)) != NULL)
 
+/* The column at which word starts in the line of out that contains key. */
+static int column_of(const char *key, const char *word)
+{
+    const char *at = strstr(out, key), *line, *w;
+
+    XT_CHECK(at != NULL);
+    for (line = at; line > out && line[-1] != '\n'; line--)
+        ;
+    w = strstr(line, word);
+    XT_CHECK(w != NULL && (w < strchr(line, '\n')));
+    return (int)(w - line);
+}
+
+/* A name longer than the NAME column widens it for every row. */
+static void test_long_name_aligned(xichan_client *cl)
+{
+    static const char name[] = "a.rather.long.queue.name.for.results";
+    xichan_queue_id q;
+
+    XT_OK(xichan_queue_create(cl, &(xichan_queue_opts){.name = name}, &q));
+    XT_EQ_INT(ctl("list"), 0);
+    XT_EQ_INT(column_of(name, "open"), column_of("KIND", "STATE"));
+    XT_EQ_INT(column_of("jobs", "open"), column_of("KIND", "STATE"));
+    XT_OK(xichan_queue_destroy(cl, q));
+}
+
 int main(void)
 {
     xichan_client *cl;
@@ -60,6 +86,7 @@ int main(void)
     HAS("queue");
     HAS("channel");
     HAS("closed");
+    test_long_name_aligned(cl);
     XT_EQ_INT(ctl("--json list"), 0);
     HAS("\"objects\":[");
     HAS("{\"kind\":\"queue\",\"id\":1,\"name\":\"jobs\",\"state\":\"open\",\"count\":1,"

@@ -52,8 +52,9 @@ def _setup():
     os.environ['XICHAN_DAEMON'] = DAEMON
     os.environ.pop('XICHAN_AUTOSTART', None)
     pp = os.environ.get('PYTHONPATH', '')
-    parts = [p for p in pp.split(os.pathsep) if p]
-    if PYEXT not in [os.path.abspath(p) for p in parts]:
+    # Absolute, so that a child run from another directory finds xichan too.
+    parts = [os.path.abspath(p) for p in pp.split(os.pathsep) if p]
+    if PYEXT not in parts:
         parts.insert(0, PYEXT)
     os.environ['PYTHONPATH'] = os.pathsep.join(parts)
     os.environ['_XICHAN_TEST_ENV'] = str(os.getpid())
