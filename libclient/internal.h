@@ -144,8 +144,27 @@ void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n);
 /* ---------------------------------------------------------- alloc.c */
 
 int xichan__heap_init(struct xichan_shm *shm);
-/* NULL unless off (units) is a plausible block start. */
-struct xichan_blk *xichan__blk(const struct xichan_shm *shm, uint32_t off);
+#define XICHAN_HEAP_FIRST_UNIT 1u /* unit 0 is never a block: offset 0 means "none" */
+
+/* NULL unless off (units) is a plausible block start: inside the heap, with
+ * a size that fits in what is left of it.  Inline: on every hot path. */
+static inline struct xichan_blk *xichan__blk(const struct xichan_shm *shm, uint32_t off)
+{
+    struct xichan_blk *b;
+
+    if (off < XICHAN_HEAP_FIRST_UNIT || off > shm->heap_units - XICHAN_MIN_BLK_UNITS)
+        return NULL;
+    b = (struct xichan_blk *)(shm->heap + (uint64_t)off * XICHAN_UNIT);
+    if (b->size < XICHAN_MIN_BLK_UNITS || b->size > shm->heap_units - off)
+        return NULL;
+    return b;
+}
+/* The most blocks the heap can hold: the cap of every walk over blocks, which
+ * no word in the segment can raise (tag-heap-trust). */
+static inline uint32_t xichan__heap_max_blocks(const struct xichan_shm *shm)
+{
+    return shm->heap_units / XICHAN_MIN_BLK_UNITS;
+}
 static inline uint32_t xichan__blk_off(const struct xichan_shm *shm, const struct xichan_blk *b)
 {
     return (uint32_t)(((const uint8_t *)b - shm->heap) / XICHAN_UNIT);
@@ -159,8 +178,10 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
 int xichan__heap_free_many(struct xichan_shm *shm, const uint32_t *offs, size_t n, uint32_t sid);
 /* Frees a block this process owns (RESERVED or LEASED).  Takes heap_lock. */
 int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid);
-/* Same, with heap_lock already held. */
-void xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b);
+/* Same, with heap_lock already held; b must be a block xichan__blk accepts.
+ * The free always happens; XICHAN_ECORRUPT if the bins then needed a rebuild
+ * that found the tiling corrupt (alloc.c, tag-heap-trust). */
+int xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b);
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns);
 void xichan__heap_unlock(struct xichan_shm *shm);
 /* Rebuilds bins, prev sizes and statistics from the block walk. */

@@ -60,7 +60,8 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
         return XICHAN_E2BIG;
     if ((err = xichan__heap_alloc(cl->shm, cl->sid, len, off)))
         return err;
-    b = xichan__blk(cl->shm, *off);
+    if (!(b = xichan__blk(cl->shm, *off))) /* scribbled since it was reserved */
+        return XICHAN_ECORRUPT;
     it = xichan__item(b);
     it->len = (uint32_t)len;
     it->producer = cl->sid;
