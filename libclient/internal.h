@@ -212,7 +212,10 @@ static inline uint8_t *xichan__item_data(struct xichan_blk *b)
 
 /* All need the object's lock.  Blocks are validated as they are walked;
  * a structure that fails validation gives XICHAN_ECORRUPT. */
-void xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b);
+/* Links b (RESERVED by its producer) at the end.  XICHAN_ECORRUPT if the
+ * list is corrupt (a derived tail is recomputed first); b is then untouched
+ * and still the caller's. */
+int xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b);
 /* Leases the head to sid and unlinks it; XICHAN_EEMPTY if there is none. */
 int xichan__fifo_pop(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid,
                      struct xichan_blk **out);
@@ -302,8 +305,10 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
                       uint32_t *off);
 /* Frees a block the client owns (reserved or leased). */
 void xichan__item_discard(xichan_client *cl, uint32_t off);
-/* Resolves the default unbound op and pushes.  needs the object's lock */
-void xichan__item_publish(xichan_client *cl, struct xichan_obj *o, uint32_t off);
+/* Resolves the default unbound op and pushes.  needs the object's lock.
+ * XICHAN_ECORRUPT (block or fifo corrupt): nothing published, the block is
+ * still the caller's to discard. */
+int xichan__item_publish(xichan_client *cl, struct xichan_obj *o, uint32_t off);
 /* Turns a popped (leased) block into a caller's item, applying unbound flags. */
 int xichan__item_deliver(xichan_client *cl, struct xichan_blk *b, xichan_item *out);
 
