@@ -101,8 +101,10 @@ int xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xicha
     uint32_t off = xichan__blk_off(shm, b);
     struct xichan_blk *t = NULL;
 
-    /* head, not tail, says whether the fifo is empty: it is authoritative. */
-    if (f->head && !(t = last_blk(shm, o, b)))
+    /* head, not tail, says whether the fifo is empty: it is authoritative.
+     * A head that is no block fails the push too: no get could reach the
+     * item, so accepting it would lose it. */
+    if (f->head && (!xichan__blk(shm, f->head) || !(t = last_blk(shm, o, b))))
         return XICHAN_ECORRUPT;
     it->ticket = f->next_ticket++;
     b->link = 0;
