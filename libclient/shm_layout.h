@@ -93,11 +93,12 @@ struct xichan_shm_hdr {
     uint64_t created_ns;           /* CLOCK_REALTIME at creation */
     xichan_atomic_u64 daemon_start_ns;
 
-    /* id counters: fetch_add, never decremented (ids are never reused) */
+    /* id counters: fetch_add, never decremented (object ids are never
+     * reused); next_sid wraps, skipping ids in use (sessions.c, tag-sid-reuse) */
     xichan_atomic_u64 next_qid;    /* starts at 1 */
     xichan_atomic_u64 next_cid;    /* starts at 0 */
     xichan_atomic_u64 next_seq;    /* creation order across kinds */
-    xichan_atomic_u32 next_sid;    /* session ids, starts at 1; daemon only */
+    xichan_atomic_u32 next_sid;    /* next session id to try, starts at 1; daemon only */
     uint32_t reserved1;
     xichan_atomic_u64 next_bid;    /* shared buffer ids, starts at 1 */
 
