@@ -60,7 +60,11 @@
  * bindings already dropped are not found again; reclaimed blocks are FREE),
  * and the slot stays CLEANING until step 4.  A daemon that dies during a
  * cleanup leaves a CLEANING slot, and the next daemon runs the whole
- * cleanup again when it adopts the segment.
+ * cleanup again when it adopts the segment; until then the slot's id is
+ * not handed out again (tag-sid-reuse), so nothing the half-cleaned
+ * session owns can be mistaken for a new session's.  Opening: the counter
+ * moves past an id before the slot is written and the LIVE store commits;
+ * a daemon that dies in between has only skipped an id.
  */
 #include <string.h>
 #include <time.h>
