@@ -13,7 +13,10 @@
  * operate on queues and channels directly, under robust process-shared
  * mutexes that live in the segment.  Every value read from the segment is
  * untrusted: offsets and lengths are bounds-checked by xichan__shm_at() and
- * the walkers in alloc.c and fifo.c cap their iterations.
+ * xichan__blk(), and the walkers in alloc.c and fifo.c cap their iterations
+ * by the geometry, never by a count kept in the segment (tag-heap-trust,
+ * tag-fifo-trust).  Derived state found inconsistent is rebuilt; what
+ * authoritative state cannot explain fails with XICHAN_ECORRUPT.
  *
  *   offset 0                                      (all regions 64-byte aligned)
  *   +----------------------------------------------+
