@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ int main(void)
     xichan_item it;
     siginfo_t si;
     pid_t pid;
+    char big[100]; /* 9 units: bin 3 */
 
     xt_start_daemon("--size 8M");
     pid = xt_daemon_pid();
@@ -71,9 +73,8 @@ int main(void)
     XT_OK(xichan_queue_create(cl2, NULL, &q));
     cl2->shm->hdr->bins[3] = 12345; /* once more, now in this client's own alloc */
     cl2->shm->hdr->heap_bitmap |= 1ull << 40;
-    XT_OK(xichan_queue_put(cl2, q, 0, "after the rebuild, a put of 100 bytes..........."
-                                      "..................................................",
-                           100, 0, XICHAN_NOWAIT));
+    memset(big, 'x', sizeof(big));
+    XT_OK(xichan_queue_put(cl2, q, 0, big, sizeof(big), 0, XICHAN_NOWAIT));
     XT_OK(xichan_queue_get(cl2, q, &it, XICHAN_NOWAIT));
     XT_EQ_INT(it.len, 100);
     xichan_item_release(&it);

@@ -97,5 +97,7 @@ int main(void)
         return 1;
     }
     printf("a put over a cyclic free list succeeded, the list rebuilt\n");
+    xichan__shm_unmap(shm);
+    free(cl);
     return 0;
 }
