@@ -581,6 +581,99 @@ static void test_heap_reclaim_of_corrupt_tiling_is_ecorrupt(void **state)
     assert_int_equal(n, 0);
 }
 
+/* ------------------------------------------- scribbled free lists (trust) */
+
+static struct xichan_freelinks *links_of(uint32_t off)
+{
+    return (struct xichan_freelinks *)(blk(off) + 1);
+}
+
+static void test_heap_alloc_with_garbage_bin_head_rebuilds_and_succeeds(void **state)
+{
+    uint32_t a = alloc_ok(SID, 100);
+
+    shm->hdr->bins[3] = 0x7fffffff; /* outside the heap */
+    shm->hdr->heap_bitmap |= 1ull << 3;
+    (void)alloc_ok(SID, 100); /* 9 units: bin 3 */
+    ut_heap_ok(shm);
+    (void)a;
+}
+
+static void test_heap_alloc_over_a_self_linked_bin_rebuilds_and_succeeds(void **state)
+{
+    uint32_t a = alloc_ok(SID, 32), keep = alloc_ok(SID, 4), hole;
+
+    ut_ok(xichan__heap_free(shm, a, SID)); /* a 4-unit hole, alone in bin 2 */
+    hole = shm->hdr->bins[2];
+    assert_int_equal(hole, a);
+    links_of(hole)->next = hole;                   /* a cycle */
+    shm->hdr->heap_bitmap = 1u << 2;               /* hides the big block */
+    shm->hdr->heap_blocks = 1ull << 60;            /* caps nothing any more */
+    (void)alloc_ok(SID, 80);                       /* 7 units: more than the hole */
+    ut_heap_ok(shm);
+    (void)keep;
+}
+
+static void test_heap_alloc_believes_enospc_only_from_an_agreeing_bitmap(void **state)
+{
+    (void)alloc_ok(SID, 100);
+    shm->hdr->heap_bitmap = 0; /* every free block hidden */
+    (void)alloc_ok(SID, 100);
+    ut_heap_ok(shm);
+}
+
+static void test_heap_free_next_to_a_block_with_forged_links_rebuilds(void **state)
+{
+    uint32_t a = alloc_ok(SID, 100), b = alloc_ok(SID, 100), c = alloc_ok(SID, 100);
+
+    ut_ok(xichan__heap_free(shm, b, SID));
+    links_of(b)->prev = 0x7ffffff0; /* b's neighbours in its bin: nonsense */
+    links_of(b)->next = 3;
+    ut_ok(xichan__heap_free(shm, a, SID)); /* merges with b: must unlink it */
+    ut_heap_ok(shm);
+    ut_ok(xichan__heap_free(shm, c, SID));
+    assert_all_free();
+}
+
+static void test_heap_free_next_to_a_zero_size_header_does_not_merge(void **state)
+{
+    uint32_t a = alloc_ok(SID, 100), b = alloc_ok(SID, 100);
+    struct xichan_blk *pb = blk(b);
+    struct xichan_heap_report r;
+
+    (void)alloc_ok(SID, 100);
+    pb->size = 0; /* a FREE neighbour of size 0: bin_of(0) would be clz(0) */
+    xa_store_relaxed(&pb->state, xichan__blk_word(XICHAN_BLK_FREE, 0));
+    ut_ok(xichan__heap_free(shm, a, SID)); /* a's own bin is sound */
+    assert_int_equal(xichan__blk_state(state_of(a)), XICHAN_BLK_FREE);
+    assert_int_equal(blk(a)->size, units_for(100)); /* not merged */
+    ut_ok(xichan__heap_check(shm, &r));
+    assert_false(r.ok); /* the tiling stays corrupt: nothing guessed */
+}
+
+static void test_heap_repair_of_a_corrupt_tiling_changes_nothing(void **state)
+{
+    uint32_t a = alloc_ok(SID, 100), b = alloc_ok(SID, 100);
+    uint32_t bins[XICHAN_NBINS];
+
+    ut_ok(xichan__heap_free(shm, a, SID));
+    memcpy(bins, shm->hdr->bins, sizeof(bins));
+    blk(b)->size = 1;
+    ut_err(xichan__heap_repair(shm, NULL), XICHAN_ECORRUPT);
+    assert_memory_equal(bins, shm->hdr->bins, sizeof(bins));
+}
+
+static void test_heap_check_reports_a_bitmap_that_disagrees(void **state)
+{
+    struct xichan_heap_report r;
+
+    (void)alloc_ok(SID, 100);
+    shm->hdr->heap_bitmap |= 1ull << 1;
+    ut_ok(xichan__heap_check(shm, &r));
+    assert_false(r.ok);
+    assert_non_null(strstr(r.why, "bitmap"));
+}
+
 /* -------------------------------------------------------------- stress */
 
 struct live {
@@ -799,6 +892,13 @@ int main(void)
         T(test_heap_repair_of_overlong_block_is_ecorrupt),
         T(test_heap_repair_of_bad_state_is_ecorrupt),
         T(test_heap_reclaim_of_corrupt_tiling_is_ecorrupt),
+        T(test_heap_alloc_with_garbage_bin_head_rebuilds_and_succeeds),
+        T(test_heap_alloc_over_a_self_linked_bin_rebuilds_and_succeeds),
+        T(test_heap_alloc_believes_enospc_only_from_an_agreeing_bitmap),
+        T(test_heap_free_next_to_a_block_with_forged_links_rebuilds),
+        T(test_heap_free_next_to_a_zero_size_header_does_not_merge),
+        T(test_heap_repair_of_a_corrupt_tiling_changes_nothing),
+        T(test_heap_check_reports_a_bitmap_that_disagrees),
         T(test_heap_random_alloc_free_keeps_invariants),
         T(test_heap_crash_at_alloc_split_is_repaired),
         T(test_heap_crash_at_alloc_reserved_is_repaired),
