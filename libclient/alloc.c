@@ -482,27 +482,26 @@ int xichan__heap_repair(struct xichan_shm *shm, void *unused)
 
 int xichan__heap_reclaim(struct xichan_shm *shm, uint32_t sid, uint64_t *nfreed)
 {
+    struct xichan_blk *b;
     uint64_t n = 0;
     int err;
 
     *nfreed = 0;
     if ((err = xichan__heap_lock(shm, 0, xichan_now_ns() + 10 * 1000000000ll)))
         return err;
-    for (uint32_t off = FIRST_UNIT; off < shm->heap_units;) {
-        struct xichan_blk *b = xichan__blk(shm, off);
-        uint32_t w, st;
+    /* As the repair: a corrupt tiling fails before anything changes (the
+     * session's slot then stays CLEANING, its id taken: sessions.c). */
+    if (!tiling_ok(shm)) {
+        xichan__heap_unlock(shm);
+        return XICHAN_ECORRUPT;
+    }
+    for (uint32_t off = FIRST_UNIT; (b = xichan__blk(shm, off)); off += b->size) {
+        uint32_t w = xa_load_relaxed(&b->state), st = xichan__blk_state(w);
 
-        if (!b) {
-            xichan__heap_unlock(shm);
-            return XICHAN_ECORRUPT;
-        }
-        w = xa_load_relaxed(&b->state);
-        st = xichan__blk_state(w);
         if ((st == XICHAN_BLK_RESERVED || st == XICHAN_BLK_LEASED) && xichan__blk_owner(w) == sid) {
             xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_FREE, 0));
             n++;
         }
-        off += b->size;
     }
     /* The repair walk merges what was just freed and rebuilds the bins. */
     err = n ? xichan__heap_repair(shm, NULL) : 0;
