@@ -161,7 +161,6 @@ clean:
 -include pyext/build.mk
 -include mk/fuzz.mk
 -include mk/soak.mk
--include mk/bugs.mk
 -include mk/install.mk
 -include mk/ctl.mk
 -include mk/bench.mk

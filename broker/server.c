@@ -288,6 +288,15 @@ static int refused(struct conn *c)
     return 1;
 }
 
+static uint32_t count_cleaning(void)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < xd.shm->nsessions; i++)
+        n += xa_load_relaxed(&xd.shm->sessions[i].state) == XICHAN_SESS_CLEANING;
+    return n;
+}
+
 static void on_hello(struct conn *c, const void *buf, size_t n)
 {
     struct xichan_msg_hello m;
@@ -312,9 +321,18 @@ static void on_hello(struct conn *c, const void *buf, size_t n)
     }
     err = xichan__session_new(xd.shm, c->pid, c->uid, m.kind, &c->slot, &c->sid);
     if (err) {
-        snprintf(msg, sizeof(msg),
-                 "session table full (%u sessions); restart xichand with a larger --sessions",
-                 xd.shm->nsessions);
+        /* ELIMIT means no free slot (ids wrap: sessions.c, tag-sid-reuse).
+         * Slots whose cleanup failed stay taken; say so, since a larger
+         * table is then not the cure. */
+        uint32_t cleaning = count_cleaning();
+        if (cleaning)
+            snprintf(msg, sizeof(msg),
+                     "session table full (%u sessions, %u of them ended but not cleaned up: see "
+                     "the log)", xd.shm->nsessions, cleaning);
+        else
+            snprintf(msg, sizeof(msg),
+                     "session table full (%u sessions); restart xichand with a larger --sessions",
+                     xd.shm->nsessions);
         welcome(c, err, msg);
         xd_log(XD_WARN, "refused pid %d: %s", (int)c->pid, msg);
         conn_release(c);

@@ -27,11 +27,47 @@
  *   alloc   the state store RESERVED|sid commits the allocation.  Die
  *           before it: the block is still FREE.  Die after it, before the
  *           caller learns the offset: a RESERVED block of a dead session,
- *           which the daemon's xichan__heap_reclaim frees.
+ *           which the daemon's xichan__heap_reclaim frees.  The split-off
+ *           tail is binned only after this store (bins are derived), so
+ *           a rebuild that binning may trigger never bins the block too.
  *   free    the state store FREE commits the free; each merge is one store
  *           that grows the lower block over the upper one, whose header then
  *           becomes payload.  Die between merges: adjacent free blocks,
  *           which the repair walk merges.
+ *
+ * UNTRUSTED SEGMENT (tag-heap-trust).  Any process that maps the segment
+ * can scribble on it, so nothing read from the heap is followed unchecked.
+ * Every offset, whether it comes from hdr->bins, a free block's links, a
+ * neighbour found by size or prev, is resolved through xichan__blk (in the
+ * heap, with a size that fits) and, for a free-list entry, bin_entry (FREE,
+ * in the bin it is listed in); every store goes through such a pointer, so
+ * no store leaves the heap whatever the bytes say.  A bin is doubly linked
+ * and each step checks that the next block's prev names the block it came
+ * from, and a bin's head has no prev: a cycle cannot pass that check (the
+ * first block seen twice would need two different predecessors), and the
+ * walks are capped by the geometry (xichan__heap_max_blocks) anyway, never
+ * by hdr->heap_blocks, which is a statistic in the segment.  The bitmap is
+ * masked to the XICHAN_NBINS bins that exist.
+ *
+ * What happens on a mismatch.  The bins, links, bitmap and statistics are
+ * transient: they say nothing the tiling does not, so a user loses nothing
+ * when they are rebuilt, and would gain nothing from an operation that
+ * fails forever because a derived word was scribbled.  So an alloc or free
+ * that finds them inconsistent rebuilds them at once (xichan__heap_repair,
+ * the same walk a dead holder's successor runs) and goes on: an alloc
+ * retries its search once, a free has already committed and only needs its
+ * block binned, which the rebuild does.  The bin primitives check before
+ * they store, so a mismatch leaves the lists as they were.  Only the
+ * tiling is authoritative: when the rebuild finds it corrupt (a size that
+ * does not fit, a state no block has), the repair changes nothing and the
+ * operation fails with XICHAN_ECORRUPT, as do later ones that trip on the
+ * same bytes, while the rest of the segment keeps working.  The heap lock
+ * is not marked broken for that: broken is for a dead holder's half-done
+ * work that no repair can finish (lock.c), and here nobody died.  A free
+ * list entry that points at a forged block inside another block passes
+ * the checks (telling block starts from payload would cost a walk of the
+ * heap); what it can corrupt is that block's payload, inside the heap, and
+ * the next rebuild forgets it.
  *
  * Ownership: RESERVED and LEASED blocks carry their owner's sid and are
  * freed by that owner, or by the daemon once the owner's session has ended.
@@ -42,10 +78,12 @@
 
 #include "internal.h"
 
-#define FIRST_UNIT 1u
+#define FIRST_UNIT XICHAN_HEAP_FIRST_UNIT
 #define BIN_WALK_MAX 32 /* first-fit probes in the request's own bin */
 
 /* ------------------------------------------------------------ helpers */
+
+#define BIN_MASK ((1ull << XICHAN_NBINS) - 1) /* bitmap bits that name a bin */
 
 static inline struct xichan_blk *at(const struct xichan_shm *shm, uint32_t off)
 {
@@ -57,6 +95,7 @@ static inline struct xichan_freelinks *links(struct xichan_blk *b)
     return (struct xichan_freelinks *)((uint8_t *)b + sizeof(*b));
 }
 
+/* units >= 1; every caller passes a size xichan__blk accepted, or a request. */
 static inline uint32_t bin_of(uint32_t units)
 {
     uint32_t k = 31u - (uint32_t)__builtin_clz(units);
@@ -64,16 +103,9 @@ static inline uint32_t bin_of(uint32_t units)
     return k < XICHAN_NBINS ? k : XICHAN_NBINS - 1;
 }
 
-struct xichan_blk *xichan__blk(const struct xichan_shm *shm, uint32_t off)
+static inline int is_free(struct xichan_blk *b)
 {
-    struct xichan_blk *b;
-
-    if (off < FIRST_UNIT || off > shm->heap_units - XICHAN_MIN_BLK_UNITS)
-        return NULL;
-    b = at(shm, off);
-    if (b->size < XICHAN_MIN_BLK_UNITS || b->size > shm->heap_units - off)
-        return NULL;
-    return b;
+    return xichan__blk_state(xa_load_relaxed(&b->state)) == XICHAN_BLK_FREE;
 }
 
 uint64_t xichan__heap_max_item(const struct xichan_shm *shm)
@@ -81,43 +113,192 @@ uint64_t xichan__heap_max_item(const struct xichan_shm *shm)
     return (uint64_t)(shm->heap_units - FIRST_UNIT) * XICHAN_UNIT - XICHAN_ITEM_OVERHEAD;
 }
 
+/* The block after b in the tiling, if there is a plausible one. */
+static inline struct xichan_blk *next_blk(const struct xichan_shm *shm, struct xichan_blk *b)
+{
+    return xichan__blk(shm, xichan__blk_off(shm, b) + b->size);
+}
+
+/* The block before b, by b's (derived) prev, if its size agrees. */
+static inline struct xichan_blk *prev_blk(const struct xichan_shm *shm, struct xichan_blk *b)
+{
+    uint32_t off = xichan__blk_off(shm, b);
+    struct xichan_blk *p;
+
+    if (!b->prev || b->prev > off - FIRST_UNIT)
+        return NULL;
+    p = xichan__blk(shm, off - b->prev);
+    return p && p->size == b->prev ? p : NULL;
+}
+
 /* ---------------------------------------------- bins (heap_lock held) */
 
-static void bin_insert(struct xichan_shm *shm, struct xichan_blk *b)
+/* off as an entry of bin k (tag-heap-trust): a plausible FREE block of that
+ * bin, else NULL. */
+static inline struct xichan_blk *bin_entry(const struct xichan_shm *shm, uint32_t off, uint32_t k)
+{
+    struct xichan_blk *b = xichan__blk(shm, off);
+
+    return b && is_free(b) && bin_of(b->size) == k ? b : NULL;
+}
+
+/* Pushes b onto its bin.  XICHAN_ECORRUPT, and nothing stored, if the bin's
+ * head is not a free block of that bin. */
+static inline int bin_insert(struct xichan_shm *shm, struct xichan_blk *b)
+{
+    struct xichan_shm_hdr *h = shm->hdr;
+    uint32_t k = bin_of(b->size), off = xichan__blk_off(shm, b), head = h->bins[k];
+    struct xichan_freelinks *l = links(b);
+    struct xichan_blk *n = NULL;
+
+    if (head && (!(n = bin_entry(shm, head, k)) || n == b))
+        return XICHAN_ECORRUPT;
+    l->prev = 0;
+    l->next = head;
+    if (n)
+        links(n)->prev = off;
+    h->bins[k] = off;
+    h->heap_bitmap |= 1ull << k;
+    return 0;
+}
+
+/* Unlinks b from its bin.  XICHAN_ECORRUPT, and nothing stored, unless both
+ * neighbours in the list are free blocks of the bin that link back to b. */
+static inline int bin_remove(struct xichan_shm *shm, struct xichan_blk *b)
 {
     struct xichan_shm_hdr *h = shm->hdr;
     uint32_t k = bin_of(b->size), off = xichan__blk_off(shm, b);
     struct xichan_freelinks *l = links(b);
+    struct xichan_blk *p = NULL, *n = NULL;
 
-    l->prev = 0;
-    l->next = h->bins[k];
-    if (h->bins[k])
-        links(at(shm, h->bins[k]))->prev = off;
-    h->bins[k] = off;
-    h->heap_bitmap |= 1ull << k;
-}
-
-static void bin_remove(struct xichan_shm *shm, struct xichan_blk *b)
-{
-    struct xichan_shm_hdr *h = shm->hdr;
-    uint32_t k = bin_of(b->size);
-    struct xichan_freelinks *l = links(b);
-
-    if (l->prev)
-        links(at(shm, l->prev))->next = l->next;
+    if (l->prev ? !(p = bin_entry(shm, l->prev, k)) || links(p)->next != off : h->bins[k] != off)
+        return XICHAN_ECORRUPT;
+    if (l->next && (!(n = bin_entry(shm, l->next, k)) || links(n)->prev != off))
+        return XICHAN_ECORRUPT;
+    if (p)
+        links(p)->next = l->next;
     else
         h->bins[k] = l->next;
-    if (l->next)
-        links(at(shm, l->next))->prev = l->prev;
+    if (n)
+        links(n)->prev = l->prev;
     if (!h->bins[k])
         h->heap_bitmap &= ~(1ull << k);
+    return 0;
 }
 
-static struct xichan_blk *next_blk(const struct xichan_shm *shm, struct xichan_blk *b)
+/*
+ * First fit in bin k, looking at no more than max blocks.  *bad is set when
+ * the list is inconsistent (tag-heap-trust); the back-link check is what
+ * makes a cycle impossible, max is only the backstop.
+ */
+static inline struct xichan_blk *bin_first_fit(struct xichan_shm *shm, uint32_t k, uint32_t need,
+                                        uint32_t max, int *bad)
 {
-    uint32_t off = xichan__blk_off(shm, b) + b->size;
+    uint32_t off = shm->hdr->bins[k], from = 0;
 
-    return off < shm->heap_units ? at(shm, off) : NULL;
+    for (uint32_t i = 0; off && i < max; i++) {
+        struct xichan_blk *b = bin_entry(shm, off, k);
+
+        if (!b || links(b)->prev != from) {
+            *bad = 1;
+            return NULL;
+        }
+        if (b->size >= need)
+            return b;
+        from = off;
+        off = links(b)->next;
+    }
+    return NULL;
+}
+
+/* 1 if the bitmap says exactly which bins are non-empty. */
+static int bitmap_agrees(const struct xichan_shm_hdr *h)
+{
+    uint64_t m = 0;
+
+    for (uint32_t k = 0; k < XICHAN_NBINS; k++)
+        m |= (uint64_t)(h->bins[k] != 0) << k;
+    return m == h->heap_bitmap;
+}
+
+/* A free block of at least need units, or NULL: no space, or *bad set. */
+static inline struct xichan_blk *find_block(struct xichan_shm *shm, uint32_t need, int *bad)
+{
+    struct xichan_shm_hdr *h = shm->hdr;
+    uint32_t k = bin_of(need), j;
+    struct xichan_blk *b = bin_first_fit(shm, k, need, BIN_WALK_MAX, bad);
+    uint64_t above;
+
+    if (b || *bad)
+        return b;
+    above = h->heap_bitmap & BIN_MASK & ~((2ull << k) - 1);
+    if (above) { /* every block of a higher bin is at least 2^(k+1) > need units */
+        j = (uint32_t)__builtin_ctzll(above);
+        if (!(b = bin_entry(shm, h->bins[j], j)) || links(b)->prev)
+            *bad = 1;
+        return *bad ? NULL : b;
+    }
+    /* Last resort before ENOSPC: the whole of our own bin. */
+    if ((b = bin_first_fit(shm, k, need, xichan__heap_max_blocks(shm), bad)) || *bad)
+        return b;
+    /* ENOSPC is only believed from a bitmap that matches the bins: a
+     * scribbled bitmap can hide every block of a bin. */
+    *bad = !bitmap_agrees(h);
+    return NULL;
+}
+
+/*
+ * One block of need units, RESERVED to sid.  NULL with *err set: ENOSPC,
+ * or ECORRUPT when the bins were found inconsistent (nothing changed then).
+ * needs heap_lock
+ */
+static inline struct xichan_blk *alloc_locked(struct xichan_shm *shm, uint32_t sid, uint32_t need,
+                                       int *err)
+{
+    struct xichan_shm_hdr *h = shm->hdr;
+    struct xichan_blk *b, *n, *t = NULL;
+    uint32_t rest;
+    int bad = 0;
+
+    if (!(b = find_block(shm, need, &bad)) || bin_remove(shm, b)) {
+        *err = b || bad ? XICHAN_ECORRUPT : XICHAN_ENOSPC;
+        return NULL;
+    }
+    rest = b->size - need;
+    if (rest >= XICHAN_MIN_BLK_UNITS) {
+        t = at(shm, xichan__blk_off(shm, b) + need); /* inside b: need + rest = b->size */
+        t->size = rest;
+        t->prev = need;
+        xa_store_relaxed(&t->state, xichan__blk_word(XICHAN_BLK_FREE, 0));
+        t->link = 0;
+        xichan__fault(XICHAN_FAULT_ALLOC_SPLIT);
+        b->size = need; /* commit of the split (tag-heap-commit) */
+        if ((n = next_blk(shm, t)))
+            n->prev = rest;
+        h->heap_blocks++;
+    }
+    b->link = 0;
+    /* Commit of the allocation; the owner reads it back without the lock. */
+    xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, sid));
+    xichan__fault(XICHAN_FAULT_ALLOC_RESERVED);
+    h->heap_used += (uint64_t)b->size * XICHAN_UNIT;
+    /* The tail is binned after the commit, so that a rebuild, should its bin
+     * be inconsistent, sees b RESERVED and does not bin it as well. */
+    if (t && bin_insert(shm, t))
+        (void)xichan__heap_repair(shm, NULL);
+    return b;
+}
+
+/* alloc_locked, rebuilding inconsistent bins once (tag-heap-trust).  One
+ * call site, so that the compiler inlines the hot path. */
+static struct xichan_blk *alloc_one(struct xichan_shm *shm, uint32_t sid, uint32_t need, int *err)
+{
+    for (int rebuilt = 0;; rebuilt = 1) {
+        struct xichan_blk *b = alloc_locked(shm, sid, need, err);
+
+        if (b || *err != XICHAN_ECORRUPT || rebuilt || xichan__heap_repair(shm, NULL))
+            return b;
+    }
 }
 
 /* ------------------------------------------------------------- public */
@@ -133,10 +314,9 @@ int xichan__heap_init(struct xichan_shm *shm)
     b->prev = 0;
     xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_FREE, 0));
     b->link = 0;
-    bin_insert(shm, b);
     h->heap_used = 0;
     h->heap_blocks = 1;
-    return 0;
+    return bin_insert(shm, b);
 }
 
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns)
@@ -147,69 +327,6 @@ int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns)
 void xichan__heap_unlock(struct xichan_shm *shm)
 {
     xichan__unlock(&shm->hdr->heap_lock);
-}
-
-/* First fit in bin k, looking at no more than max blocks. */
-static struct xichan_blk *bin_first_fit(struct xichan_shm *shm, uint32_t k, uint32_t need,
-                                        uint64_t max)
-{
-    uint32_t off = shm->hdr->bins[k];
-
-    for (uint64_t i = 0; off && i < max; i++) {
-        struct xichan_blk *b = at(shm, off);
-        if (b->size >= need)
-            return b;
-        off = links(b)->next;
-    }
-    return NULL;
-}
-
-static struct xichan_blk *find_block(struct xichan_shm *shm, uint32_t need)
-{
-    uint32_t k = bin_of(need);
-    struct xichan_blk *b = bin_first_fit(shm, k, need, BIN_WALK_MAX);
-    uint64_t above;
-
-    if (b)
-        return b;
-    above = k + 1 < 64 ? shm->hdr->heap_bitmap & ~((2ull << k) - 1) : 0;
-    if (above) /* every block of a higher bin is at least 2^(k+1) > need units */
-        return at(shm, shm->hdr->bins[__builtin_ctzll(above)]);
-    /* Last resort before ENOSPC: the whole of our own bin. */
-    return bin_first_fit(shm, k, need, shm->hdr->heap_blocks + 1);
-}
-
-/* One block of need units, RESERVED to sid.  needs heap_lock */
-static struct xichan_blk *alloc_locked(struct xichan_shm *shm, uint32_t sid, uint32_t need)
-{
-    struct xichan_shm_hdr *h = shm->hdr;
-    struct xichan_blk *b = find_block(shm, need), *n;
-    uint32_t rest;
-
-    if (!b)
-        return NULL;
-    bin_remove(shm, b);
-    rest = b->size - need;
-    if (rest >= XICHAN_MIN_BLK_UNITS) {
-        struct xichan_blk *t = at(shm, xichan__blk_off(shm, b) + need);
-
-        t->size = rest;
-        t->prev = need;
-        xa_store_relaxed(&t->state, xichan__blk_word(XICHAN_BLK_FREE, 0));
-        t->link = 0;
-        xichan__fault(XICHAN_FAULT_ALLOC_SPLIT);
-        b->size = need; /* commit of the split (tag-heap-commit) */
-        if ((n = next_blk(shm, t)))
-            n->prev = rest;
-        bin_insert(shm, t);
-        h->heap_blocks++;
-    }
-    b->link = 0;
-    /* Commit of the allocation; the owner reads it back without the lock. */
-    xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, sid));
-    xichan__fault(XICHAN_FAULT_ALLOC_RESERVED);
-    h->heap_used += (uint64_t)b->size * XICHAN_UNIT;
-    return b;
 }
 
 static uint32_t units_for(uint64_t item_len)
@@ -235,20 +352,24 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
     if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
         return err;
     for (i = 0; i < n; i++) {
-        if (xichan__fault_fail(XICHAN_FAULT_FAIL_HEAP) ||
-            !(b = alloc_locked(shm, sid, units_for(lens[i]))))
+        if (xichan__fault_fail(XICHAN_FAULT_FAIL_HEAP)) {
+            err = XICHAN_ENOSPC;
+            break;
+        }
+        if (!(b = alloc_one(shm, sid, units_for(lens[i]), &err)))
             break;
         offs[i] = xichan__blk_off(shm, b);
     }
-    err = i < n ? XICHAN_ENOSPC : 0;
-    if (err) /* all or nothing */
+    if (i < n) /* all or nothing */
         while (i-- > 0)
-            xichan__heap_free_locked(shm, at(shm, offs[i]));
+            (void)xichan__heap_free_locked(shm, at(shm, offs[i]));
+    else
+        err = 0;
     xichan__heap_unlock(shm);
     return err;
 }
 
-void xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b)
+int xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b)
 {
     struct xichan_shm_hdr *h = shm->hdr;
     struct xichan_blk *n, *p;
@@ -256,27 +377,29 @@ void xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b)
     h->heap_used -= (uint64_t)b->size * XICHAN_UNIT;
     xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_FREE, 0)); /* commit */
     xichan__fault(XICHAN_FAULT_FREE_MARKED);
+    /* From here on only derived state changes, except the merges, each one
+     * store that keeps the tiling: a bin found inconsistent on the way is
+     * left to the rebuild, which merges and bins whatever is left. */
     n = next_blk(shm, b);
-    if (n && xichan__blk_state(xa_load_relaxed(&n->state)) == XICHAN_BLK_FREE) {
-        bin_remove(shm, n);
+    if (n && is_free(n)) {
+        if (bin_remove(shm, n))
+            return xichan__heap_repair(shm, NULL);
         b->size += n->size; /* merge: n's header becomes payload */
         h->heap_blocks--;
         xichan__fault(XICHAN_FAULT_FREE_MERGED);
         if ((n = next_blk(shm, b)))
             n->prev = b->size;
     }
-    if (b->prev && b->prev <= xichan__blk_off(shm, b) - FIRST_UNIT) {
-        p = at(shm, xichan__blk_off(shm, b) - b->prev);
-        if (p->size == b->prev && xichan__blk_state(xa_load_relaxed(&p->state)) == XICHAN_BLK_FREE) {
-            bin_remove(shm, p);
-            p->size += b->size;
-            h->heap_blocks--;
-            b = p;
-            if ((n = next_blk(shm, b)))
-                n->prev = b->size;
-        }
+    if ((p = prev_blk(shm, b)) && is_free(p)) {
+        if (bin_remove(shm, p))
+            return xichan__heap_repair(shm, NULL);
+        p->size += b->size;
+        h->heap_blocks--;
+        b = p;
+        if ((n = next_blk(shm, b)))
+            n->prev = b->size;
     }
-    bin_insert(shm, b);
+    return bin_insert(shm, b) ? xichan__heap_repair(shm, NULL) : 0;
 }
 
 int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid)
@@ -300,7 +423,8 @@ int xichan__heap_free_many(struct xichan_shm *shm, const uint32_t *offs, size_t 
             bad = 1;
             continue;
         }
-        xichan__heap_free_locked(shm, b);
+        if (xichan__heap_free_locked(shm, b))
+            bad = 1;
     }
     xichan__heap_unlock(shm);
     return bad ? XICHAN_ECORRUPT : 0;
@@ -308,49 +432,53 @@ int xichan__heap_free_many(struct xichan_shm *shm, const uint32_t *offs, size_t 
 
 /* ------------------------------------------------------------- repair */
 
+/* 1 if the blocks tile the heap exactly, each in a known state.  Reads only. */
+static int tiling_ok(const struct xichan_shm *shm)
+{
+    uint32_t off = FIRST_UNIT;
+
+    while (off < shm->heap_units) {
+        struct xichan_blk *b = xichan__blk(shm, off);
+
+        if (!b || xichan__blk_state(xa_load_relaxed(&b->state)) > XICHAN_BLK_OWNED)
+            return 0;
+        off += b->size;
+    }
+    return off == shm->heap_units;
+}
+
 /*
- * One walk: validates every size, recomputes prev, merges adjacent free
- * blocks, rebuilds bins and statistics.  Idempotent.  Fails (the heap lock
- * then becomes broken) only when the tiling itself is corrupt.
+ * Validates the tiling first, and changes nothing if it is corrupt; then
+ * one walk recomputes prev, merges adjacent free blocks and counts, and a
+ * second rebuilds the bins now that merged sizes are final.  Idempotent.
+ * Fails (XICHAN_ECORRUPT; after a dead holder the heap lock then becomes
+ * broken) only when the tiling itself is corrupt.
  */
 int xichan__heap_repair(struct xichan_shm *shm, void *unused)
 {
     struct xichan_shm_hdr *h = shm->hdr;
-    struct xichan_blk *last = NULL;
-    uint32_t off = FIRST_UNIT;
+    struct xichan_blk *last = NULL, *b;
+    uint32_t off;
     uint64_t used = 0, blocks = 0;
 
-    memset(h->bins, 0, sizeof(h->bins));
-    h->heap_bitmap = 0;
-    while (off < shm->heap_units) {
-        struct xichan_blk *b = at(shm, off);
-        uint32_t st = xichan__blk_state(xa_load_relaxed(&b->state));
-
-        if (b->size < XICHAN_MIN_BLK_UNITS || b->size > shm->heap_units - off ||
-            st > XICHAN_BLK_OWNED)
-            return XICHAN_ECORRUPT;
-        if (st == XICHAN_BLK_FREE && last &&
-            xichan__blk_state(xa_load_relaxed(&last->state)) == XICHAN_BLK_FREE) {
+    if (!tiling_ok(shm))
+        return XICHAN_ECORRUPT;
+    for (off = FIRST_UNIT; (b = xichan__blk(shm, off)); off += b->size) {
+        if (is_free(b) && last && is_free(last)) {
             last->size += b->size;
-            off += b->size;
             continue;
         }
         b->prev = last ? last->size : 0;
-        if (st != XICHAN_BLK_FREE)
+        if (!is_free(b))
             used += (uint64_t)b->size * XICHAN_UNIT;
         blocks++;
         last = b;
-        off += b->size;
     }
-    if (off != shm->heap_units)
-        return XICHAN_ECORRUPT;
-    /* Second pass: bins, now that merged sizes are final. */
-    for (off = FIRST_UNIT; off < shm->heap_units;) {
-        struct xichan_blk *b = at(shm, off);
-        if (xichan__blk_state(xa_load_relaxed(&b->state)) == XICHAN_BLK_FREE)
-            bin_insert(shm, b);
-        off += b->size;
-    }
+    memset(h->bins, 0, sizeof(h->bins));
+    h->heap_bitmap = 0;
+    for (off = FIRST_UNIT; (b = xichan__blk(shm, off)); off += b->size)
+        if (is_free(b) && bin_insert(shm, b))
+            return XICHAN_ECORRUPT; /* a concurrent scribbler; the next rebuild retries */
     h->heap_used = used;
     h->heap_blocks = blocks;
     return 0;
@@ -358,25 +486,26 @@ int xichan__heap_repair(struct xichan_shm *shm, void *unused)
 
 int xichan__heap_reclaim(struct xichan_shm *shm, uint32_t sid, uint64_t *nfreed)
 {
+    struct xichan_blk *b;
     uint64_t n = 0;
     int err;
 
     *nfreed = 0;
     if ((err = xichan__heap_lock(shm, 0, xichan_now_ns() + 10 * 1000000000ll)))
         return err;
-    for (uint32_t off = FIRST_UNIT; off < shm->heap_units;) {
-        struct xichan_blk *b = at(shm, off);
+    /* As the repair: a corrupt tiling fails before anything changes (the
+     * session's slot then stays CLEANING, its id taken: sessions.c). */
+    if (!tiling_ok(shm)) {
+        xichan__heap_unlock(shm);
+        return XICHAN_ECORRUPT;
+    }
+    for (uint32_t off = FIRST_UNIT; (b = xichan__blk(shm, off)); off += b->size) {
         uint32_t w = xa_load_relaxed(&b->state), st = xichan__blk_state(w);
 
-        if (b->size < XICHAN_MIN_BLK_UNITS || b->size > shm->heap_units - off) {
-            xichan__heap_unlock(shm);
-            return XICHAN_ECORRUPT;
-        }
         if ((st == XICHAN_BLK_RESERVED || st == XICHAN_BLK_LEASED) && xichan__blk_owner(w) == sid) {
             xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_FREE, 0));
             n++;
         }
-        off += b->size;
     }
     /* The repair walk merges what was just freed and rebuilds the bins. */
     err = n ? xichan__heap_repair(shm, NULL) : 0;
@@ -445,16 +574,18 @@ int xichan__heap_check(struct xichan_shm *shm, struct xichan_heap_report *r)
     }
     for (uint32_t k = 0; k < XICHAN_NBINS; k++) {
         uint64_t guard = 0;
-        for (uint32_t o = h->bins[k]; o; o = links(at(shm, o))->next) {
-            struct xichan_blk *b = xichan__blk(shm, o);
-            if (!b || xichan__blk_state(xa_load_relaxed(&b->state)) != XICHAN_BLK_FREE ||
-                bin_of(b->size) != k || ++guard > r->blocks) {
+        uint32_t from = 0;
+        for (uint32_t o = h->bins[k]; o; from = o, o = links(at(shm, o))->next) {
+            struct xichan_blk *b = bin_entry(shm, o, k);
+            if (!b || links(b)->prev != from || ++guard > r->blocks) {
                 FAIL("bin %u: bad entry %u", k, o);
                 break;
             }
             binned++;
         }
     }
+    if (!bitmap_agrees(h))
+        FAIL("bitmap %#llx does not match the bins", (unsigned long long)h->heap_bitmap);
     if (binned != r->free_blocks)
         FAIL("%llu free blocks but %llu in bins", (unsigned long long)r->free_blocks,
              (unsigned long long)binned);

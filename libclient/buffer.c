@@ -26,7 +26,8 @@ int xichan_buf_create(xichan_client *cl, size_t size, xichan_buf_id *out)
         return XICHAN_EINVAL;
     if ((err = xichan__heap_alloc(cl->shm, cl->sid, size, &off)))
         return err;
-    b = xichan__blk(cl->shm, off);
+    if (!(b = xichan__blk(cl->shm, off))) /* scribbled since it was reserved */
+        return XICHAN_ECORRUPT;
     memset(xichan__item(b), 0, sizeof(struct xichan_itemhdr));
     xichan__item(b)->len = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     /* New memory must not show another item's old bytes. */

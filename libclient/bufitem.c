@@ -212,7 +212,8 @@ static int make(xichan_client *cl, const xichan_bufdesc *d, int unboundop, uint3
     /* Reserve the real size and encode in place: no intermediate copy. */
     if ((err = xichan__heap_alloc(cl->shm, cl->sid, n, off)))
         return err;
-    b = xichan__blk(cl->shm, *off);
+    if (!(b = xichan__blk(cl->shm, *off))) /* scribbled since it was reserved */
+        return XICHAN_ECORRUPT;
     memset(xichan__item(b), 0, sizeof(struct xichan_itemhdr));
     xichan__item(b)->len = (uint32_t)n;
     xichan__item(b)->producer = cl->sid;

@@ -186,7 +186,10 @@ int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, in
     }
     queued = o->fifo.count;
     waiting = xa_load_relaxed(&o->receivers);
-    xichan__item_publish(cl, o, off);
+    if ((err = xichan__item_publish(cl, o, off))) {
+        xichan__obj_unlock(o);
+        goto fail;
+    }
     ticket = xichan__item(xichan__blk(cl->shm, off))->ticket;
     xichan__obj_unlock(o);
     xichan__notify(&o->put_seq, &o->getters, 1);

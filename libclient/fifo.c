@@ -37,13 +37,24 @@
  * A repair that finds a link outside the heap, a block in a state no
  * linked block can have, or more blocks than the heap can hold, fails:
  * the object is then marked broken (lock.c) rather than guessed at.
+ *
+ * UNTRUSTED SEGMENT (tag-fifo-trust).  Every offset read from the fifo --
+ * head, a block's link, tail -- is resolved through linked() or
+ * xichan__blk before anything is read or stored through it, and every walk
+ * is capped by xichan__heap_max_blocks (from the geometry), never by count,
+ * which is derived.  tail is derived too, and push is the one store through
+ * it: push trusts it only if it names a QUEUED block that ends the list and
+ * is not the block being pushed (else the new item could be linked into a
+ * free block, another fifo, or itself).  Otherwise push recomputes tail,
+ * count and bytes with the repair walk from head, which loses nothing since
+ * they are derived, and goes on; and whether the fifo is empty is asked of
+ * head, which is authoritative, so a zeroed tail cannot make a push drop
+ * the list.  What fails the walk (a bad head or link) fails the operation
+ * with XICHAN_ECORRUPT, with the caller's block still its own; the object
+ * is not marked broken, since no holder died and every later call checks
+ * again.
  */
 #include "internal.h"
-
-static inline struct xichan_blk *blk_at(const struct xichan_shm *shm, uint32_t off)
-{
-    return (struct xichan_blk *)(shm->heap + (uint64_t)off * XICHAN_UNIT);
-}
 
 /* A linked block, validated; NULL if the offset or the block is not sane. */
 static struct xichan_blk *linked(const struct xichan_shm *shm, uint32_t off)
@@ -61,18 +72,46 @@ static struct xichan_blk *linked(const struct xichan_shm *shm, uint32_t off)
     return b;
 }
 
-void xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b)
+/*
+ * The block a push links b after: the last block of a non-empty fifo.  tail
+ * is derived, so one that is not a QUEUED block ending the list (every
+ * linked block is QUEUED while the lock is held by no one mid-operation),
+ * or is b itself, which would make a cycle, is recomputed by the repair
+ * walk from head, which loses nothing.  NULL if that walk finds the list
+ * corrupt.
+ */
+static struct xichan_blk *last_blk(struct xichan_shm *shm, struct xichan_obj *o,
+                                   struct xichan_blk *b)
+{
+    struct xichan_blk *t = xichan__blk(shm, o->fifo.tail);
+
+    if (t && !t->link && t != b &&
+        xichan__blk_state(xa_load_relaxed(&t->state)) == XICHAN_BLK_QUEUED)
+        return t;
+    if (xichan__fifo_repair(shm, o))
+        return NULL;
+    t = linked(shm, o->fifo.tail);
+    return t != b ? t : NULL;
+}
+
+int xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b)
 {
     struct xichan_fifo *f = &o->fifo;
     struct xichan_itemhdr *it = xichan__item(b);
     uint32_t off = xichan__blk_off(shm, b);
+    struct xichan_blk *t = NULL;
 
+    /* head, not tail, says whether the fifo is empty: it is authoritative.
+     * A head that is no block fails the push too: no get could reach the
+     * item, so accepting it would lose it. */
+    if (f->head && (!xichan__blk(shm, f->head) || !(t = last_blk(shm, o, b))))
+        return XICHAN_ECORRUPT;
     it->ticket = f->next_ticket++;
     b->link = 0;
-    if (f->tail)
-        blk_at(shm, f->tail)->link = off; /* commit (tag-fifo-commit) */
+    if (t)
+        t->link = off; /* commit (tag-fifo-commit) */
     else
-        f->head = off;                    /* commit */
+        f->head = off; /* commit */
     xichan__fault(XICHAN_FAULT_PUSH_LINKED);
     f->tail = off;
     f->count++;
@@ -80,6 +119,7 @@ void xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xich
     /* The block now belongs to the fifo; it keeps the producer as owner. */
     xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_QUEUED, it->producer));
     xichan__fault(XICHAN_FAULT_PUSH_DONE);
+    return 0;
 }
 
 /* Unlinks b (whose predecessor is prev, or none) after leasing it to sid. */
@@ -126,7 +166,7 @@ int xichan__fifo_take(struct xichan_shm *shm, struct xichan_obj *o, uint32_t tic
                       struct xichan_blk **out)
 {
     struct xichan_blk *prev = NULL, *b;
-    uint32_t guard = o->fifo.count + 1;
+    uint32_t guard = xichan__heap_max_blocks(shm); /* count is derived: no cap */
 
     *out = NULL;
     for (uint32_t off = o->fifo.head; off; off = b->link) {
@@ -157,7 +197,7 @@ int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o)
 {
     struct xichan_fifo *f = &o->fifo;
     struct xichan_blk *b = NULL;
-    uint32_t count = 0, tail = 0, guard = shm->heap_units / XICHAN_MIN_BLK_UNITS;
+    uint32_t count = 0, tail = 0, guard = xichan__heap_max_blocks(shm);
     uint64_t bytes = 0;
 
     for (uint32_t off = f->head; off; off = b->link) {
@@ -181,6 +221,7 @@ int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o)
 
 int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid)
 {
+    uint32_t guard = xichan__heap_max_blocks(shm);
     struct xichan_blk *b;
     int err;
 
@@ -189,12 +230,12 @@ int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t
     if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
         return err;
     while (o->fifo.head) {
-        if (!(b = linked(shm, o->fifo.head))) {
+        if (!(b = linked(shm, o->fifo.head)) || guard-- == 0) {
             err = XICHAN_ECORRUPT;
             break;
         }
         unlink_leased(shm, o, NULL, b, sid, XICHAN_FAULT_POP_UNLINKED);
-        xichan__heap_free_locked(shm, b);
+        (void)xichan__heap_free_locked(shm, b); /* freed either way */
     }
     xichan__heap_unlock(shm);
     return err;
@@ -204,7 +245,7 @@ int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t d
                         uint32_t my_sid)
 {
     struct xichan_blk *prev = NULL, *b;
-    uint32_t off = o->fifo.head, guard = o->fifo.count + 1;
+    uint32_t off = o->fifo.head, guard = xichan__heap_max_blocks(shm);
     int changed = 0, err;
 
     while (off) {
@@ -225,7 +266,7 @@ int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t d
             unlink_leased(shm, o, prev, b, my_sid, XICHAN_FAULT_REMOVE_UNLINKED);
             if ((err = xichan__heap_lock(shm, my_sid, XICHAN_FOREVER)))
                 return err;
-            xichan__heap_free_locked(shm, b);
+            (void)xichan__heap_free_locked(shm, b); /* freed either way */
             xichan__heap_unlock(shm);
             break; /* prev stays: b is gone */
         case XICHAN_UNBOUND_ERROR:

@@ -171,8 +171,27 @@ void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n);
 /* ---------------------------------------------------------- alloc.c */
 
 int xichan__heap_init(struct xichan_shm *shm);
-/* NULL unless off (units) is a plausible block start. */
-struct xichan_blk *xichan__blk(const struct xichan_shm *shm, uint32_t off);
+#define XICHAN_HEAP_FIRST_UNIT 1u /* unit 0 is never a block: offset 0 means "none" */
+
+/* NULL unless off (units) is a plausible block start: inside the heap, with
+ * a size that fits in what is left of it.  Inline: on every hot path. */
+static inline struct xichan_blk *xichan__blk(const struct xichan_shm *shm, uint32_t off)
+{
+    struct xichan_blk *b;
+
+    if (off < XICHAN_HEAP_FIRST_UNIT || off > shm->heap_units - XICHAN_MIN_BLK_UNITS)
+        return NULL;
+    b = (struct xichan_blk *)(shm->heap + (uint64_t)off * XICHAN_UNIT);
+    if (b->size < XICHAN_MIN_BLK_UNITS || b->size > shm->heap_units - off)
+        return NULL;
+    return b;
+}
+/* The most blocks the heap can hold: the cap of every walk over blocks, which
+ * no word in the segment can raise (tag-heap-trust). */
+static inline uint32_t xichan__heap_max_blocks(const struct xichan_shm *shm)
+{
+    return shm->heap_units / XICHAN_MIN_BLK_UNITS;
+}
 static inline uint32_t xichan__blk_off(const struct xichan_shm *shm, const struct xichan_blk *b)
 {
     return (uint32_t)(((const uint8_t *)b - shm->heap) / XICHAN_UNIT);
@@ -186,8 +205,10 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
 int xichan__heap_free_many(struct xichan_shm *shm, const uint32_t *offs, size_t n, uint32_t sid);
 /* Frees a block this process owns (RESERVED or LEASED).  Takes heap_lock. */
 int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid);
-/* Same, with heap_lock already held. */
-void xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b);
+/* Same, with heap_lock already held; b must be a block xichan__blk accepts.
+ * The free always happens; XICHAN_ECORRUPT if the bins then needed a rebuild
+ * that found the tiling corrupt (alloc.c, tag-heap-trust). */
+int xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b);
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns);
 void xichan__heap_unlock(struct xichan_shm *shm);
 /* Rebuilds bins, prev sizes and statistics from the block walk. */
@@ -218,7 +239,10 @@ static inline uint8_t *xichan__item_data(struct xichan_blk *b)
 
 /* All need the object's lock.  Blocks are validated as they are walked;
  * a structure that fails validation gives XICHAN_ECORRUPT. */
-void xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b);
+/* Links b (RESERVED by its producer) at the end.  XICHAN_ECORRUPT if the
+ * list is corrupt (a derived tail is recomputed first); b is then untouched
+ * and still the caller's. */
+int xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b);
 /* Leases the head to sid and unlinks it; XICHAN_EEMPTY if there is none. */
 int xichan__fifo_pop(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid,
                      struct xichan_blk **out);
@@ -308,8 +332,10 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
                       uint32_t *off);
 /* Frees a block the client owns (reserved or leased). */
 void xichan__item_discard(xichan_client *cl, uint32_t off);
-/* Resolves the default unbound op and pushes.  needs the object's lock */
-void xichan__item_publish(xichan_client *cl, struct xichan_obj *o, uint32_t off);
+/* Resolves the default unbound op and pushes.  needs the object's lock.
+ * XICHAN_ECORRUPT (block or fifo corrupt): nothing published, the block is
+ * still the caller's to discard. */
+int xichan__item_publish(xichan_client *cl, struct xichan_obj *o, uint32_t off);
 /* Turns a popped (leased) block into a caller's item, applying unbound flags. */
 int xichan__item_deliver(xichan_client *cl, struct xichan_blk *b, xichan_item *out);
 

@@ -60,7 +60,8 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
         return XICHAN_E2BIG;
     if ((err = xichan__heap_alloc(cl->shm, cl->sid, len, off)))
         return err;
-    b = xichan__blk(cl->shm, *off);
+    if (!(b = xichan__blk(cl->shm, *off))) /* scribbled since it was reserved */
+        return XICHAN_ECORRUPT;
     it = xichan__item(b);
     it->len = (uint32_t)len;
     it->producer = cl->sid;
@@ -79,14 +80,17 @@ void xichan__item_discard(xichan_client *cl, uint32_t off)
 }
 
 /* Publishes a made item.  needs the object's lock */
-void xichan__item_publish(xichan_client *cl, struct xichan_obj *o, uint32_t off)
+int xichan__item_publish(xichan_client *cl, struct xichan_obj *o, uint32_t off)
 {
     struct xichan_blk *b = xichan__blk(cl->shm, off);
-    struct xichan_itemhdr *it = xichan__item(b);
+    struct xichan_itemhdr *it;
 
+    if (!b) /* our own block, scribbled since we reserved it */
+        return XICHAN_ECORRUPT;
+    it = xichan__item(b);
     if (it->unboundop == XICHAN_UNBOUND_DEFAULT)
         it->unboundop = o->unboundop;
-    xichan__fifo_push(cl->shm, o, b);
+    return xichan__fifo_push(cl->shm, o, b);
 }
 
 int xichan__item_deliver(xichan_client *cl, struct xichan_blk *b, xichan_item *out)

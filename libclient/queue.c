@@ -83,7 +83,10 @@ int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, i
         if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
             break;
         if (!is_full(o)) {
-            xichan__item_publish(cl, o, off);
+            if ((err = xichan__item_publish(cl, o, off))) {
+                xichan__obj_unlock(o);
+                break;
+            }
             xichan__obj_unlock(o);
             xichan__notify(&o->put_seq, &o->getters, 1);
             return 0;
@@ -195,7 +198,13 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
         /* Fill with no lock held (reserve -> fill -> publish). */
         for (size_t i = 0; i < k; i++) {
             struct xichan_blk *b = xichan__blk(cl->shm, offs[i]);
-            struct xichan_itemhdr *it = xichan__item(b);
+            struct xichan_itemhdr *it;
+            if (!b) { /* scribbled since it was reserved */
+                (void)xichan__heap_free_many(cl->shm, offs, k, cl->sid);
+                err = XICHAN_ECORRUPT;
+                goto out;
+            }
+            it = xichan__item(b);
             it->len = (uint32_t)lens[i];
             it->producer = cl->sid;
             it->fmt = (uint8_t)items[done + i].fmt;
@@ -207,8 +216,13 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
         while (pushed < k) {
             if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
                 break;
-            while (pushed < k && !is_full(o))
-                xichan__item_publish(cl, o, offs[pushed++]);
+            while (pushed < k && !is_full(o) && !(err = xichan__item_publish(cl, o, offs[pushed])))
+                pushed++;
+            if (err) {
+                xichan__obj_unlock(o);
+                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                break;
+            }
             if (pushed == k || !is_full(o)) {
                 xichan__obj_unlock(o);
                 xichan__notify(&o->put_seq, &o->getters, (int)k);

@@ -3,9 +3,43 @@
  *
  * A session is one participant: a C client or one Python interpreter.  The
  * daemon is the only writer of the session table (one thread, no lock);
- * clients only read their own slot.  Session ids come from a counter in the
- * header and are never reused, so an item's producer sid names one session
- * for the segment's whole life.
+ * clients only read their own slot.
+ *
+ * SESSION IDS (tag-sid-reuse).  Ids are 28 bits (they share the blocks'
+ * state word with the state, shm_layout.h), 1..XICHAN_SID_MAX, from
+ * hdr->next_sid.  A namespace whose clients come and go at 1000/s uses them
+ * up in three days, and the counter outlives daemon restarts, so the
+ * counter wraps: decision, a new session never fails for want of an id.
+ * The next id is the counter's next value (0 and values past the maximum,
+ * which only a scribble or the wrap produce, restart it at 1) that no
+ * LIVE or CLEANING slot holds.  At most nsessions - 1 other slots are in
+ * use when one is free, so at most nsessions candidates are tried: the
+ * search is capped by the geometry, whatever the counter says.  The one
+ * refusal left, XICHAN_ELIMIT, means the table is full.
+ *
+ * Why an id may be reused once its slot is FREE: the slot goes FREE only
+ * when the cleanup below completed, and that leaves no record that any
+ * code acts on by sid.
+ *   - bindings and channel associations (sid, under table_lock): step 2
+ *     dropped them all.  A broken table_lock lets the slot go FREE with
+ *     entries left, but then nothing reads bindings any more: every
+ *     reader takes table_lock and gets XICHAN_EBROKEN.
+ *   - RESERVED and LEASED blocks (owner in the state word, freed by their
+ *     owner or by step 3): step 3 freed every one; if it fails, for any
+ *     reason, the slot stays CLEANING and its id stays taken.
+ *   - queued items (producer in the item header and as the QUEUED block's
+ *     owner): the only code that selects items by producer is step 1's
+ *     unbind, which skips items already marked UNBOUND/UNBOUND_ERR, and
+ *     step 1 marked (or removed) every one in every object it could lock,
+ *     so a later session with the same id that ends does not touch them.
+ *     Items of old ids left unmarked sit in broken objects, which no one
+ *     can lock again.  A QUEUED block's owner field is never compared
+ *     with a sid (frees and reclaims look at RESERVED and LEASED only).
+ *   - reattach (server.c) matches slot, sid, LIVE state and pid, and two
+ *     live sessions never share an id.
+ * What is lost: xichan_item.producer of an item queued before the wrap
+ * may equal the id of a session that started after it (2^28 sessions
+ * later).  It is documented as the producer's id, not as a unique key.
  *
  * Ending a session (clean close, process death, or a restarted daemon finding
  * a dead pid) runs xichan__session_cleanup in a daemon worker thread:
@@ -26,7 +60,11 @@
  * bindings already dropped are not found again; reclaimed blocks are FREE),
  * and the slot stays CLEANING until step 4.  A daemon that dies during a
  * cleanup leaves a CLEANING slot, and the next daemon runs the whole
- * cleanup again when it adopts the segment.
+ * cleanup again when it adopts the segment; until then the slot's id is
+ * not handed out again (tag-sid-reuse), so nothing the half-cleaned
+ * session owns can be mistaken for a new session's.  Opening: the counter
+ * moves past an id before the slot is written and the LIVE store commits;
+ * a daemon that dies in between has only skipped an id.
  */
 #include <string.h>
 #include <time.h>
@@ -34,6 +72,34 @@
 #include "internal.h"
 
 #define CLEANUP_LOCK_NS (10 * 1000000000ll)
+
+/* 1 if a session that has not finished ending holds id. */
+static int sid_in_use(const struct xichan_shm *shm, uint32_t id)
+{
+    for (uint32_t i = 0; i < shm->nsessions; i++) {
+        const struct xichan_session *s = &shm->sessions[i];
+        if (s->sid == id && xa_load_relaxed(&s->state) != XICHAN_SESS_FREE)
+            return 1;
+    }
+    return 0;
+}
+
+/* The next session id no live or cleaning session holds (tag-sid-reuse);
+ * 0 only if all nsessions candidates are taken, which a free slot rules
+ * out.  Daemon loop thread only: the counter has this one writer. */
+static uint32_t next_free_sid(struct xichan_shm *shm)
+{
+    for (uint32_t tries = 0; tries < shm->nsessions; tries++) {
+        uint32_t id = xa_load_relaxed(&shm->hdr->next_sid);
+
+        if (id == 0 || id > XICHAN_SID_MAX)
+            id = 1; /* the wrap */
+        xa_store_relaxed(&shm->hdr->next_sid, id + 1);
+        if (!sid_in_use(shm, id))
+            return id;
+    }
+    return 0;
+}
 
 int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char *kind,
                         uint32_t *slot, uint32_t *sid)
@@ -48,9 +114,8 @@ int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char
 
         if (xa_load_relaxed(&s->state) != XICHAN_SESS_FREE)
             continue;
-        id = xa_add_relaxed(&shm->hdr->next_sid, 1);
-        if (id == 0 || id > XICHAN_SID_MAX)
-            return XICHAN_ELIMIT;
+        if (!(id = next_free_sid(shm)))
+            return XICHAN_ELIMIT; /* not reached: see tag-sid-reuse */
         s->sid = id;
         s->pid = (uint32_t)pid;
         s->uid = (uint32_t)uid;

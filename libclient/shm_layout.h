@@ -13,7 +13,10 @@
  * operate on queues and channels directly, under robust process-shared
  * mutexes that live in the segment.  Every value read from the segment is
  * untrusted: offsets and lengths are bounds-checked by xichan__shm_at() and
- * the walkers in alloc.c and fifo.c cap their iterations.
+ * xichan__blk(), and the walkers in alloc.c and fifo.c cap their iterations
+ * by the geometry, never by a count kept in the segment (tag-heap-trust,
+ * tag-fifo-trust).  Derived state found inconsistent is rebuilt; what
+ * authoritative state cannot explain fails with XICHAN_ECORRUPT.
  *
  *   offset 0                                      (all regions 64-byte aligned)
  *   +----------------------------------------------+
@@ -93,11 +96,12 @@ struct xichan_shm_hdr {
     uint64_t created_ns;           /* CLOCK_REALTIME at creation */
     xichan_atomic_u64 daemon_start_ns;
 
-    /* id counters: fetch_add, never decremented (ids are never reused) */
+    /* id counters: fetch_add, never decremented (object ids are never
+     * reused); next_sid wraps, skipping ids in use (sessions.c, tag-sid-reuse) */
     xichan_atomic_u64 next_qid;    /* starts at 1 */
     xichan_atomic_u64 next_cid;    /* starts at 0 */
     xichan_atomic_u64 next_seq;    /* creation order across kinds */
-    xichan_atomic_u32 next_sid;    /* session ids, starts at 1; daemon only */
+    xichan_atomic_u32 next_sid;    /* next session id to try, starts at 1; daemon only */
     uint32_t reserved1;
     xichan_atomic_u64 next_bid;    /* shared buffer ids, starts at 1 */
 

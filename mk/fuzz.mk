@@ -6,8 +6,8 @@
 #   make fuzz-smoke      each target for 5 s (CI: a prerequisite of ccheck
 #                        when clang is installed)
 #   make fuzz-seeds      regenerate the seed corpus in tests/fuzz/corpus/
-#   make fuzz-repro      replay the minimized reproducers of known bugs
-#                        (tests/fuzz/repro/); FAILS while any still crashes
+#   make fuzz-repro      replay the minimized reproducers of fixed bugs
+#                        (tests/fuzz/repro/); FAILS if any crashes again
 #
 # Each target compiles the libclient sources itself (no fault points,
 # -fsanitize=fuzzer,address,undefined), links msgpack-c, and reads the
@@ -28,9 +28,6 @@ FUZZ_DIR     ?= build/fuzz
 FUZZ_SECONDS ?= 20
 FUZZ_TIMEOUT ?= 10
 FUZZ_FLAGS   ?=
-# Known bugs fuzz_segment steers around (see the top of fuzz_segment.c and
-# tests/bugs/); empty it to look for them again.
-FUZZ_KNOWN   ?= bins,tail,interior
 FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES   := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/%)
@@ -57,7 +54,7 @@ $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIBOBJS)
 define fuzz_one
 	@mkdir -p $(FUZZ_DIR)/corpus/$(1) $(FUZZ_DIR)/artifacts
 	@echo "== fuzz $(1) for $(2) s"
-	$(Q)XICHAN_FUZZ_KNOWN=$(FUZZ_KNOWN) $(FUZZ_DIR)/$(1) $(FUZZ_RUNOPTS) $(FUZZ_FLAGS) -max_total_time=$(2) \
+	$(Q)$(FUZZ_DIR)/$(1) $(FUZZ_RUNOPTS) $(FUZZ_FLAGS) -max_total_time=$(2) \
 		-artifact_prefix=$(FUZZ_DIR)/artifacts/$(1)- \
 		$(FUZZ_DIR)/corpus/$(1) tests/fuzz/corpus/$(1) 2>$(FUZZ_DIR)/$(1).log || \
 		{ tail -n 60 $(FUZZ_DIR)/$(1).log; echo "fuzz: $(1) FAILED (log: $(FUZZ_DIR)/$(1).log)"; exit 1; }
@@ -78,19 +75,15 @@ $(FUZZ_DIR)/make_seeds: tests/fuzz/make_seeds.c
 fuzz-seeds: $(FUZZ_DIR)/make_seeds
 	$(Q)$(FUZZ_DIR)/make_seeds tests/fuzz/corpus
 
-# Reproducers of the known bugs: fuzz_segment inputs, each replayed with the
-# steering of the bugs it does not show turned on (tests/bugs/ has the same
-# bugs as plain tests).  segment-bins and segment-bins-clz0 replay with no
-# steering.
-FUZZ_REPRO_KNOWN_segment-tail     = bins
-FUZZ_REPRO_KNOWN_segment-interior = bins,tail
+# Reproducers of bugs the fuzzers found, now fixed (the top of
+# fuzz_segment.c says what each one was; tests/integ/corrupt_*.c guard the
+# same fixes as plain tests).  Each must replay without a crash, a
+# sanitizer report or an oracle failure.
 fuzz-repro: $(FUZZ_DIR)/fuzz_segment
 	$(Q)bad=0; for f in tests/fuzz/repro/segment-*; do n=$$(basename $$f); \
-		case $$n in segment-tail) k="$(FUZZ_REPRO_KNOWN_segment-tail)";; \
-		segment-interior) k="$(FUZZ_REPRO_KNOWN_segment-interior)";; *) k=;; esac; \
-		if XICHAN_FUZZ_KNOWN=$$k $(FUZZ_DIR)/fuzz_segment $$f >$(FUZZ_DIR)/repro.log 2>&1; \
-		then echo "   $$n: no crash (fixed?)"; \
-		else bad=1; echo "   $$n: still crashes: $$(grep -aE 'SUMMARY|runtime error' $(FUZZ_DIR)/repro.log | head -1)"; fi; \
+		if $(FUZZ_DIR)/fuzz_segment $$f >$(FUZZ_DIR)/repro-$$n.log 2>&1; \
+		then echo "   $$n: ok"; \
+		else bad=1; echo "   $$n: CRASHED: $$(grep -aE 'SUMMARY|runtime error|fuzz_segment:' $(FUZZ_DIR)/repro-$$n.log | head -1) (log: $(FUZZ_DIR)/repro-$$n.log)"; fi; \
 	done; exit $$bad
 
 # CI: the smoke runs with the C checks when clang is there (and not again

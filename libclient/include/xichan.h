@@ -171,7 +171,7 @@ typedef struct xichan_item {
     size_t len;
     int fmt;          /* XICHAN_FMT_* */
     int unbound;      /* 1: the producer ended; data is empty (CPython's UNBOUND) */
-    uint32_t producer; /* session id of the producer */
+    uint32_t producer; /* session id of the producer (ids wrap after 2^28 sessions) */
     /* private */
     xichan_client *cl_;
     uint64_t blk_;

@@ -28,6 +28,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The block at off, which must be a valid one. */
+static struct xichan_blk *blk(uint32_t off)
+{
+    struct xichan_blk *b = xichan__blk(shm, off);
+
+    assert_non_null(b);
+    return b;
+}
+
 static struct xichan_heap_report report(void)
 {
     struct xichan_heap_report r;
@@ -42,7 +51,7 @@ static struct xichan_heap_report report(void)
 static void assert_all_free(void)
 {
     struct xichan_heap_report r = report();
-    struct xichan_blk *b = xichan__blk(shm, 1);
+    struct xichan_blk *b = blk(1);
 
     assert_int_equal(r.blocks, 1);
     assert_int_equal(r.free_blocks, 1);
@@ -66,7 +75,7 @@ static uint32_t alloc_ok(uint32_t sid, uint64_t len)
     uint32_t w;
 
     ut_ok(xichan__heap_alloc(shm, sid, len, &off));
-    b = xichan__blk(shm, off);
+    b = blk(off);
     assert_non_null(b);
     w = xa_load_relaxed(&b->state);
     assert_int_equal(xichan__blk_state(w), XICHAN_BLK_RESERVED);
@@ -80,12 +89,12 @@ static uint32_t alloc_ok(uint32_t sid, uint64_t len)
 
 static void set_state(uint32_t off, uint32_t st, uint32_t sid)
 {
-    xa_store_relaxed(&xichan__blk(shm, off)->state, xichan__blk_word(st, sid));
+    xa_store_relaxed(&blk(off)->state, xichan__blk_word(st, sid));
 }
 
 static uint32_t state_of(uint32_t off)
 {
-    return xa_load_relaxed(&xichan__blk(shm, off)->state);
+    return xa_load_relaxed(&blk(off)->state);
 }
 
 /* ------------------------------------------------------------ basics */
@@ -107,17 +116,17 @@ static void test_heap_alloc_sizes_reserve_enough_units(void **state)
 
     for (size_t i = 0; i < 6; i++) {
         offs[i] = alloc_ok(SID, lens[i]);
-        used += (uint64_t)xichan__blk(shm, offs[i])->size * XICHAN_UNIT;
+        used += (uint64_t)blk(offs[i])->size * XICHAN_UNIT;
         ut_heap_ok(shm);
         assert_int_equal(shm->hdr->heap_used, used);
     }
     /* Exact sizes on a fresh heap: nothing is left over to round up. */
-    assert_int_equal(xichan__blk(shm, offs[0])->size, 2);
-    assert_int_equal(xichan__blk(shm, offs[1])->size, 3);
-    assert_int_equal(xichan__blk(shm, offs[2])->size, 3);
-    assert_int_equal(xichan__blk(shm, offs[3])->size, 3);
-    assert_int_equal(xichan__blk(shm, offs[4])->size, 4);
-    assert_int_equal(xichan__blk(shm, offs[5])->size, 65);
+    assert_int_equal(blk(offs[0])->size, 2);
+    assert_int_equal(blk(offs[1])->size, 3);
+    assert_int_equal(blk(offs[2])->size, 3);
+    assert_int_equal(blk(offs[3])->size, 3);
+    assert_int_equal(blk(offs[4])->size, 4);
+    assert_int_equal(blk(offs[5])->size, 65);
     assert_int_equal(report().reserved, 6);
     for (size_t i = 0; i < 6; i++) {
         ut_ok(xichan__heap_free(shm, offs[i], SID));
@@ -130,13 +139,13 @@ static void test_heap_alloc_blocks_do_not_overlap(void **state)
 {
     uint32_t a = alloc_ok(SID, 100), b = alloc_ok(SID, 100), c = alloc_ok(SID, 5);
 
-    assert_true(a + xichan__blk(shm, a)->size <= b);
-    assert_true(b + xichan__blk(shm, b)->size <= c);
-    memset(xichan__item_data(xichan__blk(shm, a)), 0xAA, 100);
-    memset(xichan__item_data(xichan__blk(shm, c)), 0xCC, 5);
-    memset(xichan__item_data(xichan__blk(shm, b)), 0xBB, 100);
-    assert_int_equal(xichan__item_data(xichan__blk(shm, a))[99], 0xAA);
-    assert_int_equal(xichan__item_data(xichan__blk(shm, c))[0], 0xCC);
+    assert_true(a + blk(a)->size <= b);
+    assert_true(b + blk(b)->size <= c);
+    memset(xichan__item_data(blk(a)), 0xAA, 100);
+    memset(xichan__item_data(blk(c)), 0xCC, 5);
+    memset(xichan__item_data(blk(b)), 0xBB, 100);
+    assert_int_equal(xichan__item_data(blk(a))[99], 0xAA);
+    assert_int_equal(xichan__item_data(blk(c))[0], 0xCC);
     ut_heap_ok(shm);
     ut_ok(xichan__heap_free(shm, a, SID));
     ut_ok(xichan__heap_free(shm, b, SID));
@@ -207,13 +216,13 @@ static void test_heap_free_between_live_blocks_does_not_merge(void **state)
 static void test_heap_free_wrong_sid_is_ecorrupt_and_changes_nothing(void **state)
 {
     uint32_t off = alloc_ok(SID, 300);
-    uint32_t w = state_of(off), size = xichan__blk(shm, off)->size;
+    uint32_t w = state_of(off), size = blk(off)->size;
     uint64_t used = shm->hdr->heap_used;
 
     ut_err(xichan__heap_free(shm, off, SID + 1), XICHAN_ECORRUPT);
     ut_err(xichan__heap_free(shm, off, 0), XICHAN_ECORRUPT);
     assert_int_equal(state_of(off), w);
-    assert_int_equal(xichan__blk(shm, off)->size, size);
+    assert_int_equal(blk(off)->size, size);
     assert_int_equal(shm->hdr->heap_used, used);
     ut_heap_ok(shm);
     ut_ok(xichan__heap_free(shm, off, SID));
@@ -281,7 +290,7 @@ static void test_heap_alloc_max_item_fits_an_empty_heap(void **state)
     uint32_t off = alloc_ok(SID, max), other;
 
     assert_int_equal(off, 1);
-    assert_int_equal(xichan__blk(shm, off)->size, shm->heap_units - 1);
+    assert_int_equal(blk(off)->size, shm->heap_units - 1);
     ut_heap_ok(shm);
     ut_err(xichan__heap_alloc(shm, SID, 0, &other), XICHAN_ENOSPC);
     ut_ok(xichan__heap_free(shm, off, SID));
@@ -332,10 +341,10 @@ static uint32_t alloc_tail(uint32_t sid)
 
     while (off < shm->heap_units) {
         last = off;
-        off += xichan__blk(shm, off)->size;
+        off += blk(off)->size;
     }
     assert_int_equal(xichan__blk_state(state_of(last)), XICHAN_BLK_FREE);
-    assert_int_equal(alloc_ok(sid, (uint64_t)(xichan__blk(shm, last)->size - 2) * XICHAN_UNIT), last);
+    assert_int_equal(alloc_ok(sid, (uint64_t)(blk(last)->size - 2) * XICHAN_UNIT), last);
     return last;
 }
 
@@ -370,7 +379,7 @@ static void test_heap_alloc_first_fit_skips_small_holes_in_its_bin(void **state)
 
     off = alloc_ok(SID, len_for_units(190));
     assert_int_equal(off, big);
-    assert_int_equal(xichan__blk(shm, off)->size, 190);
+    assert_int_equal(blk(off)->size, 190);
     r = report();
     assert_int_equal(r.free_blocks, 4); /* the three holes and big's 10-unit rest */
     ut_err(xichan__heap_alloc(shm, SID, len_for_units(131), &off), XICHAN_ENOSPC);
@@ -394,7 +403,7 @@ static void test_heap_alloc_uses_a_larger_bin_when_its_own_is_empty(void **state
     ut_ok(xichan__heap_free(shm, hole, SID)); /* bin 9 */
     off = alloc_ok(SID, len_for_units(20));   /* bin 4, empty */
     assert_int_equal(off, hole);
-    assert_int_equal(xichan__blk(shm, off)->size, 20);
+    assert_int_equal(blk(off)->size, 20);
     ut_heap_ok(shm);
     ut_ok(xichan__heap_free(shm, off, SID));
     ut_ok(xichan__heap_free(shm, pin, SID));
@@ -411,7 +420,7 @@ static void test_heap_alloc_keeps_a_one_unit_remainder_in_the_block(void **state
     ut_ok(xichan__heap_free(shm, hole, SID));
     off = alloc_ok(SID, len_for_units(9));
     assert_int_equal(off, hole);
-    assert_int_equal(xichan__blk(shm, off)->size, 10);
+    assert_int_equal(blk(off)->size, 10);
     assert_int_equal(shm->hdr->heap_used, (uint64_t)(shm->heap_units - 1) * XICHAN_UNIT);
     ut_heap_ok(shm);
     ut_ok(xichan__heap_free(shm, off, SID));
@@ -502,8 +511,8 @@ static void test_heap_repair_rebuilds_scribbled_bins_and_prevs(void **state)
     shm->hdr->heap_bitmap = 0x5555;
     shm->hdr->heap_used = 1;
     shm->hdr->heap_blocks = 12345;
-    for (off = 1; off < shm->heap_units; off += xichan__blk(shm, off)->size)
-        xichan__blk(shm, off)->prev = 7;
+    for (off = 1; off < shm->heap_units; off += blk(off)->size)
+        blk(off)->prev = 7;
     ut_ok(xichan__heap_check(shm, &r));
     assert_false(r.ok); /* the scribbles are seen */
 
@@ -541,14 +550,14 @@ static void test_heap_repair_with_garbage_bins_rebuilds_them(void **state)
 static void test_heap_repair_of_zero_size_first_block_is_ecorrupt(void **state)
 {
     (void)alloc_ok(SID, 100);
-    xichan__blk(shm, 1)->size = 0; /* xichan__blk still answers: off 1 is in range */
+    blk(1)->size = 0; /* a valid block until now */
     ut_err(xichan__heap_repair(shm, NULL), XICHAN_ECORRUPT);
 }
 
 static void test_heap_repair_of_overlong_block_is_ecorrupt(void **state)
 {
     uint32_t a = alloc_ok(SID, 100);
-    struct xichan_blk *b = xichan__blk(shm, a);
+    struct xichan_blk *b = blk(a);
 
     b->size = shm->heap_units; /* runs past the end */
     ut_err(xichan__heap_repair(shm, NULL), XICHAN_ECORRUPT);
@@ -567,9 +576,102 @@ static void test_heap_reclaim_of_corrupt_tiling_is_ecorrupt(void **state)
     uint32_t a = alloc_ok(SID, 100);
     uint64_t n = 7;
 
-    xichan__blk(shm, a)->size = 1;
+    blk(a)->size = 1;
     ut_err(xichan__heap_reclaim(shm, SID, &n), XICHAN_ECORRUPT);
     assert_int_equal(n, 0);
+}
+
+/* ------------------------------------------- scribbled free lists (trust) */
+
+static struct xichan_freelinks *links_of(uint32_t off)
+{
+    return (struct xichan_freelinks *)(blk(off) + 1);
+}
+
+static void test_heap_alloc_with_garbage_bin_head_rebuilds_and_succeeds(void **state)
+{
+    uint32_t a = alloc_ok(SID, 100);
+
+    shm->hdr->bins[3] = 0x7fffffff; /* outside the heap */
+    shm->hdr->heap_bitmap |= 1ull << 3;
+    (void)alloc_ok(SID, 100); /* 9 units: bin 3 */
+    ut_heap_ok(shm);
+    (void)a;
+}
+
+static void test_heap_alloc_over_a_self_linked_bin_rebuilds_and_succeeds(void **state)
+{
+    uint32_t a = alloc_ok(SID, 32), keep = alloc_ok(SID, 4), hole;
+
+    ut_ok(xichan__heap_free(shm, a, SID)); /* a 4-unit hole, alone in bin 2 */
+    hole = shm->hdr->bins[2];
+    assert_int_equal(hole, a);
+    links_of(hole)->next = hole;                   /* a cycle */
+    shm->hdr->heap_bitmap = 1u << 2;               /* hides the big block */
+    shm->hdr->heap_blocks = 1ull << 60;            /* caps nothing any more */
+    (void)alloc_ok(SID, 80);                       /* 7 units: more than the hole */
+    ut_heap_ok(shm);
+    (void)keep;
+}
+
+static void test_heap_alloc_believes_enospc_only_from_an_agreeing_bitmap(void **state)
+{
+    (void)alloc_ok(SID, 100);
+    shm->hdr->heap_bitmap = 0; /* every free block hidden */
+    (void)alloc_ok(SID, 100);
+    ut_heap_ok(shm);
+}
+
+static void test_heap_free_next_to_a_block_with_forged_links_rebuilds(void **state)
+{
+    uint32_t a = alloc_ok(SID, 100), b = alloc_ok(SID, 100), c = alloc_ok(SID, 100);
+
+    ut_ok(xichan__heap_free(shm, b, SID));
+    links_of(b)->prev = 0x7ffffff0; /* b's neighbours in its bin: nonsense */
+    links_of(b)->next = 3;
+    ut_ok(xichan__heap_free(shm, a, SID)); /* merges with b: must unlink it */
+    ut_heap_ok(shm);
+    ut_ok(xichan__heap_free(shm, c, SID));
+    assert_all_free();
+}
+
+static void test_heap_free_next_to_a_zero_size_header_does_not_merge(void **state)
+{
+    uint32_t a = alloc_ok(SID, 100), b = alloc_ok(SID, 100);
+    struct xichan_blk *pb = blk(b);
+    struct xichan_heap_report r;
+
+    (void)alloc_ok(SID, 100);
+    pb->size = 0; /* a FREE neighbour of size 0: bin_of(0) would be clz(0) */
+    xa_store_relaxed(&pb->state, xichan__blk_word(XICHAN_BLK_FREE, 0));
+    ut_ok(xichan__heap_free(shm, a, SID)); /* a's own bin is sound */
+    assert_int_equal(xichan__blk_state(state_of(a)), XICHAN_BLK_FREE);
+    assert_int_equal(blk(a)->size, units_for(100)); /* not merged */
+    ut_ok(xichan__heap_check(shm, &r));
+    assert_false(r.ok); /* the tiling stays corrupt: nothing guessed */
+}
+
+static void test_heap_repair_of_a_corrupt_tiling_changes_nothing(void **state)
+{
+    uint32_t a = alloc_ok(SID, 100), b = alloc_ok(SID, 100);
+    uint32_t bins[XICHAN_NBINS];
+
+    ut_ok(xichan__heap_free(shm, a, SID));
+    memcpy(bins, shm->hdr->bins, sizeof(bins));
+    blk(b)->size = 1;
+    ut_err(xichan__heap_repair(shm, NULL), XICHAN_ECORRUPT);
+    assert_memory_equal(bins, shm->hdr->bins, sizeof(bins));
+}
+
+static void test_heap_check_reports_a_bitmap_that_disagrees(void **state)
+{
+    struct xichan_heap_report r;
+
+    (void)alloc_ok(SID, 100);
+    shm->hdr->heap_bitmap |= 1ull << 1;
+    ut_ok(xichan__heap_check(shm, &r));
+    assert_false(r.ok);
+    assert_non_null(strstr(r.why, "bitmap"));
 }
 
 /* -------------------------------------------------------------- stress */
@@ -582,7 +684,7 @@ struct live {
 
 static void check_fill(const struct live *l)
 {
-    const uint8_t *p = xichan__item_data(xichan__blk(shm, l->off));
+    const uint8_t *p = xichan__item_data(blk(l->off));
 
     for (uint32_t i = 0; i < l->len; i++)
         if (p[i] != l->fill)
@@ -606,8 +708,8 @@ static void test_heap_random_alloc_free_keeps_invariants(void **state)
                 nenospc++;
             } else {
                 ut_ok(rc);
-                assert_true(xichan__blk(shm, l.off)->size >= units_for(l.len));
-                memset(xichan__item_data(xichan__blk(shm, l.off)), l.fill, l.len);
+                assert_true(blk(l.off)->size >= units_for(l.len));
+                memset(xichan__item_data(blk(l.off)), l.fill, l.len);
                 live[nlive++] = l;
             }
         } else {
@@ -790,6 +892,13 @@ int main(void)
         T(test_heap_repair_of_overlong_block_is_ecorrupt),
         T(test_heap_repair_of_bad_state_is_ecorrupt),
         T(test_heap_reclaim_of_corrupt_tiling_is_ecorrupt),
+        T(test_heap_alloc_with_garbage_bin_head_rebuilds_and_succeeds),
+        T(test_heap_alloc_over_a_self_linked_bin_rebuilds_and_succeeds),
+        T(test_heap_alloc_believes_enospc_only_from_an_agreeing_bitmap),
+        T(test_heap_free_next_to_a_block_with_forged_links_rebuilds),
+        T(test_heap_free_next_to_a_zero_size_header_does_not_merge),
+        T(test_heap_repair_of_a_corrupt_tiling_changes_nothing),
+        T(test_heap_check_reports_a_bitmap_that_disagrees),
         T(test_heap_random_alloc_free_keeps_invariants),
         T(test_heap_crash_at_alloc_split_is_repaired),
         T(test_heap_crash_at_alloc_reserved_is_repaired),
