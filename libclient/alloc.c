@@ -212,10 +212,6 @@ static struct xichan_blk *alloc_locked(struct xichan_shm *shm, uint32_t sid, uin
     return b;
 }
 
-static uint32_t units_for(uint64_t item_len)
-{
-    return (uint32_t)(2 + (item_len + XICHAN_UNIT - 1) / XICHAN_UNIT);
-}
 
 int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off)
 {
@@ -236,7 +232,7 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
         return err;
     for (i = 0; i < n; i++) {
         if (xichan__fault_fail(XICHAN_FAULT_FAIL_HEAP) ||
-            !(b = alloc_locked(shm, sid, units_for(lens[i]))))
+            !(b = alloc_locked(shm, sid, xichan__item_units(lens[i]))))
             break;
         offs[i] = xichan__blk_off(shm, b);
     }
