@@ -329,10 +329,6 @@ void xichan__heap_unlock(struct xichan_shm *shm)
     xichan__unlock(&shm->hdr->heap_lock);
 }
 
-static uint32_t units_for(uint64_t item_len)
-{
-    return (uint32_t)(2 + (item_len + XICHAN_UNIT - 1) / XICHAN_UNIT);
-}
 
 int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off)
 {
@@ -356,7 +352,7 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
             err = XICHAN_ENOSPC;
             break;
         }
-        if (!(b = alloc_one(shm, sid, units_for(lens[i]), &err)))
+        if (!(b = alloc_one(shm, sid, xichan__item_units(lens[i]), &err)))
             break;
         offs[i] = xichan__blk_off(shm, b);
     }

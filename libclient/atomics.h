@@ -31,6 +31,7 @@ _Static_assert(ATOMIC_SHORT_LOCK_FREE == 2, "16-bit atomics must be lock-free");
 #define xa_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 #define xa_or_release(p, v) atomic_fetch_or_explicit((p), (v), memory_order_release)
 #define xa_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
+#define xa_exchange_acquire(p, v) atomic_exchange_explicit((p), (v), memory_order_acquire)
 
 /* A full fence: used where a waiter hint store must not pass a later load. */
 #define xa_fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)

@@ -199,6 +199,11 @@ static inline uint32_t xichan__blk_off(const struct xichan_shm *shm, const struc
 /* Reserves a block for len payload bytes plus item header, owned by sid. */
 int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off);
 /* n blocks under one heap_lock: all, or none and XICHAN_ENOSPC. */
+/* Heap units (header, item header, payload) of an item of len bytes. */
+static inline uint32_t xichan__item_units(uint64_t len)
+{
+    return (uint32_t)(2 + (len + XICHAN_UNIT - 1) / XICHAN_UNIT);
+}
 int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t *lens, size_t n,
                             uint32_t *offs);
 /* Frees n blocks sid owns under one heap_lock (ECORRUPT if any was not). */
@@ -332,6 +337,8 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
                       uint32_t *off);
 /* Frees a block the client owns (reserved or leased). */
 void xichan__item_discard(xichan_client *cl, uint32_t off);
+/* Gives the client's cached blocks back to the heap (items.c): how many. */
+int xichan__cache_flush(xichan_client *cl);
 /* Resolves the default unbound op and pushes.  needs the object's lock.
  * XICHAN_ECORRUPT (block or fifo corrupt): nothing published, the block is
  * still the caller's to discard. */
@@ -369,6 +376,15 @@ void xichan__session_ending(struct xichan_shm *shm, uint32_t slot);
 
 /* --------------------------------------------------------- client.c */
 
+/*
+ * The client's cache of small free blocks (items.c): blocks of
+ * XICHAN_CACHE_MIN_UNITS .. + XICHAN_CACHE_CLASSES - 1 units, up to
+ * XICHAN_CACHE_DEPTH of each size, at most 64 blocks (9 KiB) a session.
+ */
+#define XICHAN_CACHE_CLASSES 8
+#define XICHAN_CACHE_DEPTH 8
+#define XICHAN_CACHE_MIN_UNITS 2u
+
 struct xichan_client {
     struct xichan_shm *shm;
     uint32_t sid, slot;
@@ -385,6 +401,16 @@ struct xichan_client {
      * true, possibly older, subset.
      */
     xichan_atomic_u64 assoc_cache[64];
+    /*
+     * Freed small item blocks kept for this session's next items, so that
+     * a hand-off of small items takes no heap_lock on either side (items.c).
+     * They stay RESERVED to the session in the segment.  cache_busy is a
+     * try-lock between the process's threads: one that finds it taken goes
+     * to the heap instead of waiting.
+     */
+    xichan_atomic_u32 cache_busy;
+    uint8_t cache_n[XICHAN_CACHE_CLASSES];
+    uint32_t cache[XICHAN_CACHE_CLASSES][XICHAN_CACHE_DEPTH];
 };
 
 /* 0, or XICHAN_ESTALE in a forked child. */

@@ -56,6 +56,7 @@ int main(void)
         xichan_queue_get(cl, q, &it, XICHAN_NOWAIT))
         return 2;
     xichan_item_release(&it);
+    xichan__cache_flush(cl); /* to the heap, not the client's block cache */
     f = xichan__blk(shm, shm->hdr->bins[2]);
     if (!f || f->size != 4)
         return 2;

@@ -166,10 +166,11 @@ static void drain(xichan_client *cl, uint64_t id, int is_chan, struct model *m, 
     CHECK(m->n == 0, "point %d: %s lost %d items", point, what, m->n);
 }
 
-static void check_segment(const char *when)
+static void check_segment(xichan_client *cl, const char *when)
 {
     struct xichan_heap_report r;
 
+    (void)xichan__cache_flush(cl); /* its cached blocks count as reserved */
     CHECK(!xa_load_relaxed(&shm->hdr->table_lock.broken), "%s: table lock broken", when);
     CHECK(!xa_load_relaxed(&shm->hdr->heap_lock.broken), "%s: heap lock broken", when);
     for (uint32_t i = 0; i < shm->nobjects; i++)
@@ -209,7 +210,7 @@ static void run_one(long hit)
     xichan_chan_id ch;
     xichan_item its[4];
     char name[64];
-    int v, n;
+    int v, n, absorbed;
 
     snprintf(name, sizeof(name), "/xichan-fail-%d", (int)getpid());
     CHECK(xichan__shm_create(name, &g, &shm) == 0, "create segment");
@@ -303,14 +304,21 @@ static void run_one(long hit)
     }
     end_session(c->slot, 1);
 
-    CHECK(xichan__fault_passes() < hit || failures == 1,
+    /*
+     * One pass failed, one error reported -- except that a full heap is
+     * retried once the client's block cache (items.c) went back to it, so
+     * that failure may be absorbed.
+     */
+    CHECK(xichan__fault_passes() < hit || failures == 1 ||
+              (point == XICHAN_FAULT_FAIL_HEAP && failures == 0),
           "point %d hit %ld: reached %ld times but %d injected errors", point, hit,
           xichan__fault_passes(), failures);
+    absorbed = xichan__fault_passes() >= hit && !failures;
     CHECK(xichan__fault_passes() >= hit || failures == 0, "point %d: errors without a pass",
           point);
     xichan__fault_set(0, 1);
 
-    check_segment("after the workload");
+    check_segment(a, "after the workload");
     drain(a, q.id, 0, &mq, "q");
     drain(a, qb.id, 0, &mb, "qb");
     drain(a, ch.id, 1, &mc, "ch");
@@ -339,6 +347,9 @@ static void run_one(long hit)
     if (failures)
         printf("fail point %d hit %ld: %s failed with %s, nothing changed\n", point, hit,
                failed_at, xichan_err_name(inj));
+    else if (absorbed)
+        printf("fail point %d hit %ld: absorbed (retried after the block cache was flushed)\n",
+               point, hit);
     else
         printf("fail point %d hit %ld: not reached\n", point, hit);
     free(a);
