@@ -9,6 +9,15 @@
  *     of a process.  A forked child sees another pid and opens a fresh
  *     session (the parent's handle answers XICHAN_ESTALE there); the Python
  *     layer's at-fork hook then rebinds the live Queue/channel objects.
+ *   - A call that may wait is first tried once with the GIL held (deadline
+ *     XICHAN_NOWAIT), and the GIL is released only when it would have to
+ *     wait (full, empty, not yet received) or the item is large
+ *     (XP_HELD_MAX): releasing and taking the GIL back is a third of a
+ *     small put/get's instructions and, worse, a thread switch when another
+ *     thread wants the GIL.  Holding the GIL there is safe: a try takes only
+ *     the object's lock, whose holders never need the GIL and keep it for a
+ *     few loads and stores (a dead holder is recovered by the robust lock
+ *     at once), and it never sleeps, so nothing needs interrupting.
  *   - Blocking calls release the GIL.  The client's interrupt callback
  *     (xp_interrupt) runs every 50 ms and when a signal arrives: it takes the
  *     thread state parked by xp_block_begin (a thread-local, because one

@@ -7,8 +7,9 @@
  *     Python Queue object adopts that binding), so a queue nobody holds
  *     cannot linger between create and the first Queue object;
  *   - put/get take a timeout (None, 0 or float seconds), turned into one
- *     absolute deadline here, and block in libxichan with the GIL released
- *     (no polling); put raises QueueFull and get QueueEmpty when it passes;
+ *     absolute deadline here; they try once with the GIL held and, if they
+ *     must wait, block in libxichan with the GIL released (no polling; see
+ *     module.c); put raises QueueFull and get QueueEmpty when it passes;
  *   - get decodes by each item's own format (msgpack, buffer, pickle) and
  *     returns _xichan.UNBOUND_ITEM for an UNBOUND item.
  * fmt is XICHAN_FMT_MSGPACK (syncobj=True: obj is encoded here) or
@@ -191,9 +192,13 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         data = xp_enc_data(&e);
         len = xp_enc_len(&e);
     }
-    xp_block_begin(&b);
-    err = xichan_queue_put(cl, q, (int)fmt, data, len, op, deadline);
-    xp_block_end(&b);
+    err = len <= XP_HELD_MAX ? xichan_queue_put(cl, q, (int)fmt, data, len, op, XICHAN_NOWAIT)
+                             : XICHAN_EFULL;
+    if (err == XICHAN_EFULL && (deadline != XICHAN_NOWAIT || len > XP_HELD_MAX)) {
+        xp_block_begin(&b);
+        err = xichan_queue_put(cl, q, (int)fmt, data, len, op, deadline);
+        xp_block_end(&b);
+    }
     if (err) {
         xp_enc_abort(&e);
         xp_enc_fini(&e);
@@ -218,9 +223,12 @@ static PyObject *q_get(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         xp_deadline(nargs > 1 ? args[1] : Py_None, &deadline) || !(cl = xp_client(st)))
         return NULL;
     XP_SWEEP(st);
-    xp_block_begin(&b);
-    err = xichan_queue_get(cl, q, &item, deadline);
-    xp_block_end(&b);
+    err = xichan_queue_get(cl, q, &item, XICHAN_NOWAIT);
+    if (err == XICHAN_EEMPTY && deadline != XICHAN_NOWAIT) {
+        xp_block_begin(&b);
+        err = xichan_queue_get(cl, q, &item, deadline);
+        xp_block_end(&b);
+    }
     if (err)
         return raise_from_err(st, err, XP_QUEUE, q.id);
     return xp_decode_item(st, &item);

@@ -91,6 +91,10 @@ int xp_need_channels(xp_state *st);
  * released and the thread state parked where the interrupt callback finds
  * it (module.c: xp_interrupt), so Ctrl-C can run Python's signal handlers.
  */
+/* Items up to this size are first tried with the GIL held (module.c); a
+ * longer copy into the segment runs with it released. */
+#define XP_HELD_MAX 16384
+
 typedef struct xp_block {
     PyThreadState *ts;
     struct xp_block *prev;
@@ -102,28 +106,33 @@ void xp_block_end(xp_block *b);
 
 /* One item being encoded: the packed bytes and the in-flight references
  * taken for handles inside it (given back if the item is not queued). */
+#define XP_ENC_INLINE 256 /* a small item packs into the xp_enc itself: no malloc */
+
 typedef struct xp_enc {
     xp_state *st;
     xichan_client *cl;
-    msgpack_sbuffer sb;
+    char *buf;         /* the packed bytes: inl, or PyMem once it outgrows it */
+    size_t len, cap;
     msgpack_packer pk;
     struct { int kind; uint64_t id; } *refs;
     size_t nrefs, caprefs;
     int fmt;           /* XICHAN_FMT_MSGPACK or XICHAN_FMT_BUFFER */
     char *raw;         /* a top-level buffer item's payload (PyMem), else NULL */
     size_t rawlen;
+    char inl[XP_ENC_INLINE];
 } xp_enc;
 
 /* The encoded item's bytes. */
 static inline const void *xp_enc_data(const xp_enc *e)
 {
-    return e->raw ? (const void *)e->raw : (const void *)e->sb.data;
+    return e->raw ? (const void *)e->raw : (const void *)e->buf;
 }
 static inline size_t xp_enc_len(const xp_enc *e)
 {
-    return e->raw ? e->rawlen : e->sb.size;
+    return e->raw ? e->rawlen : e->len;
 }
 
+/* An xp_enc points into itself (inl): initialize it where it stays. */
 void xp_enc_init(xp_enc *e, xp_state *st, xichan_client *cl);
 /* The item was not queued: drop its in-flight references and exports. */
 void xp_enc_abort(xp_enc *e);

@@ -69,6 +69,10 @@ class ItemInterpreterDestroyed(QueueError,
 _SHARED_ONLY = _xichan.FMT_MSGPACK
 _PICKLED = _xichan.FMT_PICKLE
 _UNBOUND_ITEM = _xichan.UNBOUND_ITEM
+# Bound once: put()/get() are the hot path.
+_queue_put = _xichan.queue_put
+_queue_get = _xichan.queue_get
+_dumps = pickle.dumps
 
 UNBOUND = _crossinterp.UnboundItem.singleton('queue', __name__)
 
@@ -261,25 +265,22 @@ class Queue:
         UNBOUND_ERROR: get() raises ItemInterpreterDestroyed (consuming it);
         UNBOUND_REMOVE: the item is removed from the queue at once.
         """
-        unbound = _unbound_arg(unbound, unbounditems)
-        if syncobj is None:
+        if syncobj is None and unbound is None and unbounditems is None:
+            # The usual call: the queue's defaults, no argument handling.
             fmt = self._fmt
-        else:
-            fmt = _SHARED_ONLY if syncobj else _PICKLED
-        if unbound is None:
             unboundop, = self._unbound
         else:
-            unboundop, = _serialize_unbound(unbound)
+            fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
         if not block:
             timeout = 0
         elif timeout is not None:
             _crossinterp.check_timeout(timeout)
         if fmt == _PICKLED:
-            obj = pickle.dumps(obj)
-        _xichan.queue_put(self._id, obj, fmt, unboundop, timeout)
+            obj = _dumps(obj)
+        _queue_put(self._id, obj, fmt, unboundop, timeout)
 
-    def put_nowait(self, obj, *, syncobj=None, unbound=None, unbounditems=None):
-        """Add the object to the queue, or raise QueueFull at once."""
+    def _put_args(self, syncobj, unbound, unbounditems):
+        # (fmt, unboundop) for put()/put_nowait()/put_many() arguments.
         unbound = _unbound_arg(unbound, unbounditems)
         if syncobj is None:
             fmt = self._fmt
@@ -289,9 +290,14 @@ class Queue:
             unboundop, = self._unbound
         else:
             unboundop, = _serialize_unbound(unbound)
+        return fmt, unboundop
+
+    def put_nowait(self, obj, *, syncobj=None, unbound=None, unbounditems=None):
+        """Add the object to the queue, or raise QueueFull at once."""
+        fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
         if fmt == _PICKLED:
-            obj = pickle.dumps(obj)
-        _xichan.queue_put(self._id, obj, fmt, unboundop, 0)
+            obj = _dumps(obj)
+        _queue_put(self._id, obj, fmt, unboundop, 0)
 
     def get(self, timeout=None, *, block=True):
         """Return the next object from the queue.
@@ -304,7 +310,7 @@ class Queue:
         then the "next object" is determined by the value of the
         "unbound" argument to put().
         """
-        obj = _xichan.queue_get(self._id, timeout if block else 0)
+        obj = _queue_get(self._id, timeout if block else 0)
         if obj is _UNBOUND_ITEM:
             return UNBOUND
         return obj
@@ -315,7 +321,7 @@ class Queue:
         If the queue is empty then raise QueueEmpty.  Otherwise this
         is the same as get().
         """
-        obj = _xichan.queue_get(self._id, 0)
+        obj = _queue_get(self._id, 0)
         if obj is _UNBOUND_ITEM:
             return UNBOUND
         return obj
