@@ -535,36 +535,42 @@ static PyObject *dec_msgpack(xp_state *st, const char *data, size_t len)
     return r;
 }
 
-PyObject *xp_decode_item(xp_state *st, xichan_item *item)
+PyObject *xp_decode_held(xp_state *st, const xichan_item *item, int *unpickle)
 {
-    PyObject *r, *b;
-
-    if (item->unbound) {
-        xichan_item_release(item);
+    *unpickle = 0;
+    if (item->unbound)
         return Py_NewRef(st->unbound_item);
-    }
     switch (item->fmt) {
     case XICHAN_FMT_MSGPACK:
-        /* Decoded straight from the item's bytes, then released. */
-        r = dec_msgpack(st, item->data, item->len);
-        xichan_item_release(item);
-        return r;
+        return dec_msgpack(st, item->data, item->len);
     case XICHAN_FMT_BUFFER:
-        r = xp_buffer_decode(st, item->data, item->len);
-        xichan_item_release(item);
-        return r;
+        return xp_buffer_decode(st, item->data, item->len);
     case XICHAN_FMT_PICKLE:
-        /* Copy out and release first: unpickling runs arbitrary code. */
-        b = PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
-        xichan_item_release(item);
-        if (!b)
-            return NULL;
-        r = PyObject_CallOneArg(st->pickle_loads, b);
-        Py_DECREF(b);
-        return r;
+        /* Only copied here: unpickling runs arbitrary code, so the caller
+         * releases the item first (xp_unpickle). */
+        *unpickle = 1;
+        return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
     default: /* XICHAN_FMT_RAW and formats of other clients: the bytes */
-        r = PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
-        xichan_item_release(item);
-        return r;
+        return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
     }
+}
+
+PyObject *xp_unpickle(xp_state *st, PyObject *b)
+{
+    PyObject *r;
+
+    if (!b)
+        return NULL;
+    r = PyObject_CallOneArg(st->pickle_loads, b);
+    Py_DECREF(b);
+    return r;
+}
+
+PyObject *xp_decode_item(xp_state *st, xichan_item *item)
+{
+    int unpickle;
+    PyObject *r = xp_decode_held(st, item, &unpickle);
+
+    xichan_item_release(item);
+    return unpickle ? xp_unpickle(st, r) : r;
 }

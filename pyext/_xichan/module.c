@@ -276,6 +276,54 @@ int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id)
     return -1;
 }
 
+void xp_err_keep(PyObject **first)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *t, *exc, *tb;
+
+    PyErr_Fetch(&t, &exc, &tb);
+    PyErr_NormalizeException(&t, &exc, &tb);
+    if (exc && tb)
+        PyException_SetTraceback(exc, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+#endif
+    if (*first)
+        Py_XDECREF(exc);
+    else
+        *first = exc;
+}
+
+void xp_err_restore(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+void xp_exc_setattr(const char *name, PyObject *value)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+
+    if (exc && value && PyObject_SetAttrString(exc, name, value))
+        PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *t, *v, *tb;
+
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v && value && PyObject_SetAttrString(v, name, value))
+        PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+#endif
+}
+
 /* -------------------------------------------------- argument helpers */
 
 int xp_deadline(PyObject *timeout, int64_t *deadline)

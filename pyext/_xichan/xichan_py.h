@@ -78,6 +78,13 @@ xichan_client *xp_client(xp_state *st);
 PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id);
 /* Same, returning -1, for int-returning helpers. */
 int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id);
+/* Takes the raised exception into *first if that is still NULL (else drops
+ * it): a batch goes on and raises the first error at the end. */
+void xp_err_keep(PyObject **first);
+/* Raises exc again (steals it). */
+void xp_err_restore(PyObject *exc);
+/* Sets an attribute on the exception being raised (e.g. get_many's .items). */
+void xp_exc_setattr(const char *name, PyObject *value);
 /* timeout (None, int or float seconds) -> absolute deadline; -1 on error. */
 int xp_deadline(PyObject *timeout, int64_t *deadline);
 /* Object id argument (a non-negative int) -> uint64; -1 on error. */
@@ -144,6 +151,11 @@ int xp_enc_addref(xp_enc *e, int kind, uint64_t id);
 int xp_encode(xp_enc *e, PyObject *obj);
 /* Decodes a received item by its own format.  Releases the item. */
 PyObject *xp_decode_item(xp_state *st, xichan_item *item);
+/* The same without releasing it (a batch releases all at once); a pickled
+ * item comes back as its bytes with *unpickle set: pass them to xp_unpickle
+ * (which steals them) once the item is released. */
+PyObject *xp_decode_held(xp_state *st, const xichan_item *item, int *unpickle);
+PyObject *xp_unpickle(xp_state *st, PyObject *pickled);
 /* A handle of another session's object, bound for ours. */
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 
