@@ -68,6 +68,9 @@ void xp_enc_init(xp_enc *e, xp_state *st, xichan_client *cl)
     e->fmt = XICHAN_FMT_MSGPACK;
     e->raw = NULL;
     e->rawlen = 0;
+    e->direct = 0;
+    e->hold.mv = NULL;
+    e->hold.tmp = NULL;
     msgpack_packer_init(&e->pk, e, enc_write);
 }
 
@@ -111,6 +114,8 @@ void xp_enc_fini(xp_enc *e)
     e->cap = sizeof(e->inl);
     PyMem_Free(e->raw);
     e->raw = NULL;
+    xp_bufhold_fini(&e->hold);
+    e->direct = 0;
     PyMem_Free(e->refs);
     e->refs = NULL;
     e->nrefs = e->caprefs = 0;
@@ -302,7 +307,14 @@ int xp_encode(xp_enc *e, PyObject *obj)
 {
     if (Py_TYPE(obj) == &PyMemoryView_Type) {
         e->fmt = XICHAN_FMT_BUFFER;
-        return xp_buffer_encode(e, obj, &e->raw, &e->rawlen);
+        if (xp_buffer_describe(e, obj, &e->hold))
+            return -1;
+        /* SHARED is a few bytes and its reference is already taken here. */
+        if (e->hold.d.mode == XICHAN_BUF_SHARED) {
+            return xp_buffer_payload(e, &e->hold, &e->raw, &e->rawlen);
+        }
+        e->direct = 1;
+        return 0;
     }
     e->fmt = XICHAN_FMT_MSGPACK;
     return enc_value(e, obj);
@@ -448,7 +460,7 @@ static PyObject *dec_bytes(xp_state *st, dec_in *in, int kind, uint64_t n)
     if (type == XP_EXT_HANDLE)
         return dec_handle(st, (const unsigned char *)d, (size_t)n);
     if (type == XP_EXT_BUFFER)
-        return xp_buffer_decode(st, d, (size_t)n);
+        return xp_buffer_decode(st, d, (size_t)n, NULL);
     return Py_BuildValue("(iy#)", type, d, (Py_ssize_t)n);
 }
 
@@ -535,7 +547,7 @@ static PyObject *dec_msgpack(xp_state *st, const char *data, size_t len)
     return r;
 }
 
-PyObject *xp_decode_held(xp_state *st, const xichan_item *item, int *unpickle)
+PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle)
 {
     *unpickle = 0;
     if (item->unbound)
@@ -544,7 +556,7 @@ PyObject *xp_decode_held(xp_state *st, const xichan_item *item, int *unpickle)
     case XICHAN_FMT_MSGPACK:
         return dec_msgpack(st, item->data, item->len);
     case XICHAN_FMT_BUFFER:
-        return xp_buffer_decode(st, item->data, item->len);
+        return xp_buffer_decode(st, item->data, item->len, item);
     case XICHAN_FMT_PICKLE:
         /* Only copied here: unpickling runs arbitrary code, so the caller
          * releases the item first (xp_unpickle). */

@@ -170,11 +170,15 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     /* A non-blocking send never waits: a small one keeps the GIL (module.c). */
-    if (nowait && xp_enc_len(&e) <= XP_HELD_MAX) {
+    if (nowait && xp_enc_len(&e) <= XP_HELD_MAX && !e.direct) {
         err = xichan_chan_send_nowait(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op);
     } else {
         xp_block_begin(&b);
-        if (nowait)
+        if (e.direct && nowait) /* a buffer's bytes: copied once, into the item */
+            err = xichan_chan_send_buffer_nowait(cl, c, &e.hold.d, op);
+        else if (e.direct)
+            err = xichan_chan_send_buffer(cl, c, &e.hold.d, op, deadline);
+        else if (nowait)
             err = xichan_chan_send_nowait(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op);
         else
             err = xichan_chan_send(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op, deadline);

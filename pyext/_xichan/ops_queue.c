@@ -192,12 +192,18 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         data = xp_enc_data(&e);
         len = xp_enc_len(&e);
     }
-    err = len <= XP_HELD_MAX ? xichan_queue_put(cl, q, (int)fmt, data, len, op, XICHAN_NOWAIT)
-                             : XICHAN_EFULL;
-    if (err == XICHAN_EFULL && (deadline != XICHAN_NOWAIT || len > XP_HELD_MAX)) {
+    if (e.direct) { /* a buffer's bytes: one copy, with the GIL released */
         xp_block_begin(&b);
-        err = xichan_queue_put(cl, q, (int)fmt, data, len, op, deadline);
+        err = xichan_queue_put_buffer(cl, q, &e.hold.d, op, deadline);
         xp_block_end(&b);
+    } else {
+        err = len <= XP_HELD_MAX ? xichan_queue_put(cl, q, (int)fmt, data, len, op, XICHAN_NOWAIT)
+                                 : XICHAN_EFULL;
+        if (err == XICHAN_EFULL && (deadline != XICHAN_NOWAIT || len > XP_HELD_MAX)) {
+            xp_block_begin(&b);
+            err = xichan_queue_put(cl, q, (int)fmt, data, len, op, deadline);
+            xp_block_end(&b);
+        }
     }
     if (err) {
         xp_enc_abort(&e);
