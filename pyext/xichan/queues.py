@@ -12,7 +12,9 @@ Differences from CPython 3.13, all deliberate (SEMANTICS.md §0):
   is kept by the namespace until ``destroy()``;
 - ``QueueEmptyError``/``QueueFullError`` are aliases of QueueEmpty/QueueFull;
 - a Queue pickles by id, so passing it to a multiprocessing child (spawn or
-  fork) attaches the same queue there.
+  fork) attaches the same queue there;
+- put_many()/get_many() (and their _nowait variants) move a batch with one
+  lock and one wake-up: see Queue.put_many.
 """
 
 import operator
