@@ -2,6 +2,7 @@
 across processes, maxsize, timeouts, errors, unbound ops, mixed syncobj.
 The decisions are in pyext/_xichan/ops_queue.c ("batches")."""
 import pickle
+import signal
 import threading
 import time
 
@@ -168,6 +169,32 @@ class TestPutGetMany(XTestCase):
         with self.assertRaises(queues.QueueNotFoundError):
             q.get_many(1)
         self.assertIsInstance(qid, int)
+
+
+class TestInterrupt(XTestCase):
+
+    def interrupted(self, fn):
+        # A signal handler that raises ends the wait (module.c: xp_interrupt).
+        t0 = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        old = signal.signal(signal.SIGALRM,
+                            lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with self.assertRaises(KeyboardInterrupt):
+                fn()
+        finally:
+            signal.signal(signal.SIGALRM, old)
+        self.assertLess(time.monotonic() - t0, 0.6)
+
+    def test_get_many_interrupted(self):
+        q = queues.create()
+        self.interrupted(lambda: q.get_many(10))
+
+    def test_put_many_interrupted(self):
+        q = queues.create(2)
+        self.interrupted(lambda: q.put_many(range(5)))
+        self.assertEqual(q.get_many(10), [0, 1])  # the first two went in
 
 
 class TestUnbound(XTestCase):
