@@ -263,6 +263,20 @@ int xichan_chan_send_buffer(xichan_client *cl, xichan_chan_id c, const xichan_bu
     return err;
 }
 
+int xichan_chan_send_buffer_nowait(xichan_client *cl, xichan_chan_id c, const xichan_bufdesc *d,
+                                   int unboundop)
+{
+    uint32_t off;
+    int err = xichan__client_ok(cl);
+
+    if (err || (err = make(cl, d, unboundop, &off)))
+        return err;
+    err = xichan__chan_send_made(cl, c, off, 0, XICHAN_NOWAIT);
+    if (err < 0)
+        unmake(cl, d);
+    return err;
+}
+
 int xichan_item_buffer(xichan_client *cl, const xichan_item *item, xichan_bufdesc *out,
                        char fmtbuf[256], int64_t shapebuf[XICHAN_BUF_MAXDIM], void **ptr)
 {

@@ -26,6 +26,16 @@
  * of microseconds to wake.  The budget doubles when a spin succeeds and
  * halves when it fails, so when both parties share one CPU (where spinning
  * only burns the other's time slice) it decays to nothing.
+ *
+ * Recovery: a decayed waiter only probes (every 64th wait, briefly), and
+ * two peers that both decayed -- a long first wait while the other process
+ * starts -- stayed asleep for good, since each probe ran while the other
+ * slept (a Python round trip across CPUs stuck at ~35 us instead of ~4).
+ * So a decayed waiter that a wake ends within SPIN_MAX_NS of the wait's
+ * start goes back to the full budget: its peer answers that fast.  On one
+ * CPU that is also true but the next spin fails (the peer cannot run); a
+ * raise followed by a failure doubles the number of such quick wakes needed
+ * before the next raise, so there it backs off to nothing again.
  */
 #include <errno.h>
 #include <limits.h>
@@ -42,6 +52,9 @@
 static int ncpus_cached;
 static _Thread_local int64_t spin_budget_ns = SPIN_MAX_NS / 4;
 static _Thread_local unsigned spin_skipped;
+static _Thread_local int spin_raised;       /* the budget came from a quick wake */
+static _Thread_local unsigned spin_futile;  /* raises that failed in a row (back-off) */
+static _Thread_local unsigned quick_wakes;
 
 static int ncpus(void)
 {
@@ -103,13 +116,33 @@ static int spin(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns)
             /* Pairs with the release bump in xichan__notify. */
             if (xa_load_acquire(word) != expect) {
                 spin_budget_ns = spin_budget_ns * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : spin_budget_ns * 2;
+                spin_raised = 0;
+                spin_futile = 0;
                 return 1;
             }
             cpu_relax();
         }
     } while (xichan_now_ns() < limit);
     spin_budget_ns /= 2;
+    if (spin_raised && spin_futile < 16)
+        spin_futile++;
+    spin_raised = 0;
     return 0;
+}
+
+/* After a sleep that a wake ended: a decayed waiter whose peer answered
+ * within SPIN_MAX_NS spins again (see Recovery above). */
+static void woke_after(int64_t start, int err)
+{
+    if (err || spin_budget_ns >= SPIN_MIN_NS || ncpus() < 2 ||
+        xichan_now_ns() - start > SPIN_MAX_NS)
+        return;
+    if (++quick_wakes < (1u << spin_futile))
+        return;
+    quick_wakes = 0;
+    spin_budget_ns = SPIN_MAX_NS;
+    spin_raised = 1;
+    spin_skipped = 0;
 }
 
 int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
@@ -124,6 +157,7 @@ static int sleep_loop(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline
 int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                         const struct xichan_waiter *w, xichan_atomic_u32 *hint)
 {
+    int64_t start = xichan_now_ns();
     int err;
 
     /*
@@ -133,8 +167,11 @@ int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadli
      */
     if (spin(word, expect, deadline_ns))
         return 0;
-    if (!hint)
-        return sleep_loop(word, expect, deadline_ns, w);
+    if (!hint) {
+        err = sleep_loop(word, expect, deadline_ns, w);
+        woke_after(start, err);
+        return err;
+    }
     /*
      * Raise the hint, then sleep only while the word is unchanged: the
      * seq_cst increment pairs with the fence in xichan__notify, so either
@@ -144,6 +181,7 @@ int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadli
     atomic_fetch_add_explicit(hint, 1, memory_order_seq_cst);
     err = sleep_loop(word, expect, deadline_ns, w);
     xa_sub_relaxed(hint, 1);
+    woke_after(start, err);
     return err;
 }
 

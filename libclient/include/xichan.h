@@ -416,6 +416,9 @@ XICHAN_EXTERN int xichan_queue_put_buffer(xichan_client *cl, xichan_queue_id q,
 XICHAN_EXTERN int xichan_chan_send_buffer(xichan_client *cl, xichan_chan_id c,
                                           const xichan_bufdesc *d, int unboundop,
                                           int64_t deadline_ns);
+/* As xichan_chan_send_nowait: 1 if a receiver took it at once, else 0. */
+XICHAN_EXTERN int xichan_chan_send_buffer_nowait(xichan_client *cl, xichan_chan_id c,
+                                                 const xichan_bufdesc *d, int unboundop);
 /*
  * Accepts a received buffer item: parses it and sets *ptr to its bytes.
  * COPY/LOCAL: ptr points into the item (valid until it is released).

@@ -31,7 +31,16 @@
  *   - anything else (strided views): COPY, laid out in C order.
  *
  * The receiver's memoryview is exported by a _BufferView object that owns
- * what keeps the memory alive: the SharedBuffer, its own copy, or the token.
+ * what keeps the memory alive: the SharedBuffer, its own copy, the token,
+ * or -- for a copied payload of XP_LEASE_MIN bytes or more received as a
+ * whole item -- the item itself, left in the segment and freed when the view
+ * dies (the segment then holds those bytes as long as the view lives, as a
+ * private copy would hold the process's).
+ *
+ * Sending: a top-level COPY/LOCAL memoryview is described (xp_bufhold) and
+ * put with xichan_queue_put_buffer/xichan_chan_send_buffer*, which copy its
+ * bytes once, straight into the item; only a buffer inside a tuple (and the
+ * few bytes of a SHARED one) goes through a payload block first.
  */
 #include <pthread.h>
 #include <string.h>
@@ -241,6 +250,7 @@ typedef struct {
     PyObject *owner;    /* SharedBuffer (SHARED) or NULL */
     void *copy;         /* PyMem memory we own (COPY) */
     uint64_t token;     /* LOCAL: the sender's export, 0 if none */
+    xichan_item item;   /* a leased item the bytes are in (zeroed if none) */
     char *format;       /* PyMem, NUL-terminated */
     Py_ssize_t *shape;  /* ndim entries, then ndim strides */
 } BufferViewObject;
@@ -278,6 +288,7 @@ static void bv_dealloc(BufferViewObject *self)
     PyMem_Free(self->shape);
     if (self->token)
         exp_done(self->token);
+    xichan_item_release(&self->item);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -298,93 +309,115 @@ static PyType_Spec bv_spec = {
 
 /* ---------------------------------------------------- encode / decode */
 
-int xp_buffer_encode(xp_enc *e, PyObject *obj, char **out, size_t *outlen)
+void xp_bufhold_fini(xp_bufhold *h)
 {
-    PyObject *mv = PyMemoryView_FromObject(obj);
-    const xp_bufreg *reg = NULL;
-    int64_t shape[XICHAN_BUF_MAXDIM];
-    xichan_bufdesc d;
-    Py_buffer *v;
-    char *tmp = NULL, *payload = NULL;
-    size_t n;
-    int rc = -1, err;
+    PyMem_Free(h->tmp);
+    h->tmp = NULL;
+    Py_CLEAR(h->mv);
+}
 
-    if (!mv)
+int xp_buffer_describe(xp_enc *e, PyObject *obj, xp_bufhold *h)
+{
+    const xp_bufreg *reg = NULL;
+    xichan_bufdesc *d = &h->d;
+    Py_buffer *v;
+    int err;
+
+    h->tmp = NULL;
+    if (!(h->mv = PyMemoryView_FromObject(obj)))
         return -1;
-    v = PyMemoryView_GET_BUFFER(mv);
+    v = PyMemoryView_GET_BUFFER(h->mv);
     if (v->ndim > XICHAN_BUF_MAXDIM || (v->format && strlen(v->format) > 255)) {
         PyErr_SetString(PyExc_ValueError, "buffer format or dimensions not supported");
-        goto done;
+        goto fail;
     }
-    memset(&d, 0, sizeof(d));
-    d.format = v->format;
-    d.itemsize = (size_t)v->itemsize;
-    d.ndim = v->ndim;
+    memset(d, 0, sizeof(*d));
+    d->format = v->format;
+    d->itemsize = (size_t)v->itemsize;
+    d->ndim = v->ndim;
     for (int i = 0; i < v->ndim; i++)
-        shape[i] = (int64_t)v->shape[i];
-    d.shape = shape;
-    d.readonly = v->readonly;
-    d.nbytes = (size_t)v->len;
-    d.data = v->buf;
+        h->shape[i] = (int64_t)v->shape[i];
+    d->shape = h->shape;
+    d->readonly = v->readonly;
+    d->nbytes = (size_t)v->len;
+    d->data = v->buf;
     if (PyBuffer_IsContiguous(v, 'C'))
         reg = xp_bufreg_find(e->st, v->buf, (size_t)v->len);
     if (reg) {
-        d.mode = XICHAN_BUF_SHARED;
-        d.buf.id = reg->id;
-        d.offset = (uint64_t)((const char *)v->buf - reg->ptr);
+        d->mode = XICHAN_BUF_SHARED;
+        d->buf.id = reg->id;
+        d->offset = (uint64_t)((const char *)v->buf - reg->ptr);
         if ((err = xichan_obj_inflight(e->cl, XICHAN_KIND_BUFFER, reg->id, +1))) {
             raise_from_err(e->st, err, XP_BUF, reg->id);
-            goto done;
+            goto fail;
         }
         if (xp_enc_addref(e, XICHAN_KIND_BUFFER, reg->id)) {
             (void)xichan_obj_inflight(e->cl, XICHAN_KIND_BUFFER, reg->id, -1);
-            goto done;
+            goto fail;
         }
     } else if (PyBuffer_IsContiguous(v, 'C')) {
         void *p;
 
-        d.mode = XICHAN_BUF_LOCAL;
-        d.local_pid = (uint64_t)getpid();
-        if (exp_new(mv, &d.local_token, &p))
-            goto done;
-        d.local_addr = (uint64_t)(uintptr_t)p;
-        if (xp_enc_addref(e, 0, d.local_token)) {
-            xp_exports_drop(d.local_token);
-            goto done;
+        d->mode = XICHAN_BUF_LOCAL;
+        d->local_pid = (uint64_t)getpid();
+        if (exp_new(h->mv, &d->local_token, &p))
+            goto fail;
+        d->local_addr = (uint64_t)(uintptr_t)p;
+        if (xp_enc_addref(e, 0, d->local_token)) {
+            xp_exports_drop(d->local_token);
+            goto fail;
         }
     } else {
-        d.mode = XICHAN_BUF_COPY;
-        if (!(tmp = PyMem_Malloc(v->len ? (size_t)v->len : 1))) {
+        d->mode = XICHAN_BUF_COPY;
+        if (!(h->tmp = PyMem_Malloc(v->len ? (size_t)v->len : 1))) {
             PyErr_NoMemory();
-            goto done;
+            goto fail;
         }
-        if (PyBuffer_ToContiguous(tmp, v, v->len, 'C'))
-            goto done;
-        d.data = tmp;
+        if (PyBuffer_ToContiguous(h->tmp, v, v->len, 'C'))
+            goto fail;
+        d->data = h->tmp;
     }
-    n = xichan_bufitem_size(&d);
-    if (!n) {
+    if (!xichan_bufitem_size(d)) {
         PyErr_SetString(PyExc_ValueError, "buffer cannot be described in an item");
-        goto done;
+        goto fail;
     }
-    if (!(payload = PyMem_Malloc(n))) {
+    return 0;
+fail:
+    xp_bufhold_fini(h);
+    return -1;
+}
+
+int xp_buffer_payload(xp_enc *e, xp_bufhold *h, char **out, size_t *outlen)
+{
+    size_t n = xichan_bufitem_size(&h->d);
+    char *payload = PyMem_Malloc(n);
+    int err;
+
+    if (!payload) {
+        xp_bufhold_fini(h);
         PyErr_NoMemory();
-        goto done;
+        return -1;
     }
-    /* The only copy of the bytes before the one into the segment. */
-    if ((err = xichan_bufitem_encode(&d, payload, n))) {
+    /* Nested in a tuple (or SHARED): a copy before the one into the segment. */
+    err = xichan_bufitem_encode(&h->d, payload, n);
+    xp_bufhold_fini(h);
+    if (err) {
+        PyMem_Free(payload);
         raise_from_err(e->st, err, XP_NONE, 0);
-        goto done;
+        return -1;
     }
     *out = payload;
     *outlen = n;
-    payload = NULL;
-    rc = 0;
-done:
-    PyMem_Free(payload);
-    PyMem_Free(tmp);
-    Py_DECREF(mv);
-    return rc;
+    return 0;
+}
+
+int xp_buffer_encode(xp_enc *e, PyObject *obj, char **out, size_t *outlen)
+{
+    xp_bufhold h;
+
+    if (xp_buffer_describe(e, obj, &h))
+        return -1;
+    return xp_buffer_payload(e, &h, out, outlen);
 }
 
 static BufferViewObject *bv_new(xp_state *st, const xichan_bufdesc *d)
@@ -397,6 +430,7 @@ static BufferViewObject *bv_new(xp_state *st, const xichan_bufdesc *d)
     bv->owner = NULL;
     bv->copy = NULL;
     bv->token = 0;
+    memset(&bv->item, 0, sizeof(bv->item));
     bv->buf = NULL;
     bv->ndim = d->ndim;
     bv->itemsize = (Py_ssize_t)d->itemsize;
@@ -419,7 +453,7 @@ static BufferViewObject *bv_new(xp_state *st, const xichan_bufdesc *d)
     return bv;
 }
 
-PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len)
+PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_item *lease)
 {
     char fmtbuf[256];
     int64_t shapebuf[XICHAN_BUF_MAXDIM];
@@ -456,6 +490,13 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len)
         if (d.mode == XICHAN_BUF_LOCAL && d.local_pid == (uint64_t)getpid() &&
             (bv->buf = exp_take(d.local_token, d.local_addr)) != NULL)
             bv->token = d.local_token;
+        if (!bv->buf && lease && d.nbytes >= XP_LEASE_MIN) {
+            /* Viewed where it lies: a copy out would double the cost (and
+             * fault in fresh pages); the block is freed with the view. */
+            bv->item = *lease;
+            memset(lease, 0, sizeof(*lease));
+            bv->buf = (char *)d.data;
+        }
         if (!bv->buf) {
             bv->copy = PyMem_Malloc(d.nbytes ? d.nbytes : 1);
             if (!bv->copy) {

@@ -31,14 +31,47 @@
 
 /* ------------------------------------------------------------ encoding */
 
+/*
+ * The packer's sink.  Small items stay in e->inl; a bigger one grows to at
+ * least what it needs at once, so a large bytes/str costs one allocation
+ * (msgpack_sbuffer started every item with an 8 KiB malloc and realloc).
+ */
+static int enc_write(void *data, const char *buf, size_t len)
+{
+    xp_enc *e = data;
+
+    if (len > e->cap - e->len) {
+        size_t cap = e->cap * 2 > e->len + len ? e->cap * 2 : e->len + len;
+        char *n = e->buf == e->inl ? PyMem_Malloc(cap) : PyMem_Realloc(e->buf, cap);
+
+        if (!n)
+            return -1;
+        if (e->buf == e->inl)
+            memcpy(n, e->inl, e->len);
+        e->buf = n;
+        e->cap = cap;
+    }
+    memcpy(e->buf + e->len, buf, len);
+    e->len += len;
+    return 0;
+}
+
 void xp_enc_init(xp_enc *e, xp_state *st, xichan_client *cl)
 {
-    memset(e, 0, sizeof(*e));
     e->st = st;
     e->cl = cl;
+    e->buf = e->inl;
+    e->len = 0;
+    e->cap = sizeof(e->inl);
+    e->refs = NULL;
+    e->nrefs = e->caprefs = 0;
     e->fmt = XICHAN_FMT_MSGPACK;
-    msgpack_sbuffer_init(&e->sb);
-    msgpack_packer_init(&e->pk, &e->sb, msgpack_sbuffer_write);
+    e->raw = NULL;
+    e->rawlen = 0;
+    e->direct = 0;
+    e->hold.mv = NULL;
+    e->hold.tmp = NULL;
+    msgpack_packer_init(&e->pk, e, enc_write);
 }
 
 /* kind 0 records a local buffer export (buffers.c) rather than a reference. */
@@ -74,9 +107,15 @@ void xp_enc_abort(xp_enc *e)
 
 void xp_enc_fini(xp_enc *e)
 {
-    msgpack_sbuffer_destroy(&e->sb);
+    if (e->buf != e->inl)
+        PyMem_Free(e->buf);
+    e->buf = e->inl;
+    e->len = 0;
+    e->cap = sizeof(e->inl);
     PyMem_Free(e->raw);
     e->raw = NULL;
+    xp_bufhold_fini(&e->hold);
+    e->direct = 0;
     PyMem_Free(e->refs);
     e->refs = NULL;
     e->nrefs = e->caprefs = 0;
@@ -268,7 +307,14 @@ int xp_encode(xp_enc *e, PyObject *obj)
 {
     if (Py_TYPE(obj) == &PyMemoryView_Type) {
         e->fmt = XICHAN_FMT_BUFFER;
-        return xp_buffer_encode(e, obj, &e->raw, &e->rawlen);
+        if (xp_buffer_describe(e, obj, &e->hold))
+            return -1;
+        /* SHARED is a few bytes and its reference is already taken here. */
+        if (e->hold.d.mode == XICHAN_BUF_SHARED) {
+            return xp_buffer_payload(e, &e->hold, &e->raw, &e->rawlen);
+        }
+        e->direct = 1;
+        return 0;
     }
     e->fmt = XICHAN_FMT_MSGPACK;
     return enc_value(e, obj);
@@ -317,112 +363,226 @@ static PyObject *dec_handle(xp_state *st, const unsigned char *p, size_t n)
     return obj;
 }
 
-static PyObject *dec_obj(xp_state *st, const msgpack_object *o)
+/*
+ * The decoder reads the msgpack bytes itself rather than through
+ * msgpack_unpack_next: that builds a msgpack_object tree in a zone (two
+ * mallocs and a free per item, two thirds of decoding a small item) only for
+ * us to walk it once.  It trusts nothing: every length is checked against
+ * what is left, a container claims no more elements than bytes remain, and
+ * any malformed, truncated or over-long item is the one ValueError below.
+ */
+typedef struct {
+    const unsigned char *p, *end;
+} dec_in;
+
+static PyObject *dec_bad(void)
+{
+    PyErr_SetString(PyExc_ValueError, "item is not one complete msgpack value");
+    return NULL;
+}
+
+/* Big-endian unsigned of n bytes; 0 with nothing consumed if too short. */
+static int dec_uint(dec_in *in, int n, uint64_t *v)
+{
+    if (in->end - in->p < n)
+        return -1;
+    *v = 0;
+    for (int i = 0; i < n; i++)
+        *v = *v << 8 | in->p[i];
+    in->p += n;
+    return 0;
+}
+
+static PyObject *dec_value(xp_state *st, dec_in *in);
+
+static PyObject *dec_array(xp_state *st, dec_in *in, uint64_t n)
 {
     PyObject *r;
 
-    switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-        Py_RETURN_NONE;
-    case MSGPACK_OBJECT_BOOLEAN:
-        return PyBool_FromLong(o->via.boolean);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return PyLong_FromUnsignedLongLong(o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return PyLong_FromLongLong(o->via.i64);
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return PyFloat_FromDouble(o->via.f64);
-    case MSGPACK_OBJECT_STR:
-        return PyUnicode_DecodeUTF8(o->via.str.ptr, (Py_ssize_t)o->via.str.size, "surrogatepass");
-    case MSGPACK_OBJECT_BIN:
-        return PyBytes_FromStringAndSize(o->via.bin.ptr, (Py_ssize_t)o->via.bin.size);
-    case MSGPACK_OBJECT_ARRAY:
-        if (Py_EnterRecursiveCall(" while decoding an item"))
-            return NULL;
-        r = PyTuple_New((Py_ssize_t)o->via.array.size);
-        for (uint32_t i = 0; r && i < o->via.array.size; i++) {
-            PyObject *v = dec_obj(st, &o->via.array.ptr[i]);
+    if (n > (uint64_t)(in->end - in->p))
+        return dec_bad();
+    if (Py_EnterRecursiveCall(" while decoding an item"))
+        return NULL;
+    r = PyTuple_New((Py_ssize_t)n);
+    for (uint64_t i = 0; r && i < n; i++) {
+        PyObject *v = dec_value(st, in);
 
-            if (!v)
-                Py_CLEAR(r);
-            else
-                PyTuple_SET_ITEM(r, i, v);
-        }
-        Py_LeaveRecursiveCall();
-        return r;
-    case MSGPACK_OBJECT_MAP:
-        if (Py_EnterRecursiveCall(" while decoding an item"))
-            return NULL;
-        r = PyDict_New();
-        for (uint32_t i = 0; r && i < o->via.map.size; i++) {
-            PyObject *k = dec_obj(st, &o->via.map.ptr[i].key);
-            PyObject *v = k ? dec_obj(st, &o->via.map.ptr[i].val) : NULL;
-
-            if (!v || PyDict_SetItem(r, k, v))
-                Py_CLEAR(r);
-            Py_XDECREF(k);
-            Py_XDECREF(v);
-        }
-        Py_LeaveRecursiveCall();
-        return r;
-    case MSGPACK_OBJECT_EXT:
-        if (o->via.ext.type == XP_EXT_HANDLE)
-            return dec_handle(st, (const unsigned char *)o->via.ext.ptr, o->via.ext.size);
-        if (o->via.ext.type == XP_EXT_BUFFER)
-            return xp_buffer_decode(st, o->via.ext.ptr, o->via.ext.size);
-        return Py_BuildValue("(iy#)", (int)o->via.ext.type, o->via.ext.ptr,
-                             (Py_ssize_t)o->via.ext.size);
+        if (!v)
+            Py_CLEAR(r);
+        else
+            PyTuple_SET_ITEM(r, (Py_ssize_t)i, v);
     }
-    PyErr_SetString(PyExc_ValueError, "unsupported msgpack type in item");
-    return NULL;
+    Py_LeaveRecursiveCall();
+    return r;
+}
+
+static PyObject *dec_map(xp_state *st, dec_in *in, uint64_t n)
+{
+    PyObject *r;
+
+    if (n > (uint64_t)(in->end - in->p) / 2)
+        return dec_bad();
+    if (Py_EnterRecursiveCall(" while decoding an item"))
+        return NULL;
+    r = PyDict_New();
+    for (uint64_t i = 0; r && i < n; i++) {
+        PyObject *k = dec_value(st, in);
+        PyObject *v = k ? dec_value(st, in) : NULL;
+
+        if (!v || PyDict_SetItem(r, k, v))
+            Py_CLEAR(r);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    Py_LeaveRecursiveCall();
+    return r;
+}
+
+/* kind 's' str, 'b' bin, 'x' ext (a type byte first) of n bytes. */
+static PyObject *dec_bytes(xp_state *st, dec_in *in, int kind, uint64_t n)
+{
+    const char *d;
+    int type = 0;
+
+    if (kind == 'x') {
+        if (in->p >= in->end)
+            return dec_bad();
+        type = (signed char)*in->p++;
+    }
+    if (n > (uint64_t)(in->end - in->p))
+        return dec_bad();
+    d = (const char *)in->p;
+    in->p += n;
+    if (kind == 's')
+        return PyUnicode_DecodeUTF8(d, (Py_ssize_t)n, "surrogatepass");
+    if (kind == 'b')
+        return PyBytes_FromStringAndSize(d, (Py_ssize_t)n);
+    if (type == XP_EXT_HANDLE)
+        return dec_handle(st, (const unsigned char *)d, (size_t)n);
+    if (type == XP_EXT_BUFFER)
+        return xp_buffer_decode(st, d, (size_t)n, NULL);
+    return Py_BuildValue("(iy#)", type, d, (Py_ssize_t)n);
+}
+
+static PyObject *dec_value(xp_state *st, dec_in *in)
+{
+    unsigned c;
+    uint64_t v;
+
+    if (in->p >= in->end)
+        return dec_bad();
+    c = *in->p++;
+    if (c <= 0x7f)
+        return PyLong_FromLong((long)c);
+    if (c >= 0xe0)
+        return PyLong_FromLong((long)(signed char)c);
+    if (c <= 0x8f)
+        return dec_map(st, in, c & 0x0f);
+    if (c <= 0x9f)
+        return dec_array(st, in, c & 0x0f);
+    if (c <= 0xbf)
+        return dec_bytes(st, in, 's', c & 0x1f);
+    switch (c) {
+    case 0xc0:
+        Py_RETURN_NONE;
+    case 0xc2:
+        Py_RETURN_FALSE;
+    case 0xc3:
+        Py_RETURN_TRUE;
+    case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+        return dec_uint(in, 1 << (c - 0xc4), &v) ? dec_bad() : dec_bytes(st, in, 'b', v);
+    case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32 */
+        return dec_uint(in, 1 << (c - 0xc7), &v) ? dec_bad() : dec_bytes(st, in, 'x', v);
+    case 0xca: {
+        uint32_t u;
+        float f;
+
+        if (dec_uint(in, 4, &v))
+            return dec_bad();
+        u = (uint32_t)v;
+        memcpy(&f, &u, sizeof(f));
+        return PyFloat_FromDouble(f);
+    }
+    case 0xcb: {
+        double d;
+
+        if (dec_uint(in, 8, &v))
+            return dec_bad();
+        memcpy(&d, &v, sizeof(d));
+        return PyFloat_FromDouble(d);
+    }
+    case 0xcc: case 0xcd: case 0xce: case 0xcf: /* uint 8..64 */
+        return dec_uint(in, 1 << (c - 0xcc), &v) ? dec_bad()
+                                                 : PyLong_FromUnsignedLongLong(v);
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8..64, sign-extended */
+        int n = 1 << (c - 0xd0);
+
+        if (dec_uint(in, n, &v))
+            return dec_bad();
+        if (n < 8 && (v >> (8 * n - 1)) & 1)
+            v |= ~(uint64_t)0 << (8 * n);
+        return PyLong_FromLongLong((long long)v);
+    }
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 */
+        return dec_bytes(st, in, 'x', (uint64_t)1 << (c - 0xd4));
+    case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+        return dec_uint(in, 1 << (c - 0xd9), &v) ? dec_bad() : dec_bytes(st, in, 's', v);
+    case 0xdc: case 0xdd: /* array 16/32 */
+        return dec_uint(in, 2 << (c - 0xdc), &v) ? dec_bad() : dec_array(st, in, v);
+    case 0xde: case 0xdf: /* map 16/32 */
+        return dec_uint(in, 2 << (c - 0xde), &v) ? dec_bad() : dec_map(st, in, v);
+    }
+    return dec_bad(); /* 0xc1, never used */
 }
 
 static PyObject *dec_msgpack(xp_state *st, const char *data, size_t len)
 {
-    msgpack_unpacked u;
-    size_t off = 0;
-    PyObject *r = NULL;
+    dec_in in = {(const unsigned char *)data, (const unsigned char *)data + len};
+    PyObject *r = dec_value(st, &in);
 
-    msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
-        PyErr_SetString(PyExc_ValueError, "item is not one complete msgpack value");
-    else
-        r = dec_obj(st, &u.data);
-    msgpack_unpacked_destroy(&u);
+    if (r && in.p != in.end) {
+        Py_DECREF(r);
+        return dec_bad();
+    }
+    return r;
+}
+
+PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle)
+{
+    *unpickle = 0;
+    if (item->unbound)
+        return Py_NewRef(st->unbound_item);
+    switch (item->fmt) {
+    case XICHAN_FMT_MSGPACK:
+        return dec_msgpack(st, item->data, item->len);
+    case XICHAN_FMT_BUFFER:
+        return xp_buffer_decode(st, item->data, item->len, item);
+    case XICHAN_FMT_PICKLE:
+        /* Only copied here: unpickling runs arbitrary code, so the caller
+         * releases the item first (xp_unpickle). */
+        *unpickle = 1;
+        return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
+    default: /* XICHAN_FMT_RAW and formats of other clients: the bytes */
+        return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
+    }
+}
+
+PyObject *xp_unpickle(xp_state *st, PyObject *b)
+{
+    PyObject *r;
+
+    if (!b)
+        return NULL;
+    r = PyObject_CallOneArg(st->pickle_loads, b);
+    Py_DECREF(b);
     return r;
 }
 
 PyObject *xp_decode_item(xp_state *st, xichan_item *item)
 {
-    PyObject *r, *b;
+    int unpickle;
+    PyObject *r = xp_decode_held(st, item, &unpickle);
 
-    if (item->unbound) {
-        xichan_item_release(item);
-        return Py_NewRef(st->unbound_item);
-    }
-    switch (item->fmt) {
-    case XICHAN_FMT_MSGPACK:
-        /* msgpack-c's objects may point into the item: convert, then release. */
-        r = dec_msgpack(st, item->data, item->len);
-        xichan_item_release(item);
-        return r;
-    case XICHAN_FMT_BUFFER:
-        r = xp_buffer_decode(st, item->data, item->len);
-        xichan_item_release(item);
-        return r;
-    case XICHAN_FMT_PICKLE:
-        /* Copy out and release first: unpickling runs arbitrary code. */
-        b = PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
-        xichan_item_release(item);
-        if (!b)
-            return NULL;
-        r = PyObject_CallOneArg(st->pickle_loads, b);
-        Py_DECREF(b);
-        return r;
-    default: /* XICHAN_FMT_RAW and formats of other clients: the bytes */
-        r = PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
-        xichan_item_release(item);
-        return r;
-    }
+    xichan_item_release(item);
+    return unpickle ? xp_unpickle(st, r) : r;
 }

@@ -9,6 +9,18 @@
  *     of a process.  A forked child sees another pid and opens a fresh
  *     session (the parent's handle answers XICHAN_ESTALE there); the Python
  *     layer's at-fork hook then rebinds the live Queue/channel objects.
+ *   - A call that may wait is first tried once with the GIL held (deadline
+ *     XICHAN_NOWAIT), and the GIL is released only when it would have to
+ *     wait (full, empty, not yet received) or the item is large
+ *     (XP_HELD_MAX): releasing and taking the GIL back is a third of a
+ *     small put/get's instructions and, worse, a thread switch when another
+ *     thread wants the GIL.  Holding the GIL there is safe: a try takes only
+ *     the object's lock, whose holders never need the GIL and keep it for a
+ *     few loads and stores (a dead holder is recovered by the robust lock
+ *     at once), and it never sleeps, so nothing needs interrupting.  The
+ *     price: a lock holder stopped mid-section (SIGSTOP, a debugger) now
+ *     stalls this interpreter's other threads too, not only the caller --
+ *     neither could be interrupted before either (a mutex wait is not).
  *   - Blocking calls release the GIL.  The client's interrupt callback
  *     (xp_interrupt) runs every 50 ms and when a signal arrives: it takes the
  *     thread state parked by xp_block_begin (a thread-local, because one
@@ -267,6 +279,54 @@ int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id)
     return -1;
 }
 
+void xp_err_keep(PyObject **first)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *t, *exc, *tb;
+
+    PyErr_Fetch(&t, &exc, &tb);
+    PyErr_NormalizeException(&t, &exc, &tb);
+    if (exc && tb)
+        PyException_SetTraceback(exc, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+#endif
+    if (*first)
+        Py_XDECREF(exc);
+    else
+        *first = exc;
+}
+
+void xp_err_restore(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+void xp_exc_setattr(const char *name, PyObject *value)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+
+    if (exc && value && PyObject_SetAttrString(exc, name, value))
+        PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *t, *v, *tb;
+
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v && value && PyObject_SetAttrString(v, name, value))
+        PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+#endif
+}
+
 /* -------------------------------------------------- argument helpers */
 
 int xp_deadline(PyObject *timeout, int64_t *deadline)
@@ -308,6 +368,18 @@ int xp_id_arg(PyObject *arg, const char *what, uint64_t *out)
                      Py_TYPE(arg)->tp_name);
         return -1;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    /* Every put/get passes an id: read a small int directly (a tenth of
+     * PyLong_AsLongLongAndOverflow's instructions). */
+    if (PyLong_CheckExact(arg) && PyUnstable_Long_IsCompact((PyLongObject *)arg)) {
+        Py_ssize_t c = PyUnstable_Long_CompactValue((PyLongObject *)arg);
+
+        if (c >= 0) {
+            *out = (uint64_t)c;
+            return 0;
+        }
+    }
+#endif
     sv = PyLong_AsLongLongAndOverflow(arg, &overflow);
     if (sv == -1 && PyErr_Occurred())
         return -1;

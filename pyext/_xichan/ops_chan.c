@@ -169,12 +169,21 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
         Py_XDECREF(mv);
         return NULL;
     }
-    xp_block_begin(&b);
-    if (nowait)
+    /* A non-blocking send never waits: a small one keeps the GIL (module.c). */
+    if (nowait && xp_enc_len(&e) <= XP_HELD_MAX && !e.direct) {
         err = xichan_chan_send_nowait(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op);
-    else
-        err = xichan_chan_send(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op, deadline);
-    xp_block_end(&b);
+    } else {
+        xp_block_begin(&b);
+        if (e.direct && nowait) /* a buffer's bytes: copied once, into the item */
+            err = xichan_chan_send_buffer_nowait(cl, c, &e.hold.d, op);
+        else if (e.direct)
+            err = xichan_chan_send_buffer(cl, c, &e.hold.d, op, deadline);
+        else if (nowait)
+            err = xichan_chan_send_nowait(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op);
+        else
+            err = xichan_chan_send(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op, deadline);
+        xp_block_end(&b);
+    }
     Py_XDECREF(mv);
     if (err < 0) {
         xp_enc_abort(&e);
@@ -225,9 +234,12 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (!(cl = xp_client(st)))
         return NULL;
     XP_SWEEP(st);
-    xp_block_begin(&b);
-    err = xichan_chan_recv(cl, c, &item, deadline);
-    xp_block_end(&b);
+    err = xichan_chan_recv(cl, c, &item, XICHAN_NOWAIT);
+    if (err == XICHAN_EEMPTY && deadline != XICHAN_NOWAIT) {
+        xp_block_begin(&b);
+        err = xichan_chan_recv(cl, c, &item, deadline);
+        xp_block_end(&b);
+    }
     if (err == XICHAN_EEMPTY && !PyErr_Occurred()) {
         if (nowait && nargs > 3)
             return Py_NewRef(args[3]);

@@ -78,6 +78,13 @@ xichan_client *xp_client(xp_state *st);
 PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id);
 /* Same, returning -1, for int-returning helpers. */
 int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id);
+/* Takes the raised exception into *first if that is still NULL (else drops
+ * it): a batch goes on and raises the first error at the end. */
+void xp_err_keep(PyObject **first);
+/* Raises exc again (steals it). */
+void xp_err_restore(PyObject *exc);
+/* Sets an attribute on the exception being raised (e.g. get_many's .items). */
+void xp_exc_setattr(const char *name, PyObject *value);
 /* timeout (None, int or float seconds) -> absolute deadline; -1 on error. */
 int xp_deadline(PyObject *timeout, int64_t *deadline);
 /* Object id argument (a non-negative int) -> uint64; -1 on error. */
@@ -91,6 +98,10 @@ int xp_need_channels(xp_state *st);
  * released and the thread state parked where the interrupt callback finds
  * it (module.c: xp_interrupt), so Ctrl-C can run Python's signal handlers.
  */
+/* Items up to this size are first tried with the GIL held (module.c); a
+ * longer copy into the segment runs with it released. */
+#define XP_HELD_MAX 16384
+
 typedef struct xp_block {
     PyThreadState *ts;
     struct xp_block *prev;
@@ -102,28 +113,45 @@ void xp_block_end(xp_block *b);
 
 /* One item being encoded: the packed bytes and the in-flight references
  * taken for handles inside it (given back if the item is not queued). */
+/* A buffer item's description and what it points into (buffers.c). */
+typedef struct xp_bufhold {
+    xichan_bufdesc d;
+    int64_t shape[XICHAN_BUF_MAXDIM];
+    PyObject *mv;   /* the memoryview d.data is in */
+    char *tmp;      /* COPY: the bytes in C order (PyMem) */
+} xp_bufhold;
+
+#define XP_ENC_INLINE 256 /* a small item packs into the xp_enc itself: no malloc */
+
 typedef struct xp_enc {
     xp_state *st;
     xichan_client *cl;
-    msgpack_sbuffer sb;
+    char *buf;         /* the packed bytes: inl, or PyMem once it outgrows it */
+    size_t len, cap;
     msgpack_packer pk;
     struct { int kind; uint64_t id; } *refs;
     size_t nrefs, caprefs;
     int fmt;           /* XICHAN_FMT_MSGPACK or XICHAN_FMT_BUFFER */
-    char *raw;         /* a top-level buffer item's payload (PyMem), else NULL */
+    char *raw;         /* a top-level SHARED buffer item's payload (PyMem), else NULL */
     size_t rawlen;
+    /* A top-level COPY/LOCAL buffer item: put with xichan_*_buffer from this
+     * description, so its bytes are copied once, straight into the segment. */
+    int direct;
+    xp_bufhold hold;
+    char inl[XP_ENC_INLINE];
 } xp_enc;
 
-/* The encoded item's bytes. */
+/* The encoded item's bytes (not for e->direct: see hold). */
 static inline const void *xp_enc_data(const xp_enc *e)
 {
-    return e->raw ? (const void *)e->raw : (const void *)e->sb.data;
+    return e->raw ? (const void *)e->raw : (const void *)e->buf;
 }
 static inline size_t xp_enc_len(const xp_enc *e)
 {
-    return e->raw ? e->rawlen : e->sb.size;
+    return e->direct ? e->hold.d.nbytes : e->raw ? e->rawlen : e->len;
 }
 
+/* An xp_enc points into itself (inl): initialize it where it stays. */
 void xp_enc_init(xp_enc *e, xp_state *st, xichan_client *cl);
 /* The item was not queued: drop its in-flight references and exports. */
 void xp_enc_abort(xp_enc *e);
@@ -135,6 +163,11 @@ int xp_enc_addref(xp_enc *e, int kind, uint64_t id);
 int xp_encode(xp_enc *e, PyObject *obj);
 /* Decodes a received item by its own format.  Releases the item. */
 PyObject *xp_decode_item(xp_state *st, xichan_item *item);
+/* The same without releasing it (a batch releases all at once); a pickled
+ * item comes back as its bytes with *unpickle set: pass them to xp_unpickle
+ * (which steals them) once the item is released. */
+PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle);
+PyObject *xp_unpickle(xp_state *st, PyObject *pickled);
 /* A handle of another session's object, bound for ours. */
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 
@@ -168,12 +201,23 @@ int xp_buffers_rebind(xp_state *st);
 /* ------------------------------------------------------------ buffers.c */
 
 int xp_buffers_init(PyObject *module, xp_state *st);
+/* Describes obj's memoryview for a buffer item (mode chosen as in the file
+ * comment; references and exports are recorded in e); h keeps what h->d
+ * points into until xp_bufhold_fini.  -1 with an exception set. */
+int xp_buffer_describe(xp_enc *e, PyObject *obj, xp_bufhold *h);
+void xp_bufhold_fini(xp_bufhold *h);
+/* h's item payload in a new PyMem block (*out, *outlen); finishes h. */
+int xp_buffer_payload(xp_enc *e, xp_bufhold *h, char **out, size_t *outlen);
 /* The buffer payload for obj's memoryview (mode chosen as in the file
  * comment; references and exports are recorded in e), in a new PyMem block
  * (*out, *outlen).  -1 with an exception set. */
 int xp_buffer_encode(xp_enc *e, PyObject *obj, char **out, size_t *outlen);
-/* A memoryview for a buffer payload (the item may be released after). */
-PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len);
+/* A memoryview for a buffer payload.  With lease (the item the payload is
+ * the whole of), a large copied payload is viewed in place: the view takes
+ * the item over (*lease is zeroed) and releases it when it dies.  Otherwise
+ * the item may be released after. */
+#define XP_LEASE_MIN 65536
+PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_item *lease);
 /* Gives back local exports of this interpreter whose receivers are done
  * (all: every one not in use, at module free).  Cheap when none are. */
 void xp_exports_sweep(xp_state *st, int all);

@@ -12,7 +12,9 @@ Differences from CPython 3.13, all deliberate (SEMANTICS.md §0):
   is kept by the namespace until ``destroy()``;
 - ``QueueEmptyError``/``QueueFullError`` are aliases of QueueEmpty/QueueFull;
 - a Queue pickles by id, so passing it to a multiprocessing child (spawn or
-  fork) attaches the same queue there.
+  fork) attaches the same queue there;
+- put_many()/get_many() (and their _nowait variants) move a batch with one
+  lock and one wake-up: see Queue.put_many.
 """
 
 import operator
@@ -69,6 +71,12 @@ class ItemInterpreterDestroyed(QueueError,
 _SHARED_ONLY = _xichan.FMT_MSGPACK
 _PICKLED = _xichan.FMT_PICKLE
 _UNBOUND_ITEM = _xichan.UNBOUND_ITEM
+# Bound once: put()/get() are the hot path.
+_queue_put = _xichan.queue_put
+_queue_get = _xichan.queue_get
+_queue_put_many = _xichan.queue_put_many
+_queue_get_many = _xichan.queue_get_many
+_dumps = pickle.dumps
 
 UNBOUND = _crossinterp.UnboundItem.singleton('queue', __name__)
 
@@ -261,25 +269,22 @@ class Queue:
         UNBOUND_ERROR: get() raises ItemInterpreterDestroyed (consuming it);
         UNBOUND_REMOVE: the item is removed from the queue at once.
         """
-        unbound = _unbound_arg(unbound, unbounditems)
-        if syncobj is None:
+        if syncobj is None and unbound is None and unbounditems is None:
+            # The usual call: the queue's defaults, no argument handling.
             fmt = self._fmt
-        else:
-            fmt = _SHARED_ONLY if syncobj else _PICKLED
-        if unbound is None:
             unboundop, = self._unbound
         else:
-            unboundop, = _serialize_unbound(unbound)
+            fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
         if not block:
             timeout = 0
         elif timeout is not None:
             _crossinterp.check_timeout(timeout)
         if fmt == _PICKLED:
-            obj = pickle.dumps(obj)
-        _xichan.queue_put(self._id, obj, fmt, unboundop, timeout)
+            obj = _dumps(obj)
+        _queue_put(self._id, obj, fmt, unboundop, timeout)
 
-    def put_nowait(self, obj, *, syncobj=None, unbound=None, unbounditems=None):
-        """Add the object to the queue, or raise QueueFull at once."""
+    def _put_args(self, syncobj, unbound, unbounditems):
+        # (fmt, unboundop) for put()/put_nowait()/put_many() arguments.
         unbound = _unbound_arg(unbound, unbounditems)
         if syncobj is None:
             fmt = self._fmt
@@ -289,9 +294,76 @@ class Queue:
             unboundop, = self._unbound
         else:
             unboundop, = _serialize_unbound(unbound)
+        return fmt, unboundop
+
+    def put_nowait(self, obj, *, syncobj=None, unbound=None, unbounditems=None):
+        """Add the object to the queue, or raise QueueFull at once."""
+        fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
         if fmt == _PICKLED:
-            obj = pickle.dumps(obj)
-        _xichan.queue_put(self._id, obj, fmt, unboundop, 0)
+            obj = _dumps(obj)
+        _queue_put(self._id, obj, fmt, unboundop, 0)
+
+    def put_many(self, items, timeout=None, *,
+                 syncobj=None,
+                 unbound=None,
+                 block=True,
+                 unbounditems=None,
+                 ):
+        """Add the objects of "items" (any iterable) to the queue, in order.
+
+        Like put() for each of them, but every item is serialized first
+        (an unshareable one raises before anything is queued), and then they
+        are appended under one lock with one wake-up, waiting for room in a
+        bounded queue as successive put() calls would.  "syncobj" and
+        "unbound" apply to every item.
+
+        If "timeout" seconds pass (block=False: at once) before all are in,
+        QueueFull is raised; its "count" attribute says how many of the
+        first items were put (the rest were not).
+        """
+        if syncobj is None and unbound is None and unbounditems is None:
+            fmt = self._fmt
+            unboundop, = self._unbound
+        else:
+            fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
+        if not block:
+            timeout = 0
+        elif timeout is not None:
+            _crossinterp.check_timeout(timeout)
+        if fmt == _PICKLED:
+            items = [_dumps(obj) for obj in items]
+        elif not isinstance(items, (list, tuple)):
+            items = list(items)
+        n = _queue_put_many(self._id, items, fmt, unboundop, timeout)
+        if n < len(items):
+            exc = QueueFull(f'queue {self._id} is full: {n} of {len(items)} items put')
+            exc.count = n
+            raise exc
+
+    def put_many_nowait(self, items, *, syncobj=None, unbound=None, unbounditems=None):
+        """put_many() that does not wait: QueueFull (with "count") if they do not all fit."""
+        self.put_many(items, syncobj=syncobj, unbound=unbound, block=False,
+                      unbounditems=unbounditems)
+
+    def get_many(self, max_items, timeout=None, *, block=True):
+        """Return a list of up to "max_items" objects from the queue, oldest first.
+
+        This waits like get() for the first object (QueueEmpty when
+        "timeout" passes; block=False does not wait), then takes up to
+        max_items of what is there without waiting for more.  An UNBOUND
+        item comes back as UNBOUND, as from get().
+
+        An item whose original interpreter was destroyed with
+        UNBOUND_ERROR ends a batch: get_many() raises
+        ItemInterpreterDestroyed for it when it is first in line.  If an
+        item cannot be deserialized, the first such error is raised after
+        all the others were taken; its "items" attribute holds them.
+        """
+        return _queue_get_many(self._id, max_items, timeout if block else 0, UNBOUND)
+
+    def get_many_nowait(self, max_items):
+        """get_many() that does not wait: QueueEmpty if the queue is empty."""
+        return _queue_get_many(self._id, max_items, 0, UNBOUND)
 
     def get(self, timeout=None, *, block=True):
         """Return the next object from the queue.
@@ -304,7 +376,7 @@ class Queue:
         then the "next object" is determined by the value of the
         "unbound" argument to put().
         """
-        obj = _xichan.queue_get(self._id, timeout if block else 0)
+        obj = _queue_get(self._id, timeout if block else 0)
         if obj is _UNBOUND_ITEM:
             return UNBOUND
         return obj
@@ -315,7 +387,7 @@ class Queue:
         If the queue is empty then raise QueueEmpty.  Otherwise this
         is the same as get().
         """
-        obj = _xichan.queue_get(self._id, 0)
+        obj = _queue_get(self._id, 0)
         if obj is _UNBOUND_ITEM:
             return UNBOUND
         return obj

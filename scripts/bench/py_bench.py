@@ -22,8 +22,8 @@ os-pipe, which forks):
   mp-pipe          multiprocessing.Pipe, send/recv (pickled objects)
   faster-fifo      faster_fifo.Queue (pip package faster-fifo), put/get
   os-pipe          two os.pipe()s, os.write/os.read of the raw bytes (a floor)
-throughput also runs faster-fifo-many (put_many/get_many, batches of 64) and
-reports xichan-put-many as not available: the Python API has no batch calls.
+throughput also runs faster-fifo-many and xichan-put-many (put_many/get_many,
+batches of 64; xichan with syncobj=True).
 
 Pinning (os.sched_setaffinity in each process): "across" puts the two
 processes on the first two CPUs we may use, "one" both on the first, "none"
@@ -312,7 +312,7 @@ def cmd_pingpong(args):
 def producer(kind, args, cpus, n, size, ready, go, done):
     pin(cpus)
     payload = payload_of(size)
-    if kind == 'faster-fifo-many':
+    if kind in ('faster-fifo-many', 'xichan-put-many'):
         q, = args
         ready.set()
         go.wait()
@@ -320,7 +320,7 @@ def producer(kind, args, cpus, n, size, ready, go, done):
         i = 0
         while i < n:
             k = min(BATCH, n - i)
-            q.put_many(batch[:k], timeout=FOREVER)
+            q.put_many(batch if k == BATCH else batch[:k], timeout=FOREVER)
             i += k
     else:
         if kind in ('xichan-queue', 'xichan-pickle', 'mp-queue', 'mp-simplequeue'):
@@ -346,8 +346,6 @@ def throughput_once(ctx, kind, n, size, pins):
     pcpus, ccpus = pins
     pin(pcpus)
     clock = time.perf_counter_ns
-    if kind == 'xichan-put-many':
-        raise Skip('not available: the xichan Python API has no put_many/get_many')
     if kind == 'os-pipe':
         r, w = os.pipe()
         gr, gw = os.pipe()
@@ -376,9 +374,9 @@ def throughput_once(ctx, kind, n, size, pins):
         return secs
     ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
     cleanup = lambda: None  # noqa: E731
-    if kind in ('xichan-queue', 'xichan-pickle'):
+    if kind in ('xichan-queue', 'xichan-pickle', 'xichan-put-many'):
         from xichan import queues
-        q = queues.create(syncobj=(kind == 'xichan-queue'))
+        q = queues.create(syncobj=(kind != 'xichan-pickle'))
         cargs, get = (q,), q.get
         cleanup = lambda: queues.destroy(q)  # noqa: E731
     elif kind == 'xichan-channel':
@@ -416,6 +414,10 @@ def throughput_once(ctx, kind, n, size, pins):
             got = 0
             while got < n:
                 got += len(q.get_many(timeout=FOREVER, max_messages_to_get=BATCH))
+        elif kind == 'xichan-put-many':
+            got = 0
+            while got < n:
+                got += len(q.get_many(BATCH, timeout=FOREVER))
         else:
             for _ in range(n):
                 get()

@@ -186,6 +186,48 @@ class TestSharedBuffer(XTestCase):
         self.assertEqual(mine, bytearray(b'xy'))  # another process wrote its own copy
         mine.append(0)  # the export was given back when the send returned
 
+    def test_big_copies_viewed_in_place(self):
+        # >= 64 KiB copied buffers: sent with one copy, viewed in the item
+        # (buffers.c); the block is freed when the view dies.
+        from xichan import _xichan
+        n = 1 << 20
+        q, back = queues.create(syncobj=True), queues.create(syncobj=True)
+        p = spawn_py('''
+            q, back = pickle.loads(bytes.fromhex(sys.argv[1]))
+            v = q.get(timeout=30)               # a writable copy
+            assert v.nbytes == 1 << 20 and not v.readonly, (v.nbytes, v.readonly)
+            assert v[0] == 1 and v[-1] == 2
+            v[0] = 7
+            ro = q.get(timeout=30)              # a read-only one
+            assert ro.readonly and bytes(ro[:2]) == b'ab'
+            strided = q.get(timeout=30)         # sent as COPY, in C order
+            back.put((v[0], bytes(strided[:3]), strided.nbytes), timeout=30)
+            del v, ro, strided
+            back.put(xichan._xichan.stats()['heap_used'], timeout=30)
+            q.get(timeout=30)
+        ''', pickle.dumps((q, back)).hex())
+        ba = bytearray(n)
+        ba[0], ba[-1] = 1, 2
+        q.put(memoryview(ba))
+        q.put(memoryview(b'ab' * (n // 2)))
+        q.put(memoryview(bytearray(b'xy' * n))[::2])
+        got = back.get(timeout=30) if p.poll() is None else p.communicate()
+        self.assertEqual(got, (7, b'xxx', n))
+        self.assertEqual(ba[0], 1)  # the receiver wrote its own copy
+        used = back.get(timeout=30)
+        self.assertLess(used, n)  # the views died: their blocks went back
+        q.put(None)
+        p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
+        # In this process a strided view arrives as a copy too; it outlives its queue.
+        q2 = queues.create(syncobj=True)
+        q2.put(memoryview(bytearray(range(256)) * 1024)[1::2])
+        v = q2.get()
+        queues.destroy(q2)
+        del q2
+        self.assertEqual((v.nbytes, v[0], v[1], v[-1]), (n // 8, 1, 3, 255))
+        del v
+
     def test_buffer_outlives_sender(self):  # 87 for buffers (in-flight reference)
         q = queues.create()
         sb = xichan.SharedBuffer(64)

@@ -150,6 +150,54 @@ class TestCInterop(XTestCase):
             q.get_nowait()
         self.assertEqual(q.qsize(), 0)
 
+    def test_msgpack_every_width(self):
+        # codec.c reads msgpack itself: each type byte, its widths and limits.
+        q = queues.create()
+        P = struct.pack
+        cases = [
+            (b'\x7f', 127), (b'\xe0', -32), (b'\xff', -1),
+            (b'\xcc\xff', 255), (b'\xcd' + P('>H', 65535), 65535),
+            (b'\xce' + P('>I', 2**32 - 1), 2**32 - 1),
+            (b'\xd0\x80', -128), (b'\xd0\x7f', 127), (b'\xd1' + P('>h', -32768), -32768),
+            (b'\xd2' + P('>i', -2**31), -2**31), (b'\xd3' + P('>q', -2**63), -2**63),
+            (b'\xd3' + P('>q', 5), 5),
+            (b'\xcb' + P('>d', -0.25), -0.25), (b'\xc2', False),
+            (b'\xd9\x03abc', 'abc'), (b'\xda' + P('>H', 2) + b'hi', 'hi'),
+            (b'\xdb' + P('>I', 1) + b'z', 'z'), (b'\xa3\xed\xa0\x80', None),
+            (b'\xc5' + P('>H', 300) + b'x' * 300, b'x' * 300),
+            (b'\xc6' + P('>I', 2) + b'ab', b'ab'),
+            (b'\xdc' + P('>H', 2) + b'\x01\x02', (1, 2)),
+            (b'\xdd' + P('>I', 1) + b'\xc0', (None,)),
+            (b'\xde' + P('>H', 1) + b'\x01\x02', {1: 2}),
+            (b'\xdf' + P('>I', 0), {}), (b'\x90', ()),
+            (b'\xc7\x02\x05ab', (5, b'ab')), (b'\xc8' + P('>H', 1) + b'\xfbq', (-5, b'q')),
+            (b'\xc9' + P('>I', 0) + b'\x09', (9, b'')),
+            (b'\xd8\x03' + b'y' * 16, (3, b'y' * 16)),
+        ]
+        for data, want in cases:
+            self.put_raw(q, data)
+            if want is None:  # a lone surrogate survives, as on the way in
+                self.assertEqual(q.get_nowait(), '\ud800')
+            else:
+                self.assertEqual(q.get_nowait(), want, data)
+        nested = b'\x91' * 100 + b'\x01'
+        self.put_raw(q, nested)
+        v = q.get_nowait()
+        for _ in range(100):
+            v, = v
+        self.assertEqual(v, 1)
+        bad = [b'', b'\xc1', b'\x01\x02', b'\xcd\x01', b'\xdd\xff\xff\xff\xff',
+               b'\xdf\x7f\xff\xff\xff\x01', b'\xc6\xff\xff\xff\xffab', b'\xc7\x01',
+               b'\xa3ab', b'\xd7\x01abc']
+        for data in bad:
+            self.put_raw(q, data)
+            with self.assertRaises(ValueError, msg=data):
+                q.get_nowait()
+        self.put_raw(q, b'\x81\x80\x01')  # a dict key: unhashable
+        with self.assertRaises(TypeError):
+            q.get_nowait()
+        self.assertEqual(q.qsize(), 0)
+
 
 class TestCrossProcess(XTestCase):
 

@@ -119,6 +119,32 @@ static void test_bufitem_copy_through_a_queue(void **state)
     xichan_item_release(&it);
 }
 
+/* send_buffer_nowait leaves the item queued (0) and a closed channel refuses it. */
+static void test_bufitem_chan_send_nowait(void **state)
+{
+    char text[] = "nowait buffer";
+    int64_t shape[1] = {sizeof(text)};
+    xichan_bufdesc d = {.mode = XICHAN_BUF_COPY, .itemsize = 1, .ndim = 1, .shape = shape,
+                        .nbytes = sizeof(text), .data = text},
+                   o;
+    xichan_chan_id c;
+    xichan_item it;
+    char fb[256];
+    int64_t sb[XICHAN_BUF_MAXDIM];
+    void *p;
+
+    (void)state;
+    ut_ok(xichan_chan_create(cl, NULL, &c));
+    assert_int_equal(xichan_chan_send_buffer_nowait(cl, c, &d, 0), 0);
+    assert_int_equal(xichan_chan_count(cl, c), 1);
+    ut_ok(xichan_chan_recv(cl, c, &it, XICHAN_NOWAIT));
+    ut_ok(xichan_item_buffer(cl, &it, &o, fb, sb, &p));
+    assert_memory_equal(p, text, sizeof(text));
+    xichan_item_release(&it);
+    ut_ok(xichan_chan_close(cl, c, 0));
+    ut_err(xichan_chan_send_buffer_nowait(cl, c, &d, 0), XICHAN_ECLOSED);
+}
+
 /* A view of a shared buffer arrives as the same memory, writes both ways. */
 static void test_bufitem_shared_is_zero_copy(void **state)
 {
@@ -190,6 +216,7 @@ int main(void)
         T(test_bufitem_rejects_inconsistent_descriptions),
         T(test_bufitem_parse_rejects_corrupt_payloads),
         T(test_bufitem_copy_through_a_queue),
+        T(test_bufitem_chan_send_nowait),
         T(test_bufitem_shared_is_zero_copy),
         T(test_bufitem_shared_range_must_fit),
 #undef T
