@@ -42,7 +42,7 @@ static void dying_parent(void *arg)
     XT_OK(xichan_queue_put(cl, q, 0, "gone", 4, XICHAN_UNBOUND_REMOVE, XICHAN_NOWAIT));
     pid = fork();
     if (pid == 0) { /* grandchild: keeps the inherited socket open a while */
-        xt_sleep_ms(3000);
+        xt_sleep_ms(8000);
         _exit(0);
     }
     xt_signal(&done);
@@ -77,7 +77,8 @@ int main(void)
     xt_kill9(pid);
     t0 = xt_now();
     while (xichan_queue_count(parent_cl, q) != 0) { /* its REMOVE item goes */
-        XT_CHECK(xt_now() - t0 < 2.5); /* well before the grandchild lets go */
+        /* Well before the grandchild lets go (a loaded machine gets slack). */
+        XT_CHECK(xt_now() - t0 < 6.0);
         xt_sleep_ms(5);
     }
     printf("fork_client: stale handle refused, child session separate, pidfd death notice\n");
