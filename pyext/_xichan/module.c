@@ -266,6 +266,11 @@ PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id)
     case XICHAN_ENOSPC:
         set_exc(exc_or(st->SegmentFullError, PyExc_MemoryError), err, "%s", xichan_strerror(err));
         return NULL;
+    case XICHAN_EACCES:
+    case XICHAN_EPERM:
+        set_exc(exc_or(st->AccessDeniedError, PyExc_PermissionError), err, "%s",
+                xichan_strerror(err));
+        return NULL;
     default:
         set_exc(exc_or(st->XichanError, PyExc_RuntimeError), err, "%s: %s", xichan_err_name(err),
                 xichan_strerror(err));
@@ -441,6 +446,7 @@ static const struct { const char *name; size_t off; } reg_fields[] = {
     REG(QueueItemDestroyed), REG(ChannelError), REG(ChannelNotFoundError),
     REG(ChannelClosedError), REG(ChannelEmptyError), REG(ChannelNotEmptyError),
     REG(ChannelItemDestroyed), REG(NotShareableError), REG(XichanError), REG(SegmentFullError),
+    REG(AccessDeniedError),
     REG(QueueType), REG(SendChannelType), REG(RecvChannelType), REG(ChannelIDType),
     REG(make_channel_id),
 };

@@ -51,7 +51,7 @@ typedef struct xp_state {
     PyObject *QueueError, *QueueNotFoundError, *QueueEmpty, *QueueFull, *QueueItemDestroyed;
     PyObject *ChannelError, *ChannelNotFoundError, *ChannelClosedError, *ChannelEmptyError,
         *ChannelNotEmptyError, *ChannelItemDestroyed;
-    PyObject *NotShareableError, *XichanError, *SegmentFullError;
+    PyObject *NotShareableError, *XichanError, *SegmentFullError, *AccessDeniedError;
     PyObject *QueueType, *SendChannelType, *RecvChannelType, *ChannelIDType;
     PyObject *make_channel_id; /* channels._channel_id(id, end) -> ChannelID */
 

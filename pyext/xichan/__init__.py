@@ -16,7 +16,8 @@ Package-level names:
   zero-copy with every process that attaches it (pickle it, or send it);
 - ``XichanError`` for failures of the system itself (no daemon, segment
   corrupt, tables full), with ``SegmentFullError`` when the segment has no
-  room for an item.
+  room for an item and ``AccessDeniedError`` when the namespace's daemon
+  refuses this user (or this client refuses a daemon it cannot trust).
 """
 
 import os as _os
@@ -26,7 +27,7 @@ from . import _xichan
 __all__ = [
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
     'NotShareableError', 'is_shareable', 'SharedBuffer',
-    'XichanError', 'SegmentFullError',
+    'XichanError', 'SegmentFullError', 'AccessDeniedError',
 ]
 
 # A subinterpreter's sys.path is fixed when it is created; _xichan adds this
@@ -46,6 +47,12 @@ class SegmentFullError(XichanError, MemoryError):
     """The shared segment has no room for the item right now."""
 
 
+class AccessDeniedError(XichanError, PermissionError):
+    """XICHAN_EACCES: the namespace's daemon refused this uid (not its owner,
+    not in its --group); XICHAN_EPERM: this client refused a daemon or
+    segment another user owns.  The message names namespace, uid and group."""
+
+
 class NotShareableError(TypeError, ValueError):
     """The object does not support cross-interpreter (cross-process) data."""
 
@@ -56,6 +63,7 @@ _xichan._register(
     NotShareableError=NotShareableError,
     XichanError=XichanError,
     SegmentFullError=SegmentFullError,
+    AccessDeniedError=AccessDeniedError,
 )
 
 _SHAREABLE_TYPES = (type(None), bool, int, float, str, bytes, tuple, memoryview)
