@@ -167,18 +167,23 @@ static int await_receipt(xichan_client *cl, const struct xichan_objref *ref, uin
     }
 }
 
-int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, int rendezvous,
-                           int64_t deadline_ns)
+/* Sends the made item at off on the channel ref names, whose send end this
+ * session is associated with; discards the item on failure. */
+static int send_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t off,
+                     int rendezvous, int64_t deadline_ns)
 {
-    struct xichan_objref ref;
-    struct xichan_obj *o;
+    struct xichan_objref ref = *rp;
+    struct xichan_obj *o = ref.o;
+    struct xichan_blk *b = xichan__blk(cl->shm, off);
     uint32_t ticket, waiting, queued;
     int err;
 
-    if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)) ||
-        (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if (!b) {
+        err = XICHAN_ECORRUPT;
         goto fail;
-    o = ref.o;
+    }
+    if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        goto fail;
     if (flags_of(o) & (XICHAN_OF_CLOSED | XICHAN_OF_CLOSING)) {
         xichan__obj_unlock(o);
         err = XICHAN_ECLOSED;
@@ -190,7 +195,7 @@ int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, in
         xichan__obj_unlock(o);
         goto fail;
     }
-    ticket = xichan__item(xichan__blk(cl->shm, off))->ticket;
+    ticket = xichan__item(b)->ticket;
     xichan__obj_unlock(o);
     xichan__notify(&o->put_seq, &o->getters, 1);
     xichan__fault(XICHAN_FAULT_CHAN_SEND_PUBLISHED);
@@ -201,6 +206,19 @@ int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, in
 fail:
     xichan__item_discard(cl, off);
     return err;
+}
+
+int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, int rendezvous,
+                           int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    int err;
+
+    if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND))) {
+        xichan__item_discard(cl, off);
+        return err;
+    }
+    return send_made(cl, &ref, off, rendezvous, deadline_ns);
 }
 
 static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,
@@ -214,7 +232,7 @@ static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *d
     if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)) ||
         (err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
         return err;
-    return xichan__chan_send_made(cl, c, off, rendezvous, deadline_ns);
+    return send_made(cl, &ref, off, rendezvous, deadline_ns);
 }
 
 int xichan_chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,

@@ -290,6 +290,26 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
                        int unboundop, const char *name, uint64_t *id_out);
 /* Finds a live object by kind and id (no lock held on return). */
 int xichan__obj_find(struct xichan_shm *shm, int kind, uint64_t id, struct xichan_objref *ref);
+/*
+ * 0 if slot still holds object kind/id in generation gen (ref filled in):
+ * obj_find's test for one slot, with the same loads in the same order.
+ */
+static inline int xichan__obj_check(struct xichan_shm *shm, int kind, uint64_t id, uint32_t slot,
+                                    uint32_t gen, struct xichan_objref *ref)
+{
+    struct xichan_obj *o;
+
+    if (slot >= shm->nobjects)
+        return XICHAN_ENOTFOUND;
+    o = &shm->objects[slot];
+    if (xa_load_acquire(&o->gen) != gen || xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE ||
+        o->id != id || o->kind != kind)
+        return XICHAN_ENOTFOUND;
+    ref->o = o;
+    ref->slot = slot;
+    ref->gen = gen;
+    return 0;
+}
 int xichan__obj_find_name(struct xichan_shm *shm, int kind, const char *name, uint64_t *id);
 /* Locks the object and checks it is still ref's (else ENOTFOUND, unlocked). */
 int xichan__obj_lock(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);
@@ -409,6 +429,13 @@ struct xichan_client {
      * to the heap instead of waiting.
      */
     xichan_atomic_u32 cache_busy;
+    /*
+     * Where this session last found an object (items.c, xichan__resolve):
+     * (id << 2 | kind) -> (slot << 32 | gen), 64 entries by id.  Checked
+     * against the slot at every use, so an entry that is stale, or torn by
+     * two threads writing it at once, only costs the scan of the table.
+     */
+    xichan_atomic_u64 find_key[64], find_ref[64];
     uint8_t cache_n[XICHAN_CACHE_CLASSES];
     uint32_t cache[XICHAN_CACHE_CLASSES][XICHAN_CACHE_DEPTH];
 };

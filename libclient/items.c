@@ -34,13 +34,29 @@
 
 #include "internal.h"
 
+/*
+ * Finding an object by id scans the object table (objects.c); the client
+ * remembers where each id was, so that a session using many objects pays
+ * the scan once per object, not once per call.
+ */
 int xichan__resolve(xichan_client *cl, int kind, uint64_t id, struct xichan_objref *ref)
 {
+    uint64_t key = id << 2 | (uint64_t)(kind & 3), r;
+    uint32_t h = (uint32_t)((id ^ (id >> 6)) & 63);
     int err = xichan__client_ok(cl);
 
     if (err)
         return err;
-    return xichan__obj_find(cl->shm, kind, id, ref);
+    if (xa_load_relaxed(&cl->find_key[h]) == key) {
+        r = xa_load_relaxed(&cl->find_ref[h]);
+        if (xichan__obj_check(cl->shm, kind, id, (uint32_t)(r >> 32), (uint32_t)r, ref) == 0)
+            return 0;
+    }
+    if ((err = xichan__obj_find(cl->shm, kind, id, ref)))
+        return err;
+    xa_store_relaxed(&cl->find_key[h], key);
+    xa_store_relaxed(&cl->find_ref[h], (uint64_t)ref->slot << 32 | ref->gen);
+    return 0;
 }
 
 int xichan__open_named(xichan_client *cl, int kind, const char *name, uint64_t *id)

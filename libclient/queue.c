@@ -69,15 +69,14 @@ int xichan_queue_release(xichan_client *cl, xichan_queue_id q)
 
 /* --------------------------------------------------------------- put */
 
-int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, int64_t deadline_ns)
+/* Publishes the made item at off into the queue ref names; discards it on failure. */
+static int put_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t off,
+                    int64_t deadline_ns)
 {
-    struct xichan_objref ref;
-    struct xichan_obj *o;
+    struct xichan_objref ref = *rp;
+    struct xichan_obj *o = ref.o;
     int err, timed_out = 0;
 
-    if ((err = queue_ref(cl, q, &ref)))
-        goto out;
-    o = ref.o;
     xichan__fault(XICHAN_FAULT_PUT_RESERVED);
     for (;;) {
         if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
@@ -102,9 +101,20 @@ int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, i
         else if (err)
             break;
     }
-out:
     xichan__item_discard(cl, off);
     return err;
+}
+
+int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    int err;
+
+    if ((err = queue_ref(cl, q, &ref))) {
+        xichan__item_discard(cl, off);
+        return err;
+    }
+    return put_made(cl, &ref, off, deadline_ns);
 }
 
 int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data, size_t len,
@@ -118,7 +128,7 @@ int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *
     if ((err = queue_ref(cl, q, &ref)) ||
         (err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
         return err;
-    return xichan__queue_put_made(cl, q, off, deadline_ns);
+    return put_made(cl, &ref, off, deadline_ns);
 }
 
 /* --------------------------------------------------------------- get */
