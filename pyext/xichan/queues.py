@@ -321,11 +321,8 @@ class Queue:
         QueueFull is raised; its "count" attribute says how many of the
         first items were put (the rest were not).
         """
-        if syncobj is None and unbound is None and unbounditems is None:
-            fmt = self._fmt
-            unboundop, = self._unbound
-        else:
-            fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
+        # put() inlines these two steps: it is the hot path; this is per batch.
+        fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
         if not block:
             timeout = 0
         elif timeout is not None:

@@ -32,21 +32,12 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "private.h"
 
 extern pid_t xichan__pid_cache;
 
 #define MAX_HIT 6
 #define MODEL_MAX 64
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The error each fail point injects. */
 static int injected(int point)
@@ -113,15 +104,7 @@ static int outcome(const char *what, int err, int natural)
 
 static xichan_client *mkclient(void)
 {
-    xichan_client *cl = calloc(1, sizeof(*cl));
-
-    CHECK(cl, "calloc");
-    CHECK(xichan__session_new(shm, getpid(), getuid(), "fail", &cl->slot, &cl->sid) == 0,
-          "session_new");
-    cl->shm = shm;
-    cl->fd = -1;
-    cl->pid = getpid();
-    return cl;
+    return private_client(shm, "fail");
 }
 
 static int64_t soon(void)

@@ -41,22 +41,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "private.h"
 
 extern pid_t xichan__pid_cache;
 
 #define NA 6
 #define NB_PUTS 5
 #define NB_GETS 3
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 struct shared {
     int puts_done;   /* B's puts that returned 0 */
@@ -71,15 +62,7 @@ static struct shared *sh;
 
 static xichan_client *mkclient(void)
 {
-    xichan_client *cl = calloc(1, sizeof(*cl));
-
-    CHECK(cl, "calloc");
-    CHECK(xichan__session_new(shm, getpid(), getuid(), "sweep", &cl->slot, &cl->sid) == 0,
-          "session_new");
-    cl->shm = shm;
-    cl->fd = -1;
-    cl->pid = getpid();
-    return cl;
+    return private_client(shm, "sweep");
 }
 
 static void end_session(xichan_client *cl)
