@@ -92,8 +92,9 @@ def stop_daemon(rundir=None, name=None):
                 break
             time.sleep(0.02)
     shutil.rmtree(rundir, ignore_errors=True)
-    # The daemon keeps its segment on SIGTERM (a restarted daemon adopts it);
-    # the test namespace is gone for good, so its segment goes too.
+    # SIGTERM makes the daemon remove its segment; one that did not stop in
+    # time (or was killed) leaves it behind, and this namespace is gone for
+    # good, so remove it here too.
     if name:
         try:
             os.unlink(f'/dev/shm/xichan-{os.getuid()}-{name}')
