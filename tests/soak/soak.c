@@ -45,7 +45,8 @@
  * block, which only C can see).  A Python get copies the item out of the
  * segment before it returns, so a Python consumer killed between that copy
  * and its ledger record takes an item along unseen: such a death excuses
- * one missing item ("python_excused"; see credit_dead_consumer).
+ * one missing item (counted in "python_uncertain" and "excused"; see
+ * credit_dead_consumer).
  *
  * The ledger (two memfds, so that exec'd Python workers map them too) has
  * one byte per (incarnation, seq)
@@ -1160,7 +1161,7 @@ int main(int argc, char **argv)
                 "\"inflight_delivered\": %llu, \"unbound_errors\": %llu, \"lost\": %llu, "
                 "\"duplicated\": %llu, \"phantom\": %llu, \"corrupt\": %llu, \"hangs\": %ld, "
                 "\"uncertain_deaths\": %ld, \"excused\": %ld, \"worker_errors\": %llu, "
-                "\"incarnations\": %u, \"python_incarnations\": %ld, \"python_excused\": %ld, "
+                "\"incarnations\": %u, \"python_incarnations\": %ld, \"python_uncertain\": %ld, "
                 "\"heap_used_end\": %llu, \"heap_ok\": %s, \"seed\": %u}\n",
                 cnt.kills, cnt.daemon_kills, cnt.producer_kills, cnt.consumer_kills, run_ns / 1e9,
                 (unsigned long long)items, (unsigned long long)atomic_load(&L->received),
