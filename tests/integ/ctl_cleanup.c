@@ -30,32 +30,10 @@
 
 static char out[65536];
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    size_t n;
-    FILE *f;
-    int st;
+/* Runs a shell command line: its exit status, stdout+stderr in out. */
+#define run(...) xt_sh(out, sizeof(out), __VA_ARGS__)
 
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-    fflush(NULL);
-    XT_CHECK((f = popen(cmd, "r")) != NULL);
-    n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    st = pclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-#define HAS(s)                                                                                     \
-    do {                                                                                           \
-        if (!strstr(out, (s)))                                                                     \
-            xt__fail(__FILE__, __LINE__, "output lacks '%s':\n%s", (s), out);                      \
-    } while (0)
+#define HAS(s) XT_HAS(out, s)
 
 static int exists(const char *path)
 {

@@ -24,27 +24,8 @@
 
 static char out[65536];
 
-/* Runs a shell command line; its exit status, stdout+stderr in out. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    size_t n;
-    FILE *f;
-    int st;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-    fflush(NULL);
-    XT_CHECK((f = popen(cmd, "r")) != NULL);
-    n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    st = pclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+/* Runs a shell command line: its exit status, stdout+stderr in out. */
+#define run(...) xt_sh(out, sizeof(out), __VA_ARGS__)
 
 /* Starts a shell command line in the background, output to a file. */
 static pid_t bg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -86,11 +67,7 @@ static int bg_wait(pid_t pid)
     return st;
 }
 
-#define HAS(s)                                                                                     \
-    do {                                                                                           \
-        if (!strstr(out, (s)))                                                                     \
-            xt__fail(__FILE__, __LINE__, "output lacks '%s':\n%s", (s), out);                      \
-    } while (0)
+#define HAS(s) XT_HAS(out, s)
 
 static xichan_client *cl;
 

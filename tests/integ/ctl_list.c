@@ -14,23 +14,9 @@
 static char out[65536];
 
 /* Runs xichanctl with args; returns its exit status, output in out. */
-static int ctl(const char *args)
-{
-    char cmd[512];
-    size_t n;
-    FILE *f;
-    int st;
+#define ctl(args) xt_sh(out, sizeof(out), "xichanctl %s", (args))
 
-    snprintf(cmd, sizeof(cmd), "xichanctl %s 2>&1", args);
-    f = popen(cmd, "r");
-    XT_CHECK(f != NULL);
-    n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    st = pclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-#define HAS(s) XT_CHECK(strstr(out, (s)) != NULL)
+#define HAS(s) XT_HAS(out, s)
 
 /* The column at which word starts in the line of out that contains key. */
 static int column_of(const char *key, const char *word)

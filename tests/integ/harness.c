@@ -69,6 +69,29 @@ void xt__fail(const char *file, int line, const char *fmt, ...)
     leave(1);
 }
 
+int xt_sh(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    size_t n;
+    FILE *f;
+    int st, len;
+
+    va_start(ap, fmt);
+    len = vsnprintf(cmd, sizeof(cmd) - sizeof(" 2>&1"), fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof(cmd) - sizeof(" 2>&1"))
+        xt__fail(__FILE__, __LINE__, "command line too long: %.80s...", cmd);
+    strcat(cmd, " 2>&1");
+    fflush(NULL);
+    if (!(f = popen(cmd, "r")))
+        xt__fail(__FILE__, __LINE__, "popen(%s): %s", cmd, strerror(errno));
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 void xt_skip(const char *why)
 {
     printf("SKIP: %s\n", why);

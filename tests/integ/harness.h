@@ -36,6 +36,7 @@
 
 #include <stdio.h> /* tests print with printf; one include less in each */
 #include <stdlib.h>
+#include <string.h> /* XT_HAS */
 #include <sys/types.h>
 
 #include "xichan.h"
@@ -77,6 +78,20 @@
 /* Prints "file:line: <message>" to stderr and ends the test (or the child) with status 1. */
 void xt__fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
+
+/* Fails unless the NUL-terminated text holds s; prints the text if not. */
+#define XT_HAS(text, s)                                                                            \
+    do {                                                                                           \
+        if (!strstr((text), (s)))                                                                  \
+            xt__fail(__FILE__, __LINE__, "output lacks '%s':\n%s", (s), (text));                   \
+    } while (0)
+
+/*
+ * Runs a shell command line (printf-style) with stderr joined to stdout:
+ * its exit status (128 + signal if a signal ended it), and up to cap - 1
+ * bytes of its output in out, NUL-terminated.
+ */
+int xt_sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prints "SKIP: why" and exits 77. */
 void xt_skip(const char *why) __attribute__((noreturn));

@@ -204,14 +204,8 @@ static int render_pages(void)
 static void run_example(const char *bin)
 {
     char out[4096];
-    FILE *f;
-    size_t n;
 
-    snprintf(cmd, sizeof(cmd), "LD_LIBRARY_PATH='%s/usr/lib' '%s/%s' 2>&1", tmp, tmp, bin);
-    XT_CHECK((f = popen(cmd, "r")) != NULL);
-    n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    XT_EQ_INT(pclose(f), 0);
+    XT_EQ_INT(xt_sh(out, sizeof(out), "LD_LIBRARY_PATH='%s/usr/lib' '%s/%s'", tmp, tmp, bin), 0);
     if (!strstr(out, "got hello"))
         xt__fail(__FILE__, __LINE__, "%s printed '%s', expected 'got hello ...'", bin, out);
 }
