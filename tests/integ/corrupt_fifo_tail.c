@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "private.h"
 #include "harness.h"
 
 extern pid_t xichan__pid_cache;
@@ -76,19 +77,11 @@ int main(void)
 {
     struct xichan_shm_geometry g = {4u << 20, 8, 16, 64};
     struct xichan_shm *shm;
-    char name[64];
     int status;
 
-    cl = calloc(1, sizeof(*cl));
     xichan__pid_cache = getpid();
-    snprintf(name, sizeof(name), "/xichan-corrupt-tail-%d", (int)getpid());
-    XT_CHECK(cl != NULL);
-    XT_OK(xichan__shm_create(name, &g, &shm));
-    xichan__shm_unlink(name);
-    XT_OK(xichan__session_new(shm, getpid(), getuid(), "test", &cl->slot, &cl->sid));
-    cl->shm = shm;
-    cl->fd = -1;
-    cl->pid = getpid();
+    shm = private_segment("corrupt-tail", &g);
+    cl = private_client(shm, "test");
     XT_OK(xichan_queue_create(cl, NULL, &q));
     XT_OK(xichan__obj_find(shm, XICHAN_KIND_QUEUE, q.id, &ref));
 

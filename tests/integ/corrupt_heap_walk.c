@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "private.h"
 
 extern pid_t xichan__pid_cache;
 
@@ -31,24 +32,17 @@ int main(void)
 {
     struct xichan_shm_geometry g = {4u << 20, 8, 16, 64};
     struct xichan_shm *shm;
-    xichan_client *cl = calloc(1, sizeof(*cl));
+    xichan_client *cl;
     xichan_queue_id q;
     xichan_item it;
     struct xichan_blk *f;
-    char name[64], big[80] = {0};
+    char big[80] = {0};
     int status;
     pid_t pid;
 
     xichan__pid_cache = getpid();
-    snprintf(name, sizeof(name), "/xichan-corrupt-walk-%d", (int)getpid());
-    if (!cl || xichan__shm_create(name, &g, &shm) != 0)
-        return 2;
-    xichan__shm_unlink(name);
-    if (xichan__session_new(shm, getpid(), getuid(), "test", &cl->slot, &cl->sid) != 0)
-        return 2;
-    cl->shm = shm;
-    cl->fd = -1;
-    cl->pid = getpid();
+    shm = private_segment("corrupt-walk", &g);
+    cl = private_client(shm, "test");
     /* A free block of 4 units at the start of the heap (bin 2). */
     if (xichan_queue_create(cl, NULL, &q) ||
         xichan_queue_put(cl, q, 0, "0123456789abcdef0123456789abcdef", 32, 0, XICHAN_NOWAIT) ||

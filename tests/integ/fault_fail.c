@@ -192,12 +192,9 @@ static void run_one(long hit)
     xichan_queue_id q, qb, qe, tmp;
     xichan_chan_id ch;
     xichan_item its[4];
-    char name[64];
     int v, n, absorbed;
 
-    snprintf(name, sizeof(name), "/xichan-fail-%d", (int)getpid());
-    CHECK(xichan__shm_create(name, &g, &shm) == 0, "create segment");
-    xichan__shm_unlink(name);
+    shm = private_segment("fail", &g);
     a = mkclient();
     c = mkclient();
     CHECK(xichan_queue_create(a, NULL, &q) == 0, "create q");

@@ -176,14 +176,11 @@ static int run_one(int point, long hit)
     xichan_client *a, *b, *c;
     xichan_queue_id q;
     xichan_chan_id ch;
-    char name[64];
     int status, v, killed, na_seen = 0, nb_seen = 0, errors = 0, expect_a;
     int64_t t0;
     pid_t pid;
 
-    snprintf(name, sizeof(name), "/xichan-sweep-%d", (int)getpid());
-    CHECK(xichan__shm_create(name, &g, &shm) == 0, "create segment");
-    xichan__shm_unlink(name);
+    shm = private_segment("sweep", &g);
     memset(sh, 0, sizeof(*sh));
     a = mkclient();
     b = mkclient();
@@ -327,12 +324,9 @@ static void repair_twice(void)
     static const int points[2] = {XICHAN_FAULT_PUSH_DONE, XICHAN_FAULT_REPAIR_DONE};
     xichan_client *a, *k[2];
     xichan_queue_id q;
-    char name[64];
     int v, status, seen = 0, marks = 0;
 
-    snprintf(name, sizeof(name), "/xichan-sweep2-%d", (int)getpid());
-    CHECK(xichan__shm_create(name, &g, &shm) == 0, "create segment");
-    xichan__shm_unlink(name);
+    shm = private_segment("sweep2", &g);
     a = mkclient();
     CHECK(xichan_queue_create(a, NULL, &q) == 0, "create q");
     for (v = 0; v < NA; v++)

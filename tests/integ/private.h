@@ -1,10 +1,13 @@
 /*
  * private.h -- for tests that play every part themselves on a private
- * segment (no daemon): fault_sweep.c, fault_fail.c.
+ * segment (no daemon): fault_sweep.c, fault_fail.c, corrupt_fifo_tail.c,
+ * corrupt_heap_walk.c.
  *
  * CHECK(cond, fmt, ...) names the condition and exits 1 when it fails;
- * private_client() opens a session on the segment the way the daemon would
- * and returns a client for it (the caller frees it).
+ * private_segment() creates a segment of geometry g that only this process
+ * (and its children) map: its name is unlinked at once;
+ * private_client() opens a session on it the way the daemon would and
+ * returns a client for it (the caller frees it).
  */
 #ifndef XICHAN_TEST_PRIVATE_H
 #define XICHAN_TEST_PRIVATE_H
@@ -24,6 +27,18 @@
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)
+
+static inline struct xichan_shm *private_segment(const char *tag,
+                                                const struct xichan_shm_geometry *g)
+{
+    struct xichan_shm *shm;
+    char name[64];
+
+    snprintf(name, sizeof(name), "/xichan-%s-%d", tag, (int)getpid());
+    CHECK(xichan__shm_create(name, g, &shm) == 0, "create segment %s", name);
+    xichan__shm_unlink(name);
+    return shm;
+}
 
 static inline xichan_client *private_client(struct xichan_shm *shm, const char *kind)
 {
