@@ -3,7 +3,10 @@
 Builds nothing.  Importing _env points XICHAN_RUNTIME_DIR at a fresh temp
 dir, XICHAN_NAME at a namespace unique to this session, XICHAN_DAEMON at
 $BUILD/bin/xichand, PYTHONPATH at pyext/ for subprocesses, and stops the
-daemon at exit; collection is skipped cleanly if the extension is not built.
+daemon at exit.  If the extension is not built for this Python, collection
+is skipped cleanly -- except in CI (CI=true), where that is an error: CI
+must not pass by running nothing.  With XICHAN_SKIP_LOG set, the number of
+skipped tests is appended to that file (scripts/test-all sums them).
 """
 import os
 import sys
@@ -14,6 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import _env
 except unittest.SkipTest as e:  # the extension is not built for this Python
+    if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'):
+        raise RuntimeError(f'CI: {e}') from None
     collect_ignore_glob = ['test_*.py']
     _SKIP = str(e)
 else:
@@ -25,6 +30,22 @@ def pytest_report_header(config):
         return f'xichan: SKIPPED -- {_SKIP}'
     return (f'xichan: namespace {os.environ["XICHAN_NAME"]}, '
             f'runtime dir {os.environ["XICHAN_RUNTIME_DIR"]}')
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    log = os.environ.get('XICHAN_SKIP_LOG')
+    if not log:
+        return
+    stats = terminalreporter.stats
+    skipped = len(stats.get('skipped', []))
+    total = sum(len(stats.get(k, [])) for k in ('passed', 'failed', 'error', 'skipped',
+                                                 'xfailed', 'xpassed'))
+    v = sys.version_info
+    with open(log, 'a') as f:
+        if _SKIP:
+            f.write(f'python {v.major}.{v.minor}: 1 skipped of 1 (the whole suite: {_SKIP})\n')
+        else:
+            f.write(f'python {v.major}.{v.minor}: {skipped} skipped of {total}\n')
 
 
 def pytest_sessionfinish(session, exitstatus):
