@@ -1146,6 +1146,8 @@ int main(int argc, char **argv)
     int64_t t0, t_end, run_ns;
     struct xichan_heap_report hr = {.ok = 1};
     int heap_ok = 1, drain_hang = 0, end_hang = 0, floor_failed = 0;
+    uint64_t lost_t[NTARGETS] = {0};
+    char lost_by[128];
     FILE *jf;
 
     parse(argc, argv);
@@ -1289,7 +1291,7 @@ int main(int argc, char **argv)
                     dup += seen - 1;
                 else if (mk[k])
                     unbound++;
-                else if (!got && lost++ < 10)
+                else if (!got && (lost_t[r->target]++, lost++ < 10))
                     fprintf(stderr, "soak: LOST: item %u/%u (put on %s by a producer that %s)\n",
                             i, s, target_name[r->target],
                             r->ended == END_KILLED ? "was killed" : r->ended == END_CLOSED
@@ -1342,6 +1344,10 @@ int main(int argc, char **argv)
            cnt.kills, (unsigned long long)items, (unsigned long long)lost, (unsigned long long)dup,
            cnt.hangs, (unsigned long long)unbound, cnt.dead_taken, cnt.bad_excuses,
            (unsigned long long)atomic_load(&L->planted));
+    snprintf(lost_by, sizeof(lost_by), "{\"q0\": %llu, \"q1\": %llu, \"q2\": %llu, \"c0\": %llu, "
+             "\"c1\": %llu}", (unsigned long long)lost_t[0], (unsigned long long)lost_t[1],
+             (unsigned long long)lost_t[2], (unsigned long long)lost_t[3],
+             (unsigned long long)lost_t[4]);
     for (int pass = 0; pass < 2; pass++) {
         FILE *f = pass ? (opt.json ? (jf = fopen(opt.json, "w")) : NULL) : stdout;
         if (!f)
@@ -1351,7 +1357,7 @@ int main(int argc, char **argv)
                 "\"consumer_kills\": %ld, \"python_consumer_kills\": %ld, \"deferred_kills\": %ld, "
                 "\"seconds\": %.1f, \"items\": %llu, \"received\": %llu, \"markers\": %llu, "
                 "\"excused\": %ld, \"bad_excuses\": %ld, \"inflight_delivered\": %llu, "
-                "\"unbound_errors\": %llu, \"lost\": %llu, \"unbound\": %llu, "
+                "\"unbound_errors\": %llu, \"lost\": %llu, \"lost_by_target\": %s, \"unbound\": %llu, "
                 "\"duplicated\": %llu, \"phantom\": %llu, \"corrupt\": %llu, \"hangs\": %ld, "
                 "\"planted\": %llu, \"min_kills\": %ld, \"min_items\": %ld, \"floor_ok\": %s, "
                 "\"worker_errors\": %llu, \"incarnations\": %u, \"python_incarnations\": %ld, "
@@ -1362,7 +1368,7 @@ int main(int argc, char **argv)
                 (unsigned long long)atomic_load(&L->markers), cnt.dead_taken, cnt.bad_excuses,
                 (unsigned long long)inflight_seen,
                 (unsigned long long)atomic_load(&L->unbound_errors), (unsigned long long)lost,
-                (unsigned long long)unbound, (unsigned long long)dup, (unsigned long long)phantom,
+                lost_by, (unsigned long long)unbound, (unsigned long long)dup, (unsigned long long)phantom,
                 (unsigned long long)atomic_load(&L->corrupt), cnt.hangs,
                 (unsigned long long)atomic_load(&L->planted), opt.min_kills, opt.min_items,
                 floor_failed ? "false" : "true", (unsigned long long)atomic_load(&L->worker_errors),
