@@ -80,6 +80,7 @@ fuzz-seeds: $(FUZZ_DIR)/make_seeds
 # same fixes as plain tests).  Each must replay without a crash, a
 # sanitizer report or an oracle failure.
 fuzz-repro: $(FUZZ_DIR)/fuzz_segment
+	@echo "== fuzz-repro: the reproducers of fixed bugs (tests/fuzz/repro/)"
 	$(Q)bad=0; for f in tests/fuzz/repro/segment-*; do n=$$(basename $$f); \
 		if $(FUZZ_DIR)/fuzz_segment $$f >$(FUZZ_DIR)/repro-$$n.log 2>&1; \
 		then echo "   $$n: ok"; \
