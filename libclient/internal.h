@@ -68,7 +68,7 @@ enum xichan_fault {
     XICHAN_FAULT_FAIL_BINDING,      /* binding entry: table full, XICHAN_ELIMIT */
     XICHAN_FAULT_FAIL_SESSION,      /* session table full, XICHAN_ELIMIT */
     XICHAN_FAULT_FAIL_WAIT,         /* a wait interrupted: XICHAN_EINTR */
-    XICHAN_FAULT_FAIL_LOCK,         /* a lock with a deadline: XICHAN_ETIMEDOUT */
+    XICHAN_FAULT_FAIL_LOCK,         /* a lock with a deadline: XICHAN_ELOCKED */
     XICHAN_FAULT_FAIL_MAX_
 };
 
@@ -130,17 +130,37 @@ void *xichan__shm_at(const struct xichan_shm *shm, uint64_t off, uint64_t len);
 /* ----------------------------------------------------------- lock.c */
 
 typedef int (*xichan_repair_fn)(struct xichan_shm *shm, void *arg);
+struct xichan_waiter;
 
 int xichan__lock_init(struct xichan_lock *l);
 /*
  * Locks l.  If the previous holder died, runs repair(shm, arg) and marks the
  * mutex consistent; if repair fails the lock is marked broken and
- * XICHAN_EBROKEN returned (lock not held).  deadline_ns bounds the wait
- * (XICHAN_FOREVER for clients; the daemon passes a short one).
- * Returns 0 (held), XICHAN_EBROKEN or XICHAN_ETIMEDOUT.
+ * XICHAN_EBROKEN returned (lock not held).  The wait is bounded as
+ * tag-lock-bound (lock.c) says: deadline_ns (XICHAN_NOWAIT for a call
+ * that has no deadline of its own: the short bound), with w's interrupt
+ * callback run between slices (w may be NULL).  Returns 0 (held),
+ * XICHAN_EBROKEN, XICHAN_ELOCKED (a stopped or slow holder; the message
+ * names its pid), XICHAN_ECORRUPT (the mutex word names no thread) or
+ * XICHAN_EINTR.
  */
 int xichan__lock(struct xichan_shm *shm, struct xichan_lock *l, xichan_repair_fn repair, void *arg,
-                 uint32_t sid, int64_t deadline_ns);
+                 uint32_t sid, int64_t deadline_ns, const struct xichan_waiter *w);
+/*
+ * The deadline of a free: bounded like XICHAN_NOWAIT, but never failed by
+ * the fail point, since a free cannot report.  A free that gives up leaves
+ * its block RESERVED or LEASED to the session, whose cleanup frees it.
+ */
+#define XICHAN__LOCK_BOUNDED ((int64_t)1)
+/* Who holds l, as the mutex word and /proc tell (xichanctl, messages). */
+struct xichan_lock_holder {
+    pid_t tid, pid;     /* thread in the word, its process; 0 if free */
+    char state;         /* /proc state letter, '?' if unreadable */
+    int stopped;        /* 1 if that thread is stopped or traced */
+};
+/* 0 (h filled in; h->tid 0 if free), or XICHAN_ECORRUPT if the word names
+ * no thread. */
+int xichan__lock_holder(struct xichan_lock *l, struct xichan_lock_holder *h);
 void xichan__unlock(struct xichan_lock *l);
 
 /* ----------------------------------------------------------- wait.c */
@@ -259,8 +279,10 @@ int xichan__fifo_take(struct xichan_shm *shm, struct xichan_obj *o, uint32_t tic
 int xichan__fifo_has(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ticket);
 /* Recomputes tail/count/bytes/next_ticket and re-marks linked blocks QUEUED. */
 int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o);
-/* Frees every item (takes heap_lock inside). */
+/* Frees every item (takes heap_lock inside; if it cannot, drops nothing). */
 int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid);
+/* The same with heap_lock held. */
+int xichan__fifo_drop_all_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid);
 /* Applies each item's unbound op to dead_sid's items; returns how many changed. */
 int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t dead_sid,
                         uint32_t my_sid);
@@ -313,8 +335,10 @@ static inline int xichan__obj_check(struct xichan_shm *shm, int kind, uint64_t i
 int xichan__obj_find_name(struct xichan_shm *shm, int kind, const char *name, uint64_t *id);
 /* Locks the object and checks it is still ref's (else ENOTFOUND, unlocked). */
 int xichan__obj_lock(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);
+/* The same, bounded by deadline_ns and interruptible through w (may be NULL);
+ * xichan__obj_lock is this with XICHAN_NOWAIT (the short bound). */
 int xichan__obj_lock_until(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
-                           int64_t deadline_ns);
+                           int64_t deadline_ns, const struct xichan_waiter *w);
 void xichan__obj_unlock(struct xichan_obj *o);
 /* Destroys the object (takes table_lock, then the object's lock). */
 int xichan__obj_destroy(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);

@@ -266,6 +266,15 @@ PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id)
     case XICHAN_ENOSPC:
         set_exc(exc_or(st->SegmentFullError, PyExc_MemoryError), err, "%s", xichan_strerror(err));
         return NULL;
+    case XICHAN_ELOCKED:
+        /* The message names the holder's pid (xichan_strerror, this thread). */
+        if (kind == XP_QUEUE || kind == XP_CHAN)
+            set_exc(exc_or(st->ObjectLockedError, PyExc_TimeoutError), err, "%s %llu: %s",
+                    kind == XP_QUEUE ? "queue" : "channel", n, xichan_strerror(err));
+        else
+            set_exc(exc_or(st->ObjectLockedError, PyExc_TimeoutError), err, "%s",
+                    xichan_strerror(err));
+        return NULL;
     case XICHAN_EACCES:
     case XICHAN_EPERM:
         set_exc(exc_or(st->AccessDeniedError, PyExc_PermissionError), err, "%s",
@@ -446,7 +455,7 @@ static const struct { const char *name; size_t off; } reg_fields[] = {
     REG(QueueItemDestroyed), REG(ChannelError), REG(ChannelNotFoundError),
     REG(ChannelClosedError), REG(ChannelEmptyError), REG(ChannelNotEmptyError),
     REG(ChannelItemDestroyed), REG(NotShareableError), REG(XichanError), REG(SegmentFullError),
-    REG(AccessDeniedError),
+    REG(AccessDeniedError), REG(ObjectLockedError),
     REG(QueueType), REG(SendChannelType), REG(RecvChannelType), REG(ChannelIDType),
     REG(make_channel_id),
 };
