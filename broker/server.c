@@ -140,6 +140,12 @@ static void after_work_cb(uv_work_t *w, int status)
         if (!j->retries++)
             xd_log(XD_WARN, "session %u: cleanup left for later: %s", j->sid,
                    xichan_strerror(j->status));
+        if (j->conn && j->conn->ack) {
+            /* A closing client does not wait for the stopped process either. */
+            struct xichan_msg_bye ack = {XICHAN_PROTO_MAGIC, XICHAN_MSG_BYE_ACK, j->status, 0};
+            (void)send(j->conn->fd, &ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT);
+            j->conn->ack = 0;
+        }
         j->next = retry_head;
         retry_head = j;
         if (!uv_is_active((uv_handle_t *)&retry_timer))

@@ -3,7 +3,9 @@
  * views of a namespace.
  *
  * Objects are read through the library's locked snapshots (xichan_list,
- * xichan_info), so each row is consistent.  Two views read the segment
+ * xichan_info), so each row is consistent; one whose lock a stopped
+ * process holds is shown as "locked" with that pid, after the short bound
+ * (xichan.h, XICHAN_LOCK_GRACE_MS), never waited for.  Two views read the segment
  * directly, through internal.h:
  *   - stats reads the daemon's start time from the header (daemon_pid is
  *     stored with release after daemon_start_ns, so an acquire load of the
@@ -52,6 +54,8 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
            (unsigned long long)o->bytes, o->nbound, ctl_op_name(o->unboundop));
     print_sessions(c, o);
     printf("]");
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf(",\"locked_by\":%u", o->locked_by);
     if (o->kind == XICHAN_KIND_CHANNEL && o->state != XICHAN_STATE_CLOSED &&
         xichan_chan_info_get(c->cl, (xichan_chan_id){o->id}, &ci) == 0)
         printf(",\"send_sessions\":%u,\"recv_sessions\":%u,\"send_released\":%u,"
@@ -72,6 +76,8 @@ static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
            (unsigned long long)o->id, namew, o->name[0] ? o->name : "-", ctl_state_name(o->state),
            (unsigned long long)o->count, maxsize, (unsigned long long)o->bytes, o->nbound);
     print_sessions(c, o);
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf("  (locked by pid %u: counts unknown)", o->locked_by);
     printf("\n");
 }
 
@@ -148,7 +154,11 @@ static void show_one(struct ctl *c, const xichan_obj_info *o)
 
     printf("%s %llu\n", ctl_kind_name(o->kind), (unsigned long long)o->id);
     printf("  name:          %s\n", o->name[0] ? o->name : "-");
-    printf("  state:         %s\n", ctl_state_name(o->state));
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf("  state:         locked by pid %u, which is stopped or slow (counts unknown)\n",
+               o->locked_by);
+    else
+        printf("  state:         %s\n", ctl_state_name(o->state));
     printf("  items:         %llu (%llu bytes)\n", (unsigned long long)o->count,
            (unsigned long long)o->bytes);
     if (o->kind == XICHAN_KIND_QUEUE)

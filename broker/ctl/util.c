@@ -117,6 +117,8 @@ const char *ctl_state_name(int st)
         return "closing";
     case XICHAN_STATE_CLOSED:
         return "closed";
+    case XICHAN_STATE_LOCKED:
+        return "locked";
     default:
         return "broken";
     }

@@ -18,9 +18,11 @@
  *     the object's lock, whose holders never need the GIL and keep it for a
  *     few loads and stores (a dead holder is recovered by the robust lock
  *     at once), and it never sleeps, so nothing needs interrupting.  The
- *     price: a lock holder stopped mid-section (SIGSTOP, a debugger) now
- *     stalls this interpreter's other threads too, not only the caller --
- *     neither could be interrupted before either (a mutex wait is not).
+ *     price: a lock holder stopped mid-section (SIGSTOP, a debugger)
+ *     stalls this interpreter's other threads too, for the short bound of
+ *     a nowait lock wait (XICHAN_LOCK_GRACE_MS, xichan.h); a try that gets
+ *     XICHAN_ELOCKED then goes on to the blocking call, which waits for
+ *     the lock until the caller's timeout with the GIL released.
  *   - Blocking calls release the GIL.  The client's interrupt callback
  *     (xp_interrupt) runs every 50 ms and when a signal arrives: it takes the
  *     thread state parked by xp_block_begin (a thread-local, because one
