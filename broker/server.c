@@ -585,9 +585,19 @@ static int listen_socket(void)
     listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd < 0)
         return -1;
-    memcpy(sa.sun_path, xd.sock_path, strlen(xd.sock_path) + 1);
+    /*
+     * Bound in the dir we checked (access.c), through its descriptor's
+     * /proc link, so a swap of the path since cannot move the socket;
+     * without /proc, by path.
+     */
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", xd.dir_fd);
+    if (access(sa.sun_path, F_OK) == 0)
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", xd.dir_fd,
+                 xd.sock_name);
+    else
+        memcpy(sa.sun_path, xd.sock_path, strlen(xd.sock_path) + 1);
     /* Only a daemon holding the lock gets here: any socket file is stale. */
-    unlink(xd.sock_path);
+    unlinkat(xd.dir_fd, xd.sock_name, 0);
     /*
      * Born 0600 whatever the caller's umask, then given its final mode and
      * group (access.c).  The loop and its worker threads do not run yet, so
@@ -596,7 +606,7 @@ static int listen_socket(void)
     old_mask = umask(xd_socket_umask());
     rc = bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old_mask);
-    if (rc < 0 || xd_share_socket(xd.sock_path) < 0 || listen(listen_fd, 128) < 0)
+    if (rc < 0 || xd_share_socket(xd.sock_name) < 0 || listen(listen_fd, 128) < 0)
         return -1;
     return 0;
 }

@@ -106,15 +106,27 @@ static void usage(FILE *f)
             "4 existing segment cannot be adopted, 1 other start-up failures.\n");
 }
 
-/* The lock file: held for the daemon's whole life, its pid inside. */
+/*
+ * The lock file: held for the daemon's whole life, its pid inside.  Opened
+ * in the dir we checked, never through a symlink, and only if it is a
+ * regular file of ours: we truncate and write it.
+ */
 static int take_lock(void)
 {
+    struct stat st;
     char buf[32];
     ssize_t n;
-    int fd = open(xd.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = openat(xd.dir_fd, xd.lock_name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
     if (fd < 0) {
-        xd_log(XD_ERROR, "cannot open lock file %s: %s", xd.lock_path, strerror(errno));
+        xd_log(XD_ERROR, "cannot open lock file %s: %s%s", xd.lock_path, strerror(errno),
+               errno == ELOOP ? " (it is a symlink: remove it)" : "");
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        xd_log(XD_ERROR, "lock file %s is not a regular file of uid %u: remove it", xd.lock_path,
+               (unsigned)geteuid());
+        close(fd);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -241,14 +253,27 @@ void xd_remove_files(void)
         xd.shm = NULL;
     }
     if (xd.sock_path[0])
-        unlink(xd.sock_path);
+        unlinkat(xd.dir_fd, xd.sock_name, 0);
     if (xd.pid_file)
         unlink(xd.pid_file);
     if (xd.lock_fd >= 0) {
-        unlink(xd.lock_path);
+        unlinkat(xd.dir_fd, xd.lock_name, 0); /* while we still hold it */
         close(xd.lock_fd);
         xd.lock_fd = -1;
     }
+}
+
+/* Start-up failed: whatever this daemon created goes (the segment only if
+ * it made it: an adopted one keeps its items for the next daemon). */
+static void remove_startup_files(void)
+{
+    if (xd.lock_fd >= 0) {
+        unlinkat(xd.dir_fd, xd.lock_name, 0);
+        close(xd.lock_fd);
+        xd.lock_fd = -1;
+    }
+    if (xd.made_dir && xd.dir_fd >= 0)
+        (void)rmdir(xd.dir); /* only if empty: another daemon's files stay */
 }
 
 /* ----------------------------------------------------------- detach */
@@ -386,7 +411,7 @@ int main(int argc, char **argv)
     xd.nsessions = 1024;
     xd.nobjects = 16384;
     xd.nbindings = 65536;
-    xd.lock_fd = xd.ready_fd = xd.log_fd = -1;
+    xd.lock_fd = xd.ready_fd = xd.log_fd = xd.dir_fd = -1;
     xd.log_level = XD_INFO;
     if ((env = getenv("XICHAN_LOG_LEVEL")) && parse_level(env) >= 0)
         xd.log_level = parse_level(env);
@@ -440,6 +465,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "xichand: runtime dir path too long\n");
         return EXIT_USAGE;
     }
+    snprintf(xd.sock_name, sizeof(xd.sock_name), "%s.sock", xd.ns);
+    snprintf(xd.lock_name, sizeof(xd.lock_name), "%s.lock", xd.ns);
     if ((rc = xd_access_init(group)) < 0)
         return rc == -2 ? EXIT_USAGE : 1;
     signal(SIGPIPE, SIG_IGN);
@@ -457,13 +484,16 @@ int main(int argc, char **argv)
         return 1;
     }
     raise_nofile();
-    if (xd_prepare_dir(xd.dir) < 0)
+    if ((xd.dir_fd = xd_prepare_dir(xd.dir)) < 0)
         return startup_failed(1);
-    if ((rc = take_lock()) < 0)
+    if ((rc = take_lock()) < 0) {
+        if (rc != -2)
+            remove_startup_files();
         return startup_failed(rc == -2 ? EXIT_BUSY : 1);
+    }
     if ((rc = open_segment()) < 0) {
         xd.sock_path[0] = '\0';
-        close(xd.lock_fd);
+        remove_startup_files();
         return startup_failed(rc == -2 ? EXIT_BUSY : EXIT_SEGMENT);
     }
     if (xd.pid_file)
