@@ -365,6 +365,7 @@ int main(int argc, char **argv)
     const struct cmd *cmd;
     int ch, rc;
 
+    xichan__stdio_guard(); /* before any file or socket is opened */
     c.a.timeout = -1;
     c.a.interval = 1.0;
     c.a.format = CTL_FMT_STR;

@@ -407,6 +407,7 @@ int main(int argc, char **argv)
     const char *name = NULL, *rdir = NULL, *log_file = NULL, *env, *group = getenv("XICHAN_GROUP");
     int c, daemonize = 0, rc;
 
+    xichan__stdio_guard(); /* before any file or socket is opened */
     xd.size = 64u << 20;
     xd.nsessions = 1024;
     xd.nobjects = 16384;

@@ -73,7 +73,8 @@ static int connect_to(const char *path, int *fd_out)
     if (strlen(path) >= sizeof(sa.sun_path))
         return XICHAN_ENAMETOOLONG;
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    /* Never 0, 1 or 2: a program with a closed stdout would printf into it. */
+    fd = xichan__fd_above_stdio(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return XICHAN_EIO;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {

@@ -491,6 +491,15 @@ int xichan__trust_daemon(int fd, const char *dir, int explicit_dir, const char *
 int xichan__trust_segment(const struct xichan_shm *shm, uid_t daemon_uid, const char *ns);
 
 int xichan__runtime_dir(char *buf, size_t cap, const char *override);
+/*
+ * Standard descriptors (misc.c).  The library never hands 0, 1 or 2 to a
+ * socket of its own: fd_above_stdio moves fd (closed) to the lowest number
+ * above 2, CLOEXEC.  Programs (xichand, xichanctl) call stdio_guard first:
+ * each of 0, 1, 2 that is closed is opened on /dev/null, so no file they
+ * open later becomes someone's stdin or stdout.
+ */
+int xichan__fd_above_stdio(int fd);
+void xichan__stdio_guard(void);
 int xichan__ns_name(char *buf, size_t cap, const char *override);
 
 #endif /* XICHAN_INTERNAL_H */

@@ -2,6 +2,8 @@
  * misc.c -- namespace names and the runtime directory (DESIGN.md:
  * XICHAN_NAME, XICHAN_RUNTIME_DIR), shared by clients, xichand and xichanctl.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,4 +65,26 @@ int xichan__sock_path(char *buf, size_t cap, const char *dir, const char *ns)
 int xichan__lock_path(char *buf, size_t cap, const char *dir, const char *ns)
 {
     return fits(snprintf(buf, cap, "%s/%s.lock", dir, ns), cap);
+}
+
+int xichan__fd_above_stdio(int fd)
+{
+    int nfd;
+
+    if (fd < 0 || fd > 2)
+        return fd;
+    nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return nfd;
+}
+
+void xichan__stdio_guard(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            /* open() takes the lowest free number: this one. */
+            int nfd = open("/dev/null", O_RDWR);
+            if (nfd > 2)
+                close(nfd);
+        }
 }
