@@ -47,10 +47,15 @@ static int snapshot(struct xichan_shm *shm, uint32_t i, uint32_t sid, xichan_obj
 
     if (err == XICHAN_EBROKEN || err == XICHAN_ELOCKED || err == XICHAN_ECORRUPT) {
         struct xichan_lock_holder h;
-        /* What table_lock guards is still exact: id, kind, name, bindings. */
+        /* What table_lock guards is still exact: what was set at creation
+         * (id, kind, name, maxsize, defaults) and the bindings. */
         memset(info, 0, sizeof(*info));
         info->id = o->id;
         info->kind = o->kind;
+        info->maxsize = o->maxsize;
+        info->fmt = o->fmt;
+        info->unboundop = o->unboundop;
+        info->nbound = o->refcount;
         memcpy(info->name, o->name, sizeof(info->name) - 1);
         info->state = err == XICHAN_ELOCKED ? XICHAN_STATE_LOCKED : XICHAN_STATE_BROKEN;
         if (err == XICHAN_ELOCKED && xichan__lock_holder(&o->lock, &h) == 0)

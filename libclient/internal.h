@@ -499,6 +499,9 @@ int xichan__runtime_dir(char *buf, size_t cap, const char *override);
  * open later becomes someone's stdin or stdout.
  */
 int xichan__fd_above_stdio(int fd);
+/* 1 if name is UTF-8 text with no control character (misc.c): what every
+ * creator of a named object must pass (else XICHAN_EBADNAME). */
+int xichan__name_ok(const char *name);
 void xichan__stdio_guard(void);
 int xichan__ns_name(char *buf, size_t cap, const char *override);
 

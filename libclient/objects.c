@@ -182,6 +182,8 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
         return XICHAN_EINVAL;
     if (name && (!name[0] || strlen(name) >= XICHAN_NAME_MAX))
         return name[0] ? XICHAN_ENAMETOOLONG : XICHAN_EINVAL;
+    if (name && !xichan__name_ok(name))
+        return XICHAN_EBADNAME;
     if ((err = xichan__table_lock(shm, sid, XICHAN_NOWAIT)))
         return err;
     if (name) {

@@ -66,14 +66,15 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
 
 static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
 {
-    char maxsize[24];
+    char maxsize[24], name[4 * 64 + 8];
 
     if (o->kind == XICHAN_KIND_QUEUE && o->maxsize > 0)
         snprintf(maxsize, sizeof(maxsize), "%lld", (long long)o->maxsize);
     else
         snprintf(maxsize, sizeof(maxsize), "-");
     printf("%-8s %6llu  %-*s %-8s %8llu %8s %10llu %6u  ", ctl_kind_name(o->kind),
-           (unsigned long long)o->id, namew, o->name[0] ? o->name : "-", ctl_state_name(o->state),
+           (unsigned long long)o->id, namew, o->name[0] ? ctl_esc(o->name, name, sizeof(name)) : "-",
+           ctl_state_name(o->state),
            (unsigned long long)o->count, maxsize, (unsigned long long)o->bytes, o->nbound);
     print_sessions(c, o);
     if (o->state == XICHAN_STATE_LOCKED)
@@ -85,10 +86,11 @@ static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
  * long name never pushes the rest of its row out of line. */
 static int name_width(const xichan_obj_info *v, int m)
 {
+    char name[4 * 64 + 8];
     int w = 16;
 
     for (int i = 0; i < m; i++) {
-        int len = (int)strnlen(v[i].name, sizeof(v[i].name));
+        int len = (int)strlen(ctl_esc(v[i].name, name, sizeof(name)));
         if (len > w)
             w = len;
     }
@@ -151,9 +153,10 @@ int ctl_cmd_list(struct ctl *c)
 static void show_one(struct ctl *c, const xichan_obj_info *o)
 {
     xichan_chan_info ci;
+    char name[4 * 64 + 8];
 
     printf("%s %llu\n", ctl_kind_name(o->kind), (unsigned long long)o->id);
-    printf("  name:          %s\n", o->name[0] ? o->name : "-");
+    printf("  name:          %s\n", o->name[0] ? ctl_esc(o->name, name, sizeof(name)) : "-");
     if (o->state == XICHAN_STATE_LOCKED)
         printf("  state:         locked by pid %u, which is stopped or slow (counts unknown)\n",
                o->locked_by);
@@ -363,11 +366,16 @@ int ctl_cmd_sessions(struct ctl *c)
         const struct xichan_session *s = &rows[i].s;
         const char *state = xa_load_relaxed(&s->state) == XICHAN_SESS_LIVE ? "live" : "ending";
         int self = s->sid == c->cl->sid;
+        char kind[sizeof(s->kind) + 1], kesc[4 * sizeof(s->kind) + 8];
+
+        /* From the segment: bounded (a scribbled one may lack its NUL), escaped. */
+        memcpy(kind, s->kind, sizeof(s->kind));
+        kind[sizeof(s->kind)] = '\0';
 
         if (c->json) {
             printf("%s{\"sid\":%u,\"pid\":%u,\"uid\":%u,\"kind\":", i ? "," : "", s->sid, s->pid,
                    s->uid);
-            ctl_json_str(stdout, s->kind);
+            ctl_json_str(stdout, kind);
             printf(",\"state\":\"%s\",\"started\":\"%s\",\"objects\":", state,
                    ctl_time_str(s->start_ns, 1, t, sizeof(t)));
             if (rows[i].objects >= 0)
@@ -381,7 +389,8 @@ int ctl_cmd_sessions(struct ctl *c)
             snprintf(objs, sizeof(objs), "%d", rows[i].objects);
         else
             snprintf(objs, sizeof(objs), "?");
-        printf("%8u %8u  %-8s %-9s %-19s %7s%s\n", s->sid, s->pid, s->kind, state,
+        printf("%8u %8u  %-8s %-9s %-19s %7s%s\n", s->sid, s->pid,
+               ctl_esc(kind, kesc, sizeof(kesc)), state,
                ctl_time_str(s->start_ns, 0, t, sizeof(t)), objs, self ? "  (this xichanctl)" : "");
     }
     if (c->json)

@@ -80,7 +80,8 @@ extern "C" {
     XX(ESTALE, -1013, "handle belongs to the parent of a fork(); open a new client") \
     XX(EBUSY, -1014, "another xichand already serves this namespace")          \
     XX(EDAEMONLOST, -1016, "connection to xichand lost")                      \
-    XX(ELOCKED, -1017, "object locked by a stopped or slow process")
+    XX(ELOCKED, -1017, "object locked by a stopped or slow process")          \
+    XX(EBADNAME, -1018, "object name must be UTF-8 text without control characters")
 
 typedef enum {
 #define XICHAN_ERR_ENUM_(name, value, msg) XICHAN_##name = value,
@@ -482,7 +483,7 @@ typedef struct xichan_obj_info {
     int fmt;
     int unboundop;
     char name[64];     /* "" if unnamed */
-    uint32_t locked_by; /* XICHAN_STATE_LOCKED: the holder's pid (counts are then 0) */
+    uint32_t locked_by; /* XICHAN_STATE_LOCKED: the holder's pid (count, bytes: 0, unknown) */
 } xichan_obj_info;
 
 /*

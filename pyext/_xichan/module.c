@@ -260,6 +260,7 @@ PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id)
         return PyErr_NoMemory();
     case XICHAN_EINVAL:
     case XICHAN_ENAMETOOLONG:
+    case XICHAN_EBADNAME:
         PyErr_SetString(PyExc_ValueError, xichan_strerror(err));
         return NULL;
     case XICHAN_E2BIG:
@@ -541,6 +542,7 @@ static int mod_exec(PyObject *m)
     ADDINT("STATE_CLOSING", XICHAN_STATE_CLOSING);
     ADDINT("STATE_CLOSED", XICHAN_STATE_CLOSED);
     ADDINT("STATE_BROKEN", XICHAN_STATE_BROKEN);
+    ADDINT("STATE_LOCKED", XICHAN_STATE_LOCKED);
     ADDINT("UNBOUND_REMOVE", XICHAN_UNBOUND_REMOVE);
     ADDINT("UNBOUND_ERROR", XICHAN_UNBOUND_ERROR);
     ADDINT("UNBOUND_REPLACE", XICHAN_UNBOUND_REPLACE);

@@ -527,7 +527,10 @@ static PyObject *q_list(PyObject *m, PyObject *unused)
     for (Py_ssize_t i = 0; res && i < PyList_GET_SIZE(all); i++) {
         PyObject *t = PyList_GET_ITEM(all, i), *r;
 
-        if (PyLong_AsLong(PyTuple_GET_ITEM(t, 2)) != XICHAN_STATE_OPEN)
+        long state = PyLong_AsLong(PyTuple_GET_ITEM(t, 2));
+
+        /* A queue whose lock a stopped process holds is still open. */
+        if (state != XICHAN_STATE_OPEN && state != XICHAN_STATE_LOCKED)
             continue;
         r = PyTuple_Pack(5, PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 8),
                          PyTuple_GET_ITEM(t, 9), PyTuple_GET_ITEM(t, 3),
