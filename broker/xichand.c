@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,8 @@
 #define EXIT_USAGE 2
 #define EXIT_BUSY 3
 #define EXIT_SEGMENT 4
+/* 64G: the heap's 32-bit unit offsets reach no further (a larger segment would be waste). */
+#define MAX_SIZE (64ull << 30)
 
 struct xd xd;
 
@@ -64,25 +67,54 @@ static int parse_level(const char *s)
     return -1;
 }
 
+/*
+ * A whole number with an optional K, M, G or T suffix (and B): 0, -1 if s
+ * is not one (a sign, a fraction, garbage), -2 if it does not fit 64 bits.
+ * strtoull alone would take "-1" as 2^64 - 1 and wrap "17179869185G".
+ */
 static int parse_size(const char *s, uint64_t *out)
 {
+    unsigned shift = 0;
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long v;
 
-    if (end == s)
+    if (*s < '0' || *s > '9')
         return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return -2;
     switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
     default: break;
     }
     if (*end == 'B' || *end == 'b')
         end++;
     if (*end)
         return -1;
-    *out = v;
+    if (shift && v > (UINT64_MAX >> shift))
+        return -2;
+    *out = (uint64_t)v << shift;
     return 0;
+}
+
+/* "64M", "1.5G": a size for people. */
+static const char *human(uint64_t v, char *buf, size_t cap)
+{
+    const char *units = "KMGT";
+    int u = -1;
+    double d = (double)v;
+
+    while (d >= 1024 && u < 3)
+        d /= 1024, u++;
+    if (u < 0)
+        snprintf(buf, cap, "%llu bytes", (unsigned long long)v);
+    else
+        snprintf(buf, cap, "%.*f%c", d == (double)(uint64_t)d ? 0 : 1, d, units[u]);
+    return buf;
 }
 
 static void usage(FILE *f)
@@ -172,6 +204,39 @@ static pid_t live_daemon(void)
     return strstr(line, " (xichand) ") && !strstr(line, " (xichand) Z") ? pid : 0;
 }
 
+/*
+ * An existing segment we cannot adopt: say whose file it is and what clears
+ * it.  Another user's (planted, or left by a daemon of theirs under our
+ * name) only that user or root can remove; ours, `xichanctl cleanup`.
+ */
+static void segment_refused(int err)
+{
+    char path[128], who[80];
+    struct passwd *pw;
+    struct stat st;
+
+    snprintf(path, sizeof(path), "/dev/shm%s", xd.seg_name);
+    if (stat(path, &st) == 0 && st.st_uid != geteuid()) {
+        pw = getpwuid(st.st_uid);
+        snprintf(who, sizeof(who), "uid %u%s%s%s", (unsigned)st.st_uid, pw ? " (" : "",
+                 pw ? pw->pw_name : "", pw ? ")" : "");
+        fprintf(stderr,
+                "xichand: the segment %s of namespace '%s' belongs to %s, not to this user\n"
+                "(uid %u): another user created it, so this namespace cannot be served.\n"
+                "It is left untouched.  That user or root must remove it:\n"
+                "  sudo rm %s\n"
+                "or serve another namespace (--name).\n",
+                path, xd.ns, who, (unsigned)geteuid(), path);
+        return;
+    }
+    fprintf(stderr,
+            "xichand: the existing segment %s cannot be adopted: %s.\n"
+            "It is left untouched.  If no process uses it any more,\n"
+            "  xichanctl cleanup %s --yes\n"
+            "removes it (or: rm %s).\n",
+            path, xichan_strerror(err), xd.ns, path);
+}
+
 /* 0, -1 (a segment that cannot be adopted or created: printed), -2 served elsewhere. */
 static int open_segment(void)
 {
@@ -197,20 +262,16 @@ static int open_segment(void)
         return xd_adopt();
     }
     if (err != XICHAN_ENOTFOUND) {
-        fprintf(stderr,
-                "xichand: the existing segment /dev/shm%s cannot be adopted: %s.\n"
-                "It is left untouched.  If no process uses it any more, remove it with\n"
-                "  rm /dev/shm%s\n",
-                xd.seg_name, xichan_strerror(err), xd.seg_name);
+        segment_refused(err);
         return -1;
     }
     err = xichan__shm_create(xd.seg_name, &geo, &xd.shm);
     if (err) {
-        fprintf(stderr, "xichand: cannot create segment /dev/shm%s of %llu bytes: %s%s\n",
-                xd.seg_name, (unsigned long long)xd.size, xichan_strerror(err),
-                err == XICHAN_ENOSPC ? " (/dev/shm is too small: free it, or use a smaller --size)"
-                : err == XICHAN_EINVAL ? " (--size too small for the tables)"
-                                       : "");
+        fprintf(stderr, "xichand: cannot create segment /dev/shm%s of %llu bytes: %s\n",
+                xd.seg_name, (unsigned long long)xd.size,
+                err == XICHAN_ENOSPC ? "/dev/shm has not that much room (free some, or give a "
+                                       "smaller --size)"
+                                     : xichan_strerror(err));
         return -1;
     }
     /* Born 0600; with --group it becomes 0660 of the group only now (access.c). */
@@ -423,18 +484,26 @@ int main(int argc, char **argv)
         case 'r': rdir = optarg; break;
         case 'g': group = optarg; break;
         case 's':
-            if (parse_size(optarg, &xd.size) < 0) {
-                fprintf(stderr, "xichand: --size: '%s' is not a size (e.g. 64M)\n", optarg);
+            if ((rc = parse_size(optarg, &xd.size)) < 0 || xd.size > MAX_SIZE) {
+                fprintf(stderr,
+                        "xichand: --size: '%s' is %s: give bytes as a whole number with an "
+                        "optional K, M, G or T suffix, at most 64G (e.g. 64M)\n",
+                        optarg, rc == -1 ? "not a size" : "too large");
                 return EXIT_USAGE;
             }
             break;
-        case 'S': case 'O': case 'B':
-            if (parse_size(optarg, &v) < 0 || v < 1 || v > 1u << 24) {
-                fprintf(stderr, "xichand: %s needs a count from 1 to 16777216\n", argv[optind - 1]);
+        case 'S': case 'O': case 'B': {
+            /* A session table needs two slots: this daemon's clients and one more. */
+            unsigned lo = c == 'S' ? 2 : 1, hi = 1u << 24;
+            if (parse_size(optarg, &v) < 0 || v < lo || v > hi) {
+                fprintf(stderr, "xichand: --%s needs a whole number from %u to %u, not '%s'\n",
+                        c == 'S' ? "sessions" : c == 'O' ? "objects" : "bindings", lo, hi,
+                        optarg);
                 return EXIT_USAGE;
             }
             *(c == 'S' ? &xd.nsessions : c == 'O' ? &xd.nobjects : &xd.nbindings) = (uint32_t)v;
             break;
+        }
         case 'f': daemonize = 0; break;
         case 'd': daemonize = 1; break;
         case 'p': xd.pid_file = optarg; break;
@@ -453,6 +522,20 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "xichand: unexpected argument '%s'\n", argv[optind]);
         return EXIT_USAGE;
+    }
+    {
+        struct xichan_shm_geometry geo = {xd.size, xd.nsessions, xd.nobjects, xd.nbindings};
+        uint64_t min = xichan__shm_min_size(&geo);
+        char a[32], b[32];
+        if (xd.size < min) {
+            fprintf(stderr,
+                    "xichand: --size %s is too small for %u sessions, %u objects and %u "
+                    "bindings: at least %s (%llu bytes); give a larger --size, or lower "
+                    "--sessions, --objects or --bindings\n",
+                    human(xd.size, a, sizeof(a)), xd.nsessions, xd.nobjects, xd.nbindings,
+                    human(min, b, sizeof(b)), (unsigned long long)min);
+            return EXIT_USAGE;
+        }
     }
     if (xichan__ns_name(xd.ns, sizeof(xd.ns), name)) {
         fprintf(stderr, "xichand: namespace '%s': use 1 to 40 of A-Z a-z 0-9 . _ -\n",

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,41 @@ static int spawn_daemon(const char *ns, const char *dir)
     return 0;
 }
 
+/*
+ * No socket answered.  If the namespace's lock file names a live xichand,
+ * one does run, and its socket was deleted: say so, instead of "no xichand
+ * runs" (a second daemon would only be refused, exit 3).
+ */
+static void explain_no_socket(const char *dir, const char *ns)
+{
+    char path[512], buf[32], comm[32] = "";
+    ssize_t n;
+    long pid;
+    int fd;
+
+    if (xichan__lock_path(path, sizeof(path), dir, ns) ||
+        (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return;
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    if ((pid = strtol(buf, NULL, 10)) <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+        return;
+    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        n = read(fd, comm, sizeof(comm) - 1);
+        comm[n > 0 ? n : 0] = '\0';
+        close(fd);
+    }
+    if (strncmp(comm, "xichand", 7) != 0)
+        return;
+    xichan__set_refusal(XICHAN_ENODAEMON,
+                        "xichand (pid %ld) serves namespace '%s' but its socket %s/%s.sock is "
+                        "gone (deleted?): clients cannot reach it; stop it (kill %ld) and start "
+                        "xichand again, which keeps every item",
+                        pid, ns, dir, ns, pid);
+}
+
 static int connect_or_start(const char *ns, const char *dir, int autostart, int *fd)
 {
     char path[512];
@@ -189,6 +225,8 @@ static int connect_or_start(const char *ns, const char *dir, int autostart, int 
     err = connect_to(path, fd);
     if (err == XICHAN_EACCES)
         xichan__explain_denied(path, dir, ns);
+    if (err == XICHAN_ENODAEMON)
+        explain_no_socket(dir, ns);
     if (err != XICHAN_ENODAEMON || !autostart)
         return err;
     if ((err = xichan__may_autostart(dir, ns)) || (err = spawn_daemon(ns, dir)))

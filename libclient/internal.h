@@ -114,6 +114,8 @@ struct xichan_shm_geometry {
 uint32_t xichan__layout_hash(void);
 /* "/xichan-<uid>-<namespace>" into buf (>= 64 bytes). */
 int xichan__shm_name(char *buf, size_t cap, const char *ns);
+/* The smallest segment size that holds g's tables and a minimal heap. */
+uint64_t xichan__shm_min_size(const struct xichan_shm_geometry *g);
 /* Creates (O_EXCL, 0600, posix_fallocate) and lays out a fresh segment. */
 int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
                        struct xichan_shm **out);

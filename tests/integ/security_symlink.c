@@ -95,7 +95,7 @@ static int victim_start(const char *name)
             dup2(fd, 2);
         }
         xt_become(V, V, NULL, 0);
-        execl(xt_daemon_path(), "xichand", "--foreground", "--size", "4M", "--name", name,
+        execl(xt_daemon_path(), "xichand", "--foreground", "--size", "16M", "--name", name,
               "--runtime-dir", link_path, (char *)NULL);
         _exit(127);
     }
@@ -155,7 +155,7 @@ static void race(void)
 static void planted_lock(void)
 {
     char dir[300], target[300], lock[400], out[4096], text[64];
-    char *argv[] = {(char *)xt_daemon_path(), "--foreground", "--size", "4M", "--name",
+    char *argv[] = {(char *)xt_daemon_path(), "--foreground", "--size", "16M", "--name",
                     "planted", "--runtime-dir", dir, NULL};
 
     snprintf(dir, sizeof(dir), "%s/planted", xt_runtime_dir());
