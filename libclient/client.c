@@ -422,9 +422,12 @@ void xichan_client_close(xichan_client *cl)
     if (!cl)
         return;
     if (xichan__client_ok(cl) != 0) {
-        /* A forked child's copy: the session is the parent's. */
+        /* A forked child's copy: the session is the parent's.  Items the
+         * parent held are counted in this copy too: the memory may stay. */
         close(cl->fd);
-        free(cl);
+        if ((atomic_fetch_or_explicit(&cl->refs, XICHAN__CL_CLOSED, memory_order_acq_rel) &
+             ~XICHAN__CL_CLOSED) == 0)
+            free(cl);
         return;
     }
     /*
@@ -436,8 +439,26 @@ void xichan_client_close(xichan_client *cl)
     if (say_bye(cl->fd, &bye) != 0 && reattach(cl) == 0)
         (void)say_bye(cl->fd, &bye);
     close(cl->fd);
-    xichan__shm_release(cl->shm);
-    free(cl);
+    cl->fd = -1;
+    /*
+     * Items still out keep the handle and the mapping (not the session: its
+     * blocks went back with it): their release after this is safe and frees
+     * nothing, and the last one unmaps.
+     */
+    if ((atomic_fetch_or_explicit(&cl->refs, XICHAN__CL_CLOSED, memory_order_acq_rel) &
+         ~XICHAN__CL_CLOSED) == 0) {
+        xichan__shm_release(cl->shm);
+        free(cl);
+    }
+}
+
+void xichan__client_unref(xichan_client *cl, uint32_t n)
+{
+    /* acq_rel: the one that frees sees every other use before. */
+    if (atomic_fetch_sub_explicit(&cl->refs, n, memory_order_acq_rel) == (XICHAN__CL_CLOSED | n)) {
+        xichan__shm_release(cl->shm);
+        free(cl);
+    }
 }
 
 uint32_t xichan_client_session(const xichan_client *cl)

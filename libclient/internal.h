@@ -441,6 +441,14 @@ struct xichan_client {
     char dir[400];            /* runtime dir, to find a restarted daemon */
     uid_t daemon_uid;         /* a restarted daemon must run as the same uid */
     /*
+     * Items handed out and not yet released, with XICHAN__CL_CLOSED set
+     * once xichan_client_close ran: the session ended, so a release frees
+     * no block (the daemon reclaimed them), and whichever of the close and
+     * the last release comes second frees the handle and unmaps (client.c).
+     * One word, so that exactly one of them sees the other done.
+     */
+    xichan_atomic_u32 refs;
+    /*
      * Channel associations this session has made, as (gen << 32 | slot << 4 |
      * flags) words indexed by slot.  Lock-free: for one (slot, gen) the flags
      * only ever gain bits while the session lives, so any value read is a
@@ -465,6 +473,10 @@ struct xichan_client {
     uint8_t cache_n[XICHAN_CACHE_CLASSES];
     uint32_t cache[XICHAN_CACHE_CLASSES][XICHAN_CACHE_DEPTH];
 };
+
+#define XICHAN__CL_CLOSED 0x80000000u
+/* n items of cl released (client.c): after its close, the last frees it. */
+void xichan__client_unref(xichan_client *cl, uint32_t n);
 
 /* 0, or XICHAN_ESTALE in a forked child. */
 static inline int xichan__client_ok(const xichan_client *cl)

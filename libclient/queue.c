@@ -327,8 +327,12 @@ void xichan_items_release(xichan_item *items, size_t n)
     for (size_t i = 0; i <= n; i++) {
         /* Flush a chunk when it is full, at the end, or when the client changes. */
         if (k && (i == n || k == BATCH_CHUNK || (items[i].cl_ && items[i].cl_ != cl))) {
-            if (xichan__client_ok(cl) == 0)
-                (void)xichan__heap_free_many(cl->shm, offs, k, cl->sid);
+            /* As xichan_item_release, k at a time. */
+            if (xichan__client_ok(cl) == 0) {
+                if (!(xa_load_relaxed(&cl->refs) & XICHAN__CL_CLOSED))
+                    (void)xichan__heap_free_many(cl->shm, offs, k, cl->sid);
+                xichan__client_unref(cl, (uint32_t)k);
+            }
             k = 0;
         }
         if (i == n)
