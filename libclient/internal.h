@@ -159,6 +159,7 @@ struct xichan_lock_holder {
     pid_t tid, pid;     /* thread in the word, its process; 0 if free */
     char state;         /* /proc state letter, '?' if unreadable */
     int stopped;        /* 1 if that thread is stopped or traced */
+    int stuck;          /* stopped, or asleep (S, D): not running its section */
 };
 /* 0 (h filled in; h->tid 0 if free), or XICHAN_ECORRUPT if the word names
  * no thread. */

@@ -31,9 +31,12 @@
  *     in microseconds, and a nowait call must not fail for that.
  *   - From then on the holder is looked at (every LOCK_SLICE_NS), through
  *     the owner thread id glibc keeps in the mutex word and /proc: a holder
- *     that is stopped ends the wait at the (moved) deadline with
+ *     that is stopped -- or asleep, which with a lock held XICHAN_LOCK_GRACE_MS
+ *     long means it waits for something itself, such as a nested lock a
+ *     stopped process holds -- ends the wait at the (moved) deadline with
  *     XICHAN_ELOCKED, its pid in the message; one that runs (or cannot be
- *     seen) is given up to XICHAN_LOCK_SLOW_MS from the start of the wait.
+ *     seen) is given up to XICHAN_LOCK_SLOW_MS from the start of the wait:
+ *     on a loaded machine a holder may be preempted in its section.
  *   - A word naming a thread that does not exist, seen twice unchanged,
  *     is not a mutex state any process can leave (the kernel marks a dead
  *     owner's robust mutexes OWNER_DIED before its thread id goes away):
@@ -147,6 +150,9 @@ int xichan__lock_holder(struct xichan_lock *l, struct xichan_lock_holder *h)
     if ((p = strstr(buf, "\nTgid:")))
         h->pid = (pid_t)strtol(p + 6, NULL, 10);
     h->stopped = h->state == 'T' || h->state == 't';
+    /* Asleep or in the kernel while it holds a lock: waiting for something
+     * itself (a nested lock a stopped process holds), not running its section. */
+    h->stuck = h->stopped || h->state == 'S' || h->state == 'D' || h->state == 'Z';
     return 0;
 }
 
@@ -181,11 +187,12 @@ static int lock_wait(struct xichan_lock *l, int64_t deadline_ns, const struct xi
             } else {
                 suspect = 0;
             }
-            if (t >= (h.stopped ? give_up : slow)) {
+            if (t >= (h.stuck ? give_up : slow)) {
                 xichan__set_refusal(XICHAN_ELOCKED,
                                     "object locked by process %d, which %s (gave up after %lld ms)",
                                     (int)h.pid,
                                     h.stopped ? "is stopped (SIGSTOP, Ctrl-Z or a debugger)"
+                                    : h.stuck ? "is itself waiting with it held"
                                               : "holds it for too long",
                                     (long long)((t - start) / 1000000));
                 return XICHAN_ELOCKED;

@@ -155,6 +155,9 @@ struct ledger {
     /* --stops: the longest a C worker's call ran past its deadline, calls over 50 ms */
     _Atomic int64_t max_overrun_ns;
     _Atomic uint64_t overruns_50ms, timed_calls, locked_errors;
+    _Atomic uint64_t overrun_hist[6];   /* <1, <10, <20, <50, <250, >=250 ms */
+    _Atomic uint64_t over_50ms_elocked; /* of overruns_50ms, calls that failed with ELOCKED */
+    _Atomic int64_t max_overrun_elocked_ns; /* the longest of the calls that met a stopped holder */
     struct increc inc[INC_MAX];
     _Atomic uint32_t sid2inc[SID_MAP];
 };
@@ -344,10 +347,20 @@ static void call_end(int64_t start, int64_t deadline, uint32_t gen, int err)
     if ((gen & 1) || atomic_load(&me->stopgen) != gen)
         return; /* this worker was stopped meanwhile: its own time, not a wait */
     atomic_fetch_add(&L->timed_calls, 1);
-    if (over > 50 * 1000000ll)
+    atomic_fetch_add(&L->overrun_hist[over < 1000000ll ? 0 : over < 10000000ll ? 1
+                                      : over < 20000000ll ? 2 : over < 50000000ll ? 3
+                                      : over < 250000000ll ? 4 : 5], 1);
+    if (over > 50 * 1000000ll) {
         atomic_fetch_add(&L->overruns_50ms, 1);
+        if (err == XICHAN_ELOCKED)
+            atomic_fetch_add(&L->over_50ms_elocked, 1);
+    }
     m = atomic_load(&L->max_overrun_ns);
     while (over > m && !atomic_compare_exchange_weak(&L->max_overrun_ns, &m, over))
+        ;
+    m = atomic_load(&L->max_overrun_elocked_ns);
+    while (err == XICHAN_ELOCKED && over > m &&
+           !atomic_compare_exchange_weak(&L->max_overrun_elocked_ns, &m, over))
         ;
 }
 
@@ -1244,11 +1257,17 @@ int main(int argc, char **argv)
            (unsigned long long)items, (unsigned long long)lost, (unsigned long long)dup, cnt.hangs);
     if (opt.stops)
         printf("soak-stops: stops=%ld timed_calls=%llu max_overrun_ms=%.1f over_50ms=%llu "
-               "elocked=%llu\n",
+               "(elocked %llu) elocked=%llu max_elocked_overrun_ms=%.1f overrun_ms[<1,<10,<20,<50,<250,>=250]=%llu,%llu,%llu,"
+               "%llu,%llu,%llu\n",
                stops_done, (unsigned long long)atomic_load(&L->timed_calls),
                atomic_load(&L->max_overrun_ns) / 1e6,
                (unsigned long long)atomic_load(&L->overruns_50ms),
-               (unsigned long long)atomic_load(&L->locked_errors));
+               (unsigned long long)atomic_load(&L->over_50ms_elocked),
+               (unsigned long long)atomic_load(&L->locked_errors),
+               atomic_load(&L->max_overrun_elocked_ns) / 1e6,
+               (unsigned long long)L->overrun_hist[0], (unsigned long long)L->overrun_hist[1],
+               (unsigned long long)L->overrun_hist[2], (unsigned long long)L->overrun_hist[3],
+               (unsigned long long)L->overrun_hist[4], (unsigned long long)L->overrun_hist[5]);
     for (int pass = 0; pass < 2; pass++) {
         FILE *f = pass ? (opt.json ? (jf = fopen(opt.json, "w")) : NULL) : stdout;
         if (!f)

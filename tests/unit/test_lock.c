@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "unit.h"
@@ -283,13 +284,13 @@ static void test_lock_repairer_that_dies_leaves_it_for_the_next(void **state)
 
 /* ----------------------------------------------------------- deadlines */
 
-static void test_lock_past_deadline_on_running_holder_gives_up_with_elocked(void **state)
+static void test_lock_past_deadline_on_sleeping_holder_gives_up_with_elocked(void **state)
 {
     struct xichan_lock *l = &shm->objects[0].lock;
     struct repair_log log = {0, 0, NULL};
     struct holder h = child_holds(l, 9);
 
-    /* The holder is alive and not stopped: each waits the slow bound, then ELOCKED. */
+    /* The holder sleeps (in read) with the lock held: each waits the grace, then ELOCKED. */
     ut_err(xichan__lock(shm, l, count_repair, &log, 1, xichan_now_ns() - 1000000, NULL),
            XICHAN_ELOCKED);
     ut_err(xichan__lock(shm, l, count_repair, &log, 1, XICHAN_NOWAIT, NULL), XICHAN_ELOCKED);
@@ -301,6 +302,45 @@ static void test_lock_past_deadline_on_running_holder_gives_up_with_elocked(void
     ut_ok(xichan__lock(shm, l, count_repair, &log, 1, XICHAN_NOWAIT, NULL));
     xichan__unlock(l);
     assert_int_equal(log.calls, 0);
+}
+
+/* A holder that runs (spins) with the lock held gets the slow bound, not the grace. */
+static void test_lock_running_holder_gets_the_slow_bound(void **state)
+{
+    struct xichan_lock *l = &shm->objects[4].lock;
+    volatile int *go = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int ready[2], status;
+    int64_t t0;
+    pid_t pid;
+    char c;
+
+    assert_true(go != MAP_FAILED);
+    assert_int_equal(pipe(ready), 0);
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(10);
+        if (xichan__lock(shm, l, NULL, NULL, 9, XICHAN_FOREVER, NULL))
+            _exit(2);
+        if (write(ready[1], "k", 1) != 1)
+            _exit(3);
+        while (!*go)
+            ; /* running, in its section */
+        xichan__unlock(l);
+        _exit(0);
+    }
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    t0 = xichan_now_ns();
+    ut_err(xichan__lock(shm, l, NULL, NULL, 1, XICHAN_NOWAIT, NULL), XICHAN_ELOCKED);
+    assert_true(ms_since(t0) >= XICHAN_LOCK_SLOW_MS); /* never gives up before */
+    assert_non_null(strstr(xichan_strerror(XICHAN_ELOCKED), "too long"));
+    *go = 1;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]);
+    close(ready[1]);
+    munmap((void *)go, 4096);
 }
 
 static void test_lock_future_deadline_on_held_lock_gives_up_after_it(void **state)
@@ -454,7 +494,8 @@ int main(void)
         T(test_lock_failed_repair_breaks_the_lock),
         T(test_lock_unrecoverable_mutex_is_ebroken),
         T(test_lock_repairer_that_dies_leaves_it_for_the_next),
-        T(test_lock_past_deadline_on_running_holder_gives_up_with_elocked),
+        T(test_lock_past_deadline_on_sleeping_holder_gives_up_with_elocked),
+        T(test_lock_running_holder_gets_the_slow_bound),
         T(test_lock_future_deadline_on_held_lock_gives_up_after_it),
         T(test_lock_negative_deadline_on_held_lock_gives_up_without_breaking),
         T(test_lock_stopped_holder_fails_nowait_naming_its_pid),
