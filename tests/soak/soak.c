@@ -323,6 +323,7 @@ static int check(const uint8_t *data, size_t len, uint32_t *inc, uint32_t *seq)
 /* -------------------------------------------------------------- workers */
 
 static struct slot *me;
+static xichan_client *me_cl; /* the worker's client, for diagnostics */
 
 static void beat(void)
 {
@@ -352,8 +353,10 @@ static void call_end(int64_t start, int64_t deadline, uint32_t gen, int err)
                                       : over < 250000000ll ? 4 : 5], 1);
     if (over > 50 * 1000000ll) {
         atomic_fetch_add(&L->overruns_50ms, 1);
-        if (err == XICHAN_ELOCKED)
-            atomic_fetch_add(&L->over_50ms_elocked, 1);
+        if (err == XICHAN_ELOCKED && atomic_fetch_add(&L->over_50ms_elocked, 1) < 3)
+            fprintf(stderr, "soak: a call %.1f ms past its deadline: %s (xichand: pid %u)\n",
+                    over / 1e6, xichan_strerror(err), /* who held the lock, and how */
+                    xa_load_relaxed(&me_cl->shm->hdr->daemon_pid));
     }
     m = atomic_load(&L->max_overrun_ns);
     while (over > m && !atomic_compare_exchange_weak(&L->max_overrun_ns, &m, over))
@@ -606,6 +609,7 @@ static void worker_main(struct slot *s)
     if (s->python)
         exec_python(s);
     cl = open_client();
+    me_cl = cl;
     sid = xichan_client_session(cl);
     L->inc[s->inc].sid = sid;
     if (sid < SID_MAP)
