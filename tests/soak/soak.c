@@ -157,7 +157,8 @@ struct ledger {
     _Atomic uint64_t overruns_50ms, timed_calls, locked_errors;
     _Atomic uint64_t overrun_hist[6];   /* <1, <10, <20, <50, <250, >=250 ms */
     _Atomic uint64_t over_50ms_elocked; /* of overruns_50ms, calls that failed with ELOCKED */
-    _Atomic int64_t max_overrun_elocked_ns; /* the longest of the calls that met a stopped holder */
+    _Atomic int64_t max_overrun_elocked_ns; /* the longest of the calls that failed with ELOCKED */
+    _Atomic int64_t max_overrun_stopped_ns; /* ... of those whose holder was seen stopped */
     struct increc inc[INC_MAX];
     _Atomic uint32_t sid2inc[SID_MAP];
 };
@@ -364,6 +365,10 @@ static void call_end(int64_t start, int64_t deadline, uint32_t gen, int err)
     m = atomic_load(&L->max_overrun_elocked_ns);
     while (err == XICHAN_ELOCKED && over > m &&
            !atomic_compare_exchange_weak(&L->max_overrun_elocked_ns, &m, over))
+        ;
+    m = atomic_load(&L->max_overrun_stopped_ns);
+    while (err == XICHAN_ELOCKED && strstr(xichan_strerror(err), "is stopped") && over > m &&
+           !atomic_compare_exchange_weak(&L->max_overrun_stopped_ns, &m, over))
         ;
 }
 
@@ -1261,7 +1266,8 @@ int main(int argc, char **argv)
            (unsigned long long)items, (unsigned long long)lost, (unsigned long long)dup, cnt.hangs);
     if (opt.stops)
         printf("soak-stops: stops=%ld timed_calls=%llu max_overrun_ms=%.1f over_50ms=%llu "
-               "(elocked %llu) elocked=%llu max_elocked_overrun_ms=%.1f overrun_ms[<1,<10,<20,<50,<250,>=250]=%llu,%llu,%llu,"
+               "(elocked %llu) elocked=%llu max_elocked_overrun_ms=%.1f max_stopped_holder_overrun_ms=%.1f "
+               "overrun_ms[<1,<10,<20,<50,<250,>=250]=%llu,%llu,%llu,"
                "%llu,%llu,%llu\n",
                stops_done, (unsigned long long)atomic_load(&L->timed_calls),
                atomic_load(&L->max_overrun_ns) / 1e6,
@@ -1269,6 +1275,7 @@ int main(int argc, char **argv)
                (unsigned long long)atomic_load(&L->over_50ms_elocked),
                (unsigned long long)atomic_load(&L->locked_errors),
                atomic_load(&L->max_overrun_elocked_ns) / 1e6,
+               atomic_load(&L->max_overrun_stopped_ns) / 1e6,
                (unsigned long long)L->overrun_hist[0], (unsigned long long)L->overrun_hist[1],
                (unsigned long long)L->overrun_hist[2], (unsigned long long)L->overrun_hist[3],
                (unsigned long long)L->overrun_hist[4], (unsigned long long)L->overrun_hist[5]);
