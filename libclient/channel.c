@@ -423,7 +423,7 @@ int xichan_chan_info_get(xichan_client *cl, xichan_chan_id c, xichan_chan_info *
     memset(out, 0, sizeof(*out));
     if ((err = chan_ref(cl, c, &ref)))
         return err;
-    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_FOREVER)))
+    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_NOWAIT)))
         return err;
     if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)) == 0) {
         f = flags_of(ref.o);
@@ -448,7 +448,7 @@ int xichan_chan_sessions(xichan_client *cl, xichan_chan_id c, int end, uint32_t 
         return XICHAN_EINVAL;
     if ((err = chan_ref(cl, c, &ref)))
         return err;
-    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_FOREVER)))
+    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_NOWAIT)))
         return err;
     if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)) == 0) {
         if (flags_of(ref.o) & XICHAN_OF_CLOSED)

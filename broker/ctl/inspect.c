@@ -302,7 +302,7 @@ static uint32_t copy_sessions(struct xichan_shm *shm, struct sess_row *rows)
         /* Acquire: pairs with the daemon's release store of LIVE (sessions.c). */
         uint32_t st = xa_load_acquire(&s->state), sid = s->sid;
 
-        if (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING)
+        if (st != XICHAN_SESS_LIVE && !xichan__sess_ending(st))
             continue;
         rows[n].s.sid = sid;
         rows[n].s.pid = s->pid;
@@ -329,7 +329,7 @@ static void count_objects(struct ctl *c, struct sess_row *rows, uint32_t n)
 {
     struct xichan_shm *shm = c->cl->shm;
 
-    if (xichan__table_lock(shm, c->cl->sid, xichan_now_ns() + 2000000000ll)) {
+    if (xichan__table_lock(shm, c->cl->sid, XICHAN_NOWAIT)) { /* never wait on a stuck holder */
         for (uint32_t i = 0; i < n; i++)
             rows[i].objects = -1;
         return;
