@@ -289,7 +289,7 @@ static void segment(struct report *r, const struct scan *s, const struct ns *ns,
 {
     struct ctl_census cs;
     struct xichan_shm *shm;
-    char shm_name[80], why[320];
+    char shm_name[160], why[320]; /* "/" + prefix + name always fit */
     int err;
 
     snprintf(shm_name, sizeof(shm_name), "/%s%s", s->prefix, ns->name);
