@@ -116,7 +116,8 @@ XICHAN_EXTERN const char *xichan_err_name(int err);
  * another process holds it and is stopped (SIGSTOP, Ctrl-Z, a debugger),
  * a call waits no longer than its deadline, or, when that is nearer (a
  * nowait call, or a call with no deadline such as xichan_queue_count),
- * XICHAN_LOCK_GRACE_MS; a holder that is running gets up to
+ * XICHAN_LOCK_GRACE_MS (a holder asleep with the lock held counts as
+ * stopped: it waits itself); a holder that is running gets up to
  * XICHAN_LOCK_SLOW_MS.  Then the call fails with XICHAN_ELOCKED, and
  * xichan_strerror(XICHAN_ELOCKED) names the holder's pid in that thread.
  * XICHAN_FOREVER waits as long as the holder stays stopped (the interrupt
