@@ -19,7 +19,8 @@
  * nothing hung, no worker met an unexpected error, the heap is back to
  * empty at the end, and the run reached its floors: at least --min-kills
  * kills (default: half of what S and MS allow, or of N) and --min-items
- * committed items (default: a twentieth of P * rate * S).  scripts/soak
+ * committed items (default: a twentieth of P * rate * the seconds the run
+ * should last: S, or less if N kills end it first).  scripts/soak
  * wraps it; `make soak-smoke` runs a short one (mk/soak.mk).
  *
  * XICHAN_SOAK_PLANT_LOSS=N in the environment makes C consumers drop N
@@ -1234,8 +1235,16 @@ static void parse(int argc, char **argv)
          * then the floor is on stops (the same half), not on kills. */
         opt.min_kills = opt.stops ? 0 : (long)(want / 2);
     }
-    if (opt.min_items < 0)
-        opt.min_items = (long)(opt.producers * (double)opt.rate * opt.seconds / 20);
+    if (opt.min_items < 0) {
+        /* over the time the run is expected to last: S, or less when the
+         * kill or stop count ends it first (a tick takes ~MS on average) */
+        double secs = opt.seconds;
+        if (opt.kills && opt.kills * opt.interval_ms / 1000.0 < secs)
+            secs = opt.kills * opt.interval_ms / 1000.0;
+        if (opt.stops && opt.stops * (opt.interval_ms + opt.stop_ms / 2.0) / 1000.0 < secs)
+            secs = opt.stops * (opt.interval_ms + opt.stop_ms / 2.0) / 1000.0;
+        opt.min_items = (long)(opt.producers * (double)opt.rate * secs / 20);
+    }
     {
         const char *p = getenv("XICHAN_SOAK_PLANT_LOSS");
         char *end;
