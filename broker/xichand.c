@@ -85,6 +85,36 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/*
+ * The environment's defaults for the segment's geometry: XICHAN_SIZE,
+ * XICHAN_SESSIONS, XICHAN_OBJECTS, XICHAN_BINDINGS, checked as the options
+ * are (which override them).  A client's autostart runs xichand with only
+ * --name, --runtime-dir and --daemon, so this is how such a daemon is sized.
+ * 0, or -1 after saying which variable is wrong.
+ */
+static int geometry_from_env(void)
+{
+    static const char *const names[] = {"XICHAN_SESSIONS", "XICHAN_OBJECTS", "XICHAN_BINDINGS"};
+    uint32_t *counts[] = {&xd.nsessions, &xd.nobjects, &xd.nbindings};
+    const char *v = getenv("XICHAN_SIZE");
+    uint64_t n;
+
+    if (v && parse_size(v, &xd.size) < 0) {
+        fprintf(stderr, "xichand: XICHAN_SIZE='%s' is not a size (e.g. 64M)\n", v);
+        return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!(v = getenv(names[i])))
+            continue;
+        if (parse_size(v, &n) < 0 || n < 1 || n > 1u << 24) {
+            fprintf(stderr, "xichand: %s='%s' is not a count from 1 to 16777216\n", names[i], v);
+            return -1;
+        }
+        *counts[i] = (uint32_t)n;
+    }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -93,7 +123,7 @@ static void usage(FILE *f)
             "               [--pid-file F] [--log-file F] [--log-level error|warn|info|debug]\n"
             "\n"
             "Serves the xichan namespace N ($XICHAN_NAME, default 'default') from a\n"
-            "shared-memory segment of BYTES (default 64M; K, M, G suffixes), with its\n"
+            "shared-memory segment of BYTES (default $XICHAN_SIZE, else 64M; K, M, G suffixes), with its\n"
             "socket and lock file in D ($XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan,\n"
             "else /tmp/xichan-$UID).  SIGTERM or SIGINT stops it and removes the segment.\n"
             "Only its own uid (and root) may connect; --group G ($XICHAN_GROUP), a group\n"
@@ -102,6 +132,9 @@ static void usage(FILE *f)
             "--daemon detaches once the daemon serves (stdin and stdout go to /dev/null);\n"
             "--log-file appends the log once the daemon serves (start-up errors still go\n"
             "to stderr).\n"
+            "$XICHAN_SESSIONS, $XICHAN_OBJECTS and $XICHAN_BINDINGS are the defaults of\n"
+            "--sessions, --objects and --bindings, as $XICHAN_SIZE is of --size: a daemon\n"
+            "a client starts gets them from the client's environment.\n"
             "Exit status: 0 stopped by a signal, 2 usage, 3 namespace already served,\n"
             "4 existing segment cannot be adopted, 1 other start-up failures.\n");
 }
@@ -197,7 +230,9 @@ static int open_segment(void)
         fprintf(stderr, "xichand: cannot create segment /dev/shm%s of %llu bytes: %s%s\n",
                 xd.seg_name, (unsigned long long)xd.size, xichan_strerror(err),
                 err == XICHAN_ENOSPC ? " (/dev/shm is too small: free it, or use a smaller --size)"
-                : err == XICHAN_EINVAL ? " (--size too small for the tables)"
+                : err == XICHAN_EINVAL ? " (--size too small for the tables: raise it, or lower"
+                                         " --objects, --sessions, --bindings; XICHAN_SIZE etc."
+                                         " set their defaults)"
                                        : "");
         return -1;
     }
@@ -386,6 +421,8 @@ int main(int argc, char **argv)
     xd.nsessions = 1024;
     xd.nobjects = 16384;
     xd.nbindings = 65536;
+    if (geometry_from_env() < 0)
+        return EXIT_USAGE;
     xd.lock_fd = xd.ready_fd = xd.log_fd = -1;
     xd.log_level = XD_INFO;
     if ((env = getenv("XICHAN_LOG_LEVEL")) && parse_level(env) >= 0)

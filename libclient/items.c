@@ -16,19 +16,25 @@
  * the blocks it received, and neither takes heap_lock, whose cache line and
  * free lists would otherwise cross between the CPUs on every item (the
  * lock pair and the bin updates were a third of a put+get's instructions).
- * The cache is bounded (internal.h: 64 blocks of at most 144 bytes), sized
- * per class so a block is reused only for its own size, and flushed back
- * to the heap before an allocation reports XICHAN_ENOSPC.
+ * The cache is bounded (internal.h: 64 blocks of at most 144 bytes) and
+ * sized per class so a block is reused only for its own size.  It is the
+ * session's, not the segment's: an allocation that finds the heap full
+ * takes the blocks of idle caches back, and a cache in use empties itself
+ * into the heap when it finds that a full heap asked for it (alloc.c,
+ * tag-cache-steal, which also gives the protocol of the session's
+ * cache_gate that every use below holds).
  *
- * CRASH ARGUMENT.  A cached block stays RESERVED to the session in the
- * segment (one release store of its state word, LEASED -> RESERVED, by its
- * owner, before the process-local list takes it), exactly like a block
- * being filled: if the process dies, the daemon's cleanup frees every
- * block the session reserved (sessions.c step 3), cached or not; if the
- * session ends cleanly, the same cleanup frees them.  No state of the
- * segment's heap changes, so no lock is needed for it.  A cached offset is
- * checked again (size and state word) before reuse, so a segment scribbled
- * meanwhile costs a cached block, never a wrong one.
+ * CRASH ARGUMENT.  A cached block is CACHED to the session's slot in the
+ * segment: one store of its state word (LEASED or RESERVED -> CACHED|slot,
+ * by its owner, holding the gate, before the process-local list takes it;
+ * back to RESERVED|sid when taken, still holding the gate).  If the process
+ * dies anywhere, gate held or not, the daemon's cleanup frees every block
+ * the session reserved, leased or cached (sessions.c step 3); if the
+ * session ends cleanly, the same cleanup frees them.  A thief frees them
+ * only holding the gate.  No derived state of the heap changes, so no
+ * heap_lock is needed.  A cached offset is checked again (size and state
+ * word) before reuse, so a segment scribbled meanwhile costs a cached
+ * block, never a wrong one.
  */
 #include <string.h>
 
@@ -84,41 +90,150 @@ int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op)
 
 /* ------------------------------------------------------- block cache */
 
-static int cache_lock(xichan_client *cl)
+/* Blocks to give back to the heap: gathered with the gate held, freed after. */
+struct giveback {
+    size_t n;
+    uint32_t offs[XICHAN_CACHE_CLASSES * XICHAN_CACHE_DEPTH];
+};
+
+static inline xichan_atomic_u64 *my_gate(xichan_client *cl)
 {
-    return xa_exchange_acquire(&cl->cache_busy, 1) == 0;
+    return &cl->shm->sessions[cl->slot].cache_gate;
 }
 
-static void cache_unlock(xichan_client *cl)
+/* The blocks were stolen (a new generation): the lists name nothing. */
+static void cache_forget(xichan_client *cl)
 {
-    xa_store_release(&cl->cache_busy, 0);
+    memset(cl->cache_n, 0, sizeof(cl->cache_n));
+    cl->cache_count = 0;
+}
+
+/* Empties the cache into gb, each block RESERVED to us again for
+ * heap_free_many.  needs the gate */
+static void cache_empty(xichan_client *cl, struct giveback *gb)
+{
+    for (uint32_t k = 0; k < XICHAN_CACHE_CLASSES; k++) {
+        while (cl->cache_n[k]) {
+            uint32_t o = cl->cache[k][--cl->cache_n[k]];
+            struct xichan_blk *b = xichan__blk(cl->shm, o);
+
+            /* A block scribbled meanwhile is left for the daemon's sweep. */
+            if (b && xa_load_relaxed(&b->state) == xichan__blk_word(XICHAN_BLK_CACHED, cl->slot)) {
+                xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
+                gb->offs[gb->n++] = o;
+            }
+        }
+    }
+    cl->cache_count = 0;
+}
+
+static void give_back(xichan_client *cl, const struct giveback *gb)
+{
+    if (gb->n)
+        (void)xichan__heap_free_many(cl->shm, gb->offs, gb->n, cl->sid);
+}
+
+static int gate_take_slow(xichan_client *cl, uint64_t w, int *want)
+{
+    xichan_atomic_u64 *g = my_gate(cl);
+
+    /* Bounded: each failed CAS means a thief or our other thread moved it. */
+    for (int tries = 0; tries < 8; tries++) {
+        if (w & (XICHAN_GATE_OWNER | XICHAN_GATE_THIEF))
+            return 0; /* busy: the caller goes to the heap */
+        if ((w ^ cl->gate) >> XICHAN_GATE_GEN_SHIFT)
+            cache_forget(cl); /* a thief (or the daemon) freed them all */
+        if (atomic_compare_exchange_strong_explicit(g, &w, (w & ~(uint64_t)XICHAN_GATE_WANT) |
+                                                               XICHAN_GATE_OWNER,
+                                                    memory_order_seq_cst, memory_order_relaxed)) {
+            *want = (w & XICHAN_GATE_WANT) != 0;
+            cl->gate = w & ~(uint64_t)XICHAN_GATE_WANT;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Takes this session's cache gate (tag-cache-steal); 0 if it is busy (our
+ * other thread, or a thief) and the caller should use the heap.  *want: a
+ * full heap asked for the blocks back; the caller caches nothing and
+ * gate_release empties the cache.
+ */
+static inline int gate_take(xichan_client *cl, int *want)
+{
+    uint64_t w = cl->gate;
+
+    *want = 0;
+    /* Seq_cst: pairs with the thief's fetch_or of WANT (alloc.c, steal_cached). */
+    if (__builtin_expect(atomic_compare_exchange_strong_explicit(
+                             my_gate(cl), &w, w | XICHAN_GATE_OWNER, memory_order_seq_cst,
+                             memory_order_relaxed),
+                         1))
+        return 1;
+    return gate_take_slow(cl, w, want);
+}
+
+/* Gives the gate back, with the cache's block count; a WANT that arrived
+ * meanwhile (or was found at take) empties the cache into gb first. */
+static inline void gate_release(xichan_client *cl, int want, struct giveback *gb)
+{
+    uint64_t expect = cl->gate | XICHAN_GATE_OWNER, v;
+
+    if (want)
+        cache_empty(cl, gb);
+    for (;;) {
+        v = (cl->gate & ~XICHAN_GATE_COUNT_MASK) |
+            (uint64_t)cl->cache_count << XICHAN_GATE_COUNT_SHIFT;
+        /* Release: the state stores made under the gate go before it. */
+        if (__builtin_expect(atomic_compare_exchange_strong_explicit(
+                                 my_gate(cl), &expect, v, memory_order_seq_cst,
+                                 memory_order_relaxed),
+                             1)) {
+            cl->gate = v;
+            return;
+        }
+        /* Only a thief's WANT changes a gate its owner holds. */
+        cache_empty(cl, gb);
+    }
 }
 
 /* A cached block of exactly units units into *off; 0 if there is none. */
 static int cache_take(xichan_client *cl, uint32_t units, uint32_t *off)
 {
-    uint32_t k = units - XICHAN_CACHE_MIN_UNITS, o = 0;
+    uint32_t k = units - XICHAN_CACHE_MIN_UNITS, o;
+    struct giveback gb;
     struct xichan_blk *b;
+    int want, got = 0;
 
-    if (k >= XICHAN_CACHE_CLASSES || !cache_lock(cl))
+    if (k >= XICHAN_CACHE_CLASSES || !gate_take(cl, &want))
         return 0;
-    if (cl->cache_n[k])
+    gb.n = 0;
+    if (!want && cl->cache_n[k]) {
         o = cl->cache[k][--cl->cache_n[k]];
-    cache_unlock(cl);
-    b = o ? xichan__blk(cl->shm, o) : NULL;
-    if (!b || b->size != units ||
-        xa_load_relaxed(&b->state) != xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid))
-        return 0; /* gone bad in the segment: left for the daemon's sweep */
-    *off = o;
-    return 1;
+        cl->cache_count--;
+        b = xichan__blk(cl->shm, o);
+        /* The gate kept thieves away, so only a scribble can have changed it. */
+        if (b && b->size == units &&
+            xa_load_relaxed(&b->state) == xichan__blk_word(XICHAN_BLK_CACHED, cl->slot)) {
+            xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
+            *off = o;
+            got = 1;
+        }
+    }
+    gate_release(cl, want, &gb);
+    if (__builtin_expect(gb.n != 0, 0))
+        give_back(cl, &gb);
+    return got;
 }
 
 /* Keeps the block at off, which this session reserved or leased; 0 if not. */
 static int cache_keep(xichan_client *cl, uint32_t off)
 {
     struct xichan_blk *b = xichan__blk(cl->shm, off);
+    struct giveback gb;
     uint32_t k, w;
-    int kept = 0;
+    int want, kept = 0;
 
     if (!b)
         return 0;
@@ -126,42 +241,43 @@ static int cache_keep(xichan_client *cl, uint32_t off)
     w = xa_load_relaxed(&b->state);
     if (k >= XICHAN_CACHE_CLASSES || xichan__blk_owner(w) != cl->sid ||
         (xichan__blk_state(w) != XICHAN_BLK_LEASED && xichan__blk_state(w) != XICHAN_BLK_RESERVED) ||
-        !cache_lock(cl))
+        !gate_take(cl, &want))
         return 0;
-    if (cl->cache_n[k] < XICHAN_CACHE_DEPTH) {
-        /* The commit: ours again, as if just allocated. */
-        xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
+    gb.n = 0;
+    if (!want && cl->cache_n[k] < XICHAN_CACHE_DEPTH) {
+        /* The commit: CACHED to our slot, published by the gate's release. */
+        xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_CACHED, cl->slot));
+        xichan__fault(XICHAN_FAULT_CACHE_GATED);
         cl->cache[k][cl->cache_n[k]++] = off;
+        cl->cache_count++;
         kept = 1;
     }
-    cache_unlock(cl);
+    gate_release(cl, want, &gb);
+    if (__builtin_expect(gb.n != 0, 0))
+        give_back(cl, &gb);
     return kept;
 }
 
 /* Returns how many blocks went back, or an error. */
 int xichan__cache_flush(xichan_client *cl)
 {
-    uint32_t offs[XICHAN_CACHE_CLASSES * XICHAN_CACHE_DEPTH];
-    size_t n = 0;
-    int err;
+    struct giveback gb;
+    int want, err;
 
-    if (!cache_lock(cl))
+    if (!gate_take(cl, &want))
         return 0;
-    for (uint32_t k = 0; k < XICHAN_CACHE_CLASSES; k++) {
-        while (cl->cache_n[k])
-            offs[n++] = cl->cache[k][--cl->cache_n[k]];
-    }
-    cache_unlock(cl);
-    if (!n)
+    gb.n = 0;
+    gate_release(cl, 1, &gb);
+    if (!gb.n)
         return 0;
-    err = xichan__heap_free_many(cl->shm, offs, n, cl->sid);
-    return err ? err : (int)n;
+    err = xichan__heap_free_many(cl->shm, gb.offs, gb.n, cl->sid);
+    return err ? err : (int)gb.n;
 }
 
 /* --------------------------------------------------------------- items */
 
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
-                      uint32_t *off)
+                      int64_t deadline_ns, uint32_t *off)
 {
     struct xichan_blk *b;
     struct xichan_itemhdr *it;
@@ -170,14 +286,17 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
     if (fmt < 0 || fmt > 255 || unboundop < XICHAN_UNBOUND_DEFAULT ||
         unboundop > XICHAN_UNBOUND_REPLACE || (!data && len))
         return XICHAN_EINVAL;
-    if (len > UINT32_MAX)
+    if (len > UINT32_MAX) {
+        xichan__set_refusal(XICHAN_E2BIG, "item of %llu bytes is over the 4 GiB limit of an item",
+                            (unsigned long long)len);
         return XICHAN_E2BIG;
+    }
     if (!cache_take(cl, xichan__item_units(len), off)) {
-        err = xichan__heap_alloc(cl->shm, cl->sid, len, off);
-        /* What this session keeps aside must not make a put fail. */
-        if (err == XICHAN_ENOSPC && xichan__cache_flush(cl) > 0)
-            err = xichan__heap_alloc(cl->shm, cl->sid, len, off);
-        if (err)
+        uint64_t len64 = len;
+        /* Waits for room until the deadline; every cache, ours too, is
+         * given back before the heap is reported full (alloc.c). */
+        err = xichan__heap_reserve(cl->shm, cl->sid, &len64, 1, off, 1, deadline_ns, &cl->waiter);
+        if (err < 0)
             return err;
     }
     if (!(b = xichan__blk(cl->shm, *off))) /* scribbled since it was reserved */

@@ -123,6 +123,7 @@ int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char
         s->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
         memset(s->kind, 0, sizeof(s->kind));
         strncpy(s->kind, kind && kind[0] ? kind : "c", sizeof(s->kind) - 1);
+        xa_store_relaxed(&s->cache_gate, 0); /* an empty block cache (items.c) */
         xichan__fault(XICHAN_FAULT_SESSION_FILLED);
         /* Commit; pairs with acquire loads by xichanctl and the client. */
         xa_store_release(&s->state, XICHAN_SESS_LIVE);
