@@ -318,6 +318,7 @@ int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
     }
     cl->sid = w.sid;
     cl->slot = w.slot;
+    cl->gate_word = &cl->shm->sessions[w.slot].cache_gate; /* w.slot checked above */
     cl->pid = getpid();
     *out = cl;
     return 0;

@@ -444,14 +444,14 @@ struct xichan_client {
     /*
      * Freed small item blocks kept for this session's next items, so that
      * a hand-off of small items takes no heap_lock on either side (items.c).
-     * In the segment they are CACHED to the session's slot; the lists,
-     * cache_count and gate (the gate word's value when last released: its
-     * generation and count) are used only while holding the session's
+     * In the segment they are CACHED to the session's slot; the lists and
+     * gate (the gate word's value when last released: its generation and
+     * block count) are used only while holding the session's
      * cache_gate, which is also the lock between the process's threads:
      * one that finds it taken goes to the heap instead of waiting.
      */
+    xichan_atomic_u64 *gate_word; /* &shm->sessions[slot].cache_gate */
     uint64_t gate;
-    uint32_t cache_count;
     /*
      * Where this session last found an object (items.c, xichan__resolve):
      * (id << 2 | kind) -> (slot << 32 | gen), 64 entries by id.  Checked

@@ -90,28 +90,20 @@ int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op)
 
 /* ------------------------------------------------------- block cache */
 
-/* Blocks to give back to the heap: gathered with the gate held, freed after. */
-struct giveback {
-    size_t n;
+#define GATE_ONE (1ull << XICHAN_GATE_COUNT_SHIFT) /* one block in the gate's count */
+enum { GATE_HELD = 1, GATE_WANTED = 2 };
+
+/* Empties the cache into the heap, each block RESERVED to us again for
+ * heap_free_many, then gives the gate back with a count of 0: what a full
+ * heap's WANT asks for (tag-cache-steal).  Called holding the gate; out of
+ * line, as it is rare.  Returns how many blocks went back, or an error. */
+static __attribute__((noinline)) int gate_give_back(xichan_client *cl)
+{
     uint32_t offs[XICHAN_CACHE_CLASSES * XICHAN_CACHE_DEPTH];
-};
+    uint64_t expect = cl->gate | XICHAN_GATE_OWNER, v;
+    size_t n = 0;
+    int err;
 
-static inline xichan_atomic_u64 *my_gate(xichan_client *cl)
-{
-    return &cl->shm->sessions[cl->slot].cache_gate;
-}
-
-/* The blocks were stolen (a new generation): the lists name nothing. */
-static void cache_forget(xichan_client *cl)
-{
-    memset(cl->cache_n, 0, sizeof(cl->cache_n));
-    cl->cache_count = 0;
-}
-
-/* Empties the cache into gb, each block RESERVED to us again for
- * heap_free_many.  needs the gate */
-static void cache_empty(xichan_client *cl, struct giveback *gb)
-{
     for (uint32_t k = 0; k < XICHAN_CACHE_CLASSES; k++) {
         while (cl->cache_n[k]) {
             uint32_t o = cl->cache[k][--cl->cache_n[k]];
@@ -120,120 +112,123 @@ static void cache_empty(xichan_client *cl, struct giveback *gb)
             /* A block scribbled meanwhile is left for the daemon's sweep. */
             if (b && xa_load_relaxed(&b->state) == xichan__blk_word(XICHAN_BLK_CACHED, cl->slot)) {
                 xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
-                gb->offs[gb->n++] = o;
+                offs[n++] = o;
             }
         }
     }
-    cl->cache_count = 0;
+    v = cl->gate & ~XICHAN_GATE_COUNT_MASK;
+    /* Fails only on a WANT set since (expect then holds it): clears it too. */
+    while (!atomic_compare_exchange_strong_explicit(cl->gate_word, &expect, v, memory_order_seq_cst,
+                                                    memory_order_relaxed))
+        ;
+    cl->gate = v;
+    if (!n)
+        return 0;
+    err = xichan__heap_free_many(cl->shm, offs, n, cl->sid);
+    return err ? err : (int)n;
 }
 
-static void give_back(xichan_client *cl, const struct giveback *gb)
+static __attribute__((noinline)) int gate_take_slow(xichan_client *cl, uint64_t w)
 {
-    if (gb->n)
-        (void)xichan__heap_free_many(cl->shm, gb->offs, gb->n, cl->sid);
-}
-
-static int gate_take_slow(xichan_client *cl, uint64_t w, int *want)
-{
-    xichan_atomic_u64 *g = my_gate(cl);
-
+    if (!cl->gate_word) { /* first use (a client made by hand, in tests, starts so) */
+        if (cl->slot >= cl->shm->nsessions)
+            return 0; /* a session in no slot has no cache */
+        cl->gate_word = &cl->shm->sessions[cl->slot].cache_gate;
+        w = cl->gate;
+    }
     /* Bounded: each failed CAS means a thief or our other thread moved it. */
     for (int tries = 0; tries < 8; tries++) {
         if (w & (XICHAN_GATE_OWNER | XICHAN_GATE_THIEF))
             return 0; /* busy: the caller goes to the heap */
-        if ((w ^ cl->gate) >> XICHAN_GATE_GEN_SHIFT)
-            cache_forget(cl); /* a thief (or the daemon) freed them all */
-        if (atomic_compare_exchange_strong_explicit(g, &w, (w & ~(uint64_t)XICHAN_GATE_WANT) |
-                                                               XICHAN_GATE_OWNER,
-                                                    memory_order_seq_cst, memory_order_relaxed)) {
-            *want = (w & XICHAN_GATE_WANT) != 0;
-            cl->gate = w & ~(uint64_t)XICHAN_GATE_WANT;
-            return 1;
+        if ((w ^ cl->gate) >> XICHAN_GATE_GEN_SHIFT) /* a thief (or the daemon) freed them all */
+            memset(cl->cache_n, 0, sizeof(cl->cache_n));
+        if (atomic_compare_exchange_strong_explicit(
+                cl->gate_word, &w, (w & ~(uint64_t)XICHAN_GATE_WANT) | XICHAN_GATE_OWNER,
+                memory_order_seq_cst, memory_order_relaxed)) {
+            cl->gate = w & ~(uint64_t)XICHAN_GATE_WANT; /* a new generation counts 0 */
+            return w & XICHAN_GATE_WANT ? GATE_WANTED : GATE_HELD;
         }
     }
     return 0;
 }
 
 /*
- * Takes this session's cache gate (tag-cache-steal); 0 if it is busy (our
- * other thread, or a thief) and the caller should use the heap.  *want: a
- * full heap asked for the blocks back; the caller caches nothing and
- * gate_release empties the cache.
+ * Takes this session's cache gate (tag-cache-steal): GATE_HELD, or 0 if it
+ * is busy (our other thread, or a thief) and the caller uses the heap, or
+ * GATE_WANTED: held, but a full heap asked for the blocks back; the caller
+ * then caches nothing and calls gate_give_back instead of gate_release.
  */
-static inline int gate_take(xichan_client *cl, int *want)
+static inline int gate_take(xichan_client *cl)
 {
     uint64_t w = cl->gate;
 
-    *want = 0;
     /* Seq_cst: pairs with the thief's fetch_or of WANT (alloc.c, steal_cached). */
-    if (__builtin_expect(atomic_compare_exchange_strong_explicit(
-                             my_gate(cl), &w, w | XICHAN_GATE_OWNER, memory_order_seq_cst,
-                             memory_order_relaxed),
+    if (__builtin_expect(cl->gate_word != NULL, 1) &&
+        __builtin_expect(atomic_compare_exchange_strong_explicit(cl->gate_word, &w,
+                                                                 w | XICHAN_GATE_OWNER,
+                                                                 memory_order_seq_cst,
+                                                                 memory_order_relaxed),
                          1))
-        return 1;
-    return gate_take_slow(cl, w, want);
+        return GATE_HELD;
+    return gate_take_slow(cl, w);
 }
 
-/* Gives the gate back, with the cache's block count; a WANT that arrived
- * meanwhile (or was found at take) empties the cache into gb first. */
-static inline void gate_release(xichan_client *cl, int want, struct giveback *gb)
+/* Gives the gate back with the cache's new count (cl->gate + delta); a
+ * WANT that arrived meanwhile empties the cache instead. */
+static inline void gate_release(xichan_client *cl, uint64_t delta)
 {
-    uint64_t expect = cl->gate | XICHAN_GATE_OWNER, v;
+    uint64_t expect = cl->gate | XICHAN_GATE_OWNER, v = cl->gate + delta;
 
-    if (want)
-        cache_empty(cl, gb);
-    for (;;) {
-        v = (cl->gate & ~XICHAN_GATE_COUNT_MASK) |
-            (uint64_t)cl->cache_count << XICHAN_GATE_COUNT_SHIFT;
-        /* Release: the state stores made under the gate go before it. */
-        if (__builtin_expect(atomic_compare_exchange_strong_explicit(
-                                 my_gate(cl), &expect, v, memory_order_seq_cst,
-                                 memory_order_relaxed),
-                             1)) {
-            cl->gate = v;
-            return;
-        }
-        /* Only a thief's WANT changes a gate its owner holds. */
-        cache_empty(cl, gb);
+    /* Publishes the block state stores made under the gate. */
+    if (__builtin_expect(atomic_compare_exchange_strong_explicit(cl->gate_word, &expect, v,
+                                                                 memory_order_seq_cst,
+                                                                 memory_order_relaxed),
+                         1)) {
+        cl->gate = v;
+        return;
     }
+    cl->gate = v; /* only WANT differs: give everything back */
+    (void)gate_give_back(cl);
 }
 
 /* A cached block of exactly units units into *off; 0 if there is none. */
-static int cache_take(xichan_client *cl, uint32_t units, uint32_t *off)
+static inline int cache_take(xichan_client *cl, uint32_t units, uint32_t *off)
 {
     uint32_t k = units - XICHAN_CACHE_MIN_UNITS, o;
-    struct giveback gb;
     struct xichan_blk *b;
-    int want, got = 0;
+    int g;
 
-    if (k >= XICHAN_CACHE_CLASSES || !gate_take(cl, &want))
+    if (k >= XICHAN_CACHE_CLASSES || !(g = gate_take(cl)))
         return 0;
-    gb.n = 0;
-    if (!want && cl->cache_n[k]) {
-        o = cl->cache[k][--cl->cache_n[k]];
-        cl->cache_count--;
-        b = xichan__blk(cl->shm, o);
-        /* The gate kept thieves away, so only a scribble can have changed it. */
-        if (b && b->size == units &&
-            xa_load_relaxed(&b->state) == xichan__blk_word(XICHAN_BLK_CACHED, cl->slot)) {
-            xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
-            *off = o;
-            got = 1;
-        }
+    if (__builtin_expect(g == GATE_WANTED, 0)) {
+        (void)gate_give_back(cl);
+        return 0;
     }
-    gate_release(cl, want, &gb);
-    if (__builtin_expect(gb.n != 0, 0))
-        give_back(cl, &gb);
-    return got;
+    if (!cl->cache_n[k]) {
+        gate_release(cl, 0);
+        return 0;
+    }
+    o = cl->cache[k][--cl->cache_n[k]];
+    b = xichan__blk(cl->shm, o);
+    /* The gate kept thieves away, so only a scribble can have changed it;
+     * such a block is left for the daemon's sweep. */
+    if (b && b->size == units &&
+        xa_load_relaxed(&b->state) == xichan__blk_word(XICHAN_BLK_CACHED, cl->slot)) {
+        xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
+        *off = o;
+        gate_release(cl, -GATE_ONE);
+        return 1;
+    }
+    gate_release(cl, -GATE_ONE);
+    return 0;
 }
 
 /* Keeps the block at off, which this session reserved or leased; 0 if not. */
-static int cache_keep(xichan_client *cl, uint32_t off)
+static inline int cache_keep(xichan_client *cl, uint32_t off)
 {
     struct xichan_blk *b = xichan__blk(cl->shm, off);
-    struct giveback gb;
     uint32_t k, w;
-    int want, kept = 0;
+    int g;
 
     if (!b)
         return 0;
@@ -241,37 +236,28 @@ static int cache_keep(xichan_client *cl, uint32_t off)
     w = xa_load_relaxed(&b->state);
     if (k >= XICHAN_CACHE_CLASSES || xichan__blk_owner(w) != cl->sid ||
         (xichan__blk_state(w) != XICHAN_BLK_LEASED && xichan__blk_state(w) != XICHAN_BLK_RESERVED) ||
-        !gate_take(cl, &want))
+        !(g = gate_take(cl)))
         return 0;
-    gb.n = 0;
-    if (!want && cl->cache_n[k] < XICHAN_CACHE_DEPTH) {
-        /* The commit: CACHED to our slot, published by the gate's release. */
-        xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_CACHED, cl->slot));
-        xichan__fault(XICHAN_FAULT_CACHE_GATED);
-        cl->cache[k][cl->cache_n[k]++] = off;
-        cl->cache_count++;
-        kept = 1;
+    if (__builtin_expect(g == GATE_WANTED, 0)) {
+        (void)gate_give_back(cl);
+        return 0; /* the caller frees it: that free wakes the heap's waiters */
     }
-    gate_release(cl, want, &gb);
-    if (__builtin_expect(gb.n != 0, 0))
-        give_back(cl, &gb);
-    return kept;
+    if (cl->cache_n[k] >= XICHAN_CACHE_DEPTH) {
+        gate_release(cl, 0);
+        return 0;
+    }
+    /* The commit: CACHED to our slot, published by the gate's release. */
+    xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_CACHED, cl->slot));
+    xichan__fault(XICHAN_FAULT_CACHE_GATED);
+    cl->cache[k][cl->cache_n[k]++] = off;
+    gate_release(cl, GATE_ONE);
+    return 1;
 }
 
 /* Returns how many blocks went back, or an error. */
 int xichan__cache_flush(xichan_client *cl)
 {
-    struct giveback gb;
-    int want, err;
-
-    if (!gate_take(cl, &want))
-        return 0;
-    gb.n = 0;
-    gate_release(cl, 1, &gb);
-    if (!gb.n)
-        return 0;
-    err = xichan__heap_free_many(cl->shm, gb.offs, gb.n, cl->sid);
-    return err ? err : (int)gb.n;
+    return gate_take(cl) ? gate_give_back(cl) : 0;
 }
 
 /* --------------------------------------------------------------- items */
