@@ -86,24 +86,32 @@ static int parse_size(const char *s, uint64_t *out)
 }
 
 /*
- * The environment's defaults for the segment's geometry: XICHAN_SIZE,
- * XICHAN_SESSIONS, XICHAN_OBJECTS, XICHAN_BINDINGS, checked as the options
- * are (which override them).  A client's autostart runs xichand with only
- * --name, --runtime-dir and --daemon, so this is how such a daemon is sized.
- * 0, or -1 after saying which variable is wrong.
+ * The geometry the options left unset: from XICHAN_SIZE, XICHAN_SESSIONS,
+ * XICHAN_OBJECTS, XICHAN_BINDINGS, checked as the options are, else the
+ * built-in defaults.  A client's autostart runs xichand with only --name,
+ * --runtime-dir and --daemon, so this is how such a daemon is sized.  0, or
+ * -1 after saying which variable is wrong (one an option overrides is not
+ * read).
  */
 static int geometry_from_env(void)
 {
     static const char *const names[] = {"XICHAN_SESSIONS", "XICHAN_OBJECTS", "XICHAN_BINDINGS"};
+    static const uint32_t defaults[] = {1024, 16384, 65536};
     uint32_t *counts[] = {&xd.nsessions, &xd.nobjects, &xd.nbindings};
-    const char *v = getenv("XICHAN_SIZE");
+    const char *v;
     uint64_t n;
 
-    if (v && parse_size(v, &xd.size) < 0) {
-        fprintf(stderr, "xichand: XICHAN_SIZE='%s' is not a size (e.g. 64M)\n", v);
-        return -1;
+    if (xd.size == UINT64_MAX) {
+        xd.size = 64u << 20;
+        if ((v = getenv("XICHAN_SIZE")) && parse_size(v, &xd.size) < 0) {
+            fprintf(stderr, "xichand: XICHAN_SIZE='%s' is not a size (e.g. 64M)\n", v);
+            return -1;
+        }
     }
     for (int i = 0; i < 3; i++) {
+        if (*counts[i]) /* set by its option */
+            continue;
+        *counts[i] = defaults[i];
         if (!(v = getenv(names[i])))
             continue;
         if (parse_size(v, &n) < 0 || n < 1 || n > 1u << 24) {
@@ -417,12 +425,8 @@ int main(int argc, char **argv)
     const char *name = NULL, *rdir = NULL, *log_file = NULL, *env, *group = getenv("XICHAN_GROUP");
     int c, daemonize = 0, rc;
 
-    xd.size = 64u << 20;
-    xd.nsessions = 1024;
-    xd.nobjects = 16384;
-    xd.nbindings = 65536;
-    if (geometry_from_env() < 0)
-        return EXIT_USAGE;
+    xd.size = UINT64_MAX; /* unset: geometry_from_env fills these in after the options */
+    xd.nsessions = xd.nobjects = xd.nbindings = 0;
     xd.lock_fd = xd.ready_fd = xd.log_fd = -1;
     xd.log_level = XD_INFO;
     if ((env = getenv("XICHAN_LOG_LEVEL")) && parse_level(env) >= 0)
@@ -461,6 +465,8 @@ int main(int argc, char **argv)
         default: usage(stderr); return EXIT_USAGE;
         }
     }
+    if (geometry_from_env() < 0)
+        return EXIT_USAGE;
     if (optind < argc) {
         fprintf(stderr, "xichand: unexpected argument '%s'\n", argv[optind]);
         return EXIT_USAGE;
