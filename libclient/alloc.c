@@ -447,18 +447,19 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
 /* The detail xichan_strerror gives for an ENOSPC: the sizes involved.  needs heap_lock */
 static void explain_full(struct xichan_shm *shm, const uint64_t *lens, size_t n)
 {
-    uint64_t need = 0, used = shm->hdr->heap_used, free_b;
+    uint64_t len = 0, need = 0, used = shm->hdr->heap_used, free_b;
 
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        len += lens[i];
         need += (uint64_t)xichan__item_units(lens[i]) * XICHAN_UNIT;
+    }
     free_b = used < shm->heap_size ? shm->heap_size - used : 0;
     xichan__set_refusal(XICHAN_ENOSPC,
-                        "shared segment is full: %s%llu bytes need %llu bytes of heap; %llu of "
-                        "the heap's %llu bytes are free%s; drain items, or %s",
-                        n == 1 ? "an item of " : "items of ",
-                        (unsigned long long)(need - n * XICHAN_ITEM_OVERHEAD),
-                        (unsigned long long)need, (unsigned long long)free_b,
-                        (unsigned long long)shm->heap_size,
+                        "shared segment is full: %s %llu bytes %s %llu bytes of heap; %llu of the "
+                        "heap's %llu bytes are free%s; drain items, or %s",
+                        n == 1 ? "an item of" : "items of", (unsigned long long)len,
+                        n == 1 ? "needs" : "need", (unsigned long long)need,
+                        (unsigned long long)free_b, (unsigned long long)shm->heap_size,
                         free_b >= need ? " (in pieces too small)" : "", RAISE_HINT);
 }
 
