@@ -3,7 +3,9 @@
  *
  * A session is one participant: a C client or one Python interpreter.  The
  * daemon is the only writer of the session table (one thread, no lock);
- * clients only read their own slot.
+ * clients only read their own slot -- except each slot's cache_gate, the
+ * lock of the session's block cache (items.c, alloc.c tag-cache-steal),
+ * which the daemon zeroes before the slot goes LIVE.
  *
  * SESSION IDS (tag-sid-reuse).  Ids are 28 bits (they share the blocks'
  * state word with the state, shm_layout.h), 1..XICHAN_SID_MAX, from
@@ -49,8 +51,8 @@
  *      woken and then killed may have swallowed a wake meant for others;
  *   2. under table_lock: drop the session's bindings and associations,
  *      destroying objects that nothing keeps any more (objects.c);
- *   3. under heap_lock: free every block the session still had reserved or
- *      leased (alloc.c).  This must come after step 1: a put that died
+ *   3. under heap_lock: free every block the session still had reserved,
+ *      leased or cached (alloc.c), and wake whoever waits for room.  This must come after step 1: a put that died
  *      between linking its block and marking it QUEUED leaves a linked
  *      RESERVED block, and step 1's lock repair re-marks it QUEUED before
  *      step 3 could free it;

@@ -24,7 +24,7 @@
  *   |   table_lock, heap_lock, id counters,        |  region offsets, heap bins
  *   |   heap free-list bins                        |
  *   +----------------------------------------------+ hdr->sessions_off
- *   | struct xichan_session  [nsessions]           |  written by the daemon only
+ *   | struct xichan_session  [nsessions]           |  written by the daemon (cache_gate: clients)
  *   +----------------------------------------------+ hdr->objects_off
  *   | struct xichan_obj      [nobjects]            |  queues and channels
  *   +----------------------------------------------+ hdr->bindings_off
