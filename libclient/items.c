@@ -117,10 +117,17 @@ static __attribute__((noinline)) int gate_give_back(xichan_client *cl)
         }
     }
     v = cl->gate & ~XICHAN_GATE_COUNT_MASK;
-    /* Fails only on a WANT set since (expect then holds it): clears it too. */
-    while (!atomic_compare_exchange_strong_explicit(cl->gate_word, &expect, v, memory_order_seq_cst,
-                                                    memory_order_relaxed))
-        ;
+    /* Fails on a WANT set since (expect then holds it), which this clears
+     * too.  Anything else is a scribble: the gate is ours, so it is only
+     * overwritten, and the loop stays bounded whatever the word does. */
+    for (int tries = 0; !atomic_compare_exchange_strong_explicit(
+             cl->gate_word, &expect, v, memory_order_seq_cst, memory_order_relaxed);
+         tries++) {
+        if (tries >= 2 || expect != (cl->gate | XICHAN_GATE_OWNER | XICHAN_GATE_WANT)) {
+            atomic_store_explicit(cl->gate_word, v, memory_order_seq_cst);
+            break;
+        }
+    }
     cl->gate = v;
     if (!n)
         return 0;
@@ -140,12 +147,16 @@ static __attribute__((noinline)) int gate_take_slow(xichan_client *cl, uint64_t 
     for (int tries = 0; tries < 8; tries++) {
         if (w & (XICHAN_GATE_OWNER | XICHAN_GATE_THIEF))
             return 0; /* busy: the caller goes to the heap */
-        if ((w ^ cl->gate) >> XICHAN_GATE_GEN_SHIFT) /* a thief (or the daemon) freed them all */
+        uint64_t keep = ~(uint64_t)XICHAN_GATE_WANT;
+
+        if ((w ^ cl->gate) >> XICHAN_GATE_GEN_SHIFT) { /* a thief (or the daemon) freed them all */
             memset(cl->cache_n, 0, sizeof(cl->cache_n));
-        if (atomic_compare_exchange_strong_explicit(
-                cl->gate_word, &w, (w & ~(uint64_t)XICHAN_GATE_WANT) | XICHAN_GATE_OWNER,
-                memory_order_seq_cst, memory_order_relaxed)) {
-            cl->gate = w & ~(uint64_t)XICHAN_GATE_WANT; /* a new generation counts 0 */
+            keep &= ~XICHAN_GATE_COUNT_MASK; /* 0 already, unless scribbled */
+        }
+        if (atomic_compare_exchange_strong_explicit(cl->gate_word, &w,
+                                                    (w & keep) | XICHAN_GATE_OWNER,
+                                                    memory_order_seq_cst, memory_order_relaxed)) {
+            cl->gate = w & keep;
             return w & XICHAN_GATE_WANT ? GATE_WANTED : GATE_HELD;
         }
     }
