@@ -652,9 +652,11 @@ static uint64_t finish_steal(struct xichan_shm *shm)
  */
 static uint64_t steal_cached(struct xichan_shm *shm)
 {
-    uint32_t held = 0;
+    uint32_t held = 0, unfinished = shm->hdr->heap_stealing;
 
-    /* Set before any gate is taken: a repair after our death finishes. */
+    /* Set before any gate is taken: a repair after our death finishes.
+     * Found set: a steal whose repair failed (corrupt tiling) holds gates
+     * still, and the repair below tries it again. */
     shm->hdr->heap_stealing = 1;
     for (uint32_t s = 0; s < shm->nsessions; s++) {
         xichan_atomic_u64 *gate = gate_of(shm, s);
@@ -673,12 +675,12 @@ static uint64_t steal_cached(struct xichan_shm *shm)
                                                     memory_order_seq_cst, memory_order_relaxed))
             held++;
     }
-    if (!held) {
+    if (!held && !unfinished) {
         shm->hdr->heap_stealing = 0;
         return 0;
     }
     xichan__fault(XICHAN_FAULT_STEAL_GATED);
-    return xichan__heap_repair(shm, NULL) == 0 ? held : 0; /* finish_steal, merge, rebin */
+    return xichan__heap_repair(shm, NULL) == 0 ? held + unfinished : 0; /* finish_steal, merge, rebin */
 }
 
 /* ------------------------------------------------------------- repair */
