@@ -247,7 +247,9 @@ class Queue:
 
         This blocks while the queue is full, until "timeout" seconds (a
         float; None waits forever) have passed, then raises QueueFull.
-        block=False is put_nowait().
+        It waits the same way while the shared segment has no room for the
+        item (until another process takes items), then raises
+        SegmentFullError.  block=False is put_nowait().
 
         If "syncobj" is None (the default) then it uses the
         queue's default, set with create().
