@@ -422,6 +422,7 @@ static void heap_freed(struct xichan_shm_hdr *h)
     if (!h->heap_waiters)
         return;
     h->heap_waiters = 0;
+    /* Under heap_lock, like the waiter's read of it; FUTEX_WAIT compares. */
     xa_add_release(&h->heap_free_seq, 1);
     heap_wake_pending = 1;
 }
@@ -512,7 +513,7 @@ int xichan__heap_reserve(struct xichan_shm *shm, uint32_t sid, const uint64_t *l
         /* Full: wait for a free (tag-heap-wait).  The steal in alloc_one has
          * asked every cache for its blocks, and heap_freed will see the flag. */
         h->heap_waiters = 1;
-        seq = xa_load_relaxed(&h->heap_free_seq);
+        seq = xa_load_relaxed(&h->heap_free_seq); /* every bump is under heap_lock too */
         xichan__heap_unlock(shm);
         xichan__fault(XICHAN_FAULT_HEAP_WAITING);
         err = xichan__wait(&h->heap_free_seq, seq, deadline_ns, w);
@@ -637,7 +638,9 @@ static uint64_t finish_steal(struct xichan_shm *shm)
     for (uint32_t s = 0; s < shm->nsessions; s++) {
         uint64_t g = xa_load_relaxed(gate_of(shm, s));
 
-        if (g & XICHAN_GATE_THIEF) /* its owner cannot change it while THIEF is set */
+        /* Its owner cannot change it while THIEF is set; release: the owner's
+         * next CAS on it sees the blocks FREE (and forgets them anyway). */
+        if (g & XICHAN_GATE_THIEF)
             xa_store_release(gate_of(shm, s), (((g >> XICHAN_GATE_GEN_SHIFT) + 1)
                                                << XICHAN_GATE_GEN_SHIFT) | XICHAN_GATE_WANT);
     }

@@ -153,6 +153,7 @@ static __attribute__((noinline)) int gate_take_slow(xichan_client *cl, uint64_t 
             memset(cl->cache_n, 0, sizeof(cl->cache_n));
             keep &= ~XICHAN_GATE_COUNT_MASK; /* 0 already, unless scribbled */
         }
+        /* Seq_cst, as in gate_take: pairs with the thief's fetch_or and CAS. */
         if (atomic_compare_exchange_strong_explicit(cl->gate_word, &w,
                                                     (w & keep) | XICHAN_GATE_OWNER,
                                                     memory_order_seq_cst, memory_order_relaxed)) {
