@@ -669,8 +669,12 @@ static uint64_t steal_cached(struct xichan_shm *shm)
             continue;
         /* Seq_cst with the owner's CAS on the gate: an owner whose CAS
          * follows this sees WANT and gives back; one before it shows its
-         * blocks in the count, or is busy and finds WANT when it releases. */
-        old = atomic_fetch_or_explicit(gate, XICHAN_GATE_WANT, memory_order_seq_cst);
+         * blocks in the count, or is busy and finds WANT when it releases.
+         * WANT already set (a waiter retrying) needs no write: the owner
+         * clears it only by giving back. */
+        old = atomic_load_explicit(gate, memory_order_seq_cst);
+        if (!(old & XICHAN_GATE_WANT))
+            old = atomic_fetch_or_explicit(gate, XICHAN_GATE_WANT, memory_order_seq_cst);
         if ((old & (XICHAN_GATE_OWNER | XICHAN_GATE_THIEF)) || !(old & XICHAN_GATE_COUNT_MASK))
             continue;
         old |= XICHAN_GATE_WANT;
