@@ -22,6 +22,16 @@ static int open_autostart(const char *ns, xichan_client **out)
     return xichan_client_open(out, &o);
 }
 
+/* The namespace's segment, which a stopped daemon keeps: a throw-away here. */
+static void discard(const char *ns)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "/dev/shm/xichan-%u-%s", (unsigned)getuid(), ns);
+    unlink(path);
+}
+
+/* Stops the daemon cl's namespace was autostarted with. */
 static void stop(xichan_client *cl)
 {
     xichan_stats st;
@@ -56,6 +66,7 @@ int main(void)
     XT_EQ_INT(st.max_sessions, 24);
     XT_EQ_INT(st.max_objects, 100);
     stop(cl);
+    discard(ns);
     printf("autostart: XICHAN_SIZE=6M, XICHAN_SESSIONS=24, XICHAN_OBJECTS=100 honoured\n");
 
     /* An option wins over its variable, which is then not even read. */
@@ -66,6 +77,8 @@ int main(void)
                     xt_daemon_path(), xt_name(), xt_runtime_dir(), xt_runtime_dir(),
                     xt_runtime_dir()),
               0);
+    snprintf(ns, sizeof(ns), "%s-opt", xt_name());
+    discard(ns);
 
     /* Bad values: xichand names them; the client says so at once. */
     for (int i = 0; i < 4; i++) {
