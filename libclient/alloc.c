@@ -443,7 +443,11 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
     return r < 0 ? r : 0;
 }
 
-#define RAISE_HINT "start xichand with a larger --size (or XICHAN_SIZE for a daemon a client starts)"
+/* A segment outlives its daemon and is adopted at its own size: a larger one
+ * needs the namespace removed first. */
+#define RAISE_HINT                                                                                 \
+    "give the namespace a larger segment: `xichanctl stop --discard` (its items go), then "        \
+    "xichand --size, or XICHAN_SIZE for a daemon a client starts"
 
 /* The detail xichan_strerror gives for an ENOSPC: the sizes involved.  needs heap_lock */
 static void explain_full(struct xichan_shm *shm, const uint64_t *lens, size_t n)
