@@ -100,16 +100,18 @@
  * TAKING BACK CACHED BLOCKS (tag-cache-steal).  A session's cache holds up
  * to 64 small blocks that no item uses (items.c).  They must not make
  * another session's allocation fail, so an allocation that finds no room
- * (steal_cached) goes through the session table, under heap_lock, and for
- * each session sets WANT in its cache_gate (a fetch_or) and, if the gate
- * was free and counts cached blocks, takes it (GATE_THIEF, by CAS).  It
- * then frees every CACHED block whose slot's gate it holds, and gives the
- * gates back with the generation bumped and WANT still set (finish_steal,
- * inside the repair walk, which merges and bins).  The owner uses its
- * cache only while holding its gate (GATE_OWNER, by CAS against the value
- * it last released), so:
+ * (steal_cached) goes through the session table under heap_lock and, for
+ * each session's cache_gate that is idle, sets WANT and, if the gate counts
+ * cached blocks, takes it (GATE_THIEF), both by one CAS from the idle
+ * value.  It then frees every CACHED block whose slot's gate it holds, and
+ * gives the gates back with the generation bumped and WANT still set
+ * (finish_steal, inside the repair walk, which merges and bins).  The owner
+ * uses its cache only while holding its gate: GATE_OWNER, taken by a CAS
+ * against the value it last released, given back by a plain store.  So:
  *   - no block is stolen while its owner uses the cache, nor used while
- *     it is being stolen: the gate admits one holder;
+ *     it is being stolen: the gate admits one holder, and a thief changes
+ *     a gate only from an idle value, so the owner's plain release never
+ *     overwrites a thief's word;
  *   - the owner learns of a steal from the generation, which its CAS
  *     compares: a new one means every block its lists name was freed, and
  *     it forgets them all, without touching their memory.  This is why the
@@ -120,12 +122,21 @@
  *     succeed on bytes that only look like a cached block (ABA).  The gate
  *     is 64 bits: its generation cannot wrap between two uses;
  *   - a cache used after the steal pass looked at it cannot hide room from
- *     a waiter: the pass left WANT set, and an owner that finds WANT when
- *     it takes or releases its gate (its CAS fails on it) empties its
- *     cache into the heap, caching nothing, and those frees wake waiters;
- *     an owner busy during the pass finds WANT at its release.  The fetch_or
- *     and the owner's CAS are seq_cst RMWs of one word, so each sees the
- *     other's effect one way or the other.
+ *     a waiter: the pass left WANT set, so the owner's next CAS fails on
+ *     it.  The owner then reads hdr->heap_waiters under heap_lock, where
+ *     no pass is half done: if an allocation waits, it empties its cache
+ *     into the heap, caches nothing and leaves WANT set (its frees wake the
+ *     waiters, who pass again); if none does, it clears WANT by its CAS
+ *     while still holding heap_lock, so no pass can come in between, and
+ *     caches again.  The CASes of thief and owner act on one word, so one
+ *     of them sees the other.
+ *   - a gate in use during the pass is waited for (a spin of GATE_SPINS:
+ *     the owner holds it for a few dozen instructions and takes no lock
+ *     meanwhile).  One still in use after that (its owner descheduled,
+ *     stopped, or dead) cannot be asked, so the waiter bounds its sleep to
+ *     BUSY_RETRY_NS and passes again: the one place a wait for room is
+ *     not only woken by a free, and it happens only while some process
+ *     sits inside its own cache's critical section.
  * Crashes: a thief that dies holding gates holds heap_lock, so the next
  * holder's repair sees hdr->heap_stealing and finishes the steal (frees
  * what the held gates cover, gives them back).  An owner that dies holding
@@ -350,6 +361,12 @@ static inline struct xichan_blk *alloc_locked(struct xichan_shm *shm, uint32_t s
 }
 
 static uint64_t steal_cached(struct xichan_shm *shm);
+/* Set by steal_cached when a cache stayed in use through its spin (and its
+ * blocks could not be asked for): the caller then waits at most
+ * BUSY_RETRY_NS before it looks again (tag-cache-steal). */
+static _Thread_local int steal_found_busy;
+#define GATE_SPINS 4096
+#define BUSY_RETRY_NS (1000 * 1000)
 
 /* alloc_locked, rebuilding inconsistent bins once (tag-heap-trust), and
  * freeing the blocks idle sessions keep cached once before it reports
@@ -419,9 +436,9 @@ void xichan__heap_unlock(struct xichan_shm *shm)
  */
 static void heap_freed(struct xichan_shm_hdr *h)
 {
-    if (!h->heap_waiters)
+    if (!xa_load_relaxed(&h->heap_waiters))
         return;
-    h->heap_waiters = 0;
+    xa_store_relaxed(&h->heap_waiters, 0);
     /* Under heap_lock, like the waiter's read of it; FUTEX_WAIT compares. */
     xa_add_release(&h->heap_free_seq, 1);
     heap_wake_pending = 1;
@@ -475,6 +492,7 @@ int xichan__heap_reserve(struct xichan_shm *shm, uint32_t sid, const uint64_t *l
     struct xichan_shm_hdr *h = shm->hdr;
     struct xichan_blk *b;
     int err, timed_out = 0;
+    int64_t until;
     size_t got;
     uint32_t seq;
 
@@ -516,14 +534,17 @@ int xichan__heap_reserve(struct xichan_shm *shm, uint32_t sid, const uint64_t *l
         }
         /* Full: wait for a free (tag-heap-wait).  The steal in alloc_one has
          * asked every cache for its blocks, and heap_freed will see the flag. */
-        h->heap_waiters = 1;
+        xa_store_relaxed(&h->heap_waiters, 1);
         seq = xa_load_relaxed(&h->heap_free_seq); /* every bump is under heap_lock too */
         xichan__heap_unlock(shm);
         xichan__fault(XICHAN_FAULT_HEAP_WAITING);
-        err = xichan__wait(&h->heap_free_seq, seq, deadline_ns, w);
-        if (err == XICHAN_ETIMEDOUT)
+        until = deadline_ns;
+        if (steal_found_busy && xichan_now_ns() + BUSY_RETRY_NS < deadline_ns)
+            until = xichan_now_ns() + BUSY_RETRY_NS; /* a cache was in use: look again */
+        err = xichan__wait(&h->heap_free_seq, seq, until, w);
+        if (err == XICHAN_ETIMEDOUT && until == deadline_ns)
             timed_out = 1; /* one last try, steal included, then ENOSPC */
-        else if (err)
+        else if (err && err != XICHAN_ETIMEDOUT)
             return err;
     }
 }
@@ -665,26 +686,45 @@ static uint64_t steal_cached(struct xichan_shm *shm)
      * Found set: a steal whose repair failed (corrupt tiling) holds gates
      * still, and the repair below tries it again. */
     shm->hdr->heap_stealing = 1;
+    steal_found_busy = 0;
     for (uint32_t s = 0; s < shm->nsessions; s++) {
         xichan_atomic_u64 *gate = gate_of(shm, s);
-        uint64_t old;
+        uint64_t old, want;
+        int spins = 0;
 
         if (xa_load_relaxed(&shm->sessions[s].state) == XICHAN_SESS_FREE)
             continue;
-        /* Seq_cst with the owner's CAS on the gate: an owner whose CAS
-         * follows this sees WANT and gives back; one before it shows its
-         * blocks in the count, or is busy and finds WANT when it releases.
-         * WANT already set (a waiter retrying) needs no write: the owner
-         * clears it only by giving back. */
-        old = atomic_load_explicit(gate, memory_order_seq_cst);
-        if (!(old & XICHAN_GATE_WANT))
-            old = atomic_fetch_or_explicit(gate, XICHAN_GATE_WANT, memory_order_seq_cst);
-        if ((old & (XICHAN_GATE_OWNER | XICHAN_GATE_THIEF)) || !(old & XICHAN_GATE_COUNT_MASK))
-            continue;
-        old |= XICHAN_GATE_WANT;
-        if (atomic_compare_exchange_strong_explicit(gate, &old, old | XICHAN_GATE_THIEF,
-                                                    memory_order_seq_cst, memory_order_relaxed))
-            held++;
+        /* Acquire: pairs with the owner's release of its gate, so a THIEF
+         * taken below sees the block states it stored under the gate. */
+        old = xa_load_acquire(gate);
+        for (;;) {
+            if (old & XICHAN_GATE_THIEF) /* a steal left unfinished: the repair's */
+                break;
+            if (old & XICHAN_GATE_OWNER) {
+                /* In use: its owner holds the gate for a few dozen
+                 * instructions and takes no lock meanwhile.  One that
+                 * stays (descheduled, stopped, dead) is left for a retry:
+                 * the caller's wait is bounded (tag-cache-steal). */
+                if (++spins > GATE_SPINS) {
+                    steal_found_busy = 1;
+                    break;
+                }
+                xichan__cpu_relax();
+                old = xa_load_acquire(gate);
+                continue;
+            }
+            /* Idle: WANT, so that its next use gives everything back, and
+             * THIEF if it holds blocks.  A CAS from an idle value: an owner
+             * never holds a gate a thief changed (its release is a store). */
+            want = old | XICHAN_GATE_WANT | (old & XICHAN_GATE_COUNT_MASK ? XICHAN_GATE_THIEF : 0);
+            if (want == old)
+                break;
+            if (atomic_compare_exchange_weak_explicit(gate, &old, want, memory_order_acq_rel,
+                                                      memory_order_acquire)) { /* pairs with gate_take */
+                held += (want & XICHAN_GATE_THIEF) != 0;
+                break;
+            }
+        }
     }
     if (!held && !unfinished) {
         shm->hdr->heap_stealing = 0;

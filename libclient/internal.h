@@ -176,6 +176,15 @@ int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
  * sleeps in the kernel, not while it spins. */
 int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                         const struct xichan_waiter *w, xichan_atomic_u32 *hint);
+/* One step of a spin-wait: tells the CPU (and a hyperthread sibling). */
+static inline void xichan__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 /* Wakes up to n waiters of word (INT32_MAX: all). */
 void xichan__wake(xichan_atomic_u32 *word, int n);
 /* Bumps a sequence word and wakes its waiters if the hint says there are any. */

@@ -94,13 +94,13 @@ int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op)
 enum { GATE_HELD = 1, GATE_WANTED = 2 };
 
 /* Empties the cache into the heap, each block RESERVED to us again for
- * heap_free_many, then gives the gate back with a count of 0: what a full
- * heap's WANT asks for (tag-cache-steal).  Called holding the gate; out of
- * line, as it is rare.  Returns how many blocks went back, or an error. */
-static __attribute__((noinline)) int gate_give_back(xichan_client *cl)
+ * heap_free_many, then gives the gate back with a count of 0, and WANT
+ * again if want: what a full heap's WANT asks for (tag-cache-steal).
+ * Called holding the gate; out of line, as it is rare.  Returns how many
+ * blocks went back, or an error. */
+static __attribute__((noinline)) int gate_give_back(xichan_client *cl, int want)
 {
     uint32_t offs[XICHAN_CACHE_CLASSES * XICHAN_CACHE_DEPTH];
-    uint64_t expect = cl->gate | XICHAN_GATE_OWNER, v;
     size_t n = 0;
     int err;
 
@@ -116,19 +116,9 @@ static __attribute__((noinline)) int gate_give_back(xichan_client *cl)
             }
         }
     }
-    v = cl->gate & ~XICHAN_GATE_COUNT_MASK;
-    /* Fails on a WANT set since (expect then holds it), which this clears
-     * too.  Anything else is a scribble: the gate is ours, so it is only
-     * overwritten, and the loop stays bounded whatever the word does. */
-    for (int tries = 0; !atomic_compare_exchange_strong_explicit(
-             cl->gate_word, &expect, v, memory_order_seq_cst, memory_order_relaxed);
-         tries++) {
-        if (tries >= 2 || expect != (cl->gate | XICHAN_GATE_OWNER | XICHAN_GATE_WANT)) {
-            atomic_store_explicit(cl->gate_word, v, memory_order_seq_cst);
-            break;
-        }
-    }
-    cl->gate = v;
+    cl->gate &= ~XICHAN_GATE_COUNT_MASK;
+    /* Release, as in gate_release.  WANT left set fails our next CAS. */
+    xa_store_release(cl->gate_word, cl->gate | (want ? XICHAN_GATE_WANT : 0));
     if (!n)
         return 0;
     err = xichan__heap_free_many(cl->shm, offs, n, cl->sid);
@@ -153,12 +143,32 @@ static __attribute__((noinline)) int gate_take_slow(xichan_client *cl, uint64_t 
             memset(cl->cache_n, 0, sizeof(cl->cache_n));
             keep &= ~XICHAN_GATE_COUNT_MASK; /* 0 already, unless scribbled */
         }
-        /* Seq_cst, as in gate_take: pairs with the thief's fetch_or and CAS. */
-        if (atomic_compare_exchange_strong_explicit(cl->gate_word, &w,
-                                                    (w & keep) | XICHAN_GATE_OWNER,
-                                                    memory_order_seq_cst, memory_order_relaxed)) {
+        int waiting = 0, locked = 0, got;
+
+        /*
+         * Asked for the blocks: whether anyone still waits for room is read
+         * under heap_lock, where no steal pass is half done, and if no one
+         * does, WANT is cleared before the lock is given up, so that no
+         * pass comes in between (alloc.c, tag-cache-steal).
+         */
+        if (w & XICHAN_GATE_WANT) {
+            if (xichan__heap_lock(cl->shm, cl->sid, XICHAN_FOREVER))
+                return 0;
+            waiting = xa_load_relaxed(&cl->shm->hdr->heap_waiters) != 0;
+            if (waiting)
+                xichan__heap_unlock(cl->shm);
+            else
+                locked = 1;
+        }
+        /* Acquire, as in gate_take. */
+        got = atomic_compare_exchange_strong_explicit(cl->gate_word, &w,
+                                                      (w & keep) | XICHAN_GATE_OWNER,
+                                                      memory_order_acquire, memory_order_relaxed);
+        if (locked)
+            xichan__heap_unlock(cl->shm);
+        if (got) {
             cl->gate = w & keep;
-            return w & XICHAN_GATE_WANT ? GATE_WANTED : GATE_HELD;
+            return waiting ? GATE_WANTED : GATE_HELD;
         }
     }
     return 0;
@@ -167,40 +177,36 @@ static __attribute__((noinline)) int gate_take_slow(xichan_client *cl, uint64_t 
 /*
  * Takes this session's cache gate (tag-cache-steal): GATE_HELD, or 0 if it
  * is busy (our other thread, or a thief) and the caller uses the heap, or
- * GATE_WANTED: held, but a full heap asked for the blocks back; the caller
- * then caches nothing and calls gate_give_back instead of gate_release.
+ * GATE_WANTED: held, but an allocation waits for room and asked for the
+ * blocks back; the caller then caches nothing and calls gate_give_back
+ * instead of gate_release.
  */
 static inline int gate_take(xichan_client *cl)
 {
     uint64_t w = cl->gate;
 
-    /* Seq_cst: pairs with the thief's fetch_or of WANT (alloc.c, steal_cached). */
+    /* Acquire: pairs with a thief's release of the gate (alloc.c,
+     * finish_steal).  It fails on any change a thief made: a WANT, a
+     * THIEF, a new generation. */
     if (__builtin_expect(cl->gate_word != NULL, 1) &&
         __builtin_expect(atomic_compare_exchange_strong_explicit(cl->gate_word, &w,
                                                                  w | XICHAN_GATE_OWNER,
-                                                                 memory_order_seq_cst,
+                                                                 memory_order_acquire,
                                                                  memory_order_relaxed),
                          1))
         return GATE_HELD;
     return gate_take_slow(cl, w);
 }
 
-/* Gives the gate back with the cache's new count (cl->gate + delta); a
- * WANT that arrived meanwhile empties the cache instead. */
+/* Gives the gate back with the cache's new count (cl->gate + delta).  A
+ * plain store: no one else writes a gate its owner holds (a thief waits
+ * for it, alloc.c steal_cached). */
 static inline void gate_release(xichan_client *cl, uint64_t delta)
 {
-    uint64_t expect = cl->gate | XICHAN_GATE_OWNER, v = cl->gate + delta;
-
-    /* Publishes the block state stores made under the gate. */
-    if (__builtin_expect(atomic_compare_exchange_strong_explicit(cl->gate_word, &expect, v,
-                                                                 memory_order_seq_cst,
-                                                                 memory_order_relaxed),
-                         1)) {
-        cl->gate = v;
-        return;
-    }
-    cl->gate = v; /* only WANT differs: give everything back */
-    (void)gate_give_back(cl);
+    cl->gate += delta;
+    /* Release: a thief's acquire load of the gate then sees the block
+     * state stores made under it. */
+    xa_store_release(cl->gate_word, cl->gate);
 }
 
 /* A cached block of exactly units units into *off; 0 if there is none. */
@@ -213,7 +219,7 @@ static inline int cache_take(xichan_client *cl, uint32_t units, uint32_t *off)
     if (k >= XICHAN_CACHE_CLASSES || !(g = gate_take(cl)))
         return 0;
     if (__builtin_expect(g == GATE_WANTED, 0)) {
-        (void)gate_give_back(cl);
+        (void)gate_give_back(cl, 1);
         return 0;
     }
     if (!cl->cache_n[k]) {
@@ -251,7 +257,7 @@ static inline int cache_keep(xichan_client *cl, uint32_t off)
         !(g = gate_take(cl)))
         return 0;
     if (__builtin_expect(g == GATE_WANTED, 0)) {
-        (void)gate_give_back(cl);
+        (void)gate_give_back(cl, 1);
         return 0; /* the caller frees it: that free wakes the heap's waiters */
     }
     if (cl->cache_n[k] >= XICHAN_CACHE_DEPTH) {
@@ -269,7 +275,9 @@ static inline int cache_keep(xichan_client *cl, uint32_t off)
 /* Returns how many blocks went back, or an error. */
 int xichan__cache_flush(xichan_client *cl)
 {
-    return gate_take(cl) ? gate_give_back(cl) : 0;
+    int g = gate_take(cl);
+
+    return g ? gate_give_back(cl, g == GATE_WANTED) : 0;
 }
 
 /* --------------------------------------------------------------- items */

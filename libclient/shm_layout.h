@@ -118,10 +118,12 @@ struct xichan_shm_hdr {
     /* Room in the heap (alloc.c, tag-heap-wait).  heap_free_seq is a futex
      * word bumped, under heap_lock, by a free that finds heap_waiters set;
      * heap_waiters is set under heap_lock by an allocation that found no
-     * room and will sleep.  heap_stealing: a steal of cached blocks is under
-     * way (tag-cache-steal), for the repair of a holder that died in it. */
+     * room (and may sleep), and read without it by a block cache that was
+     * asked for its blocks (tag-cache-steal).  heap_stealing: a steal of
+     * cached blocks is under way, for the repair of a holder that died in
+     * it. */
     xichan_atomic_u32 heap_free_seq;
-    uint32_t heap_waiters;
+    xichan_atomic_u32 heap_waiters;
     uint32_t heap_stealing;
     uint32_t reserved2;
 };

@@ -83,24 +83,26 @@ static void free_one_big(xichan_client *cl)
     }
 }
 
+static void clear_heap_waiter(xichan_client *cl);
+
 /* Waits (bounded) until an allocation is registered as waiting for room. */
 static void await_heap_waiter(xichan_client *cl)
 {
     double t0 = xt_now();
 
-    while (!__atomic_load_n(&cl->shm->hdr->heap_waiters, __ATOMIC_ACQUIRE)) {
+    while (!xa_load_acquire(&cl->shm->hdr->heap_waiters)) {
         if (xt_now() - t0 > 10)
             xt__fail(__FILE__, __LINE__, "no allocation waits for room");
         xt_sleep_ms(1);
     }
 }
 
-/* Forgets a waiter flag left by a killed waiter, so that the next
- * await_heap_waiter sees the next waiter (a stale flag is harmless). */
+/* Forgets the waiter flag (left by our own fill's last try, or by a killed
+ * waiter), so that await_heap_waiter sees the next waiter. */
 static void clear_heap_waiter(xichan_client *cl)
 {
     XT_OK(xichan__heap_lock(cl->shm, cl->sid, XICHAN_FOREVER));
-    cl->shm->hdr->heap_waiters = 0;
+    xa_store_relaxed(&cl->shm->hdr->heap_waiters, 0);
     xichan__heap_unlock(cl->shm);
 }
 
@@ -274,6 +276,7 @@ static void blocked_until_room(xichan_client *cl, int what, int frees)
     pid_t pid;
 
     fill(cl);
+    clear_heap_waiter(cl);
     n = xichan_queue_count(cl, q);
     pid = xt_fork(blocker, (void *)(long)what);
     XT_OK(xt_await(&ready, 10000));
@@ -311,6 +314,7 @@ static void test_interrupt(xichan_client *cl)
     pid_t pid;
 
     fill(cl);
+    clear_heap_waiter(cl);
     pid = xt_fork(blocker, (void *)(long)DO_PUT_INTR);
     XT_OK(xt_await(&ready, 10000));
     await_heap_waiter(cl);
@@ -371,6 +375,7 @@ static void test_kill_waiter(xichan_client *cl, int point)
     pid_t pid;
 
     fill(cl);
+    clear_heap_waiter(cl);
     if (point)
         xichan__fault_set(point, 1); /* inherited by the fork */
     pid = xt_fork(blocker, (void *)(long)(point ? DO_PUT_FAULT : DO_PUT));

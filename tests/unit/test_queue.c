@@ -318,7 +318,7 @@ static int heap_has_waiter(void)
     int w;
 
     ut_ok(xichan__heap_lock(shm, cl->sid, XICHAN_FOREVER));
-    w = shm->hdr->heap_waiters != 0;
+    w = xa_load_relaxed(&shm->hdr->heap_waiters) != 0;
     xichan__heap_unlock(shm);
     return w;
 }
@@ -343,7 +343,7 @@ static void *room_maker_main(void *arg)
                 return (void *)1;
             nanosleep(&ts, NULL);
         }
-        ut_ok(xichan_queue_get(m->c, m->q, &it, XICHAN_NOWAIT));
+        ut_ok(xichan_queue_get(m->c, m->q, &it, xichan_deadline(10)));
         xichan_item_release(&it);
     }
     return NULL;
@@ -359,6 +359,14 @@ static int fill_big(xichan_queue_id q, size_t len)
     ut_err(err, XICHAN_ENOSPC);
     free(buf);
     return n;
+}
+
+/* Our own tries leave the waiter flag set: only the waiter should set it. */
+static void clear_waiter_flag(void)
+{
+    ut_ok(xichan__heap_lock(shm, cl->sid, XICHAN_FOREVER));
+    xa_store_relaxed(&shm->hdr->heap_waiters, 0);
+    xichan__heap_unlock(shm);
 }
 
 static void test_queue_put_waits_for_room_in_a_full_segment(void **state)
@@ -377,6 +385,7 @@ static void test_queue_put_waits_for_room_in_a_full_segment(void **state)
            XICHAN_ENOSPC);
     assert_int_equal(xichan_queue_count(cl, q), n);
     /* Blocking: woken by the other session's get. */
+    clear_waiter_flag();
     pthread_create(&t, NULL, room_maker_main, &m);
     ut_ok(xichan_queue_put(cl, q, 0, buf, sizeof(buf), 0, xichan_deadline(30)));
     pthread_join(t, &rc);
