@@ -172,5 +172,6 @@ int main(void)
            "caches taken back %llu times, every small one once and intact, heap clean\n",
            ROUNDS, cnt->sent[0], cnt->sent[1], cnt->big_put,
            (unsigned long long)(cnt->steals[0] + cnt->steals[1]));
+    xichan_client_close(cl);
     return 0;
 }
