@@ -413,7 +413,8 @@ int xichan__heap_init(struct xichan_shm *shm)
 
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns)
 {
-    return xichan__lock(shm, &shm->hdr->heap_lock, xichan__heap_repair, NULL, sid, deadline_ns);
+    return xichan__lock(shm, &shm->hdr->heap_lock, xichan__heap_repair, NULL, sid, deadline_ns,
+                        NULL);
 }
 
 /* Set under heap_lock by heap_freed; the wake is made once the lock is given up. */
@@ -508,7 +509,7 @@ int xichan__heap_reserve(struct xichan_shm *shm, uint32_t sid, const uint64_t *l
             return XICHAN_E2BIG;
         }
     for (;;) {
-        if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
+        if ((err = xichan__heap_lock(shm, sid, XICHAN_NOWAIT)))
             return err;
         for (got = 0; got < n; got++) {
             if (xichan__fault_fail(XICHAN_FAULT_FAIL_HEAP)) {
@@ -592,7 +593,7 @@ int xichan__heap_free_many(struct xichan_shm *shm, const uint32_t *offs, size_t 
 {
     int err, bad = 0;
 
-    if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
+    if ((err = xichan__heap_lock(shm, sid, XICHAN__LOCK_BOUNDED)))
         return err;
     for (size_t i = 0; i < n; i++) {
         struct xichan_blk *b = xichan__blk(shm, offs[i]);
@@ -796,7 +797,7 @@ int xichan__heap_reclaim(struct xichan_shm *shm, uint32_t sid, uint64_t *nfreed)
     int err;
 
     *nfreed = 0;
-    if ((err = xichan__heap_lock(shm, 0, xichan_now_ns() + 10 * 1000000000ll)))
+    if ((err = xichan__heap_lock(shm, 0, XICHAN_NOWAIT)))
         return err;
     /* As the repair: a corrupt tiling fails before anything changes (the
      * session's slot then stays CLEANING, its id taken: sessions.c). */
@@ -844,7 +845,7 @@ int xichan__heap_check(struct xichan_shm *shm, struct xichan_heap_report *r)
 
     memset(r, 0, sizeof(*r));
     r->ok = 1;
-    if ((err = xichan__heap_lock(shm, 0, xichan_now_ns() + 5 * 1000000000ll)))
+    if ((err = xichan__heap_lock(shm, 0, XICHAN_NOWAIT)))
         return err;
 #define FAIL(...)                                                                                  \
     do {                                                                                           \

@@ -90,7 +90,9 @@ int main(void)
         XT_EQ_INT(xt_sh(out, sizeof(out), "%s='%s' '%s' --name %s-bad --runtime-dir '%s'",
                         vars[i], bad[i], xt_daemon_path(), xt_name(), xt_runtime_dir()),
                   2);
-        snprintf(want, sizeof(want), "%s='%s' is not a", vars[i], bad[i]);
+        snprintf(want, sizeof(want), "xichand: %s", vars[i]);
+        XT_HAS(out, want);
+        snprintf(want, sizeof(want), "'%s'", bad[i]);
         XT_HAS(out, want);
     }
     setenv("XICHAN_SIZE", "lots", 1);

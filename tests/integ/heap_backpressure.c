@@ -101,7 +101,7 @@ static void await_heap_waiter(xichan_client *cl)
  * waiter), so that await_heap_waiter sees the next waiter. */
 static void clear_heap_waiter(xichan_client *cl)
 {
-    XT_OK(xichan__heap_lock(cl->shm, cl->sid, XICHAN_FOREVER));
+    XT_OK(xichan__heap_lock(cl->shm, cl->sid, XICHAN_NOWAIT));
     xa_store_relaxed(&cl->shm->hdr->heap_waiters, 0);
     xichan__heap_unlock(cl->shm);
 }

@@ -317,7 +317,7 @@ static int heap_has_waiter(void)
 {
     int w;
 
-    ut_ok(xichan__heap_lock(shm, cl->sid, XICHAN_FOREVER));
+    ut_ok(xichan__heap_lock(shm, cl->sid, XICHAN_NOWAIT));
     w = xa_load_relaxed(&shm->hdr->heap_waiters) != 0;
     xichan__heap_unlock(shm);
     return w;
@@ -364,7 +364,7 @@ static int fill_big(xichan_queue_id q, size_t len)
 /* Our own tries leave the waiter flag set: only the waiter should set it. */
 static void clear_waiter_flag(void)
 {
-    ut_ok(xichan__heap_lock(shm, cl->sid, XICHAN_FOREVER));
+    ut_ok(xichan__heap_lock(shm, cl->sid, XICHAN_NOWAIT));
     xa_store_relaxed(&shm->hdr->heap_waiters, 0);
     xichan__heap_unlock(shm);
 }
