@@ -413,8 +413,13 @@ int xichan__heap_init(struct xichan_shm *shm)
 
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns)
 {
-    return xichan__lock(shm, &shm->hdr->heap_lock, xichan__heap_repair, NULL, sid, deadline_ns,
-                        NULL);
+    return xichan__heap_lock_until(shm, sid, deadline_ns, NULL);
+}
+
+int xichan__heap_lock_until(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns,
+                            const struct xichan_waiter *w)
+{
+    return xichan__lock(shm, &shm->hdr->heap_lock, xichan__heap_repair, NULL, sid, deadline_ns, w);
 }
 
 /* Set under heap_lock by heap_freed; the wake is made once the lock is given up. */
@@ -509,7 +514,9 @@ int xichan__heap_reserve(struct xichan_shm *shm, uint32_t sid, const uint64_t *l
             return XICHAN_E2BIG;
         }
     for (;;) {
-        if ((err = xichan__heap_lock(shm, sid, XICHAN_NOWAIT)))
+        /* The call's own deadline bounds the lock too (tag-lock-bound); the
+         * last try after it, the short bound. */
+        if ((err = xichan__heap_lock_until(shm, sid, timed_out ? XICHAN_NOWAIT : deadline_ns, w)))
             return err;
         for (got = 0; got < n; got++) {
             if (xichan__fault_fail(XICHAN_FAULT_FAIL_HEAP)) {

@@ -273,6 +273,10 @@ int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid);
  * The free always happens; XICHAN_ECORRUPT if the bins then needed a rebuild
  * that found the tiling corrupt (alloc.c, tag-heap-trust). */
 int xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b);
+/* heap_lock bounded by deadline_ns and interruptible through w (may be
+ * NULL); xichan__heap_lock is this with w NULL. */
+int xichan__heap_lock_until(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns,
+                            const struct xichan_waiter *w);
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns);
 void xichan__heap_unlock(struct xichan_shm *shm);
 /* Rebuilds bins, prev sizes and statistics from the block walk. */
