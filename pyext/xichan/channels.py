@@ -1,7 +1,7 @@
 """Cross-process, cross-interpreter channels (the API of 3.13's
 test.support.interpreters.channels, over xichan's shared segment).
 
-Differences from CPython 3.13, all deliberate (SEMANTICS.md §0):
+Differences from CPython 3.13, all deliberate (see xichan(7)):
 
 - recv()/send() timeouts are float seconds (None forever, 0 once, negative
   -> ValueError, non-number -> TypeError); a blocked recv() sleeps on a futex
@@ -211,16 +211,20 @@ def create(*, unbounditems=UNBOUND, name=None):
     "name" (xichan) names the channel in the namespace: open(name) finds it
     from any process, and it lives until destroy() is called.
     """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f'name must be a str or None, not {type(name).__name__!r}')
     unbound = _serialize_unbound(unbounditems)
     unboundop, = unbound
     cid = _xichan.chan_create(unboundop, name)
     recv = RecvChannel._adopt(cid)
-    send = SendChannel(cid, _unbound=unbound)
+    send = SendChannel._with_op(cid, unbound)
     return recv, send
 
 
 def open(name):
     """Return (recv, send) for the channel created with this name."""
+    if not isinstance(name, str):
+        raise TypeError(f'name must be a str, not {type(name).__name__!r}')
     cid = _xichan.chan_open(name)
     return RecvChannel(cid), SendChannel(cid)
 
@@ -233,7 +237,7 @@ def destroy(channel):
 
 def list_all():
     """Return a list of (recv, send) for all channels, oldest first."""
-    return [(RecvChannel(cid), SendChannel(cid, _unbound=(op,)))
+    return [(RecvChannel(cid), SendChannel._with_op(cid, (op,)))
             for cid, op, _state, _name in _xichan.chan_list()]
 
 
@@ -337,7 +341,11 @@ class SendChannel(_ChannelEnd):
 
     _end = 'send'
 
-    def __new__(cls, cid, *, _unbound=None):
+    def __new__(cls, cid):
+        return cls._with_op(cid, None)
+
+    @classmethod
+    def _with_op(cls, cid, _unbound):
         self = super().__new__(cls, cid)
         if _unbound is None:
             try:
