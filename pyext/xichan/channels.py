@@ -138,14 +138,17 @@ class ChannelID:
 
     @property
     def end(self):
+        """'send' or 'recv': the end this id belongs to."""
         return self._end
 
     @property
     def send(self):
+        """True for a send end's id."""
         return self._end == 'send'
 
     @property
     def recv(self):
+        """True for a recv end's id."""
         return self._end == 'recv'
 
     def __index__(self):
@@ -286,6 +289,7 @@ class _ChannelEnd:
 
     @property
     def id(self):
+        """The channel's ChannelID (an int: unique in the namespace)."""
         return self._id
 
     @property
@@ -294,6 +298,7 @@ class _ChannelEnd:
 
     @property
     def is_closed(self):
+        """True once the channel is closed."""
         return self._info.closed
 
 
@@ -333,6 +338,9 @@ class RecvChannel(_ChannelEnd):
         return obj
 
     def close(self):
+        """Close the channel's receiving side: no more recv() here or in
+        any other interpreter or process (ChannelClosedError); a send()
+        after it fails too."""
         _xichan.chan_close(self._id._id, recv=True)
 
 
@@ -358,6 +366,8 @@ class SendChannel(_ChannelEnd):
 
     @property
     def is_closed(self):
+        """True once the channel is closed, or closing (its send side was
+        closed while items were still in it)."""
         info = self._info
         return info.closed or info.closing
 
@@ -397,6 +407,8 @@ class SendChannel(_ChannelEnd):
         return _xichan.chan_send_buffer(self._id._id, obj, op, None, True)
 
     def close(self):
+        """Close the channel's sending side: no more send(); receivers
+        still get the items already in it, then the channel closes."""
         _xichan.chan_close(self._id._id, send=True)
 
 

@@ -35,17 +35,18 @@ that took an item dies before its task_done(), its task stays unfinished:
 join() keeps waiting, as multiprocessing's does, because the work was not
 done; join(timeout=...) (an extension) lets a supervisor notice, and a
 task_done() on behalf of the dead worker (after re-queueing its item, if
-it should be redone) lets join() return.  A process killed inside put()
-between the token and the item leaves one task unfinished for good; one
-killed inside task_done() after taking the last token and before waking
-the joiners leaves the joiners waiting already waiting until the next
-task_done() (a later join() call sees the zero at once).
+it should be redone) lets join() return.  Two narrower windows: a process
+killed inside put(), between the token and the item, leaves one task that
+no item will end (join() waits; one task_done() more clears it); one
+killed inside task_done(), after taking the last token and before waking
+the joiners, leaves the joiners already asleep waiting until their timeout
+or the next wake, while a join() called afterwards sees the zero and
+returns at once.  Both are tested by killing a process at that step.
 """
 
 from __future__ import annotations
 
 import queue as _pyqueue
-import types as _types
 from typing import Any, Generic, TypeVar
 
 from . import queues as _queues
@@ -182,7 +183,6 @@ class Queue(Generic[_T]):
     def cancel_join_thread(self) -> None:
         """Do nothing: there is no feeder thread whose data could be lost."""
 
-    __class_getitem__ = classmethod(_types.GenericAlias)
 
 
 class JoinableQueue(Queue[_T]):
@@ -202,7 +202,7 @@ class JoinableQueue(Queue[_T]):
         self._init(_queues.create(max(0, maxsize)), _queues.create(),
                    _queues.create(), _queues.create())
 
-    def _init(self, q: _queues.Queue, *aux: _queues.Queue) -> None:  # type: ignore[override]
+    def _init(self, q: _queues.Queue, *aux: _queues.Queue) -> None:
         super()._init(q)
         if not aux:
             raise TypeError('JoinableQueue needs its own queues: create one with '
@@ -339,12 +339,13 @@ class SimpleQueue(Generic[_T]):
         is allowed."""
         self._closed = True
 
-    __class_getitem__ = classmethod(_types.GenericAlias)
 
 
-def _rebuild(cls: type[Any], state: tuple[_queues.Queue, ...]) -> Any:
-    self = cls.__new__(cls)
-    if cls is SimpleQueue or issubclass(cls, SimpleQueue):
+def _rebuild(cls: type[Queue[Any]] | type[SimpleQueue[Any]],
+             state: tuple[_queues.Queue, ...]) -> Queue[Any] | SimpleQueue[Any]:
+    # A handle in the receiving process: the same queues, open.
+    self = object.__new__(cls)
+    if isinstance(self, SimpleQueue):
         self._queue, = state
         self._closed = False
     else:
