@@ -77,3 +77,21 @@ class TestHelp(XTestCase):
             msg = str(cm.exception)
             self.assertNotRegex(msg, r'\b(queue|chan|buf)_[a-z_]+\(\)|built-in operation|argument \d',
                                 msg)
+
+
+class TestSubmodulesAsAttributes(XTestCase):
+
+    def test_import_xichan_then_xichan_queues(self):
+        # xichanctl(1)'s example: `import xichan` and then xichan.queues.open().
+        import subprocess
+        import sys
+        code = ('import xichan\n'
+                'q = xichan.queues.create(name="api.attr")\n'
+                'q.put("x")\n'
+                'print(xichan.queues.open("api.attr").get(timeout=5), '
+                'xichan.channels.__name__, xichan.multiprocessing.Queue.__name__)\n'
+                'xichan.queues.destroy(q)\n')
+        p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.split(), ['x', 'xichan.channels', 'Queue'])
