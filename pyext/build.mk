@@ -79,13 +79,15 @@ pycheck: $(LIBA) $(BUILD)/bin/xichand
 		BUILD=$(BUILD) PYTHONPATH=pyext tests/python/run.sh $$py; \
 	done
 
-# mypy runs on PYTHON (the newest: scripts/install-deps installs mypy there).
+# mypy runs on PYTHON (the newest: scripts/install-deps installs mypy there),
+# checking for the oldest Python the package supports.
 # stubtest imports the package, so it needs the extension built for PYTHON.
 pytypes: $(PYEXT_SO)
 	@$(PYTHON) -I -c 'import mypy' 2>/dev/null || \
 		{ echo "pytypes: mypy is not installed for $(PYTHON) (run scripts/install-deps)" >&2; exit 1; }
 	$(call msg,MYPY,pyext/xichan)
-	$(Q)$(PYTHON) -m mypy --strict --cache-dir=$(BUILD)/mypy pyext/xichan tests/python/typing_usage.py
+	$(Q)$(PYTHON) -m mypy --strict --python-version 3.11 --cache-dir=$(BUILD)/mypy \
+		pyext/xichan tests/python/typing_usage.py
 	$(call msg,STUBTEST,xichan)
 	$(Q)cd pyext && $(PYTHON) -m mypy.stubtest xichan
 endif

@@ -9,9 +9,10 @@ def square_into(q, n):
     return n
 
 
-def take_and_die(jq, started):
+def take_and_die(jq, started, release):
     jq.get(timeout=30)
     started.put('took')
+    release.get(timeout=60)  # alive until the report is read
     os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -197,10 +197,11 @@ class TestJoinableCount(XTestCase):
         jq.join()
 
     def test_worker_killed_holding_an_item_leaves_its_task_unfinished(self):
-        jq, started = xmp.JoinableQueue(), xmp.Queue()
+        jq, started, release = xmp.JoinableQueue(), xmp.Queue(), xmp.Queue()
         jq.put('work')
-        p = self.start(take_and_die, jq, started)
+        p = self.start(take_and_die, jq, started, release)
         self.assertEqual(started.get(timeout=30), 'took')
+        release.put(None)
         p.join(30)
         self.assertEqual(p.exitcode, -signal.SIGKILL)
         self.assertTrue(jq.empty())

@@ -15,14 +15,18 @@ from _cpython_mpq import *  # noqa: F401,F403  (the adapted test classes)
 
 
 def _items_outlive_producer():
-    """True if an item put by a process that then exits is still delivered."""
-    from xichan import queues
+    """True if an item put by a process that then exits is still delivered
+    once the daemon has ended that process's session."""
+    import pickle
+    from xichan import _xichan, queues
     q = queues.create()
+    sessions = _xichan.stats()['sessions']
     code = ('import pickle, sys\nq = pickle.loads(bytes.fromhex(sys.argv[1]))\n'
             'q.put("kept")\n')
-    import pickle
     subprocess.run([sys.executable, '-c', code, pickle.dumps(q).hex()], check=True,
                    timeout=60, env=os.environ)
+    if not _env.wait_for(lambda: _xichan.stats()['sessions'] <= sessions, timeout=30):
+        raise AssertionError("the daemon did not end the child's session within 30 s")
     return q.get(timeout=10) == 'kept'
 
 
