@@ -206,9 +206,9 @@ _NO_BUILD = None if subprocess.run([sys.executable, '-I', '-c', 'import build'],
     'the build package is not installed for this Python (scripts/install-deps)'
 
 
-@unittest.skipIf(_MISSING, _MISSING)
+@only_on_newest  # outermost: its reason is the one reported on other Pythons
 @unittest.skipIf(_NO_BUILD, _NO_BUILD)
-@only_on_newest
+@unittest.skipIf(_MISSING, _MISSING)
 class TestBuild(_Venvs):
     """python -m build from the root and from pyext/, offline."""
 
