@@ -47,10 +47,6 @@ NOT_APPLICABLE = {
         "(_reader.closed, _writer.closed); xichan's queue has no pipe",
 }
 
-# Tests whose child puts items and may exit before the parent gets them:
-# they need items to outlive the process that put them.
-NEEDS_ITEMS_TO_OUTLIVE_PRODUCER = {'test_get', 'test_fork', 'test_empty'}
-
 START_METHODS = ('fork', 'spawn', 'forkserver')
 
 
@@ -64,7 +60,6 @@ class _XichanMixin:
     start_method = 'fork'
     Queue = staticmethod(xmp.Queue)
     JoinableQueue = staticmethod(xmp.JoinableQueue)
-    items_outlive_producer = True  # set by the test module
 
     @classmethod
     def setUpClass(cls):
@@ -81,8 +76,6 @@ class _XichanMixin:
         name = self._testMethodName
         if name in NOT_APPLICABLE:
             self.skipTest('not applicable to xichan: ' + NOT_APPLICABLE[name])
-        if name in NEEDS_ITEMS_TO_OUTLIVE_PRODUCER and not self.items_outlive_producer:
-            self.skipTest('needs the items a process put to outlive it')
         patcher = _patched_multiprocessing()
         patcher.start()
         self.addCleanup(patcher.stop)

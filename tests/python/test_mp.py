@@ -86,6 +86,14 @@ class TestAcrossProcesses(XTestCase):
                     got = sorted(q.get() for _ in range(4))
                 self.assertEqual(got, [0, 1, 4, 9])
 
+    def test_results_outlive_the_pool(self):
+        # What a worker put is there after the pool is gone, as with
+        # multiprocessing's queues.
+        q = xmp.Queue()
+        with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('spawn')) as ex:
+            self.assertEqual(list(ex.map(square_into, [q] * 5, range(5))), list(range(5)))
+        self.assertEqual(sorted(q.get(timeout=30) for _ in range(5)), [0, 1, 4, 9, 16])
+
     def test_multiprocessing_queue_cannot_do_that(self):
         # What the drop-in adds: multiprocessing's own Queue refuses to be
         # pickled outside process start.
