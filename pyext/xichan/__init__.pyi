@@ -8,7 +8,7 @@ from .queues import create as create_queue
 __all__ = [
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
     'NotShareableError', 'is_shareable', 'SharedBuffer',
-    'XichanError', 'SegmentFullError', 'AccessDeniedError',
+    'XichanError', 'SegmentFullError', 'AccessDeniedError', 'ObjectLockedError',
 ]
 
 class XichanError(RuntimeError):
@@ -16,6 +16,7 @@ class XichanError(RuntimeError):
 
 class SegmentFullError(XichanError, MemoryError): ...
 class AccessDeniedError(XichanError, PermissionError): ...
+class ObjectLockedError(XichanError, TimeoutError): ...
 class NotShareableError(TypeError, ValueError): ...
 
 @final
