@@ -49,7 +49,14 @@ class XichanError(RuntimeError):
 
 
 class SegmentFullError(XichanError, MemoryError):
-    """The shared segment has no room for the item right now."""
+    """The shared segment had no room for the item.
+
+    A blocking put()/send() waits for room (another process taking items
+    frees it) until its timeout; this is raised when the timeout passes, or
+    at once by put_nowait()/send_nowait()/block=False.  The message gives
+    the item's size and the heap's, and how to start a daemon with a larger
+    segment (xichand --size, or XICHAN_SIZE for one a client starts).
+    """
 
 
 class AccessDeniedError(XichanError, PermissionError):
