@@ -176,13 +176,21 @@ static int geometry_from_env(void)
         xd.size = 64u << 20;
         if ((v = getenv("XICHAN_SIZE")) && size_arg("XICHAN_SIZE", v, &xd.size) < 0)
             return -1;
+        if (v)
+            xd.given |= 1;
+    } else {
+        xd.given |= 1;
     }
     for (int i = 0; i < 3; i++) {
-        if (*counts[i]) /* set by its option */
+        if (*counts[i]) { /* set by its option */
+            xd.given |= 2u << i;
             continue;
+        }
         *counts[i] = defaults[i];
         if ((v = getenv(names[i])) && count_arg(i, names[i], v, counts[i]) < 0)
             return -1;
+        if (v)
+            xd.given |= 2u << i;
     }
     return 0;
 }
@@ -315,6 +323,26 @@ static void segment_refused(int err)
             path, xichan_strerror(err), xd.ns, path);
 }
 
+/*
+ * An adopted segment keeps its geometry: a size or table count asked for
+ * (option or variable) that differs is ignored, and said so, since only a
+ * fresh segment can take it.
+ */
+static void warn_geometry(void)
+{
+    const uint64_t want[4] = {xd.size, xd.nsessions, xd.nobjects, xd.nbindings};
+    const uint64_t have[4] = {xd.shm->size, xd.shm->nsessions, xd.shm->nobjects,
+                              xd.shm->nbindings};
+    static const char *const what[4] = {"--size/XICHAN_SIZE", "--sessions/XICHAN_SESSIONS",
+                                        "--objects/XICHAN_OBJECTS", "--bindings/XICHAN_BINDINGS"};
+
+    for (int i = 0; i < 4; i++)
+        if ((xd.given & (1u << i)) && want[i] != have[i])
+            xd_log(XD_WARN, "%s %llu ignored: the adopted segment keeps its %llu (to resize, "
+                   "`xichanctl stop --discard` the namespace first, which drops its items)",
+                   what[i], (unsigned long long)want[i], (unsigned long long)have[i]);
+}
+
 /* 0, -1 (a segment that cannot be adopted or created: printed), -2 served elsewhere. */
 static int open_segment(void)
 {
@@ -330,6 +358,7 @@ static int open_segment(void)
                 return -1;
             xd_log(XD_INFO, "adopting the existing segment %s (%llu bytes) left by a previous "
                    "daemon", xd.seg_name, (unsigned long long)xd.shm->size);
+            warn_geometry();
             return xd_adopt();
         }
         if (err == XICHAN_EBUSY) {
