@@ -25,9 +25,18 @@
  *     given back, in the sender's interpreter, once the receiver's view dies
  *     (at the sender's next xichan call, or at once through a pending call
  *     when the sender is the main interpreter); after a blocking send
- *     returns with the token not taken (another process took the item); or
- *     when the sending interpreter ends.  An item taken by another process
- *     after a non-blocking send or a put keeps its export until then.
+ *     returns with the token not taken and no receiver of this process busy
+ *     on that channel (another process took the item); when the last
+ *     receiver here that was busy on the channel then is done without
+ *     taking it; or when the sending interpreter ends.  An item taken by
+ *     another process after a non-blocking send or a put keeps its export
+ *     until then.
+ *     Why the busy receivers: a receiver pops the item (which lets the
+ *     blocking send return) before it decodes it and takes the token, and
+ *     the two race for the GIL.  Each chan_recv here counts itself on its
+ *     channel from before the pop until after the decode, so a send that
+ *     returns while one is counted cannot tell who took its item and leaves
+ *     the export SETTLING, for that receiver to take or to give up.
  *   - anything else (strided views): COPY, laid out in C order.
  *
  * The receiver's memoryview is exported by a _BufferView object that owns
@@ -50,18 +59,29 @@
 
 /* ------------------------------------------------ local export table */
 
-enum { EXP_EXPORTED = 1, EXP_TAKEN = 2, EXP_DONE = 3 };
+/* SETTLING: a blocking send returned while receivers here were busy on
+ * its channel; one of them may still take it (see the file comment). */
+enum { EXP_EXPORTED = 1, EXP_TAKEN = 2, EXP_DONE = 3, EXP_SETTLING = 4 };
 
 struct xexport {
     uint64_t token;
     int64_t interp;  /* the interpreter that must release the export */
     int state;
+    uint64_t chan;   /* SETTLING: the channel it was sent on */
     Py_buffer view;  /* an export of the sender's memoryview */
     struct xexport *next;
 };
 
+/* A channel with receivers of this process between their pop and decode. */
+struct xrecv {
+    uint64_t chan;
+    int n;
+    struct xrecv *next;
+};
+
 static pthread_mutex_t exp_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct xexport *exp_head;
+static struct xrecv *recv_head;
 static uint64_t exp_next = 1;
 volatile int xp_exports_done_pending;
 
@@ -138,7 +158,8 @@ static void *exp_take(uint64_t token, uint64_t addr)
 
     pthread_mutex_lock(&exp_mu);
     struct xexport *x = exp_find(token);
-    if (x && x->state == EXP_EXPORTED && (uint64_t)(uintptr_t)x->view.buf == addr) {
+    if (x && (x->state == EXP_EXPORTED || x->state == EXP_SETTLING) &&
+        (uint64_t)(uintptr_t)x->view.buf == addr) {
         x->state = EXP_TAKEN;
         p = x->view.buf;
     }
@@ -194,17 +215,96 @@ void xp_exports_drop(uint64_t token)
         exp_free(x);
 }
 
-void xp_export_settle(xp_state *st, uint64_t token)
+static struct xrecv **recv_find(uint64_t chan)
+{
+    struct xrecv **pp = &recv_head;
+
+    while (*pp && (*pp)->chan != chan)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+void xp_export_settle(xp_state *st, uint64_t token, uint64_t chan)
 {
     struct xexport *x = NULL;
 
     pthread_mutex_lock(&exp_mu);
     struct xexport *f = exp_find(token);
-    if (f && f->state == EXP_EXPORTED)
-        x = exp_unlink(token);
+    if (f && f->state == EXP_EXPORTED) {
+        if (*recv_find(chan)) { /* a receiver here may hold it, undecoded */
+            f->state = EXP_SETTLING;
+            f->chan = chan;
+        } else {
+            x = exp_unlink(token);
+        }
+    }
     pthread_mutex_unlock(&exp_mu);
     if (x)
         exp_free(x);
+}
+
+int xp_recv_begin(uint64_t chan)
+{
+    struct xrecv *r;
+
+    pthread_mutex_lock(&exp_mu);
+    r = *recv_find(chan);
+    if (!r && (r = PyMem_RawCalloc(1, sizeof(*r)))) {
+        r->chan = chan;
+        r->next = recv_head;
+        recv_head = r;
+    }
+    if (r)
+        r->n++;
+    pthread_mutex_unlock(&exp_mu);
+    if (!r) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+void xp_recv_end(uint64_t chan)
+{
+    int64_t me = cur_interp();
+    struct xexport *freed = NULL;
+    struct xrecv **rp, *r;
+    int wake_main = 0;
+
+    pthread_mutex_lock(&exp_mu);
+    rp = recv_find(chan);
+    r = *rp;
+    if (r && --r->n == 0) {
+        *rp = r->next;
+        PyMem_RawFree(r);
+        /* Every receiver busy on it when they settled is done: an export
+         * still SETTLING went to another process. */
+        for (struct xexport **pp = &exp_head; *pp;) {
+            struct xexport *x = *pp;
+
+            if (x->state != EXP_SETTLING || x->chan != chan) {
+                pp = &x->next;
+            } else if (x->interp == me) {
+                *pp = x->next;
+                x->next = freed;
+                freed = x;
+            } else { /* its own interpreter releases it (xp_exports_sweep) */
+                x->state = EXP_DONE;
+                __atomic_add_fetch(&xp_exports_done_pending, 1, __ATOMIC_RELAXED);
+                wake_main |= x->interp == 0;
+                pp = &x->next;
+            }
+        }
+    }
+    if (wake_main)
+        (void)Py_AddPendingCall(sweep_main, NULL);
+    pthread_mutex_unlock(&exp_mu);
+    while (freed) {
+        struct xexport *x = freed;
+
+        freed = x->next;
+        exp_free(x);
+    }
 }
 
 void xp_exports_sweep(xp_state *st, int all)
@@ -220,7 +320,8 @@ void xp_exports_sweep(xp_state *st, int all)
          * (leaked on purpose rather than released under it). */
         if (all && x->interp == me && x->state == EXP_TAKEN)
             x->interp = EXP_ORPHAN;
-        if (x->interp == me && (x->state == EXP_DONE || (all && x->state == EXP_EXPORTED))) {
+        if (x->interp == me && (x->state == EXP_DONE ||
+                                (all && (x->state == EXP_EXPORTED || x->state == EXP_SETTLING)))) {
             if (x->state == EXP_DONE)
                 __atomic_sub_fetch(&xp_exports_done_pending, 1, __ATOMIC_RELAXED);
             *pp = x->next;
