@@ -34,9 +34,10 @@
  *     Why the busy receivers: a receiver pops the item (which lets the
  *     blocking send return) before it decodes it and takes the token, and
  *     the two race for the GIL.  Each chan_recv here counts itself on its
- *     channel from before the pop until after the decode, so a send that
- *     returns while one is counted cannot tell who took its item and leaves
- *     the export SETTLING, for that receiver to take or to give up.
+ *     channel (a bucket of channels: no lock, no allocation) from before the
+ *     pop until after the decode, so a send that returns while one is
+ *     counted cannot tell who took its item and leaves the export SETTLING,
+ *     for that receiver to take or to give up.
  *   - anything else (strided views): COPY, laid out in C order.
  *
  * The receiver's memoryview is exported by a _BufferView object that owns
@@ -72,16 +73,15 @@ struct xexport {
     struct xexport *next;
 };
 
-/* A channel with receivers of this process between their pop and decode. */
-struct xrecv {
-    uint64_t chan;
-    int n;
-    struct xrecv *next;
-};
-
 static pthread_mutex_t exp_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct xexport *exp_head;
-static struct xrecv *recv_head;
+
+/* Receivers of this process between their pop and their decode, per bucket
+ * of channels (a collision only delays a release), and the number of
+ * SETTLING exports.  Atomic (seq_cst): the receive path takes no lock. */
+#define RECV_BUCKETS 64
+static int recv_busy[RECV_BUCKETS];
+static int exp_settling;
 static uint64_t exp_next = 1;
 volatile int xp_exports_done_pending;
 
@@ -160,6 +160,8 @@ static void *exp_take(uint64_t token, uint64_t addr)
     struct xexport *x = exp_find(token);
     if (x && (x->state == EXP_EXPORTED || x->state == EXP_SETTLING) &&
         (uint64_t)(uintptr_t)x->view.buf == addr) {
+        if (x->state == EXP_SETTLING)
+            __atomic_sub_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
         x->state = EXP_TAKEN;
         p = x->view.buf;
     }
@@ -215,76 +217,25 @@ void xp_exports_drop(uint64_t token)
         exp_free(x);
 }
 
-static struct xrecv **recv_find(uint64_t chan)
-{
-    struct xrecv **pp = &recv_head;
-
-    while (*pp && (*pp)->chan != chan)
-        pp = &(*pp)->next;
-    return pp;
-}
-
-void xp_export_settle(xp_state *st, uint64_t token, uint64_t chan)
-{
-    struct xexport *x = NULL;
-
-    pthread_mutex_lock(&exp_mu);
-    struct xexport *f = exp_find(token);
-    if (f && f->state == EXP_EXPORTED) {
-        if (*recv_find(chan)) { /* a receiver here may hold it, undecoded */
-            f->state = EXP_SETTLING;
-            f->chan = chan;
-        } else {
-            x = exp_unlink(token);
-        }
-    }
-    pthread_mutex_unlock(&exp_mu);
-    if (x)
-        exp_free(x);
-}
-
-int xp_recv_begin(uint64_t chan)
-{
-    struct xrecv *r;
-
-    pthread_mutex_lock(&exp_mu);
-    r = *recv_find(chan);
-    if (!r && (r = PyMem_RawCalloc(1, sizeof(*r)))) {
-        r->chan = chan;
-        r->next = recv_head;
-        recv_head = r;
-    }
-    if (r)
-        r->n++;
-    pthread_mutex_unlock(&exp_mu);
-    if (!r) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
-}
-
-void xp_recv_end(uint64_t chan)
+/* Gives back the SETTLING exports of bucket b if no receiver here is busy
+ * on it any more: whoever took them was another process. */
+static void settle_bucket(unsigned b)
 {
     int64_t me = cur_interp();
     struct xexport *freed = NULL;
-    struct xrecv **rp, *r;
     int wake_main = 0;
 
     pthread_mutex_lock(&exp_mu);
-    rp = recv_find(chan);
-    r = *rp;
-    if (r && --r->n == 0) {
-        *rp = r->next;
-        PyMem_RawFree(r);
-        /* Every receiver busy on it when they settled is done: an export
-         * still SETTLING went to another process. */
+    if (__atomic_load_n(&recv_busy[b], __ATOMIC_SEQ_CST) == 0) {
         for (struct xexport **pp = &exp_head; *pp;) {
             struct xexport *x = *pp;
 
-            if (x->state != EXP_SETTLING || x->chan != chan) {
+            if (x->state != EXP_SETTLING || x->chan % RECV_BUCKETS != b) {
                 pp = &x->next;
-            } else if (x->interp == me) {
+                continue;
+            }
+            __atomic_sub_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
+            if (x->interp == me) {
                 *pp = x->next;
                 x->next = freed;
                 freed = x;
@@ -307,6 +258,49 @@ void xp_recv_end(uint64_t chan)
     }
 }
 
+void xp_export_settle(xp_state *st, uint64_t token, uint64_t chan)
+{
+    unsigned b = (unsigned)(chan % RECV_BUCKETS);
+    struct xexport *x = NULL;
+    int settling = 0;
+
+    pthread_mutex_lock(&exp_mu);
+    struct xexport *f = exp_find(token);
+    if (f && f->state == EXP_EXPORTED) {
+        if (__atomic_load_n(&recv_busy[b], __ATOMIC_SEQ_CST) == 0) {
+            x = exp_unlink(token);
+        } else { /* a receiver here may hold it, undecoded */
+            f->state = EXP_SETTLING;
+            f->chan = chan;
+            __atomic_add_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
+            settling = 1;
+        }
+    }
+    pthread_mutex_unlock(&exp_mu);
+    if (x)
+        exp_free(x);
+    /* The receivers may all have finished since (and, having seen no
+     * SETTLING export, not looked): see again (xp_recv_end's pair). */
+    if (settling && __atomic_load_n(&recv_busy[b], __ATOMIC_SEQ_CST) == 0)
+        settle_bucket(b);
+}
+
+void xp_recv_begin(uint64_t chan)
+{
+    __atomic_add_fetch(&recv_busy[chan % RECV_BUCKETS], 1, __ATOMIC_SEQ_CST);
+}
+
+void xp_recv_end(uint64_t chan)
+{
+    unsigned b = (unsigned)(chan % RECV_BUCKETS);
+
+    /* seq_cst against xp_export_settle: it marks then reads recv_busy, this
+     * decrements then reads exp_settling, so one of the two sees the other. */
+    if (__atomic_sub_fetch(&recv_busy[b], 1, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_load_n(&exp_settling, __ATOMIC_SEQ_CST) > 0)
+        settle_bucket(b);
+}
+
 void xp_exports_sweep(xp_state *st, int all)
 {
     int64_t me = cur_interp();
@@ -324,6 +318,8 @@ void xp_exports_sweep(xp_state *st, int all)
                                 (all && (x->state == EXP_EXPORTED || x->state == EXP_SETTLING)))) {
             if (x->state == EXP_DONE)
                 __atomic_sub_fetch(&xp_exports_done_pending, 1, __ATOMIC_RELAXED);
+            else if (x->state == EXP_SETTLING)
+                __atomic_sub_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
             *pp = x->next;
             x->next = freed;
             freed = x;

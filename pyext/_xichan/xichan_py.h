@@ -227,9 +227,8 @@ void xp_exports_sweep(xp_state *st, int all);
  * receivers here busy on chan are done (buffers.c). */
 void xp_export_settle(xp_state *st, uint64_t token, uint64_t chan);
 /* Around a receive on chan, from before the pop until after the decode:
- * xp_recv_begin counts the caller (-1 with MemoryError set), xp_recv_end
- * uncounts it. */
-int xp_recv_begin(uint64_t chan);
+ * xp_recv_begin counts the caller, xp_recv_end uncounts it. */
+void xp_recv_begin(uint64_t chan);
 void xp_recv_end(uint64_t chan);
 void xp_exports_drop(uint64_t token);
 extern volatile int xp_exports_done_pending;
