@@ -61,6 +61,12 @@ enum xichan_fault {
     XICHAN_FAULT_CLEANUP_OBJECTS,   /* sessions: step 1 done, bindings not dropped */
     XICHAN_FAULT_CLEANUP_BINDINGS,  /* sessions: step 2 done, blocks not reclaimed */
     XICHAN_FAULT_REPAIR_DONE,       /* lock: repaired after EOWNERDEAD, not yet consistent */
+    XICHAN_FAULT_HOLD_MARKED,       /* lease: intent and HELD stored, item still linked */
+    XICHAN_FAULT_HOLD_UNLINKED,     /* lease: unlinked, its queue not yet in its link */
+    XICHAN_FAULT_LEASE_TAKEN,       /* lease: item held, lock released, not committed */
+    XICHAN_FAULT_UNHOLD_LINKING,    /* lease return: link set, item not yet reachable */
+    XICHAN_FAULT_UNHOLD_LINKED,     /* lease return: reachable, not yet QUEUED */
+    XICHAN_FAULT_LEASE_COMMITTED,   /* lease commit: HELD cleared, block not yet freed */
     XICHAN_FAULT_KILL_MAX_,
     /* fail points: the step returns an error and changes nothing */
     XICHAN_FAULT_FAIL_HEAP = 64,    /* heap allocation: XICHAN_ENOSPC (all or nothing) */
@@ -264,6 +270,27 @@ int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t
 /* Applies each item's unbound op to dead_sid's items; returns how many changed. */
 int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t dead_sid,
                         uint32_t my_sid);
+/*
+ * Leases (lease.c).  A held block is LEASED to its holder with
+ * XICHAN_IF_HELD set and, in its link, where it came from:
+ * xichan__held_link() of its queue.  Slots are below 2^24 (xichand's
+ * limit; lease.c refuses more), and 8 bits of generation tell a queue
+ * from a later one in its slot.
+ */
+#define XICHAN_HELD_SLOT_BITS 24u
+static inline uint32_t xichan__held_link(const struct xichan_shm *shm, const struct xichan_obj *o)
+{
+    return (uint32_t)(o - shm->objects) | (xa_load_relaxed(&o->gen) & 0xffu) << XICHAN_HELD_SLOT_BITS;
+}
+/* Holds the head for sid (as pop, but the block keeps its way back). */
+int xichan__fifo_hold(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid,
+                      struct xichan_blk **out);
+/* Links a held block back in ticket order (at the head, unless newer items
+ * were returned first) and makes it QUEUED again. */
+int xichan__fifo_unhold(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b);
+/* Daemon, session cleanup: returns the ended session's held items to their
+ * queues.  An error leaves them held (the cleanup must stop and retry). */
+int xichan__leases_return(struct xichan_shm *shm, uint32_t sid);
 
 /* -------------------------------------------------------- objects.c */
 
@@ -377,6 +404,9 @@ int xichan__obj_sleep(xichan_client *cl, struct xichan_obj *o, xichan_atomic_u32
 /* Publish an item made by the caller (queue.c, channel.c); on failure the
  * item is discarded.  Same results as the public put and send. */
 int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, int64_t deadline_ns);
+/* A get, or with hold a lease (queue.c). */
+int xichan__queue_take(xichan_client *cl, xichan_queue_id q, xichan_item *item,
+                       int64_t deadline_ns, int hold);
 int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, int rendezvous,
                            int64_t deadline_ns);
 

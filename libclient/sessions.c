@@ -44,6 +44,9 @@
  * Ending a session (clean close, process death, or a restarted daemon finding
  * a dead pid) runs xichan__session_cleanup in a daemon worker thread:
  *
+ *   0. items the session held under a lease go back to their queues
+ *      (lease.c); if that fails the cleanup stops there, so nothing held
+ *      is freed, and is retried;
  *   1. every object, under its lock: apply the unbound op of each item the
  *      session put (fifo.c), then wake all waiters -- a waiter that was
  *      woken and then killed may have swallowed a wake meant for others;
@@ -173,6 +176,8 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
     if (xa_load_acquire(&s->state) != XICHAN_SESS_CLEANING)
         return XICHAN_EINVAL;
     sid = s->sid;
+    if ((err = xichan__leases_return(shm, sid))) /* step 0 */
+        return err;
     /*
      * Blocks unlinked on the way (removed items, items of destroyed objects)
      * are leased to the ended session itself, not to the cleaner: if the
