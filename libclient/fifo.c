@@ -33,9 +33,9 @@
  *   unbind  REMOVE leases then unlinks like take; ERROR and REPLACE set one
  *           flag bit in the item, each a single store, and are idempotent,
  *           so a cleanup that dies half-way is simply run again.
- *   hold    (a lease, lease.c) fifo.held names the head first (the intent,
- *           tag-lease-intent), then the item gets XICHAN_IF_HELD, then it
- *           is popped as above, and only after the unlink does its link
+ *   hold    (a lease, lease.c: the oldest item another session put) fifo.held
+ *           names it first (the intent, tag-lease-intent), then the item
+ *           gets XICHAN_IF_HELD, then it is taken as above, and only after the unlink does its link
  *           take the queue's xichan__held_link; held is cleared last.
  *   unhold  held names the block, its link is set to the item it goes
  *           before, and one store (head, or the predecessor's link) makes
@@ -315,20 +315,28 @@ int xichan__fifo_hold(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid
                       struct xichan_blk **out)
 {
     struct xichan_fifo *f = &o->fifo;
+    struct xichan_blk *prev = NULL, *b = NULL;
     struct xichan_itemhdr *it;
-    struct xichan_blk *b;
+    uint32_t off, guard = xichan__heap_max_blocks(shm);
 
     *out = NULL;
-    if (!f->head)
+    /* The oldest item another session put: a forwarder never takes back
+     * what it put in itself. */
+    for (off = f->head; off; prev = b, off = b->link) {
+        if (!(b = linked(shm, off)) || guard-- == 0)
+            return XICHAN_ECORRUPT;
+        if (xichan__item(b)->producer != sid)
+            break;
+    }
+    if (!off)
         return XICHAN_EEMPTY;
-    if (!(b = linked(shm, f->head)))
-        return XICHAN_ECORRUPT;
     it = xichan__item(b);
-    f->held = f->head; /* intent (tag-lease-intent) */
+    f->held = off; /* intent (tag-lease-intent) */
     xa_store_release(&it->flags, (uint16_t)(xa_load_relaxed(&it->flags) | XICHAN_IF_HELD));
     xichan__fault(XICHAN_FAULT_HOLD_MARKED);
-    f->last_popped = it->ticket;
-    unlink_leased(shm, o, NULL, b, sid, XICHAN_FAULT_HOLD_UNLINKED);
+    if (!prev)
+        f->last_popped = it->ticket;
+    unlink_leased(shm, o, prev, b, sid, XICHAN_FAULT_HOLD_UNLINKED);
     b->link = xichan__held_link(shm, o);
     f->held = 0;
     *out = b;

@@ -282,7 +282,8 @@ static inline uint32_t xichan__held_link(const struct xichan_shm *shm, const str
 {
     return (uint32_t)(o - shm->objects) | (xa_load_relaxed(&o->gen) & 0xffu) << XICHAN_HELD_SLOT_BITS;
 }
-/* Holds the head for sid (as pop, but the block keeps its way back). */
+/* Holds for sid the oldest item another session put (as take, but the
+ * block keeps its way back); XICHAN_EEMPTY if there is none. */
 int xichan__fifo_hold(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid,
                       struct xichan_blk **out);
 /* Links a held block back in ticket order (at the head, unless newer items

@@ -174,13 +174,20 @@ int xichan__queue_take(xichan_client *cl, xichan_queue_id q, xichan_item *item,
             xichan__obj_unlock(o);
             return err;
         }
-        xa_add_relaxed(&o->receivers, 1); /* under the lock: lease.c's demand reads it */
-        if (xa_load_relaxed(&o->flags) & XICHAN_OF_DEMAND) {
-            xa_add_release(&o->get_seq, 1); /* pairs with the watcher's read under the lock */
-            xichan__wake(&o->get_seq, INT32_MAX);
+        if (hold) {
+            /* Only our own items are queued: a wake we took was for a getter. */
+            if (o->fifo.count && xa_load_relaxed(&o->getters))
+                xichan__wake(&o->put_seq, 1);
+        } else {
+            xa_add_relaxed(&o->receivers, 1); /* under the lock: lease.c's demand reads it */
+            if (xa_load_relaxed(&o->flags) & XICHAN_OF_DEMAND) {
+                xa_add_release(&o->get_seq, 1); /* pairs with the watcher's read under the lock */
+                xichan__wake(&o->get_seq, INT32_MAX);
+            }
         }
         err = xichan__obj_sleep(cl, o, &o->put_seq, &o->getters, deadline_ns);
-        xa_sub_relaxed(&o->receivers, 1);
+        if (!hold)
+            xa_sub_relaxed(&o->receivers, 1);
         if (err == XICHAN_ETIMEDOUT)
             timed_out = 1;
         else if (err)

@@ -249,9 +249,10 @@ XICHAN_EXTERN int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xi
 XICHAN_EXTERN void xichan_items_release(xichan_item *items, size_t n);
 
 /*
- * Leases: the oldest item, taken so that it goes back to the queue (in
- * order, at the head) if this session ends -- exit, kill -9, close --
- * before it commits.  For forwarders that must not lose an item between
+ * Leases: the oldest item that another session put, taken so that it goes
+ * back to the queue (in order, at the head) if this session ends -- exit,
+ * kill -9, close -- before it commits.  (A forwarder never takes back what
+ * it put in itself.)  For forwarders that must not lose an item between
  * taking it and handing it on (xichan-bridge).  lease waits as get does
  * and fills *item the same way; commit consumes the item (and releases
  * it; xichan_item_release on a leased item commits it too); abort puts it

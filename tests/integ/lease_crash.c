@@ -71,6 +71,14 @@ static void workload(xichan_client *b, xichan_queue_id q, int point, long hit)
     xichan__fault_set(point, hit);
     CHECK(xichan_queue_lease(b, q, &x0, XICHAN_NOWAIT) == 0, "lease 0");
     commit(&x0);
+    if (point == 0) { /* (the fault-free run) B's own items are not leased */
+        int mine = 99;
+        xichan_queue_id q2;
+        CHECK(xichan_queue_create(b, NULL, &q2) == 0, "q2");
+        CHECK(xichan_queue_put(b, q2, 0, &mine, sizeof(mine), 0, XICHAN_NOWAIT) == 0, "put own");
+        CHECK(xichan_queue_lease(b, q2, &x1, XICHAN_NOWAIT) == XICHAN_EEMPTY, "own item leased");
+        CHECK(xichan_queue_destroy(b, q2) == 0, "destroy q2");
+    }
     CHECK(xichan_queue_lease(b, q, &x1, XICHAN_NOWAIT) == 0, "lease 1");
     CHECK(xichan_queue_lease_abort(&x1) == 0, "abort 1");
     CHECK(xichan_queue_lease(b, q, &x1, XICHAN_NOWAIT) == 0, "lease 1 again");
@@ -230,6 +238,7 @@ int main(void)
     xichan__pid_cache = getpid();
     sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK(sh != MAP_FAILED, "mmap");
+    CHECK(run_one(0, 1) == 0, "the run with no fault died");
     for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
         for (long hit = 1; hit <= 3; hit++)
             fired[i] += run_one(points[i], hit);
