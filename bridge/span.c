@@ -1,0 +1,422 @@
+/*
+ * span.c -- one spanned queue: local items out to JetStream, remote items in
+ * when a local getter waits.
+ *
+ * DESIGN.  The queue on each machine stays an ordinary named xichan queue;
+ * the bridge is one more session on it (as iceoryx2's zenoh tunnel is one
+ * more participant).  A JetStream stream per queue (XQ_<name>, one subject,
+ * work-queue retention: a message is removed when one consumer acknowledges
+ * it) is the cluster-wide queue, and every bridge pulls from one shared
+ * durable consumer, so each message goes to one machine.
+ *
+ *   out     a thread leases (xichan_queue_lease) the oldest item that some
+ *           other session put on this machine, publishes it synchronously
+ *           with the message id machine:boot:session:seq (the producer's
+ *           session and the item's place in the queue), and commits the
+ *           lease only when JetStream acknowledged the publish.  A bridge
+ *           killed in between leaves the item held by a dead session, and
+ *           the daemon puts it back at the head; the next bridge publishes
+ *           it again under the same id, and JetStream drops the copy if the
+ *           first one was stored (within the duplicate window).  A stream
+ *           at max_msgs refuses the publish (10077): the item stays held
+ *           and the publish is retried, so the local queue fills and local
+ *           puts block, as on a full local queue.  Items put by the bridge
+ *           itself (imported ones) are never leased out again.
+ *   in      a thread waits (xichan_queue_wait_getters, no polling) until a
+ *           local caller is blocked in get on the empty queue, then fetches
+ *           one message for each such getter, puts it into the local queue,
+ *           records its id in the recent-id table (ids.c), and acknowledges
+ *           it.  A bridge killed before the acknowledgement leaves the
+ *           message to be delivered again after the ack wait; if it comes
+ *           back to this machine the table drops it, if it goes to another
+ *           machine it is a duplicate (counted by the soak).
+ *   So no item is lost while it moves, and an item is doubled only when a
+ *   bridge dies with it in flight.  Order: a producer machine's items enter
+ *   the stream in its put order (one publisher, synchronous), and leave it
+ *   in stream order; a redelivered message comes after newer ones.
+ *
+ * A local getter that is already waiting also takes an item put locally
+ * before the bridge leases it: a machine serves itself first.  An item the
+ * bridge brought for a getter that gave up (timeout, Ctrl-C) stays in the
+ * local queue for the next getter there.
+ *
+ * What does not span: channels; get_nowait and get(timeout=0) see only the
+ * items already on this machine (a remote item comes only to a waiting
+ * getter); qsize()/empty()/full() count this machine's items; a
+ * SharedBuffer item and an item larger than the server's max payload are
+ * refused by the bridge (moved to the local queue <name>.refused, with an
+ * error in the log) -- documented in xichan-bridge(8).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "internal.h" /* the item's place in its queue (its ticket), for the message id */
+
+#define WAIT_S 0.5          /* bounded waits: the stop flag is seen within this */
+#define FETCH_MS 500
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 500
+#define FMT_HEADER "Xichan-Fmt"
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* NATS stream names allow [A-Za-z0-9_-]; anything else is _XX (hex). */
+static void escape(char *out, size_t cap, const char *name)
+{
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)name; *p && n + 4 < cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-')
+            out[n++] = (char)*p;
+        else
+            n += (size_t)snprintf(out + n, cap - n, "_%02X", *p);
+    }
+    out[n] = '\0';
+}
+
+static int stream_setup(struct bridge *br, struct span *sp)
+{
+    jsStreamConfig cfg;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    const char *subjects[1] = {sp->subject};
+    natsStatus s;
+
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = sp->stream;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Retention = js_WorkQueuePolicy;
+    cfg.MaxMsgs = sp->maxsize > 0 ? sp->maxsize : -1;
+    cfg.Discard = js_DiscardNew;
+    cfg.Storage = br->memory_storage ? js_MemoryStorage : js_FileStorage;
+    cfg.Replicas = br->replicas;
+    cfg.Duplicates = br->dup_window_ms * 1000000;
+    s = js_AddStream(&si, br->js, &cfg, NULL, &jerr);
+    if (s != NATS_OK && jerr == JSStreamNameExistErr)
+        s = js_GetStreamInfo(&si, br->js, sp->stream, NULL, &jerr);
+    if (s != NATS_OK) {
+        bridge_error(br, "queue '%s': stream %s: %s (JetStream error %d)", sp->name, sp->stream,
+                     nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s),
+                     (int)jerr);
+        return -1;
+    }
+    /* The stream that exists decides: another machine may have made it. */
+    sp->maxsize = si->Config->MaxMsgs;
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+#define DURABLE "xichan"
+
+static int consumer_setup(struct bridge *br, struct span *sp)
+{
+    jsConsumerConfig cc;
+    jsConsumerInfo *ci = NULL;
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+    natsStatus s = NATS_ERR;
+
+    /* Made explicitly (a consumer made by a subscribe call would go with
+     * that subscription), shared by every bridge of the queue; a second
+     * bridge's add finds it there, and binds to it as it is. */
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = DURABLE;
+    cc.AckPolicy = js_AckExplicit;
+    cc.AckWait = br->ack_wait_ms * 1000000;
+    cc.MaxAckPending = -1;
+    cc.MaxWaiting = 512;
+    jsSubOptions_Init(&so);
+    so.Stream = sp->stream;
+    so.Consumer = DURABLE;
+    so.ManualAck = true;
+    for (int i = 0; i < 20 && !br->stop; i++) {
+        s = js_AddConsumer(&ci, br->js, sp->stream, &cc, NULL, &jerr);
+        jsConsumerInfo_Destroy(ci);
+        ci = NULL;
+        s = js_PullSubscribe(&sp->sub, br->js, sp->subject, DURABLE, NULL, &so, &jerr);
+        if (s == NATS_OK)
+            return 0;
+        sleep_ms(100);
+    }
+    bridge_error(br, "queue '%s': consumer on %s: %s (JetStream error %d)", sp->name, sp->stream,
+                 nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s),
+                 (int)jerr);
+    return -1;
+}
+
+int span_setup(struct bridge *br, struct span *sp, const char *name)
+{
+    char esc[80];
+    xichan_queue_opts qo = {0};
+    int err;
+
+    sp->br = br;
+    if (strlen(name) >= sizeof(sp->name) || !name[0]) {
+        bridge_error(br, "--span '%s': a queue name is 1 to 63 bytes", name);
+        return -1;
+    }
+    strcpy(sp->name, name);
+    escape(esc, sizeof(esc), name);
+    snprintf(sp->stream, sizeof(sp->stream), "XQ_%s", esc);
+    snprintf(sp->subject, sizeof(sp->subject), "xichan.q.%s", esc);
+    /* Open, or create: an unbounded queue that the namespace keeps, with the
+     * defaults of Python's queues.create() (items pickled when needed). */
+    err = xichan_queue_open(br->cl, name, &sp->q);
+    if (err == XICHAN_ENOTFOUND) {
+        qo.name = name;
+        qo.fmt = XICHAN_FMT_PICKLE;
+        err = xichan_queue_create(br->cl, &qo, &sp->q);
+        if (err == XICHAN_EEXIST)
+            err = xichan_queue_open(br->cl, name, &sp->q);
+    }
+    if (err == 0)
+        err = xichan_queue_defaults(br->cl, sp->q, &sp->maxsize, NULL, NULL);
+    if (err) {
+        bridge_error(br, "queue '%s': %s", name, xichan_strerror(err));
+        return -1;
+    }
+    if (stream_setup(br, sp) || consumer_setup(br, sp))
+        return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- out */
+
+/* An item that cannot cross goes to <name>.refused on this machine. */
+static void refuse(struct span *sp, xichan_item *it, const char *why)
+{
+    struct bridge *br = sp->br;
+    char rname[80];
+    xichan_queue_id rq;
+    xichan_queue_opts qo = {0};
+    int err;
+
+    snprintf(rname, sizeof(rname), "%s.refused", sp->name);
+    err = xichan_queue_open(br->cl, rname, &rq);
+    if (err == XICHAN_ENOTFOUND) {
+        qo.name = rname;
+        err = xichan_queue_create(br->cl, &qo, &rq);
+        if (err == XICHAN_EEXIST)
+            err = xichan_queue_open(br->cl, rname, &rq);
+    }
+    if (err == 0)
+        err = xichan_queue_put(br->cl, rq, it->fmt, it->data, it->len, 0, xichan_deadline(5.0));
+    if (err) {
+        /* Nowhere to keep it: back into the queue, and the error says why. */
+        bridge_error(br, "queue '%s': an item cannot span (%s) and cannot be set aside: %s",
+                     sp->name, why, xichan_strerror(err));
+        (void)xichan_queue_lease_abort(it);
+        sleep_ms(BACKOFF_MAX_MS);
+        return;
+    }
+    bridge_error(br, "queue '%s': item of producer session %u refused (%s); kept in queue '%s'",
+                 sp->name, it->producer, why, rname);
+    atomic_fetch_add(&sp->refused, 1);
+    (void)xichan_queue_lease_commit(it);
+}
+
+static void msg_id(struct span *sp, const xichan_item *it, char *buf, size_t cap)
+{
+    struct xichan_blk *b = xichan__blk(sp->br->cl->shm, (uint32_t)it->blk_);
+    uint32_t seq = b ? xichan__item(b)->ticket : 0;
+
+    snprintf(buf, cap, "%s:%s:%u:%u", sp->br->machine, sp->br->boot, it->producer, seq);
+}
+
+/* Publishes one leased item until JetStream has it or the bridge stops.
+ * 0: stored (or a duplicate of a stored one); -1: stopping, not stored. */
+static int publish(struct span *sp, const xichan_item *it, const char *id)
+{
+    struct bridge *br = sp->br;
+    int64_t backoff = BACKOFF_MIN_MS;
+    char fmt[8];
+
+    snprintf(fmt, sizeof(fmt), "%d", it->fmt);
+    while (!br->stop) {
+        jsPubOptions po;
+        jsPubAck *ack = NULL;
+        jsErrCode jerr = 0;
+        natsMsg *m = NULL;
+        natsStatus s;
+
+        jsPubOptions_Init(&po);
+        po.MsgId = id;
+        po.MaxWait = br->pub_wait_ms;
+        s = natsMsg_Create(&m, sp->subject, NULL, it->data, (int)it->len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(m, FMT_HEADER, fmt);
+        if (s == NATS_OK)
+            s = js_PublishMsg(&ack, br->js, m, &po, &jerr);
+        natsMsg_Destroy(m);
+        if (s == NATS_OK) {
+            if (ack->Duplicate)
+                atomic_fetch_add(&sp->dups_out, 1);
+            jsPubAck_Destroy(ack);
+            return 0;
+        }
+        if (jerr == JSStreamStoreFailedErr) {
+            /* max_msgs reached (discard new): wait for room, keep the item. */
+            atomic_fetch_add(&sp->full_waits, 1);
+        } else {
+            bridge_error(br, "queue '%s': publish: %s (JetStream error %d); retrying", sp->name,
+                         nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s),
+                         (int)jerr);
+        }
+        sleep_ms(backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    return -1;
+}
+
+static void *out_main(void *arg)
+{
+    struct span *sp = arg;
+    struct bridge *br = sp->br;
+    char id[160];
+
+    while (!br->stop) {
+        xichan_item it;
+        int err = xichan_queue_lease(br->cl, sp->q, &it, xichan_deadline(WAIT_S));
+
+        if (err == XICHAN_EEMPTY || err == XICHAN_ETIMEDOUT || err == XICHAN_EINTR)
+            continue;
+        if (err == XICHAN_EUNBOUND)
+            continue; /* an UNBOUND_ERROR item: consumed with its error, as by a get */
+        if (err) {
+            bridge_error(br, "queue '%s': lease: %s", sp->name, xichan_strerror(err));
+            sleep_ms(BACKOFF_MAX_MS);
+            continue;
+        }
+        if (it.fmt == XICHAN_FMT_BUFFER) {
+            refuse(sp, &it, "a SharedBuffer/buffer item is memory of this machine");
+            continue;
+        }
+        if ((int64_t)it.len + 512 > br->max_payload) {
+            char why[96];
+            snprintf(why, sizeof(why), "%zu bytes, over the server's max payload of %lld", it.len,
+                     (long long)br->max_payload);
+            refuse(sp, &it, why);
+            continue;
+        }
+        atomic_store(&sp->held, 1);
+        msg_id(sp, &it, id, sizeof(id));
+        if (publish(sp, &it, id) == 0) {
+            (void)xichan_queue_lease_commit(&it);
+            atomic_fetch_add(&sp->out, 1);
+        } else {
+            (void)xichan_queue_lease_abort(&it);
+        }
+        atomic_store(&sp->held, 0);
+    }
+    return NULL;
+}
+
+/* ----------------------------------------------------------------- in */
+
+/* Puts one fetched message into the local queue and acknowledges it. */
+static void import(struct span *sp, natsMsg *m)
+{
+    struct bridge *br = sp->br;
+    const char *id = NULL, *fmts = NULL;
+    int fmt = XICHAN_FMT_RAW, err, seen;
+
+    (void)natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+    if (natsMsgHeader_Get(m, FMT_HEADER, &fmts) == NATS_OK && fmts)
+        fmt = atoi(fmts);
+    pthread_mutex_lock(&br->ids_lock);
+    seen = id && ids_seen(br->ids, id);
+    pthread_mutex_unlock(&br->ids_lock);
+    if (seen) {
+        atomic_fetch_add(&sp->dups_in, 1);
+        natsMsg_Ack(m, NULL);
+        return;
+    }
+    atomic_fetch_add(&sp->pending_acks, 1);
+    err = xichan_queue_put(br->cl, sp->q, fmt, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
+                           0, xichan_deadline(WAIT_S));
+    if (err) {
+        /* Not put: JetStream delivers it again (to this machine or another). */
+        bridge_error(br, "queue '%s': local put of a remote item: %s; left to JetStream",
+                     sp->name, xichan_strerror(err));
+        natsMsg_Nak(m, NULL);
+        atomic_fetch_sub(&sp->pending_acks, 1);
+        return;
+    }
+    if (id) {
+        pthread_mutex_lock(&br->ids_lock);
+        ids_add(br->ids, id);
+        pthread_mutex_unlock(&br->ids_lock);
+    }
+    natsMsg_Ack(m, NULL);
+    atomic_fetch_sub(&sp->pending_acks, 1);
+    atomic_fetch_add(&sp->in, 1);
+}
+
+static void *in_main(void *arg)
+{
+    struct span *sp = arg;
+    struct bridge *br = sp->br;
+
+    while (!br->stop) {
+        natsMsgList list = {0};
+        natsStatus s;
+        int n = xichan_queue_wait_getters(br->cl, sp->q, xichan_deadline(WAIT_S));
+
+        if (n <= 0) {
+            if (n != XICHAN_ETIMEDOUT && n != XICHAN_EINTR) {
+                bridge_error(br, "queue '%s': waiting for getters: %s", sp->name,
+                             xichan_strerror(n));
+                sleep_ms(BACKOFF_MAX_MS);
+            }
+            continue;
+        }
+        s = natsSubscription_Fetch(&list, sp->sub, n > 64 ? 64 : n, FETCH_MS, NULL);
+        if (s == NATS_TIMEOUT)
+            continue;
+        if (s != NATS_OK) {
+            bridge_error(br, "queue '%s': fetch: %s", sp->name,
+                         nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+            sleep_ms(BACKOFF_MIN_MS * 10);
+            continue;
+        }
+        for (int i = 0; i < list.Count; i++)
+            import(sp, list.Msgs[i]);
+        natsMsgList_Destroy(&list);
+    }
+    return NULL;
+}
+
+int span_start(struct span *sp)
+{
+    if (pthread_create(&sp->out_thread, NULL, out_main, sp))
+        return -1;
+    sp->threads = 1;
+    if (pthread_create(&sp->in_thread, NULL, in_main, sp))
+        return -1;
+    sp->threads = 2;
+    return 0;
+}
+
+void span_join(struct span *sp)
+{
+    if (sp->threads > 0)
+        pthread_join(sp->out_thread, NULL);
+    if (sp->threads > 1)
+        pthread_join(sp->in_thread, NULL);
+    sp->threads = 0;
+    if (sp->sub) {
+        natsSubscription_Destroy(sp->sub); /* no unsubscribe: the durable stays for the others */
+        sp->sub = NULL;
+    }
+}
