@@ -40,7 +40,7 @@ struct span {
     pthread_t out_thread, in_thread;
     int threads;
     /* counters, read by status.c */
-    atomic_uint_fast64_t out, in, dups_out, dups_in, refused, full_waits;
+    atomic_uint_fast64_t out, in, dups_out, dups_in, refused, full_waits, unbound;
     atomic_int pending_acks; /* imported items put here, not yet acknowledged */
     atomic_int held;         /* local items leased, not yet acknowledged by JetStream */
 };

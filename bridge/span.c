@@ -63,6 +63,13 @@
 #define BACKOFF_MAX_MS 500
 #define FMT_HEADER "Xichan-Fmt"
 
+/* nats.c's last error text, else the status's. */
+static const char *nats_err(natsStatus s)
+{
+    const char *t = nats_GetLastError(NULL);
+    return t && t[0] ? t : natsStatus_GetText(s);
+}
+
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -90,7 +97,7 @@ static int stream_setup(struct bridge *br, struct span *sp)
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
     const char *subjects[1] = {sp->subject};
-    natsStatus s;
+    natsStatus s = NATS_ERR;
 
     jsStreamConfig_Init(&cfg);
     cfg.Name = sp->stream;
@@ -102,12 +109,19 @@ static int stream_setup(struct bridge *br, struct span *sp)
     cfg.Storage = br->memory_storage ? js_MemoryStorage : js_FileStorage;
     cfg.Replicas = br->replicas;
     cfg.Duplicates = br->dup_window_ms * 1000000;
-    s = js_AddStream(&si, br->js, &cfg, NULL, &jerr);
-    if (s != NATS_OK && jerr == JSStreamNameExistErr)
-        s = js_GetStreamInfo(&si, br->js, sp->stream, NULL, &jerr);
+    /* A cluster that is still electing its leaders answers "not ready" or
+     * not at all for a while: bounded retries. */
+    for (int i = 0; i < 60 && !br->stop; i++) {
+        s = js_AddStream(&si, br->js, &cfg, NULL, &jerr);
+        if (s != NATS_OK && jerr == JSStreamNameExistErr)
+            s = js_GetStreamInfo(&si, br->js, sp->stream, NULL, &jerr);
+        if (s == NATS_OK)
+            break;
+        sleep_ms(500);
+    }
     if (s != NATS_OK) {
         bridge_error(br, "queue '%s': stream %s: %s (JetStream error %d)", sp->name, sp->stream,
-                     nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s),
+                     nats_err(s),
                      (int)jerr);
         return -1;
     }
@@ -150,7 +164,7 @@ static int consumer_setup(struct bridge *br, struct span *sp)
         sleep_ms(100);
     }
     bridge_error(br, "queue '%s': consumer on %s: %s (JetStream error %d)", sp->name, sp->stream,
-                 nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s),
+                 nats_err(s),
                  (int)jerr);
     return -1;
 }
@@ -270,7 +284,7 @@ static int publish(struct span *sp, const xichan_item *it, const char *id)
             atomic_fetch_add(&sp->full_waits, 1);
         } else {
             bridge_error(br, "queue '%s': publish: %s (JetStream error %d); retrying", sp->name,
-                         nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s),
+                         nats_err(s),
                          (int)jerr);
         }
         sleep_ms(backoff);
@@ -296,6 +310,16 @@ static void *out_main(void *arg)
         if (err) {
             bridge_error(br, "queue '%s': lease: %s", sp->name, xichan_strerror(err));
             sleep_ms(BACKOFF_MAX_MS);
+            continue;
+        }
+        if (it.unbound) {
+            /* Its producer (a subinterpreter, or a C client that unbound)
+             * ended before the item left: the UNBOUND marker has no data
+             * and no meaning on another machine. */
+            bridge_error(br, "queue '%s': an UNBOUND item (producer session %u ended) is not "
+                         "forwarded", sp->name, it.producer);
+            atomic_fetch_add(&sp->unbound, 1);
+            (void)xichan_queue_lease_commit(&it);
             continue;
         }
         if (it.fmt == XICHAN_FMT_BUFFER) {
@@ -386,7 +410,7 @@ static void *in_main(void *arg)
             continue;
         if (s != NATS_OK) {
             bridge_error(br, "queue '%s': fetch: %s", sp->name,
-                         nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+                         nats_err(s));
             sleep_ms(BACKOFF_MIN_MS * 10);
             continue;
         }

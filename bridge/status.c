@@ -6,7 +6,7 @@
  *   {"pid":123,"state":"running","connected":true,"server":"nats://...",
  *    "max_payload":1048576,"last_error":"...","updated_ns":...,
  *    "queues":[{"name":"jobs","stream":"XQ_jobs","maxsize":0,"out":5,"in":3,
- *               "dups_out":0,"dups_in":0,"refused":0,"full_waits":0,
+ *               "dups_out":0,"dups_in":0,"refused":0,"unbound":0,"full_waits":0,
  *               "held":0,"pending_acks":0}]}
  *
  * Names are escaped for JSON (quote, backslash, control characters).
@@ -64,12 +64,14 @@ void status_write(struct bridge *br, int final)
         json_str(f, sp->stream);
         fprintf(f,
                 ",\"maxsize\":%lld,\"out\":%llu,\"in\":%llu,\"dups_out\":%llu,\"dups_in\":%llu,"
-                "\"refused\":%llu,\"full_waits\":%llu,\"held\":%d,\"pending_acks\":%d}",
+                "\"refused\":%llu,\"unbound\":%llu,\"full_waits\":%llu,\"held\":%d,"
+                "\"pending_acks\":%d}",
                 (long long)sp->maxsize, (unsigned long long)atomic_load(&sp->out),
                 (unsigned long long)atomic_load(&sp->in),
                 (unsigned long long)atomic_load(&sp->dups_out),
                 (unsigned long long)atomic_load(&sp->dups_in),
                 (unsigned long long)atomic_load(&sp->refused),
+                (unsigned long long)atomic_load(&sp->unbound),
                 (unsigned long long)atomic_load(&sp->full_waits), atomic_load(&sp->held),
                 atomic_load(&sp->pending_acks));
     }

@@ -12,3 +12,14 @@ $(BRIDGE_BIN): $(BRIDGE_OBJS) $(LIBA)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(BRIDGE_OBJS) $(LIBA) -lnats -lmsgpackc
 
 all tests: $(BRIDGE_BIN)
+
+# The cluster test (tests/bridge/cluster.py): three namespaces, three
+# bridges, a 3-node nats-server cluster on 127.0.0.1; about half a minute.
+# Part of `check`, not of the sanitizer builds' `ccheck` (it drives the
+# Python package of the normal build).
+check: bridgecheck
+
+bridgecheck: $(BRIDGE_BIN) $(BUILD)/bin/xichand pyext
+	$(Q)BUILD=$(BUILD) PYTHONPATH=pyext timeout -k 5 300 $(PYTHON) tests/bridge/cluster.py
+
+.PHONY: bridgecheck
