@@ -37,6 +37,13 @@ struct span {
     xichan_queue_id q;
     int64_t maxsize;        /* the stream's max_msgs; <= 0 unbounded */
     natsSubscription *sub;  /* pull subscription on the shared durable consumer */
+    jsCtx *js;              /* its own context: its async publish acks come to on_ack */
+    int window;             /* items published at once (<= maxsize of a bounded stream) */
+    xichan_item *win;       /* the leased items of the batch in flight */
+    char (*win_id)[160];    /* their message ids */
+    int *win_state;         /* PUB_* (span.c), under win_lock */
+    int win_n;
+    pthread_mutex_t win_lock;
     pthread_t out_thread, in_thread;
     int threads;
     /* counters, read by status.c */
@@ -52,7 +59,7 @@ struct bridge {
     int nservers;
     const char *span_names[BRIDGE_MAX_SPANS];
     int nspans;
-    int replicas;
+    int replicas, window, prefetch;
     int64_t ack_wait_ms, dup_window_ms, pub_wait_ms;
     int memory_storage;
     const char *creds, *nkey_seed, *user, *password, *token, *tls_ca, *tls_cert, *tls_key;

@@ -99,6 +99,8 @@ static void usage(FILE *f)
             "      --ack-wait SEC      redelivery delay of an unacknowledged message (default 30)\n"
             "      --dup-window SEC    JetStream's duplicate window for new streams (default 120)\n"
             "      --publish-wait SEC  wait for a publish acknowledgement (default 2)\n"
+            "      --window N          items published before waiting for acks (default 64)\n"
+            "      --prefetch N        items brought ahead of waiting getters (default 0)\n"
             "      --machine ID        this machine's part of message ids (default: host name)\n"
             "      --ids N             recent-id table entries (default 65536)\n"
             "      --creds FILE        NATS user credentials file\n"
@@ -123,7 +125,8 @@ static int parse_seconds(const char *s, int64_t *ms)
 static int parse_args(struct bridge *br, int argc, char **argv)
 {
     enum { O_REPLICAS = 256, O_MEMORY, O_ACKWAIT, O_DUPWIN, O_PUBWAIT, O_MACHINE, O_IDS, O_CREDS,
-           O_USER, O_PASSWORD, O_TOKEN, O_TLS, O_TLSCA, O_TLSCERT, O_TLSKEY, O_VERSION };
+           O_USER, O_PASSWORD, O_TOKEN, O_TLS, O_TLSCA, O_TLSCERT, O_TLSKEY, O_VERSION,
+           O_WINDOW, O_PREFETCH };
     static const struct option longopts[] = {
         {"name", required_argument, NULL, 'n'},      {"runtime-dir", required_argument, NULL, 'r'},
         {"server", required_argument, NULL, 's'},    {"span", required_argument, NULL, 'q'},
@@ -132,6 +135,8 @@ static int parse_args(struct bridge *br, int argc, char **argv)
         {"dup-window", required_argument, NULL, O_DUPWIN},
         {"publish-wait", required_argument, NULL, O_PUBWAIT},
         {"machine", required_argument, NULL, O_MACHINE}, {"ids", required_argument, NULL, O_IDS},
+        {"window", required_argument, NULL, O_WINDOW},
+        {"prefetch", required_argument, NULL, O_PREFETCH},
         {"creds", required_argument, NULL, O_CREDS}, {"user", required_argument, NULL, O_USER},
         {"password", required_argument, NULL, O_PASSWORD},
         {"token", required_argument, NULL, O_TOKEN}, {"tls", no_argument, NULL, O_TLS},
@@ -174,6 +179,15 @@ static int parse_args(struct bridge *br, int argc, char **argv)
                 return EXIT_USAGE;
             }
             br->replicas = (int)v;
+            break;
+        case O_WINDOW: case O_PREFETCH:
+            v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < (c == O_WINDOW) || v > 4096) {
+                fprintf(stderr, "xichan-bridge: %s takes %d to 4096\n", argv[optind - 1],
+                        c == O_WINDOW);
+                return EXIT_USAGE;
+            }
+            *(c == O_WINDOW ? &br->window : &br->prefetch) = (int)v;
             break;
         case O_IDS:
             v = strtol(optarg, &end, 10);
@@ -342,6 +356,7 @@ int main(int argc, char **argv)
     int rc, started = 0;
 
     br.replicas = 1;
+    br.window = 64;
     br.ack_wait_ms = 30000;
     br.dup_window_ms = 120000;
     br.pub_wait_ms = 2000;

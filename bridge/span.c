@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <msgpack.h>
+
 #include "bridge.h"
 #include "internal.h" /* the item's place in its queue (its ticket), for the message id */
 
@@ -62,6 +64,7 @@
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 500
 #define FMT_HEADER "Xichan-Fmt"
+#define SLOT_HEADER "Xichan-Slot" /* the item's place in the publish window */
 
 /* nats.c's last error text, else the status's. */
 static const char *nats_err(natsStatus s)
@@ -169,8 +172,12 @@ static int consumer_setup(struct bridge *br, struct span *sp)
     return -1;
 }
 
+static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure);
+
 int span_setup(struct bridge *br, struct span *sp, const char *name)
 {
+    jsOptions jo;
+    natsStatus s;
     char esc[80];
     xichan_queue_opts qo = {0};
     int err;
@@ -202,6 +209,27 @@ int span_setup(struct bridge *br, struct span *sp, const char *name)
     }
     if (stream_setup(br, sp) || consumer_setup(br, sp))
         return -1;
+    /* A bounded stream gets a window no larger than its bound, which keeps
+     * the overshoot of maxsize at one window (xichan-bridge(8)). */
+    sp->window = br->window;
+    if (sp->maxsize > 0 && sp->maxsize < sp->window)
+        sp->window = (int)sp->maxsize;
+    if (!(sp->win = calloc((size_t)sp->window, sizeof(*sp->win))) ||
+        !(sp->win_id = calloc((size_t)sp->window, sizeof(*sp->win_id))) ||
+        !(sp->win_state = calloc((size_t)sp->window, sizeof(*sp->win_state)))) {
+        bridge_error(br, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&sp->win_lock, NULL);
+    jsOptions_Init(&jo);
+    jo.Wait = br->pub_wait_ms;
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = sp;
+    jo.PublishAsync.MaxPending = sp->window;
+    if ((s = natsConnection_JetStream(&sp->js, br->nc, &jo)) != NATS_OK) {
+        bridge_error(br, "queue '%s': JetStream context: %s", name, nats_err(s));
+        return -1;
+    }
     return 0;
 }
 
@@ -271,7 +299,7 @@ static int publish(struct span *sp, const xichan_item *it, const char *id)
         if (s == NATS_OK)
             s = natsMsgHeader_Set(m, FMT_HEADER, fmt);
         if (s == NATS_OK)
-            s = js_PublishMsg(&ack, br->js, m, &po, &jerr);
+            s = js_PublishMsg(&ack, sp->js, m, &po, &jerr);
         natsMsg_Destroy(m);
         if (s == NATS_OK) {
             if (ack->Duplicate)
@@ -293,56 +321,202 @@ static int publish(struct span *sp, const xichan_item *it, const char *id)
     return -1;
 }
 
-static void *out_main(void *arg)
-{
-    struct span *sp = arg;
-    struct bridge *br = sp->br;
-    char id[160];
+/* The Python package's msgpack ext types for a queue or channel handle and
+ * for a SharedBuffer (pyext/_xichan/xichan_py.h): ids of this machine. */
+#define EXT_HANDLE 1
+#define EXT_BUFFER 2
 
-    while (!br->stop) {
-        xichan_item it;
-        int err = xichan_queue_lease(br->cl, sp->q, &it, xichan_deadline(WAIT_S));
+static int names_local(const msgpack_object *o, int depth)
+{
+    if (depth > 64)
+        return 1; /* deeper than the codec writes: not ours to pass on */
+    switch (o->type) {
+    case MSGPACK_OBJECT_EXT:
+        return o->via.ext.type == EXT_HANDLE || o->via.ext.type == EXT_BUFFER;
+    case MSGPACK_OBJECT_ARRAY:
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            if (names_local(&o->via.array.ptr[i], depth + 1))
+                return 1;
+        return 0;
+    case MSGPACK_OBJECT_MAP:
+        for (uint32_t i = 0; i < o->via.map.size; i++)
+            if (names_local(&o->via.map.ptr[i].key, depth + 1) ||
+                names_local(&o->via.map.ptr[i].val, depth + 1))
+                return 1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* 1 if a msgpack item holds a handle or buffer that only means something here. */
+static int msgpack_names_local(const xichan_item *it)
+{
+    msgpack_unpacked u;
+    int r;
+
+    msgpack_unpacked_init(&u);
+    r = xichan_item_unpack(it, &u) == 0 ? names_local(&u.data, 0) : 0;
+    msgpack_unpacked_destroy(&u);
+    return r;
+}
+
+/* An item leased and not yet stored, and what JetStream said of it. */
+enum { PUB_WAITING, PUB_STORED, PUB_FAILED };
+
+/* The AckHandler of the span's JetStream context (nats.c's thread). */
+static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    struct span *sp = closure;
+    const char *slot = NULL;
+    int i;
+
+    if (natsMsgHeader_Get(m, SLOT_HEADER, &slot) == NATS_OK && slot &&
+        (i = atoi(slot)) >= 0 && i < sp->win_n) {
+        pthread_mutex_lock(&sp->win_lock);
+        sp->win_state[i] = pae ? PUB_FAILED : PUB_STORED;
+        if (pa && pa->Duplicate)
+            atomic_fetch_add(&sp->dups_out, 1);
+        pthread_mutex_unlock(&sp->win_lock);
+    }
+    natsMsg_Destroy(m);
+}
+
+/* 0 if the item may cross; else it was handled (set aside or dropped). */
+static int check_item(struct span *sp, xichan_item *it)
+{
+    struct bridge *br = sp->br;
+
+    if (it->unbound) {
+        /* Its producer (a subinterpreter, or a C client that unbound) ended
+         * before the item left: the UNBOUND marker has no data and no
+         * meaning on another machine. */
+        bridge_error(br, "queue '%s': an UNBOUND item (producer session %u ended) is not "
+                     "forwarded", sp->name, it->producer);
+        atomic_fetch_add(&sp->unbound, 1);
+        (void)xichan_queue_lease_commit(it);
+        return -1;
+    }
+    if (it->fmt == XICHAN_FMT_BUFFER) {
+        refuse(sp, it, "a SharedBuffer/buffer item is memory of this machine");
+        return -1;
+    }
+    if ((int64_t)it->len + 512 > br->max_payload) {
+        char why[96];
+        snprintf(why, sizeof(why), "%zu bytes, over the server's max payload of %lld", it->len,
+                 (long long)br->max_payload);
+        refuse(sp, it, why);
+        return -1;
+    }
+    if (it->fmt == XICHAN_FMT_MSGPACK && msgpack_names_local(it)) {
+        refuse(sp, it, "it holds a queue, channel or SharedBuffer of this machine");
+        return -1;
+    }
+    return 0;
+}
+
+/* Leases up to max items: waits for the first, takes the rest if there. */
+static int lease_batch(struct span *sp, int max)
+{
+    struct bridge *br = sp->br;
+    int n = 0;
+
+    while (n < max && !br->stop) {
+        xichan_item *it = &sp->win[n];
+        int err = xichan_queue_lease(br->cl, sp->q, it,
+                                     n ? XICHAN_NOWAIT : xichan_deadline(WAIT_S));
 
         if (err == XICHAN_EEMPTY || err == XICHAN_ETIMEDOUT || err == XICHAN_EINTR)
-            continue;
+            break;
         if (err == XICHAN_EUNBOUND)
             continue; /* an UNBOUND_ERROR item: consumed with its error, as by a get */
         if (err) {
             bridge_error(br, "queue '%s': lease: %s", sp->name, xichan_strerror(err));
             sleep_ms(BACKOFF_MAX_MS);
+            break;
+        }
+        if (check_item(sp, it))
             continue;
-        }
-        if (it.unbound) {
-            /* Its producer (a subinterpreter, or a C client that unbound)
-             * ended before the item left: the UNBOUND marker has no data
-             * and no meaning on another machine. */
-            bridge_error(br, "queue '%s': an UNBOUND item (producer session %u ended) is not "
-                         "forwarded", sp->name, it.producer);
-            atomic_fetch_add(&sp->unbound, 1);
-            (void)xichan_queue_lease_commit(&it);
-            continue;
-        }
-        if (it.fmt == XICHAN_FMT_BUFFER) {
-            refuse(sp, &it, "a SharedBuffer/buffer item is memory of this machine");
-            continue;
-        }
-        if ((int64_t)it.len + 512 > br->max_payload) {
-            char why[96];
-            snprintf(why, sizeof(why), "%zu bytes, over the server's max payload of %lld", it.len,
-                     (long long)br->max_payload);
-            refuse(sp, &it, why);
-            continue;
-        }
-        atomic_store(&sp->held, 1);
-        msg_id(sp, &it, id, sizeof(id));
-        if (publish(sp, &it, id) == 0) {
-            (void)xichan_queue_lease_commit(&it);
-            atomic_fetch_add(&sp->out, 1);
-        } else {
-            (void)xichan_queue_lease_abort(&it);
-        }
-        atomic_store(&sp->held, 0);
+        msg_id(sp, it, sp->win_id[n], sizeof(sp->win_id[n]));
+        n++;
     }
+    return n;
+}
+
+/*
+ * One batch: lease up to the window, publish all asynchronously, wait for
+ * the acknowledgements, then publish again, one by one and in order, what
+ * was not stored (same message ids: JetStream drops a copy it has).  Each
+ * lease is committed once its item is stored, or given back at a stop.
+ */
+static void out_batch(struct span *sp)
+{
+    struct bridge *br = sp->br;
+    int n = lease_batch(sp, sp->window), i;
+    jsPubOptions po;
+    natsStatus s;
+    char fmt[8], slot[12];
+
+    if (!n)
+        return;
+    atomic_store(&sp->held, n);
+    pthread_mutex_lock(&sp->win_lock);
+    sp->win_n = n;
+    for (i = 0; i < n; i++)
+        sp->win_state[i] = PUB_WAITING;
+    pthread_mutex_unlock(&sp->win_lock);
+    for (i = 0; i < n && n > 1; i++) {
+        natsMsg *m = NULL;
+
+        jsPubOptions_Init(&po);
+        po.MsgId = sp->win_id[i];
+        snprintf(fmt, sizeof(fmt), "%d", sp->win[i].fmt);
+        snprintf(slot, sizeof(slot), "%d", i);
+        s = natsMsg_Create(&m, sp->subject, NULL, sp->win[i].data, (int)sp->win[i].len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(m, FMT_HEADER, fmt);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(m, SLOT_HEADER, slot);
+        if (s == NATS_OK)
+            s = js_PublishMsgAsync(sp->js, &m, &po);
+        natsMsg_Destroy(m); /* NULL once the library took it */
+        if (s != NATS_OK)
+            break; /* the rest go one by one below */
+    }
+    if (n > 1) {
+        natsMsgList pending = {0};
+
+        jsPubOptions_Init(&po);
+        po.MaxWait = br->pub_wait_ms;
+        if (js_PublishAsyncComplete(sp->js, &po) != NATS_OK &&
+            js_PublishAsyncGetPendingList(&pending, sp->js) == NATS_OK)
+            natsMsgList_Destroy(&pending); /* unanswered: published again below */
+    }
+    for (i = 0; i < n; i++) {
+        int state;
+
+        pthread_mutex_lock(&sp->win_lock);
+        state = sp->win_state[i];
+        pthread_mutex_unlock(&sp->win_lock);
+        if (state != PUB_STORED && publish(sp, &sp->win[i], sp->win_id[i]) != 0)
+            break; /* stopping */
+        (void)xichan_queue_lease_commit(&sp->win[i]);
+        atomic_fetch_add(&sp->out, 1);
+    }
+    for (; i < n; i++) /* a stop: the rest go back, in order */
+        (void)xichan_queue_lease_abort(&sp->win[i]);
+    pthread_mutex_lock(&sp->win_lock);
+    sp->win_n = 0;
+    pthread_mutex_unlock(&sp->win_lock);
+    atomic_store(&sp->held, 0);
+}
+
+static void *out_main(void *arg)
+{
+    struct span *sp = arg;
+
+    while (!sp->br->stop)
+        out_batch(sp);
     return NULL;
 }
 
@@ -405,7 +579,9 @@ static void *in_main(void *arg)
             }
             continue;
         }
-        s = natsSubscription_Fetch(&list, sp->sub, n > 64 ? 64 : n, FETCH_MS, NULL);
+        /* One per waiting getter, plus what --prefetch allows ahead. */
+        n += br->prefetch;
+        s = natsSubscription_Fetch(&list, sp->sub, n > 256 ? 256 : n, FETCH_MS, NULL);
         if (s == NATS_TIMEOUT)
             continue;
         if (s != NATS_OK) {
@@ -443,4 +619,14 @@ void span_join(struct span *sp)
         natsSubscription_Destroy(sp->sub); /* no unsubscribe: the durable stays for the others */
         sp->sub = NULL;
     }
+    if (sp->js) {
+        jsCtx_Destroy(sp->js);
+        sp->js = NULL;
+    }
+    free(sp->win);
+    free(sp->win_id);
+    free(sp->win_state);
+    sp->win = NULL;
+    sp->win_id = NULL;
+    sp->win_state = NULL;
 }

@@ -23,3 +23,11 @@ bridgecheck: $(BRIDGE_BIN) $(BUILD)/bin/xichand pyext
 	$(Q)BUILD=$(BUILD) PYTHONPATH=pyext timeout -k 5 300 $(PYTHON) tests/bridge/cluster.py
 
 .PHONY: bridgecheck
+
+# The nats.c baseline of scripts/bench/bridge.py.
+$(BUILD)/bench/nats_direct: $(BUILD)/obj/bridge/nats_direct.o
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< -lnats
+
+all: $(BUILD)/bench/nats_direct
