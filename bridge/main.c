@@ -356,7 +356,7 @@ int main(int argc, char **argv)
     int rc, started = 0;
 
     br.replicas = 1;
-    br.window = 64;
+    br.window = 256;
     br.ack_wait_ms = 30000;
     br.dup_window_ms = 120000;
     br.pub_wait_ms = 2000;

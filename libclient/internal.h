@@ -405,6 +405,8 @@ int xichan__obj_sleep(xichan_client *cl, struct xichan_obj *o, xichan_atomic_u32
 /* Publish an item made by the caller (queue.c, channel.c); on failure the
  * item is discarded.  Same results as the public put and send. */
 int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, int64_t deadline_ns);
+/* What one waiting get_many counts for in o->receivers (lease.c's demand). */
+#define XICHAN_DEMAND_MAX 256u
 /* A get, or with hold a lease (queue.c). */
 int xichan__queue_take(xichan_client *cl, xichan_queue_id q, xichan_item *item,
                        int64_t deadline_ns, int hold);

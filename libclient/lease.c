@@ -48,8 +48,9 @@
  *
  * DEMAND.  xichan_queue_wait_getters marks the queue (XICHAN_OF_DEMAND) and
  * sleeps on get_seq until a getter waits on the empty queue: a getter about
- * to sleep counts itself in o->receivers under the lock and, on a marked
- * queue, bumps get_seq and wakes the watcher (queue.c).  No polling.  The
+ * to sleep counts the items it wants in o->receivers under the lock (1 for
+ * a get, up to XICHAN_DEMAND_MAX for a get_many) and, on a marked queue,
+ * bumps get_seq and wakes the watcher (queue.c).  No polling.  The
  * count runs high after a getter is killed while it sleeps, which costs a
  * watcher one item brought for nobody (it stays queued for the next getter).
  */
@@ -206,6 +207,10 @@ int xichan_queue_wait_getters(xichan_client *cl, xichan_queue_id q, int64_t dead
             return XICHAN_ETIMEDOUT;
         }
         err = xichan__obj_sleep(cl, o, &o->get_seq, &o->putters, deadline_ns);
+        /* A wake from a pop may have been meant for a putter waiting for
+         * room, which shares get_seq: pass it on. */
+        if (err == 0 && o->maxsize > 0 && xa_load_relaxed(&o->putters))
+            xichan__wake(&o->get_seq, 1);
         if (err == XICHAN_ETIMEDOUT)
             timed_out = 1;
         else if (err)

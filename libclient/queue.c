@@ -296,6 +296,7 @@ int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *ite
     struct xichan_blk *b;
     size_t k = 0;
     int err, timed_out = 0, unbound_err = 0;
+    uint32_t want = max > XICHAN_DEMAND_MAX ? XICHAN_DEMAND_MAX : (uint32_t)max;
 
     if (!items || max == 0 || max > INT32_MAX)
         return XICHAN_EINVAL;
@@ -331,13 +332,14 @@ int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *ite
                 xichan__wake(&o->put_seq, 1); /* pass the wake on */
             break;
         }
-        xa_add_relaxed(&o->receivers, 1); /* as in xichan__queue_take */
+        /* As in xichan__queue_take, counting the items it wants (lease.c). */
+        xa_add_relaxed(&o->receivers, want);
         if (xa_load_relaxed(&o->flags) & XICHAN_OF_DEMAND) {
             xa_add_release(&o->get_seq, 1);
             xichan__wake(&o->get_seq, INT32_MAX);
         }
         err = xichan__obj_sleep(cl, o, &o->put_seq, &o->getters, deadline_ns);
-        xa_sub_relaxed(&o->receivers, 1);
+        xa_sub_relaxed(&o->receivers, want);
         if (err == XICHAN_ETIMEDOUT)
             timed_out = 1;
         else if (err)

@@ -267,7 +267,8 @@ XICHAN_EXTERN int xichan_queue_lease_commit(xichan_item *item);
 XICHAN_EXTERN int xichan_queue_lease_abort(xichan_item *item);
 /*
  * Waits until some caller is blocked in get on the empty queue, and returns
- * how many are (a hint: one killed while it waited still counts).  Marks
+ * how many items the blocked callers want: one per get, up to 256 per
+ * get_many (its max).  A hint: one killed while it waited still counts.  Marks
  * the queue so that each getter that starts to wait wakes this call: no
  * polling.  XICHAN_ETIMEDOUT when the deadline passes first.
  */

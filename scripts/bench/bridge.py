@@ -90,7 +90,9 @@ def run_json(w, k, key, code, *args, seconds=180):
     line = cluster.read_line(p, seconds)
     w.kill(key)
     if not line.startswith('{'):
-        raise SystemExit('%s said %r:\n%s' % (key, line, w.tail(key)))
+        raise SystemExit('%s said %r:\n%s\n%s' % (key, line, w.tail(key), '\n'.join(
+            '%s: %s\n%s' % (b, json.dumps(w.status(i)), w.tail(b, 10))
+            for i, b in enumerate(('bridge0', 'bridge1', 'bridge2')))))
     return json.loads(line)
 
 
