@@ -1,15 +1,22 @@
 /*
- * status.c -- the bridge's state, for xichanctl and people: a small JSON
+ * status.c -- the bridge's state, for xichanctl and people: a small text
  * file <runtime-dir>/<ns>.bridge, rewritten every second (and at exit) by
- * write-then-rename, so a reader sees a whole old or a whole new file.
+ * write-then-rename, so a reader sees a whole old or a whole new file.  One
+ * "key value" per line (xichanctl reads it with no parser of its own to
+ * trust; `xichanctl --json` gives it as JSON):
  *
- *   {"pid":123,"state":"running","connected":true,"server":"nats://...",
- *    "max_payload":1048576,"last_error":"...","updated_ns":...,
- *    "queues":[{"name":"jobs","stream":"XQ_jobs","maxsize":0,"out":5,"in":3,
- *               "dups_out":0,"dups_in":0,"refused":0,"unbound":0,"full_waits":0,
- *               "held":0,"pending_acks":0}]}
+ *   xichan-bridge-status 1
+ *   pid 123
+ *   state running                       (or stopped)
+ *   connected 1
+ *   server nats://127.0.0.1:4222
+ *   max_payload 1048576
+ *   updated_ns 1796562127772241021
+ *   last_error <text to the end of the line>
+ *   queue <maxsize> <out> <in> <dups_out> <dups_in> <refused> <unbound>
+ *         <full_waits> <held> <pending_acks> <stream> <name to the end of the line>
  *
- * Names are escaped for JSON (quote, backslash, control characters).
+ * (the queue line is one line).  Control characters in text become '?'.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,19 +25,11 @@
 
 #include "bridge.h"
 
-static void json_str(FILE *f, const char *s)
+static void text(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
+    for (; *s; s++)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+    fputc('\n', f);
 }
 
 void status_write(struct bridge *br, int final)
@@ -49,23 +48,15 @@ void status_write(struct bridge *br, int final)
     memcpy(err, br->last_error, sizeof(err));
     pthread_mutex_unlock(&br->err_lock);
     clock_gettime(CLOCK_REALTIME, &now);
-    fprintf(f, "{\"pid\":%d,\"state\":\"%s\",\"connected\":%s,\"server\":", (int)getpid(),
-            final ? "stopped" : "running", atomic_load(&br->connected) ? "true" : "false");
-    json_str(f, url);
-    fprintf(f, ",\"max_payload\":%lld,\"last_error\":", (long long)br->max_payload);
-    json_str(f, err);
-    fprintf(f, ",\"updated_ns\":%lld,\"queues\":[",
+    fprintf(f, "xichan-bridge-status 1\npid %d\nstate %s\nconnected %d\nserver ", (int)getpid(),
+            final ? "stopped" : "running", final ? 0 : atomic_load(&br->connected));
+    text(f, url[0] ? url : "-");
+    fprintf(f, "max_payload %lld\nupdated_ns %lld\nlast_error ", (long long)br->max_payload,
             (long long)now.tv_sec * 1000000000ll + now.tv_nsec);
+    text(f, err);
     for (int i = 0; i < br->nspans; i++) {
         struct span *sp = &br->spans[i];
-        fprintf(f, "%s{\"name\":", i ? "," : "");
-        json_str(f, sp->name);
-        fprintf(f, ",\"stream\":");
-        json_str(f, sp->stream);
-        fprintf(f,
-                ",\"maxsize\":%lld,\"out\":%llu,\"in\":%llu,\"dups_out\":%llu,\"dups_in\":%llu,"
-                "\"refused\":%llu,\"unbound\":%llu,\"full_waits\":%llu,\"held\":%d,"
-                "\"pending_acks\":%d}",
+        fprintf(f, "queue %lld %llu %llu %llu %llu %llu %llu %llu %d %d %s ",
                 (long long)sp->maxsize, (unsigned long long)atomic_load(&sp->out),
                 (unsigned long long)atomic_load(&sp->in),
                 (unsigned long long)atomic_load(&sp->dups_out),
@@ -73,9 +64,9 @@ void status_write(struct bridge *br, int final)
                 (unsigned long long)atomic_load(&sp->refused),
                 (unsigned long long)atomic_load(&sp->unbound),
                 (unsigned long long)atomic_load(&sp->full_waits), atomic_load(&sp->held),
-                atomic_load(&sp->pending_acks));
+                atomic_load(&sp->pending_acks), sp->stream[0] ? sp->stream : "-");
+        text(f, sp->name);
     }
-    fprintf(f, "]}\n");
     if (fclose(f) == 0)
         rename(tmp, br->status_path);
     else

@@ -136,11 +136,26 @@ class World:
                  'xichand %s socket' % m)
 
     def status(self, k):
+        """The bridge's status file (bridge/status.c) as a dict."""
         try:
             with open(os.path.join(self.rt, self.machines[k] + '.bridge')) as f:
-                return json.load(f)
-        except (OSError, ValueError):
+                lines = f.read().splitlines()
+        except OSError:
             return None
+        if not lines or lines[0] != 'xichan-bridge-status 1':
+            return None
+        st, keys = {'queues': []}, ('maxsize', 'out', 'in', 'dups_out', 'dups_in', 'refused',
+                                   'unbound', 'full_waits', 'held', 'pending_acks')
+        for line in lines[1:]:
+            key, _, rest = line.partition(' ')
+            if key == 'queue':
+                f = rest.split(' ', len(keys) + 1)
+                q = dict(zip(keys, map(int, f[:len(keys)])))
+                q['stream'], q['name'] = f[len(keys)], f[len(keys) + 1]
+                st['queues'].append(q)
+            else:
+                st[key] = rest
+        return st
 
     def start_bridge(self, k, extra=None):
         self.bridge_extra = extra if extra is not None else getattr(self, 'bridge_extra', [])
@@ -189,7 +204,10 @@ class World:
                 os.unlink('/dev/shm/xichan-%d-%s' % (os.getuid(), m))
             except OSError:
                 pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get('XICHAN_BRIDGE_KEEP'):
+            print('bridge: logs kept in %s' % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def tail(self, key, n=30):
         try:
