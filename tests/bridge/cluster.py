@@ -18,6 +18,8 @@ wait is bounded.  Cases:
              them, in order, on another machine;
   refused    an item over the server's max payload is set aside in
              <queue>.refused on its machine with an error in the status file;
+  ctl        xichanctl list marks spanned queues, show and stats give the
+             bridge's state and its counts;
   stop       SIGTERM stops each bridge with exit 0 and state "stopped".
 
 The closing line is "bridge: N passed, M failed".  Run by make check
@@ -381,6 +383,25 @@ while True:
     return 'a 2 MiB item set aside in jobs.refused: %s' % err[:60]
 
 
+def case_ctl(w):
+    ctl = os.path.join(BUILD, 'bin', 'xichanctl')
+    base = [ctl, '--name', w.machines[0], '--runtime-dir', w.rt]
+    out = subprocess.run(base + ['list'], capture_output=True, text=True, timeout=30).stdout
+    rows = [x for x in out.splitlines() if ' jobs ' in x]
+    assert rows and rows[0].endswith('[spanned]'), out
+    assert 'bridge:    pid %d, connected to nats://127.0.0.1:' % w.procs['bridge0'].pid in out, out
+    assert "spans 'jobs' (stream XQ_jobs): out " in out, out
+    js = json.loads(subprocess.run(base + ['--json', 'show', 'jobs'], capture_output=True,
+                                   text=True, timeout=30).stdout)
+    assert js['objects'][0]['spanned']['stream'] == 'XQ_jobs', js
+    js = json.loads(subprocess.run(base + ['--json', 'stats'], capture_output=True, text=True,
+                                   timeout=30).stdout)
+    assert js['bridge']['running'] and js['bridge']['connected'], js
+    q = {x['name']: x for x in js['bridge']['queues']}
+    assert q['jobs']['out'] >= 500 and q['results']['in'] >= 500, q
+    return 'list marks spanned queues; show and stats give the bridge state and counts'
+
+
 def case_stop(w):
     for k in range(3):
         p = w.procs['bridge%d' % k]
@@ -410,7 +431,7 @@ def main():
         for k in range(3):
             w.start_bridge(k)
         print('bridge: cluster of 3 up in %.1f s' % (time.monotonic() - t0))
-        for case in (case_pool, case_crashes, case_maxsize, case_refused, case_stop):
+        for case in (case_pool, case_crashes, case_maxsize, case_refused, case_ctl, case_stop):
             t = time.monotonic()
             try:
                 what = case(w)
