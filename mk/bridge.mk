@@ -31,3 +31,14 @@ $(BUILD)/bench/nats_direct: $(BUILD)/obj/bridge/nats_direct.o
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< -lnats
 
 all: $(BUILD)/bench/nats_direct
+
+# make install / uninstall also place xichan-bridge beside xichand (its
+# page, man/xichan-bridge.8, goes with the others).
+install: install-bridge
+uninstall: uninstall-bridge
+install-bridge: $(BRIDGE_BIN)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(Q)$(INSTALL) -m 0755 $(BRIDGE_BIN) $(DESTDIR)$(BINDIR)/
+uninstall-bridge:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/xichan-bridge
+.PHONY: install-bridge uninstall-bridge
