@@ -408,7 +408,7 @@ out:
     if (br.status_path[0])
         status_write(&br, 1);
     if (br.nc) {
-        natsConnection_Flush(br.nc);
+        natsConnection_FlushTimeout(br.nc, 1000); /* bounded: NATS may be gone */
         jsCtx_Destroy(br.js);
         natsConnection_Close(br.nc);
         natsConnection_Destroy(br.nc);

@@ -18,6 +18,9 @@ wait is bounded.  Cases:
              them, in order, on another machine;
   refused    an item over the server's max payload is set aside in
              <queue>.refused on its machine with an error in the status file;
+  held       with every NATS node down, a bridge holding 5 leased items is
+             killed: the daemon puts them back, and once NATS is back they
+             are delivered on another machine, once and in order;
   ctl        xichanctl list marks spanned queues, show and stats give the
              bridge's state and its counts;
   stop       SIGTERM stops each bridge with exit 0 and state "stopped".
@@ -402,6 +405,54 @@ def case_ctl(w):
     return 'list marks spanned queues; show and stats give the bridge state and counts'
 
 
+def local_count(w, k, name):
+    ctl = os.path.join(BUILD, 'bin', 'xichanctl')
+    r = subprocess.run([ctl, '--name', w.machines[k], '--runtime-dir', w.rt, '--json', 'show',
+                        name], capture_output=True, text=True, timeout=30)
+    return json.loads(r.stdout)['objects'][0]['count']
+
+
+def case_held(w):
+    """A bridge killed while it holds items JetStream has not acknowledged."""
+    for i in range(3):
+        w.kill('nats%d' % i)            # no node answers: publishes cannot finish
+    prod = w.python(0, 'held_put', r'''
+import time, xichan.queues as Q
+q = Q.open('jobs')
+for i in range(5):
+    q.put(('held', i))
+print('put', flush=True)
+time.sleep(60)
+''', stdout=subprocess.PIPE)
+    assert read_line(prod, 30) == 'put', w.tail('held_put')
+    def held():
+        st = w.status(0) or {}
+        return sum(q['held'] for q in st.get('queues', []) if q['name'] == 'jobs')
+    # The bridge leases what it can publish at once and retries: some items
+    # are held, the rest wait in the local queue behind them.
+    wait_for(lambda: held() >= 1 and held() + local_count(w, 0, 'jobs') == 5, 20,
+             'the bridge to hold items')
+    h = held()
+    w.kill('bridge0')                   # kill -9 between lease and JetStream's ack
+    wait_for(lambda: local_count(w, 0, 'jobs') == 5, 20, 'the daemon to put the 5 items back')
+    for i in range(3):
+        w.start_node(i)
+    w.start_bridge(0)
+    got = w.run_python(1, r'''
+import xichan.queues as Q
+q = Q.open('jobs')
+print([q.get(timeout=60) for _ in range(5)])
+try:
+    print('extra', q.get(timeout=3))
+except Q.QueueEmpty:
+    pass
+''', timeout=120)
+    w.kill('held_put')
+    assert got.strip() == str([('held', i) for i in range(5)]), got
+    return ('NATS down, %d of 5 items held, bridge killed: all 5 back in the queue, then '
+            'delivered once, in order' % h)
+
+
 def case_stop(w):
     for k in range(3):
         p = w.procs['bridge%d' % k]
@@ -431,7 +482,8 @@ def main():
         for k in range(3):
             w.start_bridge(k)
         print('bridge: cluster of 3 up in %.1f s' % (time.monotonic() - t0))
-        for case in (case_pool, case_crashes, case_maxsize, case_refused, case_ctl, case_stop):
+        for case in (case_pool, case_crashes, case_maxsize, case_refused, case_ctl, case_held,
+                     case_stop):
             t = time.monotonic()
             try:
                 what = case(w)

@@ -16,7 +16,7 @@
  *      once, in increasing order; the heap holds no block reserved or
  *      leased by anyone but A; after A ends the heap is empty.
  * Then demand(): a child blocked in get makes xichan_queue_wait_getters
- * return, and a lease abort wakes that getter with the item.
+ * return 1 and a put wakes it; one blocked in get_many(300) counts 256.
  * Bounded: every child is waited for with a timeout.
  */
 #include <signal.h>
@@ -221,6 +221,21 @@ static void demand(void)
               xichan_queue_count(a, q) == 0, "demand with an item queued");
     CHECK(wait_child(pid, &status) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
           "getter (%#x)", status);
+    /* A get_many counts for the items it wants. */
+    if ((pid = fork()) == 0) {
+        xichan_item many[300];
+        xichan__pid_cache = getpid();
+        c->pid = getpid();
+        n = xichan_queue_get_many(c, q, many, 300, xichan_deadline(10.0));
+        if (n > 0)
+            xichan_items_release(many, (size_t)n);
+        _exit(n == 1 ? 0 : 2);
+    }
+    n = xichan_queue_wait_getters(a, q, xichan_deadline(10.0));
+    CHECK(n == (int)XICHAN_DEMAND_MAX, "a get_many of 300 wants %d", n);
+    CHECK(xichan_queue_put(a, q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "put");
+    CHECK(wait_child(pid, &status) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "get_many (%#x)", status);
     free(a);
     free(c);
     xichan__shm_unmap(shm);
