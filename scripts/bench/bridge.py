@@ -114,7 +114,7 @@ def main():
         for i in range(3):
             w.start_node(i)
         for k in range(3):
-            w.start_daemon(k)
+            w.start_daemon(k, '256M')    # 20,000 items of 4 KiB in flight at once
         extra = ['--replicas', str(a.replicas)] + (['--memory'] if a.memory else [])
         for k in range(3):
             w.start_bridge(k, extra)

@@ -133,10 +133,10 @@ class World:
         wait_for(lambda: port_open(self.cports[i]), 10, 'nats node %d listening' % i)
 
     # -- xichand and bridges
-    def start_daemon(self, k):
+    def start_daemon(self, k, size='64M'):
         m = self.machines[k]
         self.spawn('xichand%d' % k, [XICHAND, '--name', m, '--runtime-dir', self.rt,
-                                     '--size', '64M', '--foreground'])
+                                     '--size', size, '--foreground'])
         wait_for(lambda: os.path.exists(os.path.join(self.rt, m + '.sock')), 10,
                  'xichand %s socket' % m)
 
