@@ -66,6 +66,12 @@
 #define FMT_HEADER "Xichan-Fmt"
 #define SLOT_HEADER "Xichan-Slot" /* the item's place in the publish window */
 
+/* The span's queue; reopen() replaces it when the queue was destroyed. */
+static xichan_queue_id span_q(struct span *sp)
+{
+    return (xichan_queue_id){__atomic_load_n(&sp->q.id, __ATOMIC_RELAXED)};
+}
+
 /* nats.c's last error text, else the status's. */
 static const char *nats_err(natsStatus s)
 {
@@ -174,12 +180,47 @@ static int consumer_setup(struct bridge *br, struct span *sp)
 
 static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure);
 
+/* Open, or create: an unbounded queue that the namespace keeps, with the
+ * defaults of Python's queues.create() (items pickled when needed). */
+static int open_queue(struct bridge *br, const char *name, xichan_queue_id *q)
+{
+    xichan_queue_opts qo = {0};
+    int err = xichan_queue_open(br->cl, name, q);
+
+    if (err == XICHAN_ENOTFOUND) {
+        qo.name = name;
+        qo.fmt = XICHAN_FMT_PICKLE;
+        err = xichan_queue_create(br->cl, &qo, q);
+        if (err == XICHAN_EEXIST)
+            err = xichan_queue_open(br->cl, name, q);
+    }
+    return err;
+}
+
+/* The queue was destroyed under the bridge (xichanctl destroy): the name
+ * now means a new queue, made again if nobody did; the stream stays. */
+static void reopen(struct span *sp)
+{
+    xichan_queue_id q;
+    int err = open_queue(sp->br, sp->name, &q);
+
+    if (err) {
+        bridge_error(sp->br, "queue '%s': destroyed, and cannot be made again: %s", sp->name,
+                     xichan_strerror(err));
+        sleep_ms(BACKOFF_MAX_MS);
+        return;
+    }
+    if (q.id != sp->q.id)
+        bridge_log("queue '%s' was destroyed; spanning its new queue (id %llu)", sp->name,
+                   (unsigned long long)q.id);
+    __atomic_store_n(&sp->q.id, q.id, __ATOMIC_RELAXED); /* both threads read it (span_q) */
+}
+
 int span_setup(struct bridge *br, struct span *sp, const char *name)
 {
     jsOptions jo;
     natsStatus s;
     char esc[80];
-    xichan_queue_opts qo = {0};
     int err;
 
     sp->br = br;
@@ -191,16 +232,7 @@ int span_setup(struct bridge *br, struct span *sp, const char *name)
     escape(esc, sizeof(esc), name);
     snprintf(sp->stream, sizeof(sp->stream), "XQ_%s", esc);
     snprintf(sp->subject, sizeof(sp->subject), "xichan.q.%s", esc);
-    /* Open, or create: an unbounded queue that the namespace keeps, with the
-     * defaults of Python's queues.create() (items pickled when needed). */
-    err = xichan_queue_open(br->cl, name, &sp->q);
-    if (err == XICHAN_ENOTFOUND) {
-        qo.name = name;
-        qo.fmt = XICHAN_FMT_PICKLE;
-        err = xichan_queue_create(br->cl, &qo, &sp->q);
-        if (err == XICHAN_EEXIST)
-            err = xichan_queue_open(br->cl, name, &sp->q);
-    }
+    err = open_queue(br, name, &sp->q);
     if (err == 0)
         err = xichan_queue_defaults(br->cl, sp->q, &sp->maxsize, NULL, NULL);
     if (err) {
@@ -268,12 +300,19 @@ static void refuse(struct span *sp, xichan_item *it, const char *why)
     (void)xichan_queue_lease_commit(it);
 }
 
+/*
+ * machine:boot:session:seq.  seq is the queue's id (never reused in a
+ * namespace) above the item's ticket (its place in the queue, kept when a
+ * lease gives it back), so a copy published again after a crash has the
+ * same id, and no two items of one segment ("boot") ever share one.
+ */
 static void msg_id(struct span *sp, const xichan_item *it, char *buf, size_t cap)
 {
     struct xichan_blk *b = xichan__blk(sp->br->cl->shm, (uint32_t)it->blk_);
-    uint32_t seq = b ? xichan__item(b)->ticket : 0;
+    uint64_t seq = span_q(sp).id << 32 | (b ? xichan__item(b)->ticket : 0);
 
-    snprintf(buf, cap, "%s:%s:%u:%u", sp->br->machine, sp->br->boot, it->producer, seq);
+    snprintf(buf, cap, "%s:%s:%u:%llu", sp->br->machine, sp->br->boot, it->producer,
+             (unsigned long long)seq);
 }
 
 /* Publishes one leased item until JetStream has it or the bridge stops.
@@ -423,13 +462,17 @@ static int lease_batch(struct span *sp, int max)
 
     while (n < max && !br->stop) {
         xichan_item *it = &sp->win[n];
-        int err = xichan_queue_lease(br->cl, sp->q, it,
+        int err = xichan_queue_lease(br->cl, span_q(sp), it,
                                      n ? XICHAN_NOWAIT : xichan_deadline(WAIT_S));
 
         if (err == XICHAN_EEMPTY || err == XICHAN_ETIMEDOUT || err == XICHAN_EINTR)
             break;
         if (err == XICHAN_EUNBOUND)
             continue; /* an UNBOUND_ERROR item: consumed with its error, as by a get */
+        if (err == XICHAN_ENOTFOUND) {
+            reopen(sp);
+            break;
+        }
         if (err) {
             bridge_error(br, "queue '%s': lease: %s", sp->name, xichan_strerror(err));
             sleep_ms(BACKOFF_MAX_MS);
@@ -541,7 +584,7 @@ static void import(struct span *sp, natsMsg *m)
         return;
     }
     atomic_fetch_add(&sp->pending_acks, 1);
-    err = xichan_queue_put(br->cl, sp->q, fmt, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
+    err = xichan_queue_put(br->cl, span_q(sp), fmt, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
                            0, xichan_deadline(WAIT_S));
     if (err) {
         /* Not put: JetStream delivers it again (to this machine or another). */
@@ -569,8 +612,12 @@ static void *in_main(void *arg)
     while (!br->stop) {
         natsMsgList list = {0};
         natsStatus s;
-        int n = xichan_queue_wait_getters(br->cl, sp->q, xichan_deadline(WAIT_S));
+        int n = xichan_queue_wait_getters(br->cl, span_q(sp), xichan_deadline(WAIT_S));
 
+        if (n == XICHAN_ENOTFOUND) {
+            reopen(sp);
+            continue;
+        }
         if (n <= 0) {
             if (n != XICHAN_ETIMEDOUT && n != XICHAN_EINTR) {
                 bridge_error(br, "queue '%s': waiting for getters: %s", sp->name,
