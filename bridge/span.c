@@ -410,12 +410,13 @@ static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *
     const char *slot = NULL;
     int i;
 
-    if (natsMsgHeader_Get(m, SLOT_HEADER, &slot) == NATS_OK && slot &&
-        (i = atoi(slot)) >= 0 && i < sp->win_n) {
+    if (natsMsgHeader_Get(m, SLOT_HEADER, &slot) == NATS_OK && slot && (i = atoi(slot)) >= 0) {
         pthread_mutex_lock(&sp->win_lock);
-        sp->win_state[i] = pae ? PUB_FAILED : PUB_STORED;
-        if (pa && pa->Duplicate)
-            atomic_fetch_add(&sp->dups_out, 1);
+        if (i < sp->win_n) { /* else an answer for a batch that was given up on */
+            sp->win_state[i] = pae ? PUB_FAILED : PUB_STORED;
+            if (pa && pa->Duplicate)
+                atomic_fetch_add(&sp->dups_out, 1);
+        }
         pthread_mutex_unlock(&sp->win_lock);
     }
     natsMsg_Destroy(m);
