@@ -141,7 +141,7 @@ static int run_one(int point, long hit)
           "B failed at point %d hit %ld (status %#x)", point, hit, status);
 
     /* D: the daemon's cleanup of B, with the point armed too. */
-    xichan__session_ending(shm, b->slot);
+    (void)xichan__session_ending(shm, b->slot, b->sid, XICHAN_ENDED_KEEP);
     if ((pid = fork()) == 0) {
         xichan__pid_cache = getpid();
         xichan__fault_set(point, 1);
@@ -177,7 +177,7 @@ static int run_one(int point, long hit)
         CHECK(sh->committed[m] || m == sh->committing, "value %d lost at the end (point %d)", m,
               point);
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok, "heap: %s", r.why);
-    xichan__session_ending(shm, a->slot);
+    (void)xichan__session_ending(shm, a->slot, a->sid, XICHAN_ENDED_KEEP);
     CHECK(xichan__session_cleanup(shm, a->slot, 0) == 0, "cleanup A");
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok, "heap after A: %s", r.why);
     CHECK(r.reserved == 0 && r.leased == 0 && r.queued == 0,
