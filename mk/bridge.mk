@@ -12,6 +12,7 @@ $(BRIDGE_BIN): $(BRIDGE_OBJS) $(LIBA)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(BRIDGE_OBJS) $(LIBA) -lnats -lmsgpackc
 
 all tests: $(BRIDGE_BIN)
+tests: $(BUILD)/tests/bridge/test_ids
 
 # The cluster test (tests/bridge/cluster.py): three namespaces, three
 # bridges, a 3-node nats-server cluster on 127.0.0.1; about half a minute.
@@ -19,8 +20,17 @@ all tests: $(BRIDGE_BIN)
 # Python package of the normal build).
 check: bridgecheck
 
-bridgecheck: $(BRIDGE_BIN) $(BUILD)/bin/xichand pyext
+bridgecheck: $(BRIDGE_BIN) $(BUILD)/bin/xichand $(BUILD)/tests/bridge/test_ids pyext
+	$(Q)timeout -k 5 60 $(BUILD)/tests/bridge/test_ids
 	$(Q)BUILD=$(BUILD) PYTHONPATH=pyext timeout -k 5 300 $(PYTHON) tests/bridge/cluster.py
+
+# The recent-id table's own test (bridge/ids.c).
+$(BUILD)/tests/bridge/test_ids: $(BUILD)/obj/tests/bridge/test_ids.o $(BUILD)/obj/bridge/ids.o
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+$(BUILD)/obj/tests/bridge/%.o: CPPFLAGS_ALL += -Ibridge
 
 .PHONY: bridgecheck
 
