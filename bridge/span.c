@@ -9,31 +9,40 @@
  * it) is the cluster-wide queue, and every bridge pulls from one shared
  * durable consumer, so each message goes to one machine.
  *
- *   out     a thread leases (xichan_queue_lease) the oldest item that some
- *           other session put on this machine, publishes it synchronously
- *           with the message id machine:boot:session:seq (the producer's
- *           session and the item's place in the queue), and commits the
- *           lease only when JetStream acknowledged the publish.  A bridge
- *           killed in between leaves the item held by a dead session, and
- *           the daemon puts it back at the head; the next bridge publishes
- *           it again under the same id, and JetStream drops the copy if the
- *           first one was stored (within the duplicate window).  A stream
- *           at max_msgs refuses the publish (10077): the item stays held
- *           and the publish is retried, so the local queue fills and local
- *           puts block, as on a full local queue.  Items put by the bridge
- *           itself (imported ones) are never leased out again.
- *   in      a thread waits (xichan_queue_wait_getters, no polling) until a
- *           local caller is blocked in get on the empty queue, then fetches
- *           one message for each such getter, puts it into the local queue,
- *           records its id in the recent-id table (ids.c), and acknowledges
- *           it.  A bridge killed before the acknowledgement leaves the
- *           message to be delivered again after the ack wait; if it comes
- *           back to this machine the table drops it, if it goes to another
- *           machine it is a duplicate (counted by the soak).
+ *   out     a thread leases (xichan_queue_lease) the oldest items that other
+ *           sessions put on this machine -- it waits for the first, then
+ *           takes what is there, up to --window (at most maxsize for a
+ *           bounded stream) -- publishes them asynchronously, each with the
+ *           message id machine:boot:session:seq (the producer's session,
+ *           and the queue's id above the item's place in the queue), waits
+ *           for JetStream's acknowledgements, publishes again one by one
+ *           and in order whatever was not stored, and commits each lease
+ *           only when its item is stored.  A bridge killed in between leaves
+ *           the items held by a dead session, and the daemon puts them back
+ *           at the head in order; the next bridge publishes them again
+ *           under the same ids, and JetStream drops a copy it has (within
+ *           its duplicate window).  A stream at max_msgs refuses a publish
+ *           (10077): the item stays held and its publish is retried, so the
+ *           local queue fills and local puts block, as on a full local
+ *           queue.  Items put by the bridge itself (imported ones) are
+ *           never leased out again.
+ *   in      a thread waits (xichan_queue_wait_getters: woken by the getter,
+ *           no polling of the queue) until local callers are blocked in get
+ *           on the empty queue, then fetches as many messages as they want
+ *           (one per get, up to 256 per get_many, plus --prefetch), with a
+ *           pull request renewed every FETCH_MS while they wait; it puts
+ *           each into the local queue, records its id in the recent-id
+ *           table (ids.c), and acknowledges it.  A bridge killed before the
+ *           acknowledgement leaves the message to be delivered again after
+ *           the ack wait; if it comes back to this machine the table drops
+ *           it, if it goes to another machine it is a duplicate (counted by
+ *           the soak).
  *   So no item is lost while it moves, and an item is doubled only when a
  *   bridge dies with it in flight.  Order: a producer machine's items enter
- *   the stream in its put order (one publisher, synchronous), and leave it
- *   in stream order; a redelivered message comes after newer ones.
+ *   the stream in its put order (one publisher per queue; a batch that
+ *   partly failed is published again in order, so only a failure can put
+ *   an item behind a later one), and leave it in stream order; a
+ *   redelivered message comes after newer ones.
  *
  * A local getter that is already waiting also takes an item put locally
  * before the bridge leases it: a machine serves itself first.  An item the
