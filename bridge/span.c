@@ -172,14 +172,16 @@ static int consumer_setup(struct bridge *br, struct span *sp)
     so.Stream = sp->stream;
     so.Consumer = DURABLE;
     so.ManualAck = true;
-    for (int i = 0; i < 20 && !br->stop; i++) {
+    /* As for the stream: a cluster electing leaders says "temporarily
+     * unavailable" for a while; bounded retries. */
+    for (int i = 0; i < 60 && !br->stop; i++) {
         s = js_AddConsumer(&ci, br->js, sp->stream, &cc, NULL, &jerr);
         jsConsumerInfo_Destroy(ci);
         ci = NULL;
         s = js_PullSubscribe(&sp->sub, br->js, sp->subject, DURABLE, NULL, &so, &jerr);
         if (s == NATS_OK)
             return 0;
-        sleep_ms(100);
+        sleep_ms(500);
     }
     bridge_error(br, "queue '%s': consumer on %s: %s (JetStream error %d)", sp->name, sp->stream,
                  nats_err(s),

@@ -73,6 +73,8 @@ def main():
     ap.add_argument('--producers', type=int, default=2)
     ap.add_argument('--consumers', type=int, default=2, help='per consuming machine')
     ap.add_argument('--seed', type=int, default=None)
+    ap.add_argument('--only', action='append', choices=['nats', 'bridge', 'producer', 'consumer'],
+                    help='kill only these (repeatable; default all four)')
     ap.add_argument('--json')
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else int(time.time())
@@ -114,7 +116,7 @@ def main():
             if nats_down is not None:
                 w.start_node(nats_down)
                 nats_down = None
-            what = rnd.choice(['nats', 'bridge', 'producer', 'consumer'])
+            what = rnd.choice(a.only or ['nats', 'bridge', 'producer', 'consumer'])
             if what == 'nats':
                 nats_down = rnd.randrange(3)
                 w.kill('nats%d' % nats_down)
@@ -192,8 +194,17 @@ def main():
               'JetStream)' % (total, kills['nats'], kills['bridge'], kills['producer'],
                               kills['consumer'], len(put), sum(got.values()), lost, excused,
                               unbound, dups, dups_in, dups_out))
-        if missing and lost:
-            print('chaos: first missing:', missing[:10])
+        if missing:
+            runs, start = [], 0
+            key = lambda x: (x.rsplit('-', 1)[0], int(x.rsplit('-', 1)[1]))
+            ms = sorted(missing, key=key)
+            for i in range(1, len(ms) + 1):
+                if i == len(ms) or key(ms[i])[0] != key(ms[i - 1])[0] or \
+                        key(ms[i])[1] != key(ms[i - 1])[1] + 1:
+                    runs.append((ms[start], i - start))
+                    start = i
+            result['missing_runs'] = runs[:50]
+            print('chaos: missing in runs (first item, length):', runs[:10])
         print(json.dumps(result))
         if a.json:
             with open(a.json, 'w') as f:
