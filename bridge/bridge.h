@@ -42,6 +42,7 @@ struct span {
     xichan_item *win;       /* the leased items of the batch in flight */
     char (*win_id)[160];    /* their message ids */
     int *win_state;         /* PUB_* (span.c), under win_lock */
+    uint64_t *win_seq;      /* stream sequence of each (bit 63: a duplicate), for the trace */
     int win_n;
     pthread_mutex_t win_lock;
     pthread_t out_thread, in_thread;
@@ -64,6 +65,7 @@ struct bridge {
     int memory_storage;
     const char *creds, *nkey_seed, *user, *password, *token, *tls_ca, *tls_cert, *tls_key;
     int tls;
+    int trace;              /* XICHAN_BRIDGE_TRACE=1: a log line per published batch */
     uint32_t ids_capacity;
     /* state */
     xichan_client *cl;

@@ -365,6 +365,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&br.ids_lock, NULL);
     if ((rc = parse_args(&br, argc, argv)))
         return rc;
+    br.trace = getenv("XICHAN_BRIDGE_TRACE") && strcmp(getenv("XICHAN_BRIDGE_TRACE"), "1") == 0;
     if (!br.machine) {
         if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
             strcpy(host, "localhost");

@@ -259,7 +259,8 @@ int span_setup(struct bridge *br, struct span *sp, const char *name)
         sp->window = (int)sp->maxsize;
     if (!(sp->win = calloc((size_t)sp->window, sizeof(*sp->win))) ||
         !(sp->win_id = calloc((size_t)sp->window, sizeof(*sp->win_id))) ||
-        !(sp->win_state = calloc((size_t)sp->window, sizeof(*sp->win_state)))) {
+        !(sp->win_state = calloc((size_t)sp->window, sizeof(*sp->win_state))) ||
+        !(sp->win_seq = calloc((size_t)sp->window, sizeof(*sp->win_seq)))) {
         bridge_error(br, "out of memory");
         return -1;
     }
@@ -328,7 +329,7 @@ static void msg_id(struct span *sp, const xichan_item *it, char *buf, size_t cap
 
 /* Publishes one leased item until JetStream has it or the bridge stops.
  * 0: stored (or a duplicate of a stored one); -1: stopping, not stored. */
-static int publish(struct span *sp, const xichan_item *it, const char *id)
+static int publish(struct span *sp, const xichan_item *it, const char *id, uint64_t *seq)
 {
     struct bridge *br = sp->br;
     int64_t backoff = BACKOFF_MIN_MS;
@@ -354,6 +355,8 @@ static int publish(struct span *sp, const xichan_item *it, const char *id)
         if (s == NATS_OK) {
             if (ack->Duplicate)
                 atomic_fetch_add(&sp->dups_out, 1);
+            if (seq)
+                *seq = ack->Sequence | (ack->Duplicate ? 1ull << 63 : 0);
             jsPubAck_Destroy(ack);
             return 0;
         }
@@ -425,6 +428,8 @@ static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *
         pthread_mutex_lock(&sp->win_lock);
         if (i < sp->win_n) { /* else an answer for a batch that was given up on */
             sp->win_state[i] = pae ? PUB_FAILED : PUB_STORED;
+            if (pa && sp->br->trace)
+                sp->win_seq[i] = pa->Sequence | (pa->Duplicate ? 1ull << 63 : 0);
             if (pa && pa->Duplicate)
                 atomic_fetch_add(&sp->dups_out, 1);
         }
@@ -517,8 +522,10 @@ static void out_batch(struct span *sp)
     atomic_store(&sp->held, n);
     pthread_mutex_lock(&sp->win_lock);
     sp->win_n = n;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         sp->win_state[i] = PUB_WAITING;
+        sp->win_seq[i] = 0;
+    }
     pthread_mutex_unlock(&sp->win_lock);
     for (i = 0; i < n && n > 1; i++) {
         natsMsg *m = NULL;
@@ -553,10 +560,20 @@ static void out_batch(struct span *sp)
         pthread_mutex_lock(&sp->win_lock);
         state = sp->win_state[i];
         pthread_mutex_unlock(&sp->win_lock);
-        if (state != PUB_STORED && publish(sp, &sp->win[i], sp->win_id[i]) != 0)
+        if (state != PUB_STORED && publish(sp, &sp->win[i], sp->win_id[i], &sp->win_seq[i]) != 0)
             break; /* stopping */
         (void)xichan_queue_lease_commit(&sp->win[i]);
         atomic_fetch_add(&sp->out, 1);
+    }
+    if (br->trace && i > 0) {
+        /* XICHAN_BRIDGE_TRACE=1: what JetStream said of each batch. */
+        int dup = 0;
+        for (int k = 0; k < i; k++)
+            dup += (int)(sp->win_seq[k] >> 63);
+        bridge_log("trace: queue '%s' batch of %d committed %d: ids %s .. %s, stream seq %llu .. "
+                   "%llu, %d said duplicate", sp->name, n, i, sp->win_id[0], sp->win_id[i - 1],
+                   (unsigned long long)(sp->win_seq[0] & ~(1ull << 63)),
+                   (unsigned long long)(sp->win_seq[i - 1] & ~(1ull << 63)), dup);
     }
     for (; i < n; i++) /* a stop: the rest go back, in order */
         (void)xichan_queue_lease_abort(&sp->win[i]);
@@ -685,6 +702,8 @@ void span_join(struct span *sp)
     free(sp->win);
     free(sp->win_id);
     free(sp->win_state);
+    free(sp->win_seq);
+    sp->win_seq = NULL;
     sp->win = NULL;
     sp->win_id = NULL;
     sp->win_state = NULL;

@@ -147,13 +147,25 @@ def main():
                     with open(os.path.join(logs, f)) as fh:
                         n += sum(1 for _ in fh)
             return n
-        # Drain: until nothing new for 3 ack waits (bounded at 90 s).
-        last, quiet_since, end = -1, time.monotonic(), time.monotonic() + 90
+        def count_put():
+            n = 0
+            for f in os.listdir(logs):
+                if f.endswith('.put'):
+                    with open(os.path.join(logs, f)) as fh:
+                        n += sum(1 for _ in fh)
+            return n
+        # Drain: until every logged put was got, or nothing new came for 20 s
+        # (a cluster that lost its leaders under the kills needs a while to
+        # elect them again), bounded at 240 s.
+        want = count_put()
+        last, quiet_since, end = -1, time.monotonic(), time.monotonic() + 240
         while time.monotonic() < end:
             n = count_got()
+            if n >= want:
+                break
             if n != last:
                 last, quiet_since = n, time.monotonic()
-            elif time.monotonic() - quiet_since > 6:
+            elif time.monotonic() - quiet_since > 20:
                 break
             time.sleep(0.5)
         put, got = set(), {}
