@@ -60,7 +60,7 @@
 #include "atomics.h"
 
 #define XICHAN_MAGIC "XICHANsg"
-#define XICHAN_LAYOUT_VERSION 2u
+#define XICHAN_LAYOUT_VERSION 3u /* 3: leases (XICHAN_IF_HELD, fifo.held), XICHAN_OF_DEMAND */
 
 #define XICHAN_UNIT 16u              /* heap sizes and offsets are in units */
 #define XICHAN_NBINS 32u             /* free-list bins: bin k holds [2^k, 2^(k+1)) units */
