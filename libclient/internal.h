@@ -62,6 +62,10 @@ enum xichan_fault {
     XICHAN_FAULT_CLEANUP_BINDINGS,  /* sessions: step 2 done, blocks not reclaimed */
     XICHAN_FAULT_REPAIR_DONE,       /* lock: repaired after EOWNERDEAD, not yet consistent */
     XICHAN_FAULT_CLEANUP_KEPT,      /* sessions: an ended process's items half marked KEPT */
+    XICHAN_FAULT_HEAP_WAITING,      /* heap full: waiter registered, not yet asleep */
+    XICHAN_FAULT_STEAL_GATED,       /* heap full: idle caches' gates taken, blocks not freed */
+    XICHAN_FAULT_STEAL_FREED,       /* heap full: stolen blocks freed, gates not given back */
+    XICHAN_FAULT_CACHE_GATED,       /* block cache: gate held, block cached, gate not released */
     XICHAN_FAULT_HOLD_MARKED,       /* lease: intent and HELD stored, item still linked */
     XICHAN_FAULT_HOLD_UNLINKED,     /* lease: unlinked, its queue not yet in its link */
     XICHAN_FAULT_LEASE_TAKEN,       /* lease: item held, lock released, not committed */
@@ -75,7 +79,7 @@ enum xichan_fault {
     XICHAN_FAULT_FAIL_BINDING,      /* binding entry: table full, XICHAN_ELIMIT */
     XICHAN_FAULT_FAIL_SESSION,      /* session table full, XICHAN_ELIMIT */
     XICHAN_FAULT_FAIL_WAIT,         /* a wait interrupted: XICHAN_EINTR */
-    XICHAN_FAULT_FAIL_LOCK,         /* a lock with a deadline: XICHAN_ETIMEDOUT */
+    XICHAN_FAULT_FAIL_LOCK,         /* a lock with a deadline: XICHAN_ELOCKED */
     XICHAN_FAULT_FAIL_MAX_
 };
 
@@ -122,6 +126,8 @@ struct xichan_shm_geometry {
 uint32_t xichan__layout_hash(void);
 /* "/xichan-<uid>-<namespace>" into buf (>= 64 bytes). */
 int xichan__shm_name(char *buf, size_t cap, const char *ns);
+/* The smallest segment size that holds g's tables and a minimal heap. */
+uint64_t xichan__shm_min_size(const struct xichan_shm_geometry *g);
 /* Creates (O_EXCL, 0600, posix_fallocate) and lays out a fresh segment,
  * holding its flock (shm.c, tag-seg-lock) until xichan__shm_unmap. */
 int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
@@ -145,17 +151,38 @@ void *xichan__shm_at(const struct xichan_shm *shm, uint64_t off, uint64_t len);
 /* ----------------------------------------------------------- lock.c */
 
 typedef int (*xichan_repair_fn)(struct xichan_shm *shm, void *arg);
+struct xichan_waiter;
 
 int xichan__lock_init(struct xichan_lock *l);
 /*
  * Locks l.  If the previous holder died, runs repair(shm, arg) and marks the
  * mutex consistent; if repair fails the lock is marked broken and
- * XICHAN_EBROKEN returned (lock not held).  deadline_ns bounds the wait
- * (XICHAN_FOREVER for clients; the daemon passes a short one).
- * Returns 0 (held), XICHAN_EBROKEN or XICHAN_ETIMEDOUT.
+ * XICHAN_EBROKEN returned (lock not held).  The wait is bounded as
+ * tag-lock-bound (lock.c) says: deadline_ns (XICHAN_NOWAIT for a call
+ * that has no deadline of its own: the short bound), with w's interrupt
+ * callback run between slices (w may be NULL).  Returns 0 (held),
+ * XICHAN_EBROKEN, XICHAN_ELOCKED (a stopped or slow holder; the message
+ * names its pid), XICHAN_ECORRUPT (the mutex word names no thread) or
+ * XICHAN_EINTR.
  */
 int xichan__lock(struct xichan_shm *shm, struct xichan_lock *l, xichan_repair_fn repair, void *arg,
-                 uint32_t sid, int64_t deadline_ns);
+                 uint32_t sid, int64_t deadline_ns, const struct xichan_waiter *w);
+/*
+ * The deadline of a free: bounded like XICHAN_NOWAIT, but never failed by
+ * the fail point, since a free cannot report.  A free that gives up leaves
+ * its block RESERVED or LEASED to the session, whose cleanup frees it.
+ */
+#define XICHAN__LOCK_BOUNDED ((int64_t)1)
+/* Who holds l, as the mutex word and /proc tell (xichanctl, messages). */
+struct xichan_lock_holder {
+    pid_t tid, pid;     /* thread in the word, its process; 0 if free */
+    char state;         /* /proc state letter, '?' if unreadable */
+    int stopped;        /* 1 if that thread is stopped or traced */
+    int stuck;          /* stopped, or asleep (S, D): not running its section */
+};
+/* 0 (h filled in; h->tid 0 if free), or XICHAN_ECORRUPT if the word names
+ * no thread. */
+int xichan__lock_holder(struct xichan_lock *l, struct xichan_lock_holder *h);
 void xichan__unlock(struct xichan_lock *l);
 
 /* ----------------------------------------------------------- wait.c */
@@ -178,6 +205,15 @@ int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
  * sleeps in the kernel, not while it spins. */
 int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                         const struct xichan_waiter *w, xichan_atomic_u32 *hint);
+/* One step of a spin-wait: tells the CPU (and a hyperthread sibling). */
+static inline void xichan__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 /* Wakes up to n waiters of word (INT32_MAX: all). */
 void xichan__wake(xichan_atomic_u32 *word, int n);
 /* Bumps a sequence word and wakes its waiters if the hint says there are any. */
@@ -211,9 +247,23 @@ static inline uint32_t xichan__blk_off(const struct xichan_shm *shm, const struc
 {
     return (uint32_t)(((const uint8_t *)b - shm->heap) / XICHAN_UNIT);
 }
-/* Reserves a block for len payload bytes plus item header, owned by sid. */
+/* Reserves a block for len payload bytes plus item header, owned by sid;
+ * XICHAN_ENOSPC at once if there is no room. */
 int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off);
-/* n blocks under one heap_lock: all, or none and XICHAN_ENOSPC. */
+/*
+ * Reserves blocks for n items (lens[i] payload bytes) owned by sid into
+ * offs, under one heap_lock: all n (all != 0) or as many of the first as
+ * fit, at least one.  While the heap has no room (idle sessions' cached
+ * blocks taken back first) it waits for a free until deadline_ns, no lock
+ * held (tag-heap-wait).  Returns how many, or XICHAN_E2BIG (an item can
+ * never fit), XICHAN_ENOSPC (no room by the deadline), XICHAN_EINTR (w's
+ * check asked to stop), a lock error; E2BIG and ENOSPC leave the sizes in
+ * xichan_strerror's detail.
+ */
+int xichan__heap_reserve(struct xichan_shm *shm, uint32_t sid, const uint64_t *lens, size_t n,
+                         uint32_t *offs, int all, int64_t deadline_ns,
+                         const struct xichan_waiter *w);
+/* n blocks under one heap_lock: all, or none and XICHAN_ENOSPC (no wait). */
 /* Heap units (header, item header, payload) of an item of len bytes. */
 static inline uint32_t xichan__item_units(uint64_t len)
 {
@@ -229,15 +279,20 @@ int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid);
  * The free always happens; XICHAN_ECORRUPT if the bins then needed a rebuild
  * that found the tiling corrupt (alloc.c, tag-heap-trust). */
 int xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b);
+/* heap_lock bounded by deadline_ns and interruptible through w (may be
+ * NULL); xichan__heap_lock is this with w NULL. */
+int xichan__heap_lock_until(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns,
+                            const struct xichan_waiter *w);
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns);
 void xichan__heap_unlock(struct xichan_shm *shm);
 /* Rebuilds bins, prev sizes and statistics from the block walk. */
 int xichan__heap_repair(struct xichan_shm *shm, void *unused);
-/* Frees every RESERVED or LEASED block owned by sid (daemon, after death). */
+/* Frees every RESERVED or LEASED block owned by sid and the blocks its
+ * session's cache held (daemon, after death); wakes the heap's waiters. */
 int xichan__heap_reclaim(struct xichan_shm *shm, uint32_t sid, uint64_t *nfreed);
 
 struct xichan_heap_report {
-    uint64_t blocks, free_blocks, queued, reserved, leased, owned;
+    uint64_t blocks, free_blocks, queued, reserved, leased, owned, cached;
     uint64_t free_bytes, used_bytes;
     int ok;                   /* 1 if every invariant held */
     char why[128];
@@ -274,8 +329,10 @@ int xichan__fifo_take(struct xichan_shm *shm, struct xichan_obj *o, uint32_t tic
 int xichan__fifo_has(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ticket);
 /* Recomputes tail/count/bytes/next_ticket and re-marks linked blocks QUEUED. */
 int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o);
-/* Frees every item (takes heap_lock inside). */
+/* Frees every item (takes heap_lock inside; if it cannot, drops nothing). */
 int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid);
+/* The same with heap_lock held. */
+int xichan__fifo_drop_all_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid);
 /*
  * Settles the items ended_sid put and nobody settled yet: with apply_ops,
  * each gets its unbound op (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE);
@@ -355,8 +412,10 @@ static inline int xichan__obj_check(struct xichan_shm *shm, int kind, uint64_t i
 int xichan__obj_find_name(struct xichan_shm *shm, int kind, const char *name, uint64_t *id);
 /* Locks the object and checks it is still ref's (else ENOTFOUND, unlocked). */
 int xichan__obj_lock(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);
+/* The same, bounded by deadline_ns and interruptible through w (may be NULL);
+ * xichan__obj_lock is this with XICHAN_NOWAIT (the short bound). */
 int xichan__obj_lock_until(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
-                           int64_t deadline_ns);
+                           int64_t deadline_ns, const struct xichan_waiter *w);
 void xichan__obj_unlock(struct xichan_obj *o);
 /* Destroys the object (takes table_lock, then the object's lock). */
 int xichan__obj_destroy(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);
@@ -400,9 +459,10 @@ int xichan__open_named(xichan_client *cl, int kind, const char *name, uint64_t *
 /* Destroy, bind or unbind an object of a kind, by id. */
 enum { XICHAN__DESTROY, XICHAN__BIND, XICHAN__UNBIND };
 int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op);
-/* Reserves and fills an item block owned by the client (no lock held). */
+/* Reserves and fills an item block owned by the client (no lock held),
+ * waiting for room in a full heap until deadline_ns (xichan__heap_reserve). */
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
-                      uint32_t *off);
+                      int64_t deadline_ns, uint32_t *off);
 /* Frees a block the client owns (reserved or leased). */
 void xichan__item_discard(xichan_client *cl, uint32_t off);
 /* Gives the client's cached blocks back to the heap (items.c): how many. */
@@ -484,6 +544,14 @@ struct xichan_client {
     char dir[400];            /* runtime dir, to find a restarted daemon */
     uid_t daemon_uid;         /* a restarted daemon must run as the same uid */
     /*
+     * Items handed out and not yet released, with XICHAN__CL_CLOSED set
+     * once xichan_client_close ran: the session ended, so a release frees
+     * no block (the daemon reclaimed them), and whichever of the close and
+     * the last release comes second frees the handle and unmaps (client.c).
+     * One word, so that exactly one of them sees the other done.
+     */
+    xichan_atomic_u32 refs;
+    /*
      * Channel associations this session has made, as (gen << 32 | slot << 4 |
      * flags) words indexed by slot.  Lock-free: for one (slot, gen) the flags
      * only ever gain bits while the session lives, so any value read is a
@@ -493,11 +561,14 @@ struct xichan_client {
     /*
      * Freed small item blocks kept for this session's next items, so that
      * a hand-off of small items takes no heap_lock on either side (items.c).
-     * They stay RESERVED to the session in the segment.  cache_busy is a
-     * try-lock between the process's threads: one that finds it taken goes
-     * to the heap instead of waiting.
+     * In the segment they are CACHED to the session's slot; the lists and
+     * gate (the gate word's value when last released: its generation and
+     * block count) are used only while holding the session's
+     * cache_gate, which is also the lock between the process's threads:
+     * one that finds it taken goes to the heap instead of waiting.
      */
-    xichan_atomic_u32 cache_busy;
+    xichan_atomic_u64 *gate_word; /* &shm->sessions[slot].cache_gate */
+    uint64_t gate;
     /*
      * Where this session last found an object (items.c, xichan__resolve):
      * (id << 2 | kind) -> (slot << 32 | gen), 64 entries by id.  Checked
@@ -508,6 +579,10 @@ struct xichan_client {
     uint8_t cache_n[XICHAN_CACHE_CLASSES];
     uint32_t cache[XICHAN_CACHE_CLASSES][XICHAN_CACHE_DEPTH];
 };
+
+#define XICHAN__CL_CLOSED 0x80000000u
+/* n items of cl released (client.c): after its close, the last frees it. */
+void xichan__client_unref(xichan_client *cl, uint32_t n);
 
 /* 0, or XICHAN_ESTALE in a forked child. */
 static inline int xichan__client_ok(const xichan_client *cl)
@@ -536,6 +611,18 @@ int xichan__trust_daemon(int fd, const char *dir, int explicit_dir, const char *
 int xichan__trust_segment(const struct xichan_shm *shm, uid_t daemon_uid, const char *ns);
 
 int xichan__runtime_dir(char *buf, size_t cap, const char *override);
+/*
+ * Standard descriptors (misc.c).  The library never hands 0, 1 or 2 to a
+ * socket of its own: fd_above_stdio moves fd (closed) to the lowest number
+ * above 2, CLOEXEC.  Programs (xichand, xichanctl) call stdio_guard first:
+ * each of 0, 1, 2 that is closed is opened on /dev/null, so no file they
+ * open later becomes someone's stdin or stdout.
+ */
+int xichan__fd_above_stdio(int fd);
+/* 1 if name is UTF-8 text with no control character (misc.c): what every
+ * creator of a named object must pass (else XICHAN_EBADNAME). */
+int xichan__name_ok(const char *name);
+void xichan__stdio_guard(void);
 int xichan__ns_name(char *buf, size_t cap, const char *override);
 
 #endif /* XICHAN_INTERNAL_H */

@@ -58,7 +58,6 @@
 
 #include "internal.h"
 
-#define RETURN_LOCK_NS (10 * 1000000000ll)
 #define RETURN_BATCH 64
 
 static struct xichan_blk *held_blk(xichan_client *cl, const xichan_item *item)
@@ -103,7 +102,7 @@ static int held_queue(struct xichan_shm *shm, uint32_t link, struct xichan_objre
  * (the block is left as it is); a lock error otherwise.
  */
 static int return_one(struct xichan_shm *shm, uint32_t off, uint32_t sid, uint32_t my_sid,
-                      int64_t deadline_ns)
+                      int64_t deadline_ns, const struct xichan_waiter *w)
 {
     struct xichan_blk *b = xichan__blk(shm, off);
     struct xichan_objref ref;
@@ -113,7 +112,7 @@ static int return_one(struct xichan_shm *shm, uint32_t off, uint32_t sid, uint32
         return XICHAN_ECORRUPT;
     if ((err = held_queue(shm, b->link, &ref)))
         return err;
-    if ((err = xichan__obj_lock_until(shm, &ref, my_sid, deadline_ns)))
+    if ((err = xichan__obj_lock_until(shm, &ref, my_sid, deadline_ns, w)))
         return err;
     /* Checked again under the lock: a rerun may find it returned already. */
     if (xa_load_relaxed(&b->state) == xichan__blk_word(XICHAN_BLK_LEASED, sid) &&
@@ -169,7 +168,7 @@ int xichan_queue_lease_abort(xichan_item *item)
     cl = item->cl_;
     if (!held_blk(cl, item))
         return XICHAN_EINVAL;
-    err = return_one(cl->shm, (uint32_t)item->blk_, cl->sid, cl->sid, XICHAN_FOREVER);
+    err = return_one(cl->shm, (uint32_t)item->blk_, cl->sid, cl->sid, XICHAN_FOREVER, &cl->waiter);
     if (err == XICHAN_ENOTFOUND) {
         /* Its queue is gone: nothing to go back to. */
         (void)xichan__heap_free(cl->shm, (uint32_t)item->blk_, cl->sid);
@@ -193,7 +192,7 @@ int xichan_queue_wait_getters(xichan_client *cl, xichan_queue_id q, int64_t dead
     for (;;) {
         uint32_t n;
 
-        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             return err;
         if (!(xa_load_relaxed(&o->flags) & XICHAN_OF_DEMAND))
             xa_or_release(&o->flags, XICHAN_OF_DEMAND);
@@ -234,7 +233,7 @@ static int settle_intents(struct xichan_shm *shm, uint32_t sid, int64_t deadline
             !o->fifo.held || !(b = xichan__blk(shm, o->fifo.held)) ||
             xichan__blk_owner(xa_load_relaxed(&b->state)) != sid)
             continue;
-        if ((err = xichan__obj_lock_until(shm, &ref, 0, deadline_ns)) == 0)
+        if ((err = xichan__obj_lock_until(shm, &ref, 0, deadline_ns, NULL)) == 0)
             xichan__obj_unlock(o);
         else if (err != XICHAN_ENOTFOUND && err != XICHAN_EBROKEN)
             return err;
@@ -251,7 +250,7 @@ static int find_held(struct xichan_shm *shm, uint32_t sid, uint32_t from, uint32
     int err;
 
     *n = 0;
-    if ((err = xichan__heap_lock(shm, 0, xichan_now_ns() + RETURN_LOCK_NS)))
+    if ((err = xichan__heap_lock(shm, 0, XICHAN_NOWAIT)))
         return err;
     for (uint32_t off = XICHAN_HEAP_FIRST_UNIT; *n < max && (b = xichan__blk(shm, off));
          off += b->size) {
@@ -269,7 +268,10 @@ static int find_held(struct xichan_shm *shm, uint32_t sid, uint32_t from, uint32
 
 int xichan__leases_return(struct xichan_shm *shm, uint32_t sid)
 {
-    int64_t deadline = xichan_now_ns() + RETURN_LOCK_NS;
+    /* As the rest of the cleanup: a lock held by a stopped process is not
+     * waited for; XICHAN_ELOCKED makes the daemon try again later, and
+     * nothing held is freed meanwhile (sessions.c). */
+    int64_t deadline = XICHAN_NOWAIT;
     uint32_t offs[RETURN_BATCH], from = 0;
     size_t n;
     int err;
@@ -281,7 +283,7 @@ int xichan__leases_return(struct xichan_shm *shm, uint32_t sid)
             return err;
         /* Any order: each goes back in ticket order (fifo.c). */
         for (size_t i = 0; i < n; i++) {
-            err = return_one(shm, offs[i], sid, sid, deadline);
+            err = return_one(shm, offs[i], sid, sid, deadline, NULL);
             /* A gone or broken queue: the block is freed with the session's. */
             if (err && err != XICHAN_ENOTFOUND && err != XICHAN_EBROKEN)
                 return err;

@@ -79,7 +79,7 @@ static int put_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t 
 
     xichan__fault(XICHAN_FAULT_PUT_RESERVED);
     for (;;) {
-        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             break;
         if (!is_full(o)) {
             if ((err = xichan__item_publish(cl, o, off))) {
@@ -126,7 +126,7 @@ int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *
 
     /* Check the queue first: a bad id must not cost a copy of the item. */
     if ((err = queue_ref(cl, q, &ref)) ||
-        (err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
+        (err = xichan__item_make(cl, fmt, data, len, unboundop, deadline_ns, &off)))
         return err;
     return put_made(cl, &ref, off, deadline_ns);
 }
@@ -156,7 +156,7 @@ int xichan__queue_take(xichan_client *cl, xichan_queue_id q, xichan_item *item,
         return err;
     o = ref.o;
     for (;;) {
-        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             return err;
         err = hold ? xichan__fifo_hold(cl->shm, o, cl->sid, &b)
                    : xichan__fifo_pop(cl->shm, o, cl->sid, &b);
@@ -212,7 +212,7 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
     uint64_t lens[BATCH_CHUNK];
     uint32_t offs[BATCH_CHUNK];
     size_t done = 0;
-    int err, timed_out = 0;
+    int err, r, timed_out = 0;
 
     if ((err = queue_ref(cl, q, &ref)))
         return err;
@@ -230,8 +230,17 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
             }
             lens[i] = v->len;
         }
-        if ((err = xichan__heap_alloc_many(cl->shm, cl->sid, lens, k, offs)))
+        /* Room for the whole chunk, or else for as many of its first items
+         * as fit (at least one), waiting in a full heap until the deadline:
+         * a chunk too big for the heap at once still goes in piece by piece. */
+        if ((r = xichan__heap_reserve(cl->shm, cl->sid, lens, k, offs, 1, XICHAN_NOWAIT, NULL)) ==
+            XICHAN_ENOSPC)
+            r = xichan__heap_reserve(cl->shm, cl->sid, lens, k, offs, 0, deadline_ns, &cl->waiter);
+        if (r < 0) {
+            err = r;
             goto out;
+        }
+        k = (size_t)r;
         /* Fill with no lock held (reserve -> fill -> publish). */
         for (size_t i = 0; i < k; i++) {
             struct xichan_blk *b = xichan__blk(cl->shm, offs[i]);
@@ -251,7 +260,7 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
                 memcpy(xichan__item_data(b), items[done + i].data, lens[i]);
         }
         while (pushed < k) {
-            if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+            if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
                 break;
             while (pushed < k && !is_full(o) && !(err = xichan__item_publish(cl, o, offs[pushed])))
                 pushed++;
@@ -304,7 +313,7 @@ int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *ite
         return err;
     o = ref.o;
     for (;;) {
-        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             return err;
         while (k < max && o->fifo.head) {
             struct xichan_blk *h = xichan__blk(cl->shm, o->fifo.head);
@@ -362,8 +371,12 @@ void xichan_items_release(xichan_item *items, size_t n)
     for (size_t i = 0; i <= n; i++) {
         /* Flush a chunk when it is full, at the end, or when the client changes. */
         if (k && (i == n || k == BATCH_CHUNK || (items[i].cl_ && items[i].cl_ != cl))) {
-            if (xichan__client_ok(cl) == 0)
-                (void)xichan__heap_free_many(cl->shm, offs, k, cl->sid);
+            /* As xichan_item_release, k at a time. */
+            if (xichan__client_ok(cl) == 0) {
+                if (!(xa_load_relaxed(&cl->refs) & XICHAN__CL_CLOSED))
+                    (void)xichan__heap_free_many(cl->shm, offs, k, cl->sid);
+                xichan__client_unref(cl, (uint32_t)k);
+            }
             k = 0;
         }
         if (i == n)

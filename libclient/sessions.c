@@ -3,7 +3,9 @@
  *
  * A session is one participant: a C client or one Python interpreter.  The
  * daemon is the only writer of the session table (one thread, no lock);
- * clients only read their own slot.
+ * clients only read their own slot -- except each slot's cache_gate, the
+ * lock of the session's block cache (items.c, alloc.c tag-cache-steal),
+ * which the daemon zeroes before the slot goes LIVE.
  *
  * SESSION IDS (tag-sid-reuse).  Ids are 28 bits (they share the blocks'
  * state word with the state, shm_layout.h), 1..XICHAN_SID_MAX, from
@@ -76,12 +78,18 @@
  *   2. under table_lock: drop the session's bindings and associations,
  *      destroying objects that nothing keeps any more, auto-closing
  *      channels only when UNBINDING (objects.c);
- *   3. under heap_lock: free every block the session still had reserved or
- *      leased (alloc.c).  This must come after step 1: a put that died
- *      between linking its block and marking it QUEUED leaves a linked
- *      RESERVED block, and step 1's lock repair re-marks it QUEUED before
- *      step 3 could free it;
+ *   3. under heap_lock: free every block the session still had reserved,
+ *      leased or cached (alloc.c), and wake whoever waits for room.  This
+ *      must come after step 1: a put that died between linking its block
+ *      and marking it QUEUED leaves a linked RESERVED block, and step 1's
+ *      lock repair re-marks it QUEUED before step 3 could free it;
  *   4. the slot's state store FREE commits the end.
+ *
+ * No step waits for a lock beyond the short bound (tag-lock-bound): a
+ * stopped process holding one makes the cleanup return XICHAN_ELOCKED,
+ * after step 1 went over every other object, with the slot still
+ * CLEANING; the daemon runs the others' cleanups and retries this one
+ * later (server.c).  Steps 2 and 3 wait for a complete step 1.
  *
  * CRASH ARGUMENT.  Each step is idempotent (flags are set, not toggled;
  * bindings already dropped are not found again; reclaimed blocks are FREE),
@@ -98,8 +106,6 @@
 #include <time.h>
 
 #include "internal.h"
-
-#define CLEANUP_LOCK_NS (10 * 1000000000ll)
 
 /* 1 if a session that has not finished ending holds id. */
 static int sid_in_use(const struct xichan_shm *shm, uint32_t id)
@@ -151,6 +157,7 @@ int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char
         s->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
         memset(s->kind, 0, sizeof(s->kind));
         strncpy(s->kind, kind && kind[0] ? kind : "c", sizeof(s->kind) - 1);
+        xa_store_relaxed(&s->cache_gate, 0); /* an empty block cache (items.c) */
         xichan__fault(XICHAN_FAULT_SESSION_FILLED);
         /* Commit; pairs with acquire loads by xichanctl and the client. */
         xa_store_release(&s->state, XICHAN_SESS_LIVE);
@@ -187,7 +194,7 @@ static int settle_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint3
 
     if (xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE || !xichan__obj_has_fifo(o))
         return 0;
-    if ((err = xichan__obj_lock_until(shm, &ref, my_sid, xichan_now_ns() + CLEANUP_LOCK_NS)))
+    if ((err = xichan__obj_lock_until(shm, &ref, my_sid, XICHAN_NOWAIT, NULL)))
         return err == XICHAN_ENOTFOUND ? 0 : err;
     err = xichan__fifo_unbind(shm, o, sid, my_sid, apply_ops);
     xichan__obj_unlock(o);
@@ -225,7 +232,9 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
         if ((e = settle_object(shm, i, sid, sid, unbind)) && e != XICHAN_EBROKEN && !err)
             err = e;
     xichan__fault(XICHAN_FAULT_CLEANUP_OBJECTS);
-    if ((e = xichan__table_lock(shm, sid, xichan_now_ns() + CLEANUP_LOCK_NS)) == 0) {
+    if (err == XICHAN_ELOCKED)
+        return err; /* retry later: steps 2 and 3 come after a complete step 1 */
+    if ((e = xichan__table_lock(shm, sid, XICHAN_NOWAIT)) == 0) {
         e = xichan__bindings_drop_session(shm, sid, sid, unbind);
         xichan__table_unlock(shm);
     }

@@ -69,6 +69,8 @@ uint32_t xichan__layout_hash(void)
         offsetof(struct xichan_shm_hdr, table_lock),
         offsetof(struct xichan_shm_hdr, heap_lock),
         offsetof(struct xichan_shm_hdr, bins),
+        offsetof(struct xichan_shm_hdr, heap_free_seq),
+        offsetof(struct xichan_session, cache_gate),
         sizeof(struct xichan_lock),
         sizeof(pthread_mutex_t),
         sizeof(struct xichan_session),
@@ -121,6 +123,16 @@ static int layout(const struct xichan_shm_geometry *g, uint64_t *sess, uint64_t 
     if (*heap_size < 64 * 1024)
         return XICHAN_EINVAL;
     return 0;
+}
+
+uint64_t xichan__shm_min_size(const struct xichan_shm_geometry *g)
+{
+    struct xichan_shm_geometry big = *g;
+    uint64_t sess, objs, binds, heap, heap_size;
+
+    big.size = UINT64_MAX;
+    (void)layout(&big, &sess, &objs, &binds, &heap, &heap_size);
+    return heap + 64 * 1024;
 }
 
 static void set_pointers(struct xichan_shm *shm, const struct xichan_shm_geometry *g, uint64_t sess,

@@ -1,6 +1,6 @@
 /*
  * ops_chan.c -- the channel calls of _xichan (the low level of
- * xichan.channels), after CPython's _interpchannels (SEMANTICS.md §1.4, §2).
+ * xichan.channels), after CPython 3.13's _interpchannels.
  *
  * Differences from _interpchannels:
  *   - chan_create binds the new channel once to the caller (the recv end's
@@ -193,7 +193,7 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
     if (!nowait) /* taken: an export nobody here claimed went to another process */
         for (size_t i = 0; i < e.nrefs; i++)
             if (e.refs[i].kind == 0)
-                xp_export_settle(st, e.refs[i].id);
+                xp_export_settle(st, e.refs[i].id, c.id);
     xp_enc_fini(&e);
     if (nowait)
         return PyBool_FromLong(err == 1);
@@ -220,6 +220,7 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     xp_block b;
     int64_t deadline;
     int nowait = 0, err;
+    PyObject *res;
 
     if (nargs < 1 || nargs > 4) {
         PyErr_SetString(PyExc_TypeError, "chan_recv(cid, timeout=None, nowait=False[, default])");
@@ -234,21 +235,26 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (!(cl = xp_client(st)))
         return NULL;
     XP_SWEEP(st);
+    /* Counted from before the pop until the decode took any local export
+     * (a blocking sender here must not give it back meanwhile: buffers.c). */
+    xp_recv_begin(c.id);
     err = xichan_chan_recv(cl, c, &item, XICHAN_NOWAIT);
-    if (err == XICHAN_EEMPTY && deadline != XICHAN_NOWAIT) {
+    if ((err == XICHAN_EEMPTY || err == XICHAN_ELOCKED) && deadline != XICHAN_NOWAIT) {
         xp_block_begin(&b);
         err = xichan_chan_recv(cl, c, &item, deadline);
         xp_block_end(&b);
     }
     if (err == XICHAN_EEMPTY && !PyErr_Occurred()) {
-        if (nowait && nargs > 3)
+        if (nowait && nargs > 3) {
+            xp_recv_end(c.id);
             return Py_NewRef(args[3]);
+        }
         if (!nowait)
             err = XICHAN_ETIMEDOUT;
     }
-    if (err)
-        return raise_from_err(st, err, XP_CHAN, c.id);
-    return xp_decode_item(st, &item);
+    res = err ? raise_from_err(st, err, XP_CHAN, c.id) : xp_decode_item(st, &item);
+    xp_recv_end(c.id);
+    return res;
 }
 
 /* chan_close(cid, *, send=False, recv=False, force=False) */

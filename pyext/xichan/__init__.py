@@ -10,14 +10,20 @@ Package-level names:
 
 - ``create_queue``, ``Queue``, ``QueueEmpty``, ``QueueFull`` (as in 3.13's
   ``interpreters`` package, imported lazily);
-- ``NotShareableError`` (a TypeError and a ValueError, so code written for
-  3.13 or 3.14 catches it) and ``is_shareable(obj)``;
+- the submodules ``queues``, ``channels`` and ``multiprocessing`` (a
+  drop-in for multiprocessing's Queue, SimpleQueue and JoinableQueue),
+  also loaded on first use as attributes;
+- ``NotShareableError`` (a TypeError and a ValueError, and on Python 3.13+
+  a subclass of the interpreters module's own NotShareableError, so code
+  written for 3.13 or 3.14 catches it) and ``is_shareable(obj)``;
 - ``SharedBuffer(size)``: zeroed bytes in the segment, writable, shared
   zero-copy with every process that attaches it (pickle it, or send it);
 - ``XichanError`` for failures of the system itself (no daemon, segment
   corrupt, tables full), with ``SegmentFullError`` when the segment has no
   room for an item and ``AccessDeniedError`` when the namespace's daemon
-  refuses this user (or this client refuses a daemon it cannot trust).
+  refuses this user (or this client refuses a daemon it cannot trust), and
+  ``ObjectLockedError`` (also a TimeoutError) when a stopped process holds
+  the object's lock past the call's timeout.
 """
 
 import os as _os
@@ -27,7 +33,7 @@ from . import _xichan
 __all__ = [
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
     'NotShareableError', 'is_shareable', 'SharedBuffer',
-    'XichanError', 'SegmentFullError', 'AccessDeniedError',
+    'XichanError', 'SegmentFullError', 'AccessDeniedError', 'ObjectLockedError',
 ]
 
 # A subinterpreter's sys.path is fixed when it is created; _xichan adds this
@@ -38,13 +44,20 @@ _xichan._set_path(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 class XichanError(RuntimeError):
     """libxichan failed (no daemon, corrupt segment, a table full, ...).
 
-    ``code`` is the XICHAN_E* number; ``_xichan.strerror(code)`` names it.
+    ``code`` is the XICHAN_E* number (libxichan(3) lists them).
     """
     code = None
 
 
 class SegmentFullError(XichanError, MemoryError):
-    """The shared segment has no room for the item right now."""
+    """The shared segment had no room for the item.
+
+    A blocking put()/send() waits for room (another process taking items
+    frees it) until its timeout; this is raised when the timeout passes, or
+    at once by put_nowait()/send_nowait()/block=False.  The message gives
+    the item's size and the heap's, and how to start a daemon with a larger
+    segment (xichand --size, or XICHAN_SIZE for one a client starts).
+    """
 
 
 class AccessDeniedError(XichanError, PermissionError):
@@ -53,8 +66,27 @@ class AccessDeniedError(XichanError, PermissionError):
     segment another user owns.  The message names namespace, uid and group."""
 
 
-class NotShareableError(TypeError, ValueError):
-    """The object does not support cross-interpreter (cross-process) data."""
+class ObjectLockedError(XichanError, TimeoutError):
+    """XICHAN_ELOCKED: another process holds the object's lock and is stopped
+    (SIGSTOP, Ctrl-Z, a debugger) or slow.  The call waited until its
+    timeout, or 20 ms for a non-blocking call (250 ms while the holder
+    runs), and changed nothing; the message names the holder's pid.  A
+    blocking ``send`` that gets it has left its item queued."""
+
+
+try:  # 3.13+: test.support.interpreters / concurrent.interpreters re-export it
+    from _interpreters import NotShareableError as _InterpNotShareable
+    _NOT_SHAREABLE_BASES = (_InterpNotShareable, TypeError, ValueError)
+except ImportError:
+    _NOT_SHAREABLE_BASES = (TypeError, ValueError)
+
+
+class NotShareableError(*_NOT_SHAREABLE_BASES):
+    """The object does not support cross-interpreter (cross-process) data.
+
+    Code written for 3.13 (``except interpreters.NotShareableError``, a
+    ValueError there) or 3.14 (a TypeError) catches it.
+    """
 
 
 SharedBuffer = _xichan.SharedBuffer
@@ -64,6 +96,7 @@ _xichan._register(
     XichanError=XichanError,
     SegmentFullError=SegmentFullError,
     AccessDeniedError=AccessDeniedError,
+    ObjectLockedError=ObjectLockedError,
 )
 
 _SHAREABLE_TYPES = (type(None), bool, int, float, str, bytes, tuple, memoryview)
@@ -84,6 +117,11 @@ def is_shareable(obj):
 
 
 def __getattr__(name):
+    # The submodules load on first use, so `import xichan` then
+    # `xichan.queues.open(...)` works as `from xichan import queues` does.
+    if name in ('queues', 'channels', 'multiprocessing'):
+        import importlib
+        return importlib.import_module(f'{__name__}.{name}')
     if name in ('Queue', 'QueueEmpty', 'QueueFull', 'create_queue'):
         from .queues import create as create_queue, Queue, QueueEmpty, QueueFull
         ns = globals()

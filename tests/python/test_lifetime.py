@@ -10,14 +10,16 @@ they guard against depended on timing: the moment join() returns, the items
 are there.
 """
 import multiprocessing
+import os
+import signal
 import sys
 import unittest
 from concurrent.futures import ProcessPoolExecutor
 
 import _mpworkers as w
-from _env import XTestCase, run_py
+from _env import XTestCase, run_py, wait_for
 
-from xichan import channels, queues
+from xichan import _xichan, channels, queues
 
 # The join test runs 200 rounds per start method on 3.13 and 20 on older
 # Pythons: the property is the daemon's, not the Python version's.
@@ -146,3 +148,42 @@ class TestChannels(XTestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class TestDaemonStop(XTestCase):
+    timeout = 120
+
+    def test_sigterm_keeps_the_namespace(self):
+        """SIGTERM (systemctl stop/restart): nothing is lost, clients go on,
+        and the next daemon -- here started by a new client -- adopts it."""
+        name = f'keep{os.getpid()}'
+        q = queues.create(name=name, unbounditems=queues.UNBOUND_REMOVE)
+        r, s = channels.create(name=name)
+        q.put('before')
+        s.send_nowait('on the channel')
+        pid = _xichan.stats()['daemon_pid']
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(wait_for(lambda: not _alive(pid), 10))
+        q.put('meanwhile')  # no daemon: the data plane goes on
+        run_py(f'''
+            q = queues.open({name!r})
+            assert q.qsize() == 2, q.qsize()
+            q.put('from a new process')
+            r, s = channels.open({name!r})
+            s.send_nowait('and again')
+        ''')
+        self.assertNotEqual(_xichan.stats()['daemon_pid'], pid)
+        self.assertEqual([q.get_nowait() for _ in range(3)],
+                         ['before', 'meanwhile', 'from a new process'])
+        self.assertEqual((r.recv_nowait(), r.recv_nowait()), ('on the channel', 'and again'))
+        queues.destroy(q)
+        channels.destroy(r)
+
+
+def _alive(pid):
+    """Running, and not a zombie waiting to be reaped."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
