@@ -164,3 +164,4 @@ clean:
 -include mk/install.mk
 -include mk/ctl.mk
 -include mk/bench.mk
+-include mk/bridge.mk

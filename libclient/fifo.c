@@ -36,6 +36,20 @@
  *   keep    (the producer's process ended) one store sets KEPT in each of
  *           its items: nothing else changes, and no later unbind of a
  *           session that reuses the id touches them (tag-sid-reuse).
+ *   hold    (a lease, lease.c: the oldest item another session put) fifo.held
+ *           names it first (the intent, tag-lease-intent), then the item
+ *           gets XICHAN_IF_HELD, then it is taken as above, and only after the unlink does its link
+ *           take the queue's xichan__held_link; held is cleared last.
+ *   unhold  held names the block, its link is set to the item it goes
+ *           before, and one store (head, or the predecessor's link) makes
+ *           it reachable: the commit.  Then tail/count/bytes, the flag and
+ *           the state QUEUED, and held is cleared.
+ *   The repair reads held: a named block that the walk from head reaches
+ *   is simply linked (the walk re-marks it QUEUED, and no linked block
+ *   keeps XICHAN_IF_HELD); one it does not reach, still LEASED and HELD,
+ *   gets its xichan__held_link back, so whoever holds it (or the daemon
+ *   returning it for a dead holder) finds the queue again.  Either way
+ *   the item is in the queue or held, never both and never lost.
  *
  * A repair that finds a link outside the heap, a block in a state no
  * linked block can have, or more blocks than the heap can hold, fails:
@@ -199,21 +213,32 @@ int xichan__fifo_has(struct xichan_shm *shm, struct xichan_obj *o, uint32_t tick
 int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o)
 {
     struct xichan_fifo *f = &o->fifo;
-    struct xichan_blk *b = NULL;
-    uint32_t count = 0, tail = 0, guard = xichan__heap_max_blocks(shm);
+    struct xichan_blk *b = NULL, *h;
+    uint32_t count = 0, tail = 0, guard = xichan__heap_max_blocks(shm), held_linked = 0;
     uint64_t bytes = 0;
 
     for (uint32_t off = f->head; off; off = b->link) {
         struct xichan_itemhdr *it;
+        uint16_t flags;
 
         if (!(b = linked(shm, off)) || count >= guard)
             return XICHAN_ECORRUPT;
         it = xichan__item(b);
         xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_QUEUED, it->producer));
+        flags = xa_load_relaxed(&it->flags);
+        if (flags & XICHAN_IF_HELD) /* a hold or return cut short (tag-lease-intent) */
+            xa_store_relaxed(&it->flags, (uint16_t)(flags & ~XICHAN_IF_HELD));
+        held_linked |= off == f->held;
         count++;
         bytes += it->len;
         tail = off;
     }
+    /* A held block out of the list: give it its way back (tag-lease-intent). */
+    if (f->held && !held_linked && (h = xichan__blk(shm, f->held)) &&
+        xichan__blk_state(xa_load_relaxed(&h->state)) == XICHAN_BLK_LEASED &&
+        (xa_load_relaxed(&xichan__item(h)->flags) & XICHAN_IF_HELD))
+        h->link = xichan__held_link(shm, o);
+    f->held = 0;
     f->tail = tail;
     f->count = count;
     f->bytes = bytes;
@@ -299,4 +324,72 @@ int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t e
         xichan__fault(XICHAN_FAULT_CLEANUP_UNBOUND);
     }
     return changed;
+}
+
+/* --------------------------------------------------------------- leases */
+
+int xichan__fifo_hold(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid,
+                      struct xichan_blk **out)
+{
+    struct xichan_fifo *f = &o->fifo;
+    struct xichan_blk *prev = NULL, *b = NULL;
+    struct xichan_itemhdr *it;
+    uint32_t off, guard = xichan__heap_max_blocks(shm);
+
+    *out = NULL;
+    /* The oldest item another session put: a forwarder never takes back
+     * what it put in itself. */
+    for (off = f->head; off; prev = b, off = b->link) {
+        if (!(b = linked(shm, off)) || guard-- == 0)
+            return XICHAN_ECORRUPT;
+        if (xichan__item(b)->producer != sid)
+            break;
+    }
+    if (!off)
+        return XICHAN_EEMPTY;
+    it = xichan__item(b);
+    f->held = off; /* intent (tag-lease-intent) */
+    xa_store_release(&it->flags, (uint16_t)(xa_load_relaxed(&it->flags) | XICHAN_IF_HELD));
+    xichan__fault(XICHAN_FAULT_HOLD_MARKED);
+    if (!prev)
+        f->last_popped = it->ticket;
+    unlink_leased(shm, o, prev, b, sid, XICHAN_FAULT_HOLD_UNLINKED);
+    b->link = xichan__held_link(shm, o);
+    f->held = 0;
+    *out = b;
+    return 0;
+}
+
+int xichan__fifo_unhold(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b)
+{
+    struct xichan_fifo *f = &o->fifo;
+    struct xichan_itemhdr *it = xichan__item(b);
+    struct xichan_blk *prev = NULL, *c = NULL;
+    uint32_t off = xichan__blk_off(shm, b), cur, guard = xichan__heap_max_blocks(shm);
+
+    /* Before the first item put after it: the head, unless a newer held
+     * item went back first.  Tickets grow along the list (mod 2^32). */
+    for (cur = f->head; cur; cur = c->link) {
+        if (!(c = linked(shm, cur)) || guard-- == 0 || c == b)
+            return XICHAN_ECORRUPT;
+        if ((int32_t)(xichan__item(c)->ticket - it->ticket) > 0)
+            break;
+        prev = c;
+    }
+    f->held = off; /* intent (tag-lease-intent) */
+    b->link = cur;
+    xichan__fault(XICHAN_FAULT_UNHOLD_LINKING);
+    if (prev)
+        prev->link = off; /* commit */
+    else
+        f->head = off;    /* commit */
+    xichan__fault(XICHAN_FAULT_UNHOLD_LINKED);
+    if (!cur)
+        f->tail = off;
+    f->count++;
+    f->bytes += it->len;
+    xa_store_relaxed(&it->flags, (uint16_t)(xa_load_relaxed(&it->flags) & ~XICHAN_IF_HELD));
+    xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_QUEUED, it->producer));
+    f->held = 0;
+    return 0;
 }

@@ -66,6 +66,12 @@ enum xichan_fault {
     XICHAN_FAULT_STEAL_GATED,       /* heap full: idle caches' gates taken, blocks not freed */
     XICHAN_FAULT_STEAL_FREED,       /* heap full: stolen blocks freed, gates not given back */
     XICHAN_FAULT_CACHE_GATED,       /* block cache: gate held, block cached, gate not released */
+    XICHAN_FAULT_HOLD_MARKED,       /* lease: intent and HELD stored, item still linked */
+    XICHAN_FAULT_HOLD_UNLINKED,     /* lease: unlinked, its queue not yet in its link */
+    XICHAN_FAULT_LEASE_TAKEN,       /* lease: item held, lock released, not committed */
+    XICHAN_FAULT_UNHOLD_LINKING,    /* lease return: link set, item not yet reachable */
+    XICHAN_FAULT_UNHOLD_LINKED,     /* lease return: reachable, not yet QUEUED */
+    XICHAN_FAULT_LEASE_COMMITTED,   /* lease commit: HELD cleared, block not yet freed */
     XICHAN_FAULT_KILL_MAX_,
     /* fail points: the step returns an error and changes nothing */
     XICHAN_FAULT_FAIL_HEAP = 64,    /* heap allocation: XICHAN_ENOSPC (all or nothing) */
@@ -335,6 +341,28 @@ int xichan__fifo_drop_all_locked(struct xichan_shm *shm, struct xichan_obj *o, u
  */
 int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ended_sid,
                         uint32_t my_sid, int apply_ops);
+/*
+ * Leases (lease.c).  A held block is LEASED to its holder with
+ * XICHAN_IF_HELD set and, in its link, where it came from:
+ * xichan__held_link() of its queue.  Slots are below 2^24 (xichand's
+ * limit; lease.c refuses more), and 8 bits of generation tell a queue
+ * from a later one in its slot.
+ */
+#define XICHAN_HELD_SLOT_BITS 24u
+static inline uint32_t xichan__held_link(const struct xichan_shm *shm, const struct xichan_obj *o)
+{
+    return (uint32_t)(o - shm->objects) | (xa_load_relaxed(&o->gen) & 0xffu) << XICHAN_HELD_SLOT_BITS;
+}
+/* Holds for sid the oldest item another session put (as take, but the
+ * block keeps its way back); XICHAN_EEMPTY if there is none. */
+int xichan__fifo_hold(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid,
+                      struct xichan_blk **out);
+/* Links a held block back in ticket order (at the head, unless newer items
+ * were returned first) and makes it QUEUED again. */
+int xichan__fifo_unhold(struct xichan_shm *shm, struct xichan_obj *o, struct xichan_blk *b);
+/* Daemon, session cleanup: returns the ended session's held items to their
+ * queues.  An error leaves them held (the cleanup must stop and retry). */
+int xichan__leases_return(struct xichan_shm *shm, uint32_t sid);
 
 /* -------------------------------------------------------- objects.c */
 
@@ -457,6 +485,11 @@ int xichan__obj_sleep(xichan_client *cl, struct xichan_obj *o, xichan_atomic_u32
 /* Publish an item made by the caller (queue.c, channel.c); on failure the
  * item is discarded.  Same results as the public put and send. */
 int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, int64_t deadline_ns);
+/* What one waiting get_many counts for in o->receivers (lease.c's demand). */
+#define XICHAN_DEMAND_MAX 256u
+/* A get, or with hold a lease (queue.c). */
+int xichan__queue_take(xichan_client *cl, xichan_queue_id q, xichan_item *item,
+                       int64_t deadline_ns, int hold);
 int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, int rendezvous,
                            int64_t deadline_ns);
 

@@ -133,7 +133,15 @@ int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *
 
 /* --------------------------------------------------------------- get */
 
-int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item, int64_t deadline_ns)
+/*
+ * Takes the oldest item, waiting until the deadline: a get, or with hold a
+ * lease (lease.c), whose item goes back if this session ends first.
+ * A getter that sleeps is counted in o->receivers, and on a queue a
+ * session watches for demand (XICHAN_OF_DEMAND, lease.c) it wakes that
+ * watcher first.
+ */
+int xichan__queue_take(xichan_client *cl, xichan_queue_id q, xichan_item *item,
+                       int64_t deadline_ns, int hold)
 {
     struct xichan_objref ref;
     struct xichan_obj *o;
@@ -150,7 +158,8 @@ int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item, in
     for (;;) {
         if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             return err;
-        err = xichan__fifo_pop(cl->shm, o, cl->sid, &b);
+        err = hold ? xichan__fifo_hold(cl->shm, o, cl->sid, &b)
+                   : xichan__fifo_pop(cl->shm, o, cl->sid, &b);
         if (err == 0) {
             left = o->fifo.count;
             xichan__fault(XICHAN_FAULT_GET_LEASED);
@@ -165,12 +174,30 @@ int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item, in
             xichan__obj_unlock(o);
             return err;
         }
+        if (hold) {
+            /* Only our own items are queued: a wake we took was for a getter. */
+            if (o->fifo.count && xa_load_relaxed(&o->getters))
+                xichan__wake(&o->put_seq, 1);
+        } else {
+            xa_add_relaxed(&o->receivers, 1); /* under the lock: lease.c's demand reads it */
+            if (xa_load_relaxed(&o->flags) & XICHAN_OF_DEMAND) {
+                xa_add_release(&o->get_seq, 1); /* pairs with the watcher's read under the lock */
+                xichan__wake(&o->get_seq, INT32_MAX);
+            }
+        }
         err = xichan__obj_sleep(cl, o, &o->put_seq, &o->getters, deadline_ns);
+        if (!hold)
+            xa_sub_relaxed(&o->receivers, 1);
         if (err == XICHAN_ETIMEDOUT)
             timed_out = 1;
         else if (err)
             return err;
     }
+}
+
+int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item, int64_t deadline_ns)
+{
+    return xichan__queue_take(cl, q, item, deadline_ns, 0);
 }
 
 /* ----------------------------------------------------------- batches */
@@ -278,6 +305,7 @@ int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *ite
     struct xichan_blk *b;
     size_t k = 0;
     int err, timed_out = 0, unbound_err = 0;
+    uint32_t want = max > XICHAN_DEMAND_MAX ? XICHAN_DEMAND_MAX : (uint32_t)max;
 
     if (!items || max == 0 || max > INT32_MAX)
         return XICHAN_EINVAL;
@@ -313,7 +341,14 @@ int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *ite
                 xichan__wake(&o->put_seq, 1); /* pass the wake on */
             break;
         }
+        /* As in xichan__queue_take, counting the items it wants (lease.c). */
+        xa_add_relaxed(&o->receivers, want);
+        if (xa_load_relaxed(&o->flags) & XICHAN_OF_DEMAND) {
+            xa_add_release(&o->get_seq, 1);
+            xichan__wake(&o->get_seq, INT32_MAX);
+        }
         err = xichan__obj_sleep(cl, o, &o->put_seq, &o->getters, deadline_ns);
+        xa_sub_relaxed(&o->receivers, want);
         if (err == XICHAN_ETIMEDOUT)
             timed_out = 1;
         else if (err)

@@ -67,6 +67,9 @@
  *
  * Ending a session runs xichan__session_cleanup in a daemon worker thread:
  *
+ *   0. items the session held under a lease go back to their queues
+ *      (lease.c); if that fails the cleanup stops there, so nothing held
+ *      is freed, and is retried;
  *   1. every object, under its lock: settle each item the session put and
  *      nobody settled yet (fifo.c: KEPT, or the unbound op), then wake all
  *      waiters -- a waiter that was woken and then killed may have
@@ -217,6 +220,8 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
         return XICHAN_EINVAL;
     unbind = state == XICHAN_SESS_UNBINDING;
     sid = s->sid;
+    if ((err = xichan__leases_return(shm, sid))) /* step 0 */
+        return err;
     /*
      * Blocks unlinked on the way (removed items, items of destroyed objects)
      * are leased to the ended session itself, not to the cleaner: if the

@@ -61,7 +61,7 @@
 #include "atomics.h"
 
 #define XICHAN_MAGIC "XICHANsg"
-#define XICHAN_LAYOUT_VERSION 2u
+#define XICHAN_LAYOUT_VERSION 3u /* 3: leases (XICHAN_IF_HELD, fifo.held), XICHAN_OF_DEMAND */
 
 #define XICHAN_UNIT 16u              /* heap sizes and offsets are in units */
 #define XICHAN_NBINS 32u             /* free-list bins: bin k holds [2^k, 2^(k+1)) units */
@@ -175,6 +175,7 @@ enum xichan_obj_flags {
     XICHAN_OF_CLOSING = 1u << 1, /* channel: send side closed */
     XICHAN_OF_CLOSED = 1u << 2,  /* channel: closed */
     XICHAN_OF_ASSOCIATED = 1u << 3, /* channel: some session associated once */
+    XICHAN_OF_DEMAND = 1u << 4,  /* queue: a session waits for getters (lease.c) */
     XICHAN_OF_DYING = 1u << 8,   /* destroy under way; a repair finishes it */
 };
 
@@ -187,7 +188,8 @@ struct xichan_fifo {
     uint32_t count;
     uint32_t next_ticket;     /* ticket of the next pushed item */
     uint32_t last_popped;     /* ticket of the last item a receiver took (channels) */
-    uint32_t reserved;
+    uint32_t held;            /* intent: unit offset of a block being held or returned
+                                 (lease.c, tag-lease-intent), 0 = none */
     uint64_t bytes;           /* payload bytes */
 };
 
@@ -217,7 +219,8 @@ struct xichan_obj {
     xichan_atomic_u32 get_seq; /* futex: bumped on pop, remove, close, destroy */
     xichan_atomic_u32 getters; /* sleepers in the kernel (may run high after a crash) */
     xichan_atomic_u32 putters;
-    xichan_atomic_u32 receivers; /* channel: receivers waiting in recv (for send_nowait) */
+    xichan_atomic_u32 receivers; /* channel: receivers waiting in recv (for send_nowait);
+                                    queue: getters waiting in get (for lease.c's demand) */
     uint32_t reserved2;
     char name[XICHAN_NAME_MAX];
 };
@@ -246,7 +249,8 @@ enum xichan_blk_state {
     XICHAN_BLK_FREE = 0,
     XICHAN_BLK_RESERVED = 1, /* allocated, being filled by its owner */
     XICHAN_BLK_QUEUED = 2,   /* linked into a fifo; owner = producer */
-    XICHAN_BLK_LEASED = 3,   /* unlinked, being read or freed by its owner */
+    XICHAN_BLK_LEASED = 3,   /* unlinked, being read or freed by its owner (or held:
+                                XICHAN_IF_HELD, returned to its queue if the owner ends) */
     XICHAN_BLK_OWNED = 4,    /* the memory of a shared-buffer object; freed by its destroy */
     XICHAN_BLK_CACHED = 5,   /* in a client's block cache; the owner field is the session's
                               * SLOT, not its sid (tag-cache-steal) */
@@ -268,6 +272,8 @@ enum xichan_item_flags {
     XICHAN_IF_UNBOUND = 1u << 0,      /* producer unbound, op REPLACE applied */
     XICHAN_IF_UNBOUND_ERR = 1u << 1,  /* producer unbound, op ERROR applied */
     XICHAN_IF_KEPT = 1u << 2,         /* producer's process ended: the item stays as it is */
+    XICHAN_IF_HELD = 1u << 3,         /* leased: goes back to its queue if the
+                                         holder ends (link = xichan__held_link) */
 };
 /* An item whose producer's end was already settled: no later unbind touches it. */
 #define XICHAN_IF_SETTLED (XICHAN_IF_UNBOUND | XICHAN_IF_UNBOUND_ERR | XICHAN_IF_KEPT)

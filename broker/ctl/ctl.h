@@ -158,4 +158,30 @@ struct ctl_census {
 };
 void ctl_census(struct xichan_shm *shm, struct ctl_census *c);
 
+
+/* ----------------------------------------------------------- bridge.c */
+
+/* What the state file of xichan-bridge says (bridge/status.c). */
+#define CTL_BRIDGE_MAXQ 64
+struct ctl_bridge_q {
+    char name[64], stream[96];
+    int64_t maxsize;
+    uint64_t out, in, dups_out, dups_in, refused, unbound, full_waits;
+    int held, pending_acks;
+};
+struct ctl_bridge {
+    int present, running, pid, connected, nq;
+    char state[16], server[256], last_error[256];
+    int64_t max_payload;
+    struct ctl_bridge_q q[CTL_BRIDGE_MAXQ];
+};
+/* 1 if the namespace has a bridge state file (read into *b), else 0. */
+int ctl_bridge_load(struct ctl *c, struct ctl_bridge *b);
+/* The spanned queue of that name if a running bridge spans it, else NULL. */
+const struct ctl_bridge_q *ctl_bridge_find(const struct ctl_bridge *b, const char *name);
+/* The bridge's lines (text), or ,"bridge":{...} (JSON); nothing without one. */
+void ctl_bridge_print(struct ctl *c, const struct ctl_bridge *b);
+/* show's line for a queue (text), or ,"spanned":{...}|null (JSON). */
+void ctl_bridge_print_q(struct ctl *c, const struct ctl_bridge_q *q);
+
 #endif /* XICHAN_CTL_H */

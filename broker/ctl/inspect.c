@@ -27,6 +27,14 @@
 
 /* --------------------------------------------------------------- list */
 
+/* The namespace's xichan-bridge, if any (bridge.c), read once per command. */
+static struct ctl_bridge bridge;
+
+static const struct ctl_bridge_q *spanned(const xichan_obj_info *o)
+{
+    return o->kind == XICHAN_KIND_QUEUE && o->name[0] ? ctl_bridge_find(&bridge, o->name) : NULL;
+}
+
 static void print_sessions(struct ctl *c, const xichan_obj_info *o)
 {
     uint32_t sids[64];
@@ -56,6 +64,8 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
     printf("]");
     if (o->state == XICHAN_STATE_LOCKED)
         printf(",\"locked_by\":%u", o->locked_by);
+    if (o->kind == XICHAN_KIND_QUEUE)
+        ctl_bridge_print_q(c, spanned(o));
     if (o->kind == XICHAN_KIND_CHANNEL && o->state != XICHAN_STATE_CLOSED &&
         xichan_chan_info_get(c->cl, (xichan_chan_id){o->id}, &ci) == 0)
         printf(",\"send_sessions\":%u,\"recv_sessions\":%u,\"send_released\":%u,"
@@ -79,7 +89,7 @@ static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
     print_sessions(c, o);
     if (o->state == XICHAN_STATE_LOCKED)
         printf("  (locked by pid %u: counts unknown)", o->locked_by);
-    printf("\n");
+    printf("%s\n", spanned(o) ? "  [spanned]" : "");
 }
 
 /* The NAME column is as wide as the longest name (16 at least), so that a
@@ -105,6 +115,7 @@ static int print_list(struct ctl *c)
 
     if (n < 0)
         return ctl_fail(c, n, "cannot list objects");
+    ctl_bridge_load(c, &bridge);
     if (!(v = calloc((size_t)n + 1, sizeof(*v))))
         return ctl_fail(c, XICHAN_ENOMEM, "list");
     m = xichan_list(c->cl, v, (size_t)n);
@@ -132,6 +143,7 @@ static int print_list(struct ctl *c)
         if (m == 0)
             printf("(no queues or channels)\n");
     }
+    ctl_bridge_print(c, &bridge);
     free(v);
     return CTL_OK;
 }
@@ -172,6 +184,8 @@ static void show_one(struct ctl *c, const xichan_obj_info *o)
     printf("  sessions:      ");
     print_sessions(c, o);
     printf("\n");
+    if (o->kind == XICHAN_KIND_QUEUE)
+        ctl_bridge_print_q(c, spanned(o));
     if (o->kind == XICHAN_KIND_CHANNEL && o->state != XICHAN_STATE_CLOSED &&
         xichan_chan_info_get(c->cl, (xichan_chan_id){o->id}, &ci) == 0)
         printf("  send end:      %u associated, %u released\n"
@@ -191,6 +205,7 @@ int ctl_cmd_show(struct ctl *c)
         fprintf(stderr, "xichanctl show: no queue or channel '%s' (see: xichanctl list)\n", arg);
         return CTL_ENOTFOUND;
     }
+    ctl_bridge_load(c, &bridge);
     if (c->json)
         printf("{\"objects\":[");
     for (int i = 0; i < n && i < 2; i++) {
@@ -250,6 +265,8 @@ static int print_stats(struct ctl *c)
         else
             printf("null,\"uptime_s\":null");
         printf(",\"segment_created\":\"%s\"}", ctl_time_str(created, 1, t2, sizeof(t2)));
+        if (ctl_bridge_load(c, &bridge))
+            ctl_bridge_print(c, &bridge);
         return CTL_OK;
     }
     printf("segment:   %s (%llu bytes), created %s\n", st.segment_name,
@@ -263,6 +280,8 @@ static int print_stats(struct ctl *c)
                ctl_duration_str(uptime, up, sizeof(up)), ctl_time_str(start, 0, t1, sizeof(t1)));
     else
         printf("daemon:    none (clients keep working; a new xichand adopts the segment)\n");
+    if (ctl_bridge_load(c, &bridge))
+        ctl_bridge_print(c, &bridge);
     return CTL_OK;
 }
 

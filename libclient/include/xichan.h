@@ -293,6 +293,33 @@ XICHAN_EXTERN int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xi
 /* Releases n items at once (one lock). */
 XICHAN_EXTERN void xichan_items_release(xichan_item *items, size_t n);
 
+/*
+ * Leases: the oldest item that another session put, taken so that it goes
+ * back to the queue (in order, at the head) if this session ends -- exit,
+ * kill -9, close -- before it commits.  (A forwarder never takes back what
+ * it put in itself.)  For forwarders that must not lose an item between
+ * taking it and handing it on (xichan-bridge).  lease waits as get does
+ * and fills *item the same way; commit consumes the item (and releases
+ * it; xichan_item_release on a leased item commits it too); abort puts it
+ * back at once.  Errors of lease: those of xichan_queue_get, and
+ * XICHAN_ELIMIT for a segment with more than 2^24 object slots.  commit
+ * and abort: XICHAN_EINVAL if item is not a lease this session holds;
+ * abort: XICHAN_ENOTFOUND if the queue is gone (the item is freed).
+ */
+XICHAN_EXTERN int xichan_queue_lease(xichan_client *cl, xichan_queue_id q, xichan_item *item,
+                                     int64_t deadline_ns);
+XICHAN_EXTERN int xichan_queue_lease_commit(xichan_item *item);
+XICHAN_EXTERN int xichan_queue_lease_abort(xichan_item *item);
+/*
+ * Waits until some caller is blocked in get on the empty queue, and returns
+ * how many items the blocked callers want: one per get, up to 256 per
+ * get_many (its max).  A hint: one killed while it waited still counts.  Marks
+ * the queue so that each getter that starts to wait wakes this call: no
+ * polling.  XICHAN_ETIMEDOUT when the deadline passes first.
+ */
+XICHAN_EXTERN int xichan_queue_wait_getters(xichan_client *cl, xichan_queue_id q,
+                                            int64_t deadline_ns);
+
 /* Number of queued items (a snapshot), or an error. */
 XICHAN_EXTERN int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q);
 /* 1 if bounded and at capacity, 0 if not, or an error. */
