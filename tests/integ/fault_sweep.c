@@ -463,6 +463,14 @@ static const struct {
     const char *where;
 } covered_elsewhere[] = {
     {XICHAN_FAULT_REPAIR_DONE, "repair_twice() below (a repairer killed mid-repair)"},
+    /* Leases (lease.c): lease_crash.c kills at each, in the taker and in
+     * the daemon's return, and fails if one never fires. */
+    {XICHAN_FAULT_HOLD_MARKED, "lease_crash.c"},
+    {XICHAN_FAULT_HOLD_UNLINKED, "lease_crash.c"},
+    {XICHAN_FAULT_LEASE_TAKEN, "lease_crash.c"},
+    {XICHAN_FAULT_UNHOLD_LINKING, "lease_crash.c"},
+    {XICHAN_FAULT_UNHOLD_LINKED, "lease_crash.c"},
+    {XICHAN_FAULT_LEASE_COMMITTED, "lease_crash.c"},
 };
 
 static const char *elsewhere(int point)
