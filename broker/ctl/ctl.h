@@ -1,7 +1,7 @@
 /*
  * ctl.h -- what xichanctl's files share: broker/xichanctl.c (options,
  * help, dispatch) and the command files in broker/ctl/, linked into xichanctl
- * only (mk/ctl.mk).
+ * only (xichanctl_SRCS in the Makefile).
  *
  *   util.c      exit codes, error messages, naming objects, JSON strings
  *   inspect.c   list, show, stats, sessions, watch
