@@ -116,6 +116,45 @@ int xichan_info(xichan_client *cl, int kind, uint64_t id, xichan_obj_info *out)
     return err;
 }
 
+/*
+ * Copies one queued item, leaving it queued.  The object's lock is held
+ * only for the walk and the copy, so the item may be taken a moment later;
+ * out describes the copy in buf and owns nothing (its release is a no-op).
+ */
+int xichan_peek(xichan_client *cl, int kind, uint64_t id, uint64_t index, void *buf, size_t cap,
+                xichan_item *out)
+{
+    struct xichan_objref ref;
+    struct xichan_blk *b;
+    int err;
+
+    if (!out || (!buf && cap))
+        return XICHAN_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if ((err = find_any(cl, kind, id, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err;
+    if ((err = xichan__fifo_nth(cl->shm, ref.o, index, &b)) == 0) {
+        const struct xichan_itemhdr *it = xichan__item(b);
+        uint16_t flags = xa_load_acquire(&it->flags);
+
+        out->producer = it->producer;
+        out->fmt = it->fmt;
+        out->data = buf;
+        if (flags & (XICHAN_IF_UNBOUND | XICHAN_IF_UNBOUND_ERR)) {
+            /* What a getter would meet: UNBOUND, or (error) a failed get. */
+            out->unbound = flags & XICHAN_IF_UNBOUND ? 1 : 2;
+        } else {
+            out->len = it->len;
+            if (it->len <= cap)
+                memcpy(buf, xichan__item_data(b), it->len);
+            else
+                err = XICHAN_E2BIG;
+        }
+    }
+    xichan__obj_unlock(ref.o);
+    return err;
+}
+
 int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids, size_t cap)
 {
     struct xichan_objref ref;

@@ -633,4 +633,9 @@ void xichan__obj_fill_info(struct xichan_shm *shm, struct xichan_obj *o, xichan_
     info->unboundop = o->unboundop;
     memcpy(info->name, o->name, sizeof(info->name));
     info->name[sizeof(info->name) - 1] = '\0';
+    if (xichan__obj_has_fifo(o)) {
+        info->puts = xa_load_relaxed(&o->fifo.puts);
+        info->gets = xa_load_relaxed(&o->fifo.gets);
+        info->put_bytes = xa_load_relaxed(&o->fifo.put_bytes);
+    }
 }

@@ -341,6 +341,32 @@ void xichan_items_release(xichan_item *items, size_t n)
     }
 }
 
+/* ------------------------------------------------------------- purge */
+
+/*
+ * Drops every queued item through fifo.c's drop_all, which unlinks the
+ * head one item at a time (tag-fifo-commit: each unlink is one commit), so
+ * a purger killed half-way has dropped a prefix of the queue and left the
+ * rest queued and whole; the item it held LEASED is the daemon's to
+ * reclaim.  In-flight references the dropped items carried stay counted, as
+ * for any item dropped unread (xichan_obj_inflight).
+ */
+int64_t xichan_queue_purge(xichan_client *cl, xichan_queue_id q)
+{
+    struct xichan_objref ref;
+    int64_t n;
+    int err;
+
+    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err;
+    n = ref.o->fifo.count;
+    err = xichan__fifo_drop_all(cl->shm, ref.o, cl->sid);
+    xichan__obj_unlock(ref.o);
+    /* Room for every putter blocked on a full queue. */
+    xichan__notify(&ref.o->get_seq, &ref.o->putters, INT32_MAX);
+    return err ? err : n;
+}
+
 /* ------------------------------------------------------------- state */
 
 int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q)

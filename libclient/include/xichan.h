@@ -253,6 +253,13 @@ XICHAN_EXTERN int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q);
 /* 1 if bounded and at capacity, 0 if not, or an error. */
 XICHAN_EXTERN int xichan_queue_full(xichan_client *cl, xichan_queue_id q);
 /* The defaults given at creation. */
+/*
+ * Drops every item queued in q and keeps the queue: returns how many were
+ * dropped (>= 0), or an error.  Putters blocked on a full queue are woken.
+ * Items put meanwhile by others may be dropped or kept, as if the purge
+ * came before or after them.
+ */
+XICHAN_EXTERN int64_t xichan_queue_purge(xichan_client *cl, xichan_queue_id q);
 XICHAN_EXTERN int xichan_queue_defaults(xichan_client *cl, xichan_queue_id q, int64_t *maxsize,
                                         int *fmt, int *unboundop);
 
@@ -461,6 +468,11 @@ typedef struct xichan_obj_info {
     int fmt;
     int unboundop;
     char name[64];     /* "" if unnamed */
+    /* Totals since the object was created (queues and channels; 0 for
+     * buffers): items put or sent, items taken by a get or recv, payload
+     * bytes put or sent.  Statistics: a process killed in the middle of a
+     * put or get may leave one uncounted. */
+    uint64_t puts, gets, put_bytes;
 } xichan_obj_info;
 
 /*
@@ -470,6 +482,19 @@ typedef struct xichan_obj_info {
 XICHAN_EXTERN int xichan_list(xichan_client *cl, xichan_obj_info *out, size_t cap);
 /* One object's info by kind and id. */
 XICHAN_EXTERN int xichan_info(xichan_client *cl, int kind, uint64_t id, xichan_obj_info *out);
+/*
+ * Copies the item index places after the head of a queue or channel (0: the
+ * next one a get or recv would take) into buf, without taking it.  On
+ * success out->data is buf, out->len the payload length, and out owns
+ * nothing (xichan_item_release is a no-op on it).  out->unbound is 1 for an
+ * item a getter would receive as UNBOUND and 2 for one whose get would fail
+ * with XICHAN_EUNBOUND (no payload in either case).  Errors: XICHAN_EEMPTY
+ * (fewer items), XICHAN_E2BIG (out->len says how many bytes buf needs),
+ * XICHAN_ENOTFOUND, XICHAN_EINVAL.  A snapshot: the item may be taken at
+ * any moment after the call.
+ */
+XICHAN_EXTERN int xichan_peek(xichan_client *cl, int kind, uint64_t id, uint64_t index, void *buf,
+                              size_t cap, xichan_item *out);
 /* Session ids bound to or associated with an object; returns the total. */
 XICHAN_EXTERN int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids,
                                       size_t cap);
