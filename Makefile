@@ -43,7 +43,7 @@ PROGRAMS = xichand xichanctl
 xichand_SRCS   = broker/xichand.c broker/server.c broker/access.c
 xichand_LIBS   = -luv -lmsgpackc
 xichanctl_SRCS = broker/xichanctl.c broker/ctl/util.c broker/ctl/inspect.c broker/ctl/items.c \
-                 broker/ctl/codec.c broker/ctl/cleanup.c
+                 broker/ctl/peek.c broker/ctl/metrics.c broker/ctl/codec.c broker/ctl/cleanup.c
 xichanctl_LIBS = -lmsgpackc
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)

@@ -190,7 +190,11 @@ int xichan_stats_get(xichan_client *cl, xichan_stats *out)
     out->heap_size = shm->heap_size;
     out->max_objects = shm->nobjects;
     out->max_sessions = shm->nsessions;
-    out->daemon_pid = xa_load_relaxed(&shm->hdr->daemon_pid);
+    /* Acquire: pairs with the daemon's release store of its pid, made after
+     * it stored its start time (xichand.c). */
+    out->daemon_pid = xa_load_acquire(&shm->hdr->daemon_pid);
+    out->daemon_start_ns = out->daemon_pid ? xa_load_relaxed(&shm->hdr->daemon_start_ns) : 0;
+    out->created_ns = shm->hdr->created_ns;
     memcpy(out->segment_name, shm->name, sizeof(out->segment_name));
     if ((err = xichan__heap_lock(shm, cl->sid, XICHAN_FOREVER)))
         return err;

@@ -34,10 +34,6 @@
 
 #include "ctl.h"
 
-#define EXT_HANDLE 1 /* kind u8, flags u8, id u64 little-endian */
-#define EXT_BUFFER 2 /* a buffer item payload (bufitem.c) */
-#define HF_SEND 1
-#define HF_RECV 2
 
 /* ------------------------------------------------------ JSON parser */
 
@@ -368,6 +364,7 @@ struct pr {
     struct ctl *c;
     FILE *f;
     int json; /* strict JSON (--json) rather than JSON-like text */
+    int peek; /* a copy of a queued item: its references stay the item's */
 };
 
 static void put_hex(FILE *f, const void *data, size_t len)
@@ -475,11 +472,11 @@ static void put_ext(struct pr *pr, const msgpack_object_ext *e)
     char fmtbuf[256];
     int64_t shape[XICHAN_BUF_MAXDIM];
 
-    if (e->type == EXT_HANDLE && e->size == 10 &&
+    if (e->type == XICHAN_EXT_HANDLE && e->size == XICHAN_EXT_HANDLE_SIZE &&
         (p[0] == XICHAN_KIND_QUEUE || p[0] == XICHAN_KIND_CHANNEL || p[0] == XICHAN_KIND_BUFFER)) {
         uint64_t id = 0;
-        const char *end = p[0] != XICHAN_KIND_CHANNEL ? NULL : (p[1] & HF_SEND) ? "send"
-                          : (p[1] & HF_RECV) ? "recv" : NULL;
+        const char *end = p[0] != XICHAN_KIND_CHANNEL ? NULL : (p[1] & XICHAN_HANDLE_SEND) ? "send"
+                          : (p[1] & XICHAN_HANDLE_RECV) ? "recv" : NULL;
         for (int i = 0; i < 8; i++)
             id |= (uint64_t)p[2 + i] << (8 * i);
         if (pr->json) {
@@ -492,12 +489,13 @@ static void put_ext(struct pr *pr, const msgpack_object_ext *e)
                     end ? " " : "", end ? end : "");
         }
         /* The trip is over: give back the reference that kept it alive. */
-        (void)xichan_obj_inflight(pr->c->cl, p[0], id, -1);
+        if (!pr->peek)
+            (void)xichan_obj_inflight(pr->c->cl, p[0], id, -1);
         return;
     }
-    if (e->type == EXT_BUFFER && xichan_bufitem_parse(e->ptr, e->size, &d, fmtbuf, shape) == 0) {
+    if (e->type == XICHAN_EXT_BUFFER && xichan_bufitem_parse(e->ptr, e->size, &d, fmtbuf, shape) == 0) {
         put_buffer(pr, &d, d.mode == XICHAN_BUF_SHARED ? NULL : d.data);
-        if (d.mode == XICHAN_BUF_SHARED)
+        if (d.mode == XICHAN_BUF_SHARED && !pr->peek)
             (void)xichan_obj_inflight(pr->c->cl, XICHAN_KIND_BUFFER, d.buf.id, -1);
         return;
     }
@@ -559,7 +557,7 @@ static void put_obj(struct pr *pr, const msgpack_object *o)
                 char *buf = NULL;
                 size_t n = 0;
                 FILE *m = open_memstream(&buf, &n);
-                struct pr sub = {pr->c, m, 1};
+                struct pr sub = {pr->c, m, 1, pr->peek};
                 if (m) {
                     put_obj(&sub, k);
                     fclose(m);
@@ -600,9 +598,9 @@ static const char *fmt_name(int fmt)
     return fmt >= 0 && fmt <= 3 ? names[fmt] : "other";
 }
 
-int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item)
+int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item, long index)
 {
-    struct pr pr = {c, stdout, c->json};
+    struct pr pr = {c, stdout, c->json, index >= 0};
     msgpack_unpacked u;
     xichan_bufdesc d;
     char fmtbuf[256];
@@ -620,8 +618,8 @@ int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item)
     if (c->a.raw && !c->json && !item->unbound) {
         if (put_raw(item, have_obj ? &u.data : NULL))
             goto out;
-        fprintf(stderr, "xichanctl get: --raw prints str, bytes and raw items only; "
-                        "this is a %s item:\n", fmt_name(item->fmt));
+        fprintf(stderr, "xichanctl %s: --raw prints str, bytes and raw items only; "
+                        "this is a %s item:\n", c->cmd, fmt_name(item->fmt));
     }
     if (c->json) {
         printf("{\"kind\":\"%s\",\"id\":%llu,\"name\":", ctl_kind_name(r->kind),
@@ -630,13 +628,30 @@ int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item)
             ctl_json_str(stdout, r->info.name);
         else
             printf("null");
-        printf(",\"producer\":%u,\"format\":\"%s\",\"unbound\":%s,\"value\":", item->producer,
+        if (index >= 0)
+            printf(",\"index\":%ld", index);
+        printf(",\"producer\":%u,\"format\":\"%s\",\"unbound\":%s,", item->producer,
                fmt_name(item->fmt), item->unbound ? "true" : "false");
+        if (item->unbound == 2) /* peek: the get that meets it fails */
+            printf("\"unbounditems\":\"error\",");
+        printf("\"value\":");
+    } else if (index >= 0) {
+        printf("%ld: ", index);
     }
     if (item->unbound) {
-        fputs(c->json ? "null" : "UNBOUND", stdout);
+        fputs(c->json ? "null" : item->unbound == 2 ? "UNBOUND (unbounditems error: its get fails)"
+                                                     : "UNBOUND",
+              stdout);
     } else if (have_obj) {
         put_obj(&pr, &u.data);
+    } else if (item->fmt == XICHAN_FMT_BUFFER && pr.peek) {
+        /* A copy: describe it without binding its buffer or taking its reference. */
+        if (xichan_bufitem_parse(item->data, item->len, &d, fmtbuf, shape) == 0) {
+            put_buffer(&pr, &d, d.mode == XICHAN_BUF_SHARED ? NULL : d.data);
+        } else {
+            rc = ctl_fail(c, 0, "the buffer item does not parse; its bytes:");
+            put_bytes(&pr, item->data, item->len);
+        }
     } else if (item->fmt == XICHAN_FMT_BUFFER) {
         if ((err = xichan_item_buffer(c->cl, item, &d, fmtbuf, shape, &ptr)) == 0) {
             put_buffer(&pr, &d, ptr);

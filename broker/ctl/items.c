@@ -373,7 +373,7 @@ int ctl_cmd_get(struct ctl *c)
     default:
         return ctl_fail(c, err, "cannot get from %s", desc);
     }
-    rc = ctl_print_item(c, &r, &item);
+    rc = ctl_print_item(c, &r, &item, -1);
     xichan_item_release(&item);
     return rc;
 }

@@ -502,13 +502,34 @@ XICHAN_EXTERN int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, 
 typedef struct xichan_stats {
     uint64_t segment_size, heap_size, heap_used, heap_free;
     uint32_t objects, sessions, max_objects, max_sessions;
-    uint32_t daemon_pid;
+    uint32_t daemon_pid;  /* 0 while no daemon serves */
     char segment_name[64];
+    uint64_t created_ns;      /* CLOCK_REALTIME when the segment was made */
+    uint64_t daemon_start_ns; /* CLOCK_REALTIME when daemon_pid started serving; 0 if none */
 } xichan_stats;
 
 XICHAN_EXTERN int xichan_stats_get(xichan_client *cl, xichan_stats *out);
 
 /* -------------------------------------------------------- msgpack */
+
+/*
+ * The msgpack extension types xichan items use (xichan(7), ITEM FORMATS),
+ * read and written by the Python binding and xichanctl alike:
+ *   XICHAN_EXT_HANDLE  a queue, channel or buffer: XICHAN_EXT_HANDLE_SIZE
+ *                      bytes -- kind u8 (XICHAN_KIND_*), flags u8
+ *                      (XICHAN_HANDLE_*), id u64 little-endian.  The item
+ *                      holds one in-flight reference to the object
+ *                      (xichan_obj_inflight), which its receiver gives back.
+ *   XICHAN_EXT_BUFFER  a buffer payload, as xichan_bufitem_encode writes it.
+ */
+#define XICHAN_EXT_HANDLE 1
+#define XICHAN_EXT_BUFFER 2
+#define XICHAN_EXT_HANDLE_SIZE 10
+enum {
+    XICHAN_HANDLE_SEND = 0x01,   /* a channel's send end */
+    XICHAN_HANDLE_RECV = 0x02,   /* a channel's recv end */
+    XICHAN_HANDLE_CHANID = 0x10, /* with SEND or RECV: the bare channel id (Python ChannelID) */
+};
 
 /*
  * msgpack-c helpers, declared when <msgpack.h> was included before this

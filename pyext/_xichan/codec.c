@@ -12,7 +12,7 @@
  *   memoryview          ext 2: a buffer item payload (buffers.c; at top level
  *                       the whole item is XICHAN_FMT_BUFFER instead)
  *   Queue, SendChannel, RecvChannel, ChannelID, SharedBuffer
- *                       ext 1: kind u8, flags u8 (XP_HF_*), id u64 little-endian
+ *                       ext 1: kind u8, flags u8 (XICHAN_HANDLE_*), id u64 little-endian
  *
  * Anything else raises NotShareableError('<repr> does not support
  * cross-interpreter data') naming the innermost offending object; the caller
@@ -178,7 +178,7 @@ static int pack_handle(xp_enc *e, int kind, int flags, uint64_t id)
     p[1] = (unsigned char)flags;
     for (int i = 0; i < 8; i++)
         p[2 + i] = (unsigned char)(id >> (8 * i));
-    return nomem(msgpack_pack_ext(&e->pk, sizeof(p), XP_EXT_HANDLE) ||
+    return nomem(msgpack_pack_ext(&e->pk, sizeof(p), XICHAN_EXT_HANDLE) ||
                  msgpack_pack_ext_body(&e->pk, p, sizeof(p)));
 }
 
@@ -190,7 +190,7 @@ static int chanid_end_flags(xp_state *st, PyObject *cid)
     if (!end)
         return -1;
     if (PyUnicode_Check(end))
-        flags = PyUnicode_CompareWithASCIIString(end, "send") == 0 ? XP_HF_SEND : XP_HF_RECV;
+        flags = PyUnicode_CompareWithASCIIString(end, "send") == 0 ? XICHAN_HANDLE_SEND : XICHAN_HANDLE_RECV;
     Py_DECREF(end);
     return flags;
 }
@@ -274,7 +274,7 @@ static int enc_value(xp_enc *e, PyObject *obj)
 
         if (xp_buffer_encode(e, obj, &p, &n))
             return -1;
-        rc = nomem(msgpack_pack_ext(&e->pk, n, XP_EXT_BUFFER) ||
+        rc = nomem(msgpack_pack_ext(&e->pk, n, XICHAN_EXT_BUFFER) ||
                    msgpack_pack_ext_body(&e->pk, p, n));
         PyMem_Free(p);
         return rc;
@@ -282,9 +282,9 @@ static int enc_value(xp_enc *e, PyObject *obj)
     if (st->QueueType && (PyObject *)tp == st->QueueType)
         return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_QUEUE, 0, id);
     if (st->SendChannelType && (PyObject *)tp == st->SendChannelType)
-        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_CHANNEL, XP_HF_SEND, id);
+        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_CHANNEL, XICHAN_HANDLE_SEND, id);
     if (st->RecvChannelType && (PyObject *)tp == st->RecvChannelType)
-        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_CHANNEL, XP_HF_RECV, id);
+        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_CHANNEL, XICHAN_HANDLE_RECV, id);
     if (st->ChannelIDType && (PyObject *)tp == st->ChannelIDType) {
         int flags = chanid_end_flags(st, obj);
         PyObject *n;
@@ -296,7 +296,7 @@ static int enc_value(xp_enc *e, PyObject *obj)
             return -1;
         }
         Py_DECREF(n);
-        return pack_handle(e, XICHAN_KIND_CHANNEL, XP_HF_CHANID | flags, id);
+        return pack_handle(e, XICHAN_KIND_CHANNEL, XICHAN_HANDLE_CHANID | flags, id);
     }
     if (st->SharedBufferType && tp == st->SharedBufferType)
         return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_BUFFER, 0, id);
@@ -332,10 +332,10 @@ PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id)
     case XICHAN_KIND_CHANNEL:
         if (xp_need_channels(st))
             return NULL;
-        if (flags & XP_HF_CHANID)
+        if (flags & XICHAN_HANDLE_CHANID)
             return PyObject_CallFunction(st->make_channel_id, "Ks", (unsigned long long)id,
-                                         (flags & XP_HF_SEND) ? "send" : "recv");
-        return PyObject_CallFunction((flags & XP_HF_SEND) ? st->SendChannelType
+                                         (flags & XICHAN_HANDLE_SEND) ? "send" : "recv");
+        return PyObject_CallFunction((flags & XICHAN_HANDLE_SEND) ? st->SendChannelType
                                                           : st->RecvChannelType,
                                      "K", (unsigned long long)id);
     case XICHAN_KIND_BUFFER:
@@ -457,9 +457,9 @@ static PyObject *dec_bytes(xp_state *st, dec_in *in, int kind, uint64_t n)
         return PyUnicode_DecodeUTF8(d, (Py_ssize_t)n, "surrogatepass");
     if (kind == 'b')
         return PyBytes_FromStringAndSize(d, (Py_ssize_t)n);
-    if (type == XP_EXT_HANDLE)
+    if (type == XICHAN_EXT_HANDLE)
         return dec_handle(st, (const unsigned char *)d, (size_t)n);
-    if (type == XP_EXT_BUFFER)
+    if (type == XICHAN_EXT_BUFFER)
         return xp_buffer_decode(st, d, (size_t)n, NULL);
     return Py_BuildValue("(iy#)", type, d, (Py_ssize_t)n);
 }

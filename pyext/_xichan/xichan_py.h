@@ -171,12 +171,7 @@ PyObject *xp_unpickle(xp_state *st, PyObject *pickled);
 /* A handle of another session's object, bound for ours. */
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 
-/* Handle ext payload: kind u8, flags u8, id u64 little-endian. */
-#define XP_EXT_HANDLE 1
-#define XP_EXT_BUFFER 2
-#define XP_HF_SEND 1
-#define XP_HF_RECV 2
-#define XP_HF_CHANID 0x10 /* a bare ChannelID rather than an end */
+/* The ext types and handle flags are xichan.h's (XICHAN_EXT_*, XICHAN_HANDLE_*). */
 
 /* ---------------------------------------------------------- sharedbuf.c */
 
