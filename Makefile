@@ -40,8 +40,8 @@ TLIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/tobj/%.o)
 # program is one more name in PROGRAMS and its two lines here.
 PROGRAMS = xichand xichanctl
 
-xichand_SRCS   = broker/xichand.c broker/server.c broker/access.c
-xichand_LIBS   = -luv -lmsgpackc
+xichand_SRCS   = broker/xichand.c broker/server.c broker/access.c broker/log.c
+xichand_LIBS   = -luv -lmsgpackc -lsystemd
 xichanctl_SRCS = broker/xichanctl.c broker/ctl/util.c broker/ctl/inspect.c broker/ctl/items.c \
                  broker/ctl/peek.c broker/ctl/metrics.c broker/ctl/codec.c broker/ctl/cleanup.c
 xichanctl_LIBS = -lmsgpackc

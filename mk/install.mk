@@ -10,8 +10,15 @@
 #   include/xichan.h
 #   lib/pkgconfig/xichan.pc         from mk/xichan.pc.in, prefix filled in
 #   share/man/man{1,3,7,8}/...      the pages of man/, aliases kept as symlinks
-# BINDIR, LIBDIR, INCLUDEDIR, MANDIR and PKGCONFIGDIR override single places
-# (e.g. LIBDIR=/usr/lib/x86_64-linux-gnu on a multiarch Debian).
+#   lib/systemd/system/xichand@.service   from scripts/contrib/xichand@.service.in,
+#                                   ExecStart= in $(BINDIR)
+#   lib/tmpfiles.d/xichan.conf      /run/xichan for the service
+#   share/bash-completion/completions/xichanctl
+# BINDIR, LIBDIR, INCLUDEDIR, MANDIR, PKGCONFIGDIR, SYSTEMDUNITDIR,
+# TMPFILESDIR and BASHCOMPDIR override single places (e.g.
+# LIBDIR=/usr/lib/x86_64-linux-gnu on a multiarch Debian,
+# SYSTEMDUNITDIR=/etc/systemd/system).  systemd reads units and tmpfiles.d
+# snippets under /usr/local/lib too; installing them enables nothing.
 #
 # Decisions.  DESTDIR is for staging (packages, tests): it never appears in
 # an installed file, and nothing runs ldconfig then -- the package manager's
@@ -28,6 +35,9 @@ LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 MANDIR       ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
 INSTALL      ?= install
 
 XICHAN_VERSION := $(shell sed -n 's/^\#define XICHAN_VERSION_MAJOR //p' libclient/include/xichan.h).$(shell \
@@ -40,7 +50,14 @@ pc_rel        = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 install: $(BUILD)/lib/$(SONAME) $(LIBSO) $(LIBA) $(BINS)
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
-		$(DESTDIR)$(PKGCONFIGDIR) $(foreach s,1 3 7 8,$(DESTDIR)$(MANDIR)/man$(s))
+		$(DESTDIR)$(PKGCONFIGDIR) $(foreach s,1 3 7 8,$(DESTDIR)$(MANDIR)/man$(s)) \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(BASHCOMPDIR)
+	$(Q)sed -e 's|@bindir@|$(BINDIR)|g' scripts/contrib/xichand@.service.in \
+		>'$(DESTDIR)$(SYSTEMDUNITDIR)/xichand@.service.tmp'
+	$(Q)chmod 0644 '$(DESTDIR)$(SYSTEMDUNITDIR)/xichand@.service.tmp'
+	$(Q)mv -f '$(DESTDIR)$(SYSTEMDUNITDIR)/xichand@.service.tmp' '$(DESTDIR)$(SYSTEMDUNITDIR)/xichand@.service'
+	$(Q)$(INSTALL) -m 0644 scripts/contrib/xichan.conf $(DESTDIR)$(TMPFILESDIR)/xichan.conf
+	$(Q)$(INSTALL) -m 0644 scripts/contrib/xichanctl.bash $(DESTDIR)$(BASHCOMPDIR)/xichanctl
 	$(Q)$(INSTALL) -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	$(Q)$(INSTALL) -m 0755 $(BUILD)/lib/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	$(Q)ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libxichan.so
@@ -65,7 +82,8 @@ uninstall:
 	$(Q)rm -f $(DESTDIR)$(BINDIR)/xichand $(DESTDIR)$(BINDIR)/xichanctl \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libxichan.so \
 		$(DESTDIR)$(LIBDIR)/libxichan.a $(DESTDIR)$(INCLUDEDIR)/xichan.h \
-		$(DESTDIR)$(PKGCONFIGDIR)/xichan.pc
+		$(DESTDIR)$(PKGCONFIGDIR)/xichan.pc '$(DESTDIR)$(SYSTEMDUNITDIR)/xichand@.service' \
+		$(DESTDIR)$(TMPFILESDIR)/xichan.conf $(DESTDIR)$(BASHCOMPDIR)/xichanctl
 	$(Q)for f in $(MAN_PAGES); do rm -f "$(DESTDIR)$(MANDIR)/man$${f##*.}/$${f##*/}"; done
 
 .PHONY: install uninstall

@@ -6,6 +6,8 @@
  * then checks, against the staged tree:
  *   - the files are where mk/install.mk says, the library's dev symlink and
  *     the man pages' alias symlinks are symlinks, nothing carries DESTDIR;
+ *   - the systemd unit's ExecStart= is the installed xichand (Type=notify),
+ *     and the bash completion loads and completes a command;
  *   - the README's C example (the ```c block of README.md), compiled with
  *     `pkg-config --cflags --libs xichan` (PKG_CONFIG_SYSROOT_DIR=<tmp>),
  *     prints "got hello" against the harness's daemon -- linked to the
@@ -250,6 +252,20 @@ int main(void)
     check_file("lib/libxichan.a", 0);
     check_file("include/xichan.h", 0);
     check_file("lib/pkgconfig/xichan.pc", 0);
+    check_file("lib/systemd/system/xichand@.service", 0);
+    check_file("lib/tmpfiles.d/xichan.conf", 0);
+    check_file("share/bash-completion/completions/xichanctl", 0);
+    /* The unit runs the installed daemon (its ExecStart from PREFIX), as
+     * Type=notify; the completion loads in a plain bash and completes. */
+    snprintf(cmd, sizeof(cmd),
+             "grep -qx 'ExecStart=/usr/bin/xichand --foreground --name %%i --runtime-dir /run/xichan' "
+             "'%s/usr/lib/systemd/system/xichand@.service' && "
+             "grep -qx 'Type=notify' '%s/usr/lib/systemd/system/xichand@.service' && "
+             "bash -c '. \"$0\" && COMP_WORDS=(xichanctl pu) COMP_CWORD=1 && _xichanctl && "
+             "[ \"${COMPREPLY[*]}\" = \"put purge\" ]' "
+             "'%s/usr/share/bash-completion/completions/xichanctl'",
+             tmp, tmp, tmp);
+    XT_EQ_INT(sh(cmd), 0);
     pages = check_man_pages();
     XT_CHECK(pages > 10);
     snprintf(cmd, sizeof(cmd), "grep -rlF '%s' '%s/usr/lib/pkgconfig' '%s/usr/share/man' && exit 1; "
