@@ -453,7 +453,7 @@ static int hoist_options(int argc, char **argv, char ***out, int *nout, int *sta
 
 int main(int argc, char **argv)
 {
-    struct ctl c = {.co = {.autostart = 0, .kind = "ctl"}, .cmd = "xichanctl"};
+    struct ctl c = {.co = {.autostart = XICHAN_AUTOSTART_OFF, .kind = "ctl"}, .cmd = "xichanctl"};
     const struct cmd *cmd;
     char **v;
     int rc, n;

@@ -115,10 +115,18 @@ XICHAN_EXTERN int64_t xichan_deadline(double seconds);
 
 typedef struct xichan_client xichan_client;
 
+/* xichan_client_opts.autostart: may the client start xichand if none runs?
+ * The zero value is the default, so that zeroed options mean what NULL does. */
+enum {
+    XICHAN_AUTOSTART_DEFAULT = 0, /* $XICHAN_AUTOSTART ("0": no), else yes */
+    XICHAN_AUTOSTART_ON = 1,
+    XICHAN_AUTOSTART_OFF = -1
+};
+
 typedef struct xichan_client_opts {
     const char *name;        /* namespace; NULL: $XICHAN_NAME or "default" */
     const char *runtime_dir; /* NULL: $XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan, /tmp/xichan-$UID */
-    int autostart;           /* 1 start xichand if none runs, 0 never, -1: $XICHAN_AUTOSTART (default 1) */
+    int autostart;           /* XICHAN_AUTOSTART_*; 0 is the default, as with opts NULL */
     const char *kind;        /* a short label shown by xichanctl ("c", "python"); NULL: "c" */
 } xichan_client_opts;
 

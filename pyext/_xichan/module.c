@@ -116,7 +116,7 @@ xichan_client *xp_client(xp_state *st)
     if (st->cl && st->cl_pid == xp_pid)
         return st->cl;
     memset(&opts, 0, sizeof(opts));
-    opts.autostart = -1;
+    opts.autostart = XICHAN_AUTOSTART_DEFAULT;
     opts.kind = "python";
     Py_BEGIN_ALLOW_THREADS
     err = xichan_client_open(&cl, &opts);
