@@ -43,6 +43,9 @@ INSTALL      ?= install
 XICHAN_VERSION := $(shell sed -n 's/^\#define XICHAN_VERSION_MAJOR //p' libclient/include/xichan.h).$(shell \
                     sed -n 's/^\#define XICHAN_VERSION_MINOR //p' libclient/include/xichan.h)
 MAN_PAGES     = $(wildcard man/*.[1-8])
+# msgpack-c's own pkg-config name: msgpack-c from version 6, msgpack before
+# (Debian 12); xichan.pc requires it privately (static links need it).
+MSGPACK_PC   := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
 # Paths in the .pc file are relative to ${prefix} when they lie under it,
 # so that a relocated tree (PKG_CONFIG_SYSROOT_DIR, --define-prefix) works.
 pc_rel        = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
@@ -65,6 +68,7 @@ install: $(BUILD)/lib/$(SONAME) $(LIBSO) $(LIBA) $(BINS)
 	$(Q)$(INSTALL) -m 0644 libclient/include/xichan.h $(DESTDIR)$(INCLUDEDIR)/xichan.h
 	$(Q)sed -e 's|@prefix@|$(PREFIX)|g' -e 's|@libdir@|$(call pc_rel,$(LIBDIR))|g' \
 		-e 's|@includedir@|$(call pc_rel,$(INCLUDEDIR))|g' -e 's|@version@|$(XICHAN_VERSION)|g' \
+		-e 's|@msgpack_pc@|$(MSGPACK_PC)|g' \
 		mk/xichan.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/xichan.pc.tmp
 	$(Q)chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/xichan.pc.tmp
 	$(Q)mv -f $(DESTDIR)$(PKGCONFIGDIR)/xichan.pc.tmp $(DESTDIR)$(PKGCONFIGDIR)/xichan.pc

@@ -12,7 +12,9 @@
  *     `pkg-config --cflags --libs xichan` (PKG_CONFIG_SYSROOT_DIR=<tmp>),
  *     prints "got hello" against the harness's daemon -- linked to the
  *     shared library, and again statically with `pkg-config --static`, which
- *     checks the Libs.private line;
+ *     checks the Libs.private and Requires.private lines, once with the
+ *     queue "jobs" the first run left (XICHAN_EEXIST handled) and once
+ *     without;
  *   - the installed xichanctl runs, and every installed page renders with
  *     `man -l` (or mandoc), and `man -M` finds pages by name;
  *   - make uninstall leaves no file behind.
@@ -280,11 +282,18 @@ int main(void)
              ">'%s/cc.log' 2>&1", EX_SANITIZE, tmp, tmp, pc, tmp);
     run_logged(cmd, "cc.log");
     run_example("ex");
+    /* msgpack-c comes through its own .pc (Requires.private), not a hard-coded -l. */
+    snprintf(cmd, sizeof(cmd), "%s --print-requires-private xichan | grep -qE '^msgpack(-c)?$' && "
+             "! grep -q 'lmsgpackc' '%s/usr/lib/pkgconfig/xichan.pc'", pc, tmp);
+    XT_EQ_INT(sh(cmd), 0);
     /* Static: the archive needs what Libs.private lists (msgpack-c, pthreads). */
     snprintf(cmd, sizeof(cmd), "cc %s -o '%s/ex-static' '%s/ex.c' $(%s --cflags xichan) "
              "$(%s --static --libs xichan | sed 's/-lxichan /-Wl,-Bstatic -lxichan -Wl,-Bdynamic /') "
              ">'%s/cc.log' 2>&1", EX_SANITIZE, tmp, tmp, pc, pc, tmp);
     run_logged(cmd, "cc.log");
+    /* The queue "jobs" the first run made is still there: the example uses
+     * it (it once ignored XICHAN_EEXIST, printed nothing and exited 0). */
+    run_example("ex-static");
     drop_jobs_queue();
     run_example("ex-static");
 
