@@ -540,16 +540,19 @@ enum {
 };
 
 /*
- * msgpack-c helpers, declared when <msgpack.h> was included before this
- * header.  Python receives a msgpack item as the natural value (map -> dict,
- * array -> tuple).
+ * msgpack-c helpers.  They name msgpack-c's structs by their tags, which
+ * msgpack-c's typedefs share, so they are declared whatever the order of
+ * #include <msgpack.h> and <xichan.h>; a caller includes <msgpack.h> to
+ * have the structs themselves.  Python receives a msgpack item as the
+ * natural value (map -> dict, array -> tuple).
  */
-#if defined(MSGPACK_SBUFFER_H) && defined(MSGPACK_UNPACKER_H)
+struct msgpack_sbuffer;
+struct msgpack_unpacked;
 /* Puts/sends the packed bytes of sb as one XICHAN_FMT_MSGPACK item. */
 XICHAN_EXTERN int xichan_queue_put_msgpack(xichan_client *cl, xichan_queue_id q,
-                                           const msgpack_sbuffer *sb, int64_t deadline_ns);
+                                           const struct msgpack_sbuffer *sb, int64_t deadline_ns);
 XICHAN_EXTERN int xichan_chan_send_msgpack(xichan_client *cl, xichan_chan_id c,
-                                           const msgpack_sbuffer *sb, int64_t deadline_ns);
+                                           const struct msgpack_sbuffer *sb, int64_t deadline_ns);
 /*
  * Unpacks a msgpack item into out (initialised by the caller with
  * msgpack_unpacked_init and destroyed with msgpack_unpacked_destroy; the
@@ -557,8 +560,7 @@ XICHAN_EXTERN int xichan_chan_send_msgpack(xichan_client *cl, xichan_chan_id c,
  * XICHAN_EINVAL if the item is not msgpack; XICHAN_ECORRUPT if its bytes are
  * not one complete msgpack value.
  */
-XICHAN_EXTERN int xichan_item_unpack(const xichan_item *item, msgpack_unpacked *out);
-#endif
+XICHAN_EXTERN int xichan_item_unpack(const xichan_item *item, struct msgpack_unpacked *out);
 
 #ifdef __cplusplus
 }
