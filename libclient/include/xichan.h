@@ -108,7 +108,9 @@ XICHAN_EXTERN const char *xichan_err_name(int err);
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 XICHAN_EXTERN int64_t xichan_now_ns(void);
 /* Now + seconds as a deadline; seconds < 0 or NaN gives XICHAN_NOWAIT,
- * +inf or overflow gives XICHAN_FOREVER. */
+ * +inf or overflow gives XICHAN_FOREVER.  A deadline that passes is
+ * reported as what was still in the way: XICHAN_EEMPTY for get/recv,
+ * XICHAN_EFULL for put, XICHAN_ETIMEDOUT for send (xichan(7)). */
 XICHAN_EXTERN int64_t xichan_deadline(double seconds);
 
 /* ------------------------------------------------------------- clients */
@@ -163,7 +165,7 @@ enum {
     XICHAN_FMT_RAW = 0,     /* opaque bytes */
     XICHAN_FMT_MSGPACK = 1, /* one msgpack value */
     XICHAN_FMT_PICKLE = 2,  /* a Python pickle */
-    XICHAN_FMT_BUFFER = 3   /* buffer metadata + bytes (see xichan.7) */
+    XICHAN_FMT_BUFFER = 3   /* buffer metadata + bytes (xichan(7), ITEM FORMATS) */
 };
 
 /* What happens to an item when the session that put it ends (CPython values). */
