@@ -196,7 +196,7 @@ static int make(xichan_client *cl, const xichan_bufdesc *d, int unboundop, uint3
     struct xichan_blk *b;
     int err;
 
-    if (!n || unboundop < XICHAN_UNBOUND_DEFAULT || unboundop > XICHAN_UNBOUND_REPLACE)
+    if (!n || !XICHAN_UNBOUND_OK(unboundop))
         return XICHAN_EINVAL;
     if (n > UINT32_MAX)
         return XICHAN_E2BIG;

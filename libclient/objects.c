@@ -177,7 +177,7 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
     int err;
 
     if (kind < XICHAN_KIND_QUEUE || kind > XICHAN_KIND_BUFFER || fmt < 0 || fmt > 255 ||
-        unboundop < XICHAN_UNBOUND_DEFAULT || unboundop > XICHAN_UNBOUND_REPLACE)
+        !XICHAN_UNBOUND_OK(unboundop))
         return XICHAN_EINVAL;
     if (name && (!name[0] || strlen(name) >= XICHAN_NAME_MAX))
         return name[0] ? XICHAN_ENAMETOOLONG : XICHAN_EINVAL;

@@ -189,7 +189,7 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
 
     if ((err = queue_ref(cl, q, &ref)))
         return err;
-    if ((!items && n) || n > INT32_MAX || unboundop < 0 || unboundop > XICHAN_UNBOUND_REPLACE)
+    if ((!items && n) || n > INT32_MAX || !XICHAN_UNBOUND_OK(unboundop))
         return XICHAN_EINVAL;
     o = ref.o;
     while (done < n) {

@@ -175,6 +175,9 @@ enum {
     XICHAN_UNBOUND_ERROR = 2,   /* get/recv consumes it and fails with XICHAN_EUNBOUND */
     XICHAN_UNBOUND_REPLACE = 3  /* get/recv returns an item with .unbound set */
 };
+/* 1 if op is a value a call accepts: XICHAN_UNBOUND_DEFAULT or one of the
+ * three ops (every call that takes an unbound op checks it with this). */
+#define XICHAN_UNBOUND_OK(op) ((op) >= XICHAN_UNBOUND_DEFAULT && (op) <= XICHAN_UNBOUND_REPLACE)
 
 typedef struct xichan_item {
     const void *data; /* points into the segment; valid until xichan_item_release() */

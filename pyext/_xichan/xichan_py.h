@@ -74,8 +74,11 @@ xp_state *xp_state_from_type(PyTypeObject *tp);
 /* The session of this interpreter, opened on first use (and again in a
  * forked child).  NULL with an exception set on failure. */
 xichan_client *xp_client(xp_state *st);
-/* Sets the exception for a XICHAN_E* code; always returns NULL. */
+/* Sets the exception for a XICHAN_E* code; always returns NULL.  The one
+ * translator of codes into exceptions (module.c's table). */
 PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id);
+/* The same for an object named by name (a str) rather than by id. */
+PyObject *raise_from_err_named(xp_state *st, int err, int kind, PyObject *name);
 /* Same, returning -1, for int-returning helpers. */
 int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id);
 /* Takes the raised exception into *first if that is still NULL (else drops
@@ -87,6 +90,11 @@ void xp_err_restore(PyObject *exc);
 void xp_exc_setattr(const char *name, PyObject *value);
 /* timeout (None, int or float seconds) -> absolute deadline; -1 on error. */
 int xp_deadline(PyObject *timeout, int64_t *deadline);
+/* An unbound op: 0 ok, or -1 with ValueError.  default_ok: 0
+ * (XICHAN_UNBOUND_DEFAULT, "the object's") is accepted too. */
+int xp_check_unboundop(long op, int default_ok);
+/* The same for a Python int argument, stored in *op. */
+int xp_unboundop(PyObject *arg, int default_ok, int *op);
 /* Object id argument (a non-negative int) -> uint64; -1 on error. */
 int xp_id_arg(PyObject *arg, const char *what, uint64_t *out);
 /* Imports xichan.queues / xichan.channels so they register their classes. */
