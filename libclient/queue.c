@@ -62,9 +62,14 @@ int xichan_queue_bind(xichan_client *cl, xichan_queue_id q)
     return xichan__lifecycle(cl, XICHAN_KIND_QUEUE, q.id, XICHAN__BIND);
 }
 
-int xichan_queue_release(xichan_client *cl, xichan_queue_id q)
+int xichan_queue_unbind(xichan_client *cl, xichan_queue_id q)
 {
     return xichan__lifecycle(cl, XICHAN_KIND_QUEUE, q.id, XICHAN__UNBIND);
+}
+
+int xichan_queue_release(xichan_client *cl, xichan_queue_id q)
+{
+    return xichan_queue_unbind(cl, q);
 }
 
 /* --------------------------------------------------------------- put */

@@ -219,6 +219,10 @@ XICHAN_EXTERN int xichan_queue_destroy(xichan_client *cl, xichan_queue_id q);
 XICHAN_EXTERN int xichan_queue_bind(xichan_client *cl, xichan_queue_id q);
 /* Drops one binding; the last one destroys the queue (unless named).
  * XICHAN_ENOTBOUND if this session holds none. */
+XICHAN_EXTERN int xichan_queue_unbind(xichan_client *cl, xichan_queue_id q);
+/* The same, under CPython's name (_interpqueues.release); "release" also
+ * names dropping a channel end (xichan_chan_release) and freeing an item
+ * (xichan_item_release), so new code says unbind. */
 XICHAN_EXTERN int xichan_queue_release(xichan_client *cl, xichan_queue_id q);
 
 /*

@@ -334,9 +334,9 @@ static void test_queue_last_release_destroys_with_items(void **state)
     ut_ok(xichan_queue_bind(cl, q)); /* 2 binds */
     ut_ok(xichan_info(cl, XICHAN_KIND_QUEUE, q.id, &info));
     assert_int_equal(info.nbound, 2);
-    ut_ok(xichan_queue_release(cl, q));
-    ut_ok(xichan_queue_release(cl, q));
-    ut_err(xichan_queue_release(cl, q), XICHAN_ENOTFOUND);
+    ut_ok(xichan_queue_unbind(cl, q));  /* the name */
+    ut_ok(xichan_queue_release(cl, q)); /* its CPython-style alias: the same */
+    ut_err(xichan_queue_unbind(cl, q), XICHAN_ENOTFOUND);
     ut_err((int)xichan_queue_count(cl, q), XICHAN_ENOTFOUND);
     ut_heap_ok(shm);
 }
@@ -347,6 +347,7 @@ static void test_queue_release_without_bind_is_enotbound(void **state)
     xichan_client *other = ut_client(shm);
 
     ut_err(xichan_queue_release(other, q), XICHAN_ENOTBOUND);
+    ut_err(xichan_queue_unbind(other, q), XICHAN_ENOTBOUND);
     assert_int_equal(xichan_queue_count(cl, q), 0);
     ut_client_end(other);
 }
