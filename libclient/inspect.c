@@ -5,6 +5,15 @@
  * so every record is a consistent snapshot of one object; the list as a
  * whole is a snapshot too, since creates and destroys need table_lock.
  * Nothing here writes shared state, except the repairs the locks may run.
+ *
+ * xichan_sessions reads the session table with no lock.  The daemon is its
+ * only writer, and it fills a slot before it stores LIVE with release, so a
+ * slot read after an acquire load of LIVE is complete.  A slot that is
+ * freed and reused while we copy it is caught by reading its state and sid
+ * again after the copy: session ids wrap after 2^28 but skip ids a live or
+ * cleaning session holds (sessions.c), so a slot showing the same sid
+ * before and after is the same session.  The object counts come from one
+ * pass over the bindings under table_lock.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +178,69 @@ int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids
         return err;
     n = count_sessions(cl->shm, ref.slot, ref.gen, sids, cap);
     xichan__table_unlock(cl->shm);
+    return (int)n;
+}
+
+static int by_sid(const void *a, const void *b)
+{
+    uint32_t x = ((const xichan_session_info *)a)->sid, y = ((const xichan_session_info *)b)->sid;
+
+    return x < y ? -1 : x > y;
+}
+
+int xichan_sessions(xichan_client *cl, xichan_session_info *out, size_t cap)
+{
+    struct xichan_shm *shm;
+    xichan_session_info *rows;
+    uint32_t n = 0;
+    int err = xichan__client_ok(cl);
+
+    if (err)
+        return err;
+    if (!out && cap)
+        return XICHAN_EINVAL;
+    shm = cl->shm;
+    if (!(rows = calloc(shm->nsessions ? shm->nsessions : 1, sizeof(*rows))))
+        return XICHAN_ENOMEM;
+    for (uint32_t i = 0; i < shm->nsessions; i++) {
+        struct xichan_session *s = &shm->sessions[i];
+        /* Acquire: pairs with the daemon's release store of LIVE (sessions.c). */
+        uint32_t st = xa_load_acquire(&s->state), sid = s->sid;
+        xichan_session_info *r = &rows[n];
+
+        if (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING)
+            continue;
+        r->sid = sid;
+        r->pid = s->pid;
+        r->uid = s->uid;
+        r->start_ns = s->start_ns;
+        memcpy(r->kind, s->kind, sizeof(r->kind));
+        r->kind[sizeof(r->kind) - 1] = '\0';
+        for (char *k = r->kind; *k; k++)
+            if (*k < 0x20 || *k > 0x7E)
+                *k = '?'; /* shm bytes are untrusted */
+        /* Still the same session?  Else it ended while we copied: skip it. */
+        atomic_thread_fence(memory_order_acquire);
+        if (xa_load_relaxed(&s->state) == XICHAN_SESS_FREE || s->sid != sid)
+            continue;
+        r->state = st == XICHAN_SESS_LIVE ? XICHAN_SESSION_LIVE : XICHAN_SESSION_ENDING;
+        n++;
+    }
+    qsort(rows, n, sizeof(*rows), by_sid);
+    if (xichan__table_lock(shm, cl->sid, xichan_now_ns() + 2000000000ll) == 0) {
+        for (uint32_t j = 0; j < shm->nbindings; j++) {
+            xichan_session_info key = {.sid = shm->bindings[j].sid}, *r;
+            if (key.sid && (r = bsearch(&key, rows, n, sizeof(*rows), by_sid)))
+                r->nobjects++;
+        }
+        xichan__table_unlock(shm);
+    } else {
+        for (uint32_t i = 0; i < n; i++)
+            rows[i].nobjects = -1;
+    }
+    if (cap && n)
+        memcpy(out, rows, sizeof(*rows) * (n < cap ? n : cap));
+    free(rows);
     return (int)n;
 }
 

@@ -2,18 +2,11 @@
  * inspect.c -- xichanctl list, show, stats, sessions and watch: read-only
  * views of a namespace.
  *
- * Objects are read through the library's locked snapshots (xichan_list,
- * xichan_info), so each row is consistent, and the segment's figures
- * through xichan_stats_get.  Rates (watch, stats --interval) are the
- * differences of the per-object counters between two snapshots.  One view
- * reads the segment directly, through internal.h:
- *   - sessions reads the session table with no lock.  The daemon is its
- *     only writer, and it fills a slot before it stores LIVE with release,
- *     so a slot read after an acquire load of LIVE is complete.  A slot
- *     that is freed and reused while we copy it is caught by reading its
- *     state and sid again (sids are never reused).  The object counts come
- *     from one pass over the bindings under table_lock, as the library's
- *     own views take it.
+ * Everything is read through the library's inspection calls: objects as
+ * locked snapshots (xichan_list, xichan_info), so each row is consistent,
+ * the segment's figures through xichan_stats_get and the session table
+ * through xichan_sessions.  Rates (watch, stats --interval) are the
+ * differences of the per-object counters between two snapshots.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -452,92 +445,31 @@ int ctl_cmd_stats(struct ctl *c)
 
 /* ----------------------------------------------------------- sessions */
 
-struct sess_row {
-    struct xichan_session s; /* a copy of the slot */
-    int objects;             /* bound or associated; -1 unknown */
-};
-
-static int by_sid(const void *a, const void *b)
-{
-    uint32_t x = ((const struct sess_row *)a)->s.sid, y = ((const struct sess_row *)b)->s.sid;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Copies the live and ending slots; returns how many. */
-static uint32_t copy_sessions(struct xichan_shm *shm, struct sess_row *rows)
-{
-    uint32_t n = 0;
-
-    for (uint32_t i = 0; i < shm->nsessions; i++) {
-        struct xichan_session *s = &shm->sessions[i];
-        /* Acquire: pairs with the daemon's release store of LIVE (sessions.c). */
-        uint32_t st = xa_load_acquire(&s->state), sid = s->sid;
-
-        if (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING)
-            continue;
-        rows[n].s.sid = sid;
-        rows[n].s.pid = s->pid;
-        rows[n].s.uid = s->uid;
-        rows[n].s.start_ns = s->start_ns;
-        memcpy(rows[n].s.kind, s->kind, sizeof(s->kind));
-        rows[n].s.kind[sizeof(s->kind) - 1] = '\0';
-        for (char *k = rows[n].s.kind; *k; k++)
-            if (*k < 0x20 || *k > 0x7E)
-                *k = '?'; /* shm bytes are untrusted; the terminal is ours */
-        /* Still the same session?  Else it ended while we copied: skip it. */
-        atomic_thread_fence(memory_order_acquire);
-        if (xa_load_relaxed(&s->state) == XICHAN_SESS_FREE || s->sid != sid)
-            continue;
-        xa_store_relaxed(&rows[n].s.state, st);
-        rows[n].objects = 0;
-        n++;
-    }
-    return n;
-}
-
-/* Objects each session holds a binding entry for, in one pass. */
-static void count_objects(struct ctl *c, struct sess_row *rows, uint32_t n)
-{
-    struct xichan_shm *shm = c->cl->shm;
-
-    if (xichan__table_lock(shm, c->cl->sid, xichan_now_ns() + 2000000000ll)) {
-        for (uint32_t i = 0; i < n; i++)
-            rows[i].objects = -1;
-        return;
-    }
-    for (uint32_t j = 0; j < shm->nbindings; j++) {
-        struct sess_row key, *r;
-
-        if (!(key.s.sid = shm->bindings[j].sid))
-            continue;
-        if ((r = bsearch(&key, rows, n, sizeof(*rows), by_sid)))
-            r->objects++;
-    }
-    xichan__table_unlock(shm);
-}
-
 int ctl_cmd_sessions(struct ctl *c)
 {
-    struct xichan_shm *shm = c->cl->shm;
-    struct sess_row *rows = calloc(shm->nsessions ? shm->nsessions : 1, sizeof(*rows));
+    xichan_session_info *rows = NULL;
     char t[40], objs[16];
-    uint32_t n;
+    int n = xichan_sessions(c->cl, NULL, 0), m;
 
-    if (!rows)
+    if (n < 0)
+        return ctl_fail(c, n, "cannot read the sessions");
+    if (!(rows = calloc((size_t)n + 1, sizeof(*rows))))
         return ctl_fail(c, XICHAN_ENOMEM, "sessions");
-    n = copy_sessions(shm, rows);
-    qsort(rows, n, sizeof(*rows), by_sid);
-    count_objects(c, rows, n);
+    if ((m = xichan_sessions(c->cl, rows, (size_t)n + 1)) < 0) {
+        free(rows);
+        return ctl_fail(c, m, "cannot read the sessions");
+    }
+    if (m > n + 1)
+        m = n + 1; /* attached in between: what we have room for */
     if (c->json)
         printf("{\"sessions\":[");
     else
         printf("%8s %8s  %-8s %-9s %-19s %7s\n", "SID", "PID", "KIND", "STATE", "STARTED",
                "OBJECTS");
-    for (uint32_t i = 0; i < n; i++) {
-        const struct xichan_session *s = &rows[i].s;
-        const char *state = xa_load_relaxed(&s->state) == XICHAN_SESS_LIVE ? "live" : "ending";
-        int self = s->sid == c->cl->sid;
+    for (int i = 0; i < m; i++) {
+        const xichan_session_info *s = &rows[i];
+        const char *state = s->state == XICHAN_SESSION_LIVE ? "live" : "ending";
+        int self = s->sid == xichan_client_session(c->cl);
 
         if (c->json) {
             printf("%s{\"sid\":%u,\"pid\":%u,\"uid\":%u,\"kind\":", i ? "," : "", s->sid, s->pid,
@@ -545,15 +477,15 @@ int ctl_cmd_sessions(struct ctl *c)
             ctl_json_str(stdout, s->kind);
             printf(",\"state\":\"%s\",\"started\":\"%s\",\"objects\":", state,
                    ctl_time_str(s->start_ns, 1, t, sizeof(t)));
-            if (rows[i].objects >= 0)
-                printf("%d", rows[i].objects);
+            if (s->nobjects >= 0)
+                printf("%d", s->nobjects);
             else
                 printf("null");
             printf(",\"self\":%s}", self ? "true" : "false");
             continue;
         }
-        if (rows[i].objects >= 0)
-            snprintf(objs, sizeof(objs), "%d", rows[i].objects);
+        if (s->nobjects >= 0)
+            snprintf(objs, sizeof(objs), "%d", s->nobjects);
         else
             snprintf(objs, sizeof(objs), "?");
         printf("%8u %8u  %-8s %-9s %-19s %7s%s\n", s->sid, s->pid, s->kind, state,
@@ -564,8 +496,6 @@ int ctl_cmd_sessions(struct ctl *c)
     free(rows);
     return CTL_OK;
 }
-
-/* -------------------------------------------------------------- watch */
 
 /*
  * A display refresh, not a blocking operation: polling at the user's

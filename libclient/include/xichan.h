@@ -516,6 +516,25 @@ XICHAN_EXTERN int xichan_peek(xichan_client *cl, int kind, uint64_t id, uint64_t
 XICHAN_EXTERN int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids,
                                       size_t cap);
 
+enum { XICHAN_SESSION_LIVE = 1, XICHAN_SESSION_ENDING = 2 };
+
+typedef struct xichan_session_info {
+    uint32_t sid, pid, uid;
+    int state;         /* XICHAN_SESSION_LIVE, or _ENDING while the daemon releases what it held */
+    uint64_t start_ns; /* CLOCK_REALTIME */
+    char kind[16];     /* "c", "python", "ctl": printable ASCII, others shown as '?' */
+    int nobjects;      /* objects it is bound to or associated with; -1 if unknown */
+} xichan_session_info;
+
+/*
+ * The attached sessions, by session id: fills up to cap records and returns
+ * how many sessions there are (which may exceed cap), or an error.  The
+ * table is read without a lock (the daemon is its only writer), so it is a
+ * snapshot that may be a moment old; nobjects is counted under the object
+ * table's lock, -1 when that lock was not had within 2 s.
+ */
+XICHAN_EXTERN int xichan_sessions(xichan_client *cl, xichan_session_info *out, size_t cap);
+
 typedef struct xichan_stats {
     uint64_t segment_size, heap_size, heap_used, heap_free;
     uint32_t objects, sessions, max_objects, max_sessions;

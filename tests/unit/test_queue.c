@@ -651,6 +651,34 @@ static void test_queue_purge_wakes_a_blocked_putter(void **state)
     assert_int_equal(get_int(cl, q), 7);
 }
 
+static void test_sessions_lists_each_session_with_its_objects(void **state)
+{
+    xichan_client *p = ut_client(shm);
+    xichan_queue_id q = mkq(0, 0);
+    xichan_session_info rows[8];
+    int n;
+
+    ut_ok(xichan_queue_bind(p, q));
+    ut_ok(xichan_queue_bind(p, q)); /* one entry, two refs: one object */
+    ut_err(xichan_sessions(cl, NULL, 4), XICHAN_EINVAL);
+    assert_int_equal(xichan_sessions(cl, NULL, 0), 2);
+    n = xichan_sessions(cl, rows, 8);
+    assert_int_equal(n, 2);
+    assert_true(rows[0].sid < rows[1].sid);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rows[i].pid, getpid());
+        assert_int_equal(rows[i].uid, getuid());
+        assert_int_equal(rows[i].state, XICHAN_SESSION_LIVE);
+        assert_string_equal(rows[i].kind, "unit");
+        assert_true(rows[i].start_ns > 0);
+        assert_int_equal(rows[i].nobjects, 1);
+    }
+    assert_int_equal(xichan_sessions(cl, rows, 1), 2); /* the total, one row filled */
+    ut_client_end(p);
+    assert_int_equal(xichan_sessions(cl, rows, 8), 1);
+    assert_int_equal(rows[0].sid, xichan_client_session(cl));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -687,6 +715,7 @@ int main(void)
         T(test_queue_peek_copies_and_leaves_items),
         T(test_queue_purge_keeps_the_queue),
         T(test_queue_purge_wakes_a_blocked_putter),
+        T(test_sessions_lists_each_session_with_its_objects),
 #undef T
     };
 
