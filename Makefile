@@ -44,7 +44,7 @@ xichand_SRCS   = broker/xichand.c broker/server.c broker/access.c broker/log.c
 xichand_LIBS   = -luv -lmsgpackc -lsystemd
 xichanctl_SRCS = broker/xichanctl.c broker/ctl/util.c broker/ctl/inspect.c broker/ctl/items.c \
                  broker/ctl/peek.c broker/ctl/metrics.c broker/ctl/codec.c broker/ctl/cleanup.c
-xichanctl_LIBS = -lmsgpackc
+xichanctl_LIBS = -ljansson -lmsgpackc
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
