@@ -625,6 +625,10 @@ static void mod_free(void *m)
     mod_clear((PyObject *)m);
     xp_exports_sweep(st, 1);
     xp_bufreg_clear(st);
+    if (st->zone) {
+        msgpack_zone_free(st->zone);
+        st->zone = NULL;
+    }
     if (st->cl) {
         /* A thread still blocked in a call uses the handle: leave it to
          * process exit (the daemon then ends the session). */

@@ -65,6 +65,9 @@ typedef struct xp_state {
 
     xp_bufreg *bufs;
     size_t nbufs, capbufs;
+
+    msgpack_zone *zone;  /* codec.c: msgpack_unpack's zone, reused item after item */
+    int zone_busy;       /* a decode is walking it (a nested one takes its own) */
 } xp_state;
 
 /* ------------------------------------------------------------- module.c */
