@@ -66,17 +66,23 @@ static int snapshot(struct xichan_shm *shm, uint32_t i, uint32_t sid, xichan_obj
     return 0;
 }
 
+/* The checks of a call that fills up to cap records of out. */
+static int list_args(xichan_client *cl, const void *out, size_t cap)
+{
+    int err = xichan__client_ok(cl);
+
+    return err ? err : !out && cap ? XICHAN_EINVAL : 0;
+}
+
 int xichan_list(xichan_client *cl, xichan_obj_info *out, size_t cap)
 {
     struct xichan_shm *shm;
     uint64_t (*order)[2] = NULL;
     uint32_t n = 0;
-    int err = xichan__client_ok(cl);
+    int err = list_args(cl, out, cap);
 
     if (err)
         return err;
-    if (!out && cap)
-        return XICHAN_EINVAL;
     shm = cl->shm;
     order = malloc(sizeof(*order) * (shm->nobjects ? shm->nobjects : 1));
     if (!order)
@@ -193,12 +199,10 @@ int xichan_sessions(xichan_client *cl, xichan_session_info *out, size_t cap)
     struct xichan_shm *shm;
     xichan_session_info *rows;
     uint32_t n = 0;
-    int err = xichan__client_ok(cl);
+    int err = list_args(cl, out, cap);
 
     if (err)
         return err;
-    if (!out && cap)
-        return XICHAN_EINVAL;
     shm = cl->shm;
     if (!(rows = calloc(shm->nsessions ? shm->nsessions : 1, sizeof(*rows))))
         return XICHAN_ENOMEM;

@@ -25,6 +25,14 @@ static int queue_ref(xichan_client *cl, xichan_queue_id q, struct xichan_objref 
     return xichan__resolve(cl, XICHAN_KIND_QUEUE, q.id, ref);
 }
 
+/* The queue, resolved and locked (unlock with xichan__obj_unlock). */
+static int queue_lock(xichan_client *cl, xichan_queue_id q, struct xichan_objref *ref)
+{
+    int err = queue_ref(cl, q, ref);
+
+    return err ? err : xichan__obj_lock(cl->shm, ref, cl->sid);
+}
+
 static int is_full(const struct xichan_obj *o)
 {
     return o->maxsize > 0 && (int64_t)o->fifo.count >= o->maxsize;
@@ -362,7 +370,7 @@ int64_t xichan_queue_purge(xichan_client *cl, xichan_queue_id q)
     int64_t n;
     int err;
 
-    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = queue_lock(cl, q, &ref)))
         return err;
     n = ref.o->fifo.count;
     err = xichan__fifo_drop_all(cl->shm, ref.o, cl->sid);
@@ -380,7 +388,7 @@ int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q)
     int64_t n;
     int err;
 
-    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = queue_lock(cl, q, &ref)))
         return err;
     n = ref.o->fifo.count;
     xichan__obj_unlock(ref.o);
@@ -392,7 +400,7 @@ int xichan_queue_full(xichan_client *cl, xichan_queue_id q)
     struct xichan_objref ref;
     int err, full;
 
-    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = queue_lock(cl, q, &ref)))
         return err;
     full = is_full(ref.o);
     xichan__obj_unlock(ref.o);
@@ -405,7 +413,7 @@ int xichan_queue_defaults(xichan_client *cl, xichan_queue_id q, int64_t *maxsize
     struct xichan_objref ref;
     int err;
 
-    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = queue_lock(cl, q, &ref)))
         return err;
     if (maxsize)
         *maxsize = ref.o->maxsize;

@@ -70,31 +70,36 @@ int ctl_exit_for(int err)
     }
 }
 
+/* "xichanctl CMD: <message>[: <strerror(err)>]<tail>" on stderr. */
+static void say(struct ctl *c, int err, const char *tail, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fprintf(stderr, "xichanctl %s: ", c->cmd);
+    vfprintf(stderr, fmt, ap);
+    if (err)
+        fprintf(stderr, ": %s", xichan_strerror(err));
+    fprintf(stderr, "%s\n", tail);
+}
+
 int ctl_fail(struct ctl *c, int err, const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fprintf(stderr, "xichanctl %s: ", c->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say(c, err, "", fmt, ap);
     va_end(ap);
-    if (err)
-        fprintf(stderr, ": %s", xichan_strerror(err));
-    fputc('\n', stderr);
     return ctl_exit_for(err);
 }
 
 int ctl_usage(struct ctl *c, const char *fmt, ...)
 {
+    char tail[64];
     va_list ap;
 
-    fflush(stdout);
-    fprintf(stderr, "xichanctl %s: ", c->cmd);
+    snprintf(tail, sizeof(tail), "\n(see: xichanctl help %s)", c->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say(c, 0, tail, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n(see: xichanctl help %s)\n", c->cmd);
     return CTL_EUSAGE;
 }
 

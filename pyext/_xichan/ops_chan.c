@@ -230,47 +230,37 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     return xp_decode_item(st, &item);
 }
 
-/* chan_close(cid, *, send=False, recv=False, force=False) */
-static PyObject *c_close(PyObject *m, PyObject *args, PyObject *kw)
+/* chan_close / chan_release(cid, *, send=False, recv=False, force=False):
+ * the ends as XICHAN_END_* flags, XICHAN_CLOSE_FORCE with force. */
+static PyObject *c_ends(PyObject *m, PyObject *args, PyObject *kw, const char *fmt, int release)
 {
     static char *kwlist[] = {"", "send", "recv", "force", NULL};
     xp_state *st = xp_state_of(m);
     PyObject *id;
     xichan_client *cl;
     xichan_chan_id c;
-    int send = 0, recv = 0, force = 0, err;
+    int send = 0, recv = 0, force = 0, err, ends;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$ppp:chan_close", kwlist, &id, &send, &recv,
-                                     &force))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &id, &send, &recv, &force))
         return NULL;
     if (get_cid(id, &c) || !(cl = xp_client(st)))
         return NULL;
-    err = xichan_chan_close(cl, c, (send ? XICHAN_END_SEND : 0) | (recv ? XICHAN_END_RECV : 0) |
-                                       (force ? XICHAN_CLOSE_FORCE : 0));
+    ends = (send ? XICHAN_END_SEND : 0) | (recv ? XICHAN_END_RECV : 0);
+    err = release ? xichan_chan_release(cl, c, ends)
+                  : xichan_chan_close(cl, c, ends | (force ? XICHAN_CLOSE_FORCE : 0));
     if (err)
         return raise_from_err(st, err, XP_CHAN, c.id);
     Py_RETURN_NONE;
 }
 
-/* chan_release(cid, *, send=False, recv=False, force=False) */
+static PyObject *c_close(PyObject *m, PyObject *args, PyObject *kw)
+{
+    return c_ends(m, args, kw, "O|$ppp:chan_close", 0);
+}
+
 static PyObject *c_release(PyObject *m, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"", "send", "recv", "force", NULL};
-    xp_state *st = xp_state_of(m);
-    PyObject *id;
-    xichan_client *cl;
-    xichan_chan_id c;
-    int send = 0, recv = 0, force = 0, err;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$ppp:chan_release", kwlist, &id, &send, &recv,
-                                     &force))
-        return NULL;
-    if (get_cid(id, &c) || !(cl = xp_client(st)))
-        return NULL;
-    err = xichan_chan_release(cl, c, (send ? XICHAN_END_SEND : 0) | (recv ? XICHAN_END_RECV : 0));
-    if (err)
-        return raise_from_err(st, err, XP_CHAN, c.id);
-    Py_RETURN_NONE;
+    return c_ends(m, args, kw, "O|$ppp:chan_release", 1);
 }
 
 /* chan_info(cid) -> the 16 fields of CPython's ChannelInfo, in its order */
