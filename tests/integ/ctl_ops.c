@@ -25,6 +25,15 @@ static char out[65536];
 
 #define run(...) xt_sh(out, sizeof(out), __VA_ARGS__)
 #define HAS(s) XT_HAS(out, s)
+/* Runs a command line: its exit status must be status and, unless want is
+ * NULL, its output must hold want. */
+#define EXPECT(status, want, ...)                                                                  \
+    do {                                                                                           \
+        const char *want_ = (want);                                                                \
+        XT_EQ_INT(run(__VA_ARGS__), status);                                                       \
+        if (want_)                                                                                 \
+            HAS(want_);                                                                            \
+    } while (0)
 
 static xichan_client *cl;
 
@@ -49,8 +58,7 @@ static void test_peek(xichan_queue_id q)
     msgpack_packer pk;
     unsigned char h[XICHAN_EXT_HANDLE_SIZE] = {XICHAN_KIND_QUEUE, 0};
 
-    XT_EQ_INT(run("xichanctl peek jobs"), 4);
-    HAS("is empty");
+    EXPECT(4, "is empty", "xichanctl peek jobs");
     put_str(q, "first");
     put_str(q, "second");
     put_str(q, "third");
@@ -66,21 +74,17 @@ static void test_peek(xichan_queue_id q)
     msgpack_sbuffer_destroy(&sb);
     XT_OK(xichan_info(cl, XICHAN_KIND_QUEUE, target.id, &before));
 
-    XT_EQ_INT(run("xichanctl peek jobs"), 0);
-    HAS("0: \"first\"\n1: \"second\"\n2: \"third\"\n3: <queue ");
+    EXPECT(0, "0: \"first\"\n1: \"second\"\n2: \"third\"\n3: <queue ", "xichanctl peek jobs");
     XT_EQ_INT(xichan_queue_count(cl, q), 4);
     XT_OK(xichan_info(cl, XICHAN_KIND_QUEUE, target.id, &after));
     XT_EQ_INT(after.nbound, before.nbound); /* the item still holds its reference */
-    XT_EQ_INT(run("xichanctl peek jobs --count 2"), 0);
-    HAS("1: \"second\"");
+    EXPECT(0, "1: \"second\"", "xichanctl peek jobs --count 2");
     XT_CHECK(!strstr(out, "2: "));
-    XT_EQ_INT(run("xichanctl peek jobs --json --count 1"), 0);
-    HAS("\"index\":0,");
+    EXPECT(0, "\"index\":0,", "xichanctl peek jobs --json --count 1");
     HAS("\"value\":\"first\"}");
-    XT_EQ_INT(run("xichanctl peek jobs --count 0"), 1);
-    XT_EQ_INT(run("xichanctl peek nosuch"), 3);
-    XT_EQ_INT(run("xichanctl help peek"), 0);
-    HAS("takes none of them");
+    EXPECT(1, NULL, "xichanctl peek jobs --count 0");
+    EXPECT(3, NULL, "xichanctl peek nosuch");
+    EXPECT(0, "takes none of them", "xichanctl help peek");
     /* Nothing was taken by any of it. */
     XT_EQ_INT(xichan_queue_count(cl, q), 4);
 }
@@ -91,23 +95,17 @@ static void test_traffic(xichan_queue_id q)
 
     XT_OK(xichan_queue_get(cl, q, &it, XICHAN_NOWAIT));
     xichan_item_release(&it);
-    XT_EQ_INT(run("xichanctl show jobs"), 0);
-    HAS("traffic:       4 puts, 1 gets, ");
-    XT_EQ_INT(run("xichanctl list --json"), 0);
-    HAS("\"puts\":4,\"gets\":1,\"put_bytes\":");
-    XT_EQ_INT(run("xichanctl stats"), 0);
-    HAS("traffic:   4 puts, 1 gets, ");
+    EXPECT(0, "traffic:       4 puts, 1 gets, ", "xichanctl show jobs");
+    EXPECT(0, "\"puts\":4,\"gets\":1,\"put_bytes\":", "xichanctl list --json");
+    EXPECT(0, "traffic:   4 puts, 1 gets, ", "xichanctl stats");
     XT_CHECK(!strstr(out, "rates:"));
-    XT_EQ_INT(run("xichanctl stats --interval 0.05 --json"), 0);
-    HAS("\"puts\":4,\"gets\":1,");
+    EXPECT(0, "\"puts\":4,\"gets\":1,", "xichanctl stats --interval 0.05 --json");
     HAS("\"puts_per_s\":");
     /* watch: rates from the second refresh on. */
-    XT_EQ_INT(run("xichanctl watch --json --count 2 --interval 0.05 | head -1"), 0);
+    EXPECT(0, NULL, "xichanctl watch --json --count 2 --interval 0.05 | head -1");
     XT_CHECK(!strstr(out, "puts_per_s"));
-    XT_EQ_INT(run("xichanctl watch --json --count 2 --interval 0.05 | tail -1"), 0);
-    HAS("\"gets_per_s\":");
-    XT_EQ_INT(run("xichanctl watch --count 2 --interval 0.05"), 0);
-    HAS("PUT/s");
+    EXPECT(0, "\"gets_per_s\":", "xichanctl watch --json --count 2 --interval 0.05 | tail -1");
+    EXPECT(0, "PUT/s", "xichanctl watch --count 2 --interval 0.05");
     HAS("rates:     ");
 }
 
@@ -115,20 +113,17 @@ static void test_metrics(void)
 {
     char path[600];
 
-    XT_EQ_INT(run("xichanctl metrics"), 0);
-    HAS("# TYPE xichan_puts_total counter\n");
+    EXPECT(0, "# TYPE xichan_puts_total counter\n", "xichanctl metrics");
     HAS("kind=\"queue\",id=\"1\",name=\"jobs\"} 4\n"); /* puts */
     HAS("xichan_up{namespace=\"");
-    XT_EQ_INT(run("xichanctl metrics --json"), 1);
-    HAS("Prometheus");
+    EXPECT(1, "Prometheus", "xichanctl metrics --json");
     snprintf(path, sizeof(path), "%s/m.prom", xt_runtime_dir());
     XT_EQ_INT(run("xichanctl metrics --output %s && grep -c '^xichan_gets_total' %s && "
                   "ls %s | grep -c tmp",
                   path, path, xt_runtime_dir()),
               1); /* grep -c finds no tmp file: status 1 */
     HAS("2\n0\n"); /* gets of jobs and peek-target; no temporary file */
-    XT_EQ_INT(run("xichanctl metrics --output /nonexistent-dir/m.prom"), 5);
-    HAS("cannot create");
+    EXPECT(5, "cannot create", "xichanctl metrics --output /nonexistent-dir/m.prom");
 }
 
 static void test_purge(xichan_queue_id q)
@@ -136,18 +131,14 @@ static void test_purge(xichan_queue_id q)
     xichan_chan_opts co = {.name = "chan"};
     xichan_chan_id ch;
 
-    XT_EQ_INT(run("xichanctl purge jobs"), 0);
-    HAS("3 items dropped");
+    EXPECT(0, "3 items dropped", "xichanctl purge jobs");
     XT_EQ_INT(xichan_queue_count(cl, q), 0);
-    XT_EQ_INT(run("xichanctl purge jobs --json"), 0);
-    HAS("\"items\":0");
+    EXPECT(0, "\"items\":0", "xichanctl purge jobs --json");
     put_str(q, "after");                       /* the queue lives on */
-    XT_EQ_INT(run("xichanctl get jobs"), 0);
-    HAS("\"after\"");
+    EXPECT(0, "\"after\"", "xichanctl get jobs");
     XT_OK(xichan_chan_create(cl, &co, &ch));
-    XT_EQ_INT(run("xichanctl purge chan"), 1);
-    HAS("purge is for queues");
-    XT_EQ_INT(run("xichanctl purge nosuch"), 3);
+    EXPECT(1, "purge is for queues", "xichanctl purge chan");
+    EXPECT(3, NULL, "xichanctl purge nosuch");
 }
 
 /* xichanctl(1): options may come before the command as well as after it
@@ -157,18 +148,14 @@ static void test_options_before_the_command(void)
     xichan_chan_id ch;
 
     XT_OK(xichan_chan_open(cl, "chan", &ch));
-    XT_EQ_INT(run("xichanctl --kind queue --json peek jobs"), 4); /* empty, and --json kept */
-    XT_EQ_INT(run("xichanctl --count 1 --kind queue peek jobs"), 4);
-    XT_EQ_INT(run("xichanctl --maxsize 3 list"), 1); /* still checked against the command */
-    HAS("--maxsize does not apply to list");
-    XT_EQ_INT(run("xichanctl --name %s --kind channel destroy %llu", xt_name(),
-                  (unsigned long long)ch.id),
-              0);
-    HAS("destroyed channel");
-    XT_EQ_INT(run("xichanctl --bogus list"), 1);
-    HAS("unknown option '--bogus'");
-    XT_EQ_INT(run("xichanctl --json help peek"), 0);
-    HAS("usage: xichanctl peek");
+    EXPECT(4, NULL, "xichanctl --kind queue --json peek jobs"); /* empty, and --json kept */
+    EXPECT(4, NULL, "xichanctl --count 1 --kind queue peek jobs");
+    /* Still checked against the command: */
+    EXPECT(1, "--maxsize does not apply to list", "xichanctl --maxsize 3 list");
+    EXPECT(0, "destroyed channel", "xichanctl --name %s --kind channel destroy %llu", xt_name(),
+           (unsigned long long)ch.id);
+    EXPECT(1, "unknown option '--bogus'", "xichanctl --bogus list");
+    EXPECT(0, "usage: xichanctl peek", "xichanctl --json help peek");
 }
 
 int main(void)

@@ -212,18 +212,28 @@ static void test_queue_blocked_get_wakes_on_put(void **state)
     pthread_join(t, NULL);
 }
 
-static void test_queue_blocked_put_completes_after_get(void **state)
+/*
+ * A put blocked on a full queue (maxsize 1) with no deadline, released by
+ * the waker's action what (1 get, 3 purge): only that call's wake can end
+ * the wait -- the binary's alarm is the hang bound.
+ */
+static void blocked_put_released_by(int what)
 {
     xichan_queue_id q = mkq(1, 0);
-    struct waker w = {cl, q, 30, 1};
+    struct waker w = {cl, q, 30, what};
     pthread_t t;
     int v = 7;
 
     put_int(cl, q, 1, 0);
     pthread_create(&t, NULL, waker_main, &w);
-    ut_ok(xichan_queue_put(cl, q, 0, &v, sizeof(v), 0, xichan_deadline(5)));
+    ut_ok(xichan_queue_put(cl, q, 0, &v, sizeof(v), 0, XICHAN_FOREVER));
     pthread_join(t, NULL);
     assert_int_equal(get_int(cl, q), 7);
+}
+
+static void test_queue_blocked_put_completes_after_get(void **state)
+{
+    blocked_put_released_by(1);
 }
 
 static void test_queue_destroy_wakes_blocked_get_with_enotfound(void **state)
@@ -637,18 +647,7 @@ static void test_queue_purge_keeps_the_queue(void **state)
 
 static void test_queue_purge_wakes_a_blocked_putter(void **state)
 {
-    xichan_queue_id q = mkq(1, 0);
-    struct waker w = {cl, q, 30, 3};
-    pthread_t t;
-    int v = 7;
-
-    put_int(cl, q, 1, 0);
-    pthread_create(&t, NULL, waker_main, &w);
-    /* No deadline: only the purge's wake can end this wait (the binary's
-     * alarm is the hang bound). */
-    ut_ok(xichan_queue_put(cl, q, 0, &v, sizeof(v), 0, XICHAN_FOREVER));
-    pthread_join(t, NULL);
-    assert_int_equal(get_int(cl, q), 7);
+    blocked_put_released_by(3);
 }
 
 static void test_sessions_lists_each_session_with_its_objects(void **state)
