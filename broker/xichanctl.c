@@ -451,20 +451,12 @@ static int hoist_options(int argc, char **argv, char ***out, int *nout, int *sta
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Runs the command line argv (the command word first, options after it). */
+static int dispatch(struct ctl *c, int argc, char **argv)
 {
-    struct ctl c = {.co = {.autostart = XICHAN_AUTOSTART_OFF, .kind = "ctl"}, .cmd = "xichanctl"};
     const struct cmd *cmd;
-    char **v;
-    int rc, n;
+    int rc;
 
-    c.a.timeout = -1;
-    c.a.interval = 1.0;
-    c.a.format = CTL_FMT_STR;
-    if (hoist_options(argc, argv, &v, &n, &rc) < 0)
-        return rc;
-    argc = n;
-    argv = v;
     optind = 0;
     if (!strcmp(argv[0], "help")) {
         const char *what = argc > 1 ? argv[argc - 1] : NULL; /* options first, then the word */
@@ -484,18 +476,34 @@ int main(int argc, char **argv)
         usage(stderr);
         return CTL_EUSAGE;
     }
-    c.cmd = cmd->name;
-    rc = parse_cmd(&c, cmd, argc, argv);
+    c->cmd = cmd->name;
+    rc = parse_cmd(c, cmd, argc, argv);
     if (rc < 0) {
         fputs(cmd->help, stdout);
         return CTL_OK;
     }
-    if (rc != CTL_OK || (cmd->check && (rc = cmd->check(&c)) != CTL_OK))
+    if (rc != CTL_OK || (cmd->check && (rc = cmd->check(c)) != CTL_OK))
         return rc;
-    if (cmd->attach && (rc = attach(&c)) != CTL_OK)
+    if (cmd->attach && (rc = attach(c)) != CTL_OK)
         return rc;
-    rc = cmd->run(&c);
+    rc = cmd->run(c);
     fflush(stdout);
-    xichan_client_close(c.cl);
+    xichan_client_close(c->cl);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl c = {.co = {.autostart = XICHAN_AUTOSTART_OFF, .kind = "ctl"}, .cmd = "xichanctl"};
+    char **v;
+    int rc, n;
+
+    c.a.timeout = -1;
+    c.a.interval = 1.0;
+    c.a.format = CTL_FMT_STR;
+    if (hoist_options(argc, argv, &v, &n, &rc) < 0)
+        return rc;
+    rc = dispatch(&c, n, v);
+    free(v);
     return rc;
 }
