@@ -43,7 +43,8 @@ PROGRAMS = xichand xichanctl
 xichand_SRCS   = broker/xichand.c broker/server.c broker/access.c broker/log.c
 xichand_LIBS   = -luv -lmsgpackc -lsystemd
 xichanctl_SRCS = broker/xichanctl.c broker/ctl/util.c broker/ctl/inspect.c broker/ctl/items.c \
-                 broker/ctl/peek.c broker/ctl/metrics.c broker/ctl/codec.c broker/ctl/cleanup.c
+                 broker/ctl/peek.c broker/ctl/metrics.c broker/ctl/codec.c broker/ctl/cleanup.c \
+                 broker/ctl/stop.c
 xichanctl_LIBS = -ljansson -lmsgpackc
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)

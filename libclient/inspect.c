@@ -212,7 +212,7 @@ int xichan_sessions(xichan_client *cl, xichan_session_info *out, size_t cap)
         uint32_t st = xa_load_acquire(&s->state), sid = s->sid;
         xichan_session_info *r = &rows[n];
 
-        if (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING)
+        if (st != XICHAN_SESS_LIVE && !xichan__sess_ending(st))
             continue;
         r->sid = sid;
         r->pid = s->pid;

@@ -10,6 +10,7 @@
  *   metrics.c   metrics (Prometheus text format)
  *   codec.c     JSON text -> msgpack (put --format json); items -> text
  *   cleanup.c   cleanup (gc): stale segments and runtime files
+ *   stop.c      stop (keeps the namespace), stop --discard (removes it)
  *
  * Every command returns an exit status (CTL_*), having said on stderr what
  * went wrong and what to do about it.
@@ -47,7 +48,8 @@ struct ctl_args {
     int interval_given;    /* --interval was on the command line */
     long count;            /* watch --count (0: forever), peek --count (0: 10) */
     const char *output;    /* metrics --output FILE */
-    int yes, nowait, raw;
+    int yes, nowait, wait, raw;
+    int discard, force;    /* stop --discard [--force] */
     int npos;              /* positional arguments after the command */
     char **pos;
 };
@@ -149,5 +151,15 @@ int ctl_cmd_purge(struct ctl *c);
 /* metrics' check: no --json. */
 int ctl_check_metrics(struct ctl *c);
 int ctl_cmd_metrics(struct ctl *c);
+int ctl_cmd_stop(struct ctl *c);
+
+/* stop.c: what a segment holds -- live objects and their items, and the
+ * sessions whose process still runs. */
+struct ctl_census {
+    uint32_t objects, named, sessions;
+    uint64_t items;
+    pid_t pids[8]; /* the first attached processes */
+};
+void ctl_census(struct xichan_shm *shm, struct ctl_census *c);
 
 #endif /* XICHAN_CTL_H */

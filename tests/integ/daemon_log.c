@@ -106,7 +106,7 @@ static void test_timestamps_and_sighup(void)
     XT_CHECK(strstr(slurp("d.log.1"), "serving namespace") != NULL);
     XT_CHECK(strstr(text, "SIGHUP") == NULL); /* nothing more went to the old file */
     XT_EQ_INT(xt_stop_daemon(), 0);
-    await_text("d.log", "SIGTERM: shutting down");
+    await_text("d.log", "SIGTERM: stopping");
 
     /* Without --log-file (the harness's own log), SIGHUP only says so. */
     xt_start_daemon(NULL);

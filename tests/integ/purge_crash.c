@@ -66,7 +66,7 @@ static void one(enum xichan_fault point, long hit)
           "point %d hit %ld: the purger was not killed there (status 0x%x)", point, hit, status);
 
     /* What the daemon does once it notices B is gone. */
-    xichan__session_ending(shm, b->slot);
+    xichan__session_ending(shm, b->slot, b->sid, XICHAN_ENDED_KEEP);
     CHECK(xichan__session_cleanup(shm, b->slot, 0) == 0, "cleanup B");
     free(b);
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok, "point %d hit %ld: heap: %s", point, hit,
@@ -101,7 +101,7 @@ static void one(enum xichan_fault point, long hit)
         CHECK(xichan_queue_get(a, q, &it, XICHAN_NOWAIT) == 0, "get");
         xichan_item_release(&it);
     }
-    xichan__session_ending(shm, a->slot);
+    xichan__session_ending(shm, a->slot, a->sid, XICHAN_ENDED_KEEP);
     CHECK(xichan__session_cleanup(shm, a->slot, 0) == 0, "cleanup A");
     free(a);
     xichan__shm_unmap(shm);
