@@ -30,7 +30,7 @@ _xichanctl()
     local words=("${COMP_WORDS[@]}")
     ((cword > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
-    local commands="list show stats sessions watch create destroy put get peek purge metrics
+    local commands="list show stats sessions watch create destroy put get peek purge metrics stop
                     cleanup gc help"
     for ((i = 1; i < cword; i++)); do
         w=${words[i]}
