@@ -257,6 +257,18 @@ XICHAN_EXTERN int xichan_queue_release(xichan_client *cl, xichan_queue_id q);
 XICHAN_EXTERN int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data,
                                    size_t len, int unboundop, int64_t deadline_ns);
 /*
+ * Puts one item and waits until a getter has taken it: a hand-off, as
+ * xichan_chan_send is for channels.  Waiting for room and for the getter
+ * share the deadline.  Errors: XICHAN_EFULL (no room in time: nothing was
+ * queued), XICHAN_ETIMEDOUT or XICHAN_EINTR (not taken in time, or the
+ * interrupt callback: the item was withdrawn, no getter ever sees it),
+ * XICHAN_ENOTFOUND (destroyed; an item still queued went with it), and the
+ * errors of xichan_queue_put.  0 also when a purge dropped the item.
+ */
+XICHAN_EXTERN int xichan_queue_handoff(xichan_client *cl, xichan_queue_id q, int fmt,
+                                       const void *data, size_t len, int unboundop,
+                                       int64_t deadline_ns);
+/*
  * Takes the oldest item, waiting until the deadline for one.  On success the
  * caller owns *item and releases it.  An UNBOUND_ERROR item is consumed and
  * reported as XICHAN_EUNBOUND.  Errors: XICHAN_EEMPTY, XICHAN_ENOTFOUND,

@@ -699,6 +699,51 @@ static void test_queue_purge_wakes_a_blocked_putter(void **state)
     blocked_put_released_by(3);
 }
 
+/* ---------------------------------------------------------- hand-off */
+
+static void test_queue_handoff_returns_once_taken(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    struct waker w = {cl, q, 30, 1}; /* a getter, 30 ms later */
+    pthread_t t;
+    int v = 42;
+
+    pthread_create(&t, NULL, waker_main, &w);
+    /* No deadline: only the getter's take ends it (the alarm is the bound). */
+    ut_ok(xichan_queue_handoff(cl, q, XICHAN_FMT_RAW, &v, sizeof(v), 0, XICHAN_FOREVER));
+    pthread_join(t, NULL);
+    assert_int_equal(xichan_queue_count(cl, q), 0);
+}
+
+static void test_queue_handoff_withdraws_what_nobody_took(void **state)
+{
+    xichan_queue_id q = mkq(0, 0), full = mkq(1, 0);
+    xichan_obj_info info;
+    int v = 1, calls = 0;
+
+    put_int(cl, q, 7, 0); /* an item before ours stays */
+    ut_err(xichan_queue_handoff(cl, q, XICHAN_FMT_RAW, &v, sizeof(v), 0, xichan_deadline(0.05)),
+           XICHAN_ETIMEDOUT);
+    assert_int_equal(xichan_queue_count(cl, q), 1);
+    ut_ok(xichan_info(cl, XICHAN_KIND_QUEUE, q.id, &info));
+    assert_int_equal(info.puts, 2); /* it was queued, then withdrawn */
+    assert_int_equal(get_int(cl, q), 7);
+    /* The interrupt callback withdraws it too. */
+    xichan_client_set_interrupt(cl, stop_after, &calls, 10);
+    ut_err(xichan_queue_handoff(cl, q, XICHAN_FMT_RAW, &v, sizeof(v), 0, xichan_deadline(5)),
+           XICHAN_EINTR);
+    xichan_client_set_interrupt(cl, NULL, NULL, 0);
+    assert_int_equal(xichan_queue_count(cl, q), 0);
+    /* No room: nothing queued. */
+    put_int(cl, full, 1, 0);
+    ut_err(xichan_queue_handoff(cl, full, XICHAN_FMT_RAW, &v, sizeof(v), 0, XICHAN_NOWAIT),
+           XICHAN_EFULL);
+    assert_int_equal(xichan_queue_count(cl, full), 1);
+    ut_err(xichan_queue_handoff(cl, (xichan_queue_id){q.id + 100}, XICHAN_FMT_RAW, &v, sizeof(v),
+                                0, XICHAN_NOWAIT),
+           XICHAN_ENOTFOUND);
+}
+
 static void test_sessions_lists_each_session_with_its_objects(void **state)
 {
     xichan_client *p = ut_client(shm);
@@ -765,6 +810,8 @@ int main(void)
         T(test_queue_peek_copies_and_leaves_items),
         T(test_queue_purge_keeps_the_queue),
         T(test_queue_purge_wakes_a_blocked_putter),
+        T(test_queue_handoff_returns_once_taken),
+        T(test_queue_handoff_withdraws_what_nobody_took),
         T(test_sessions_lists_each_session_with_its_objects),
 #undef T
     };
