@@ -7,6 +7,9 @@
  * the segment's figures through xichan_stats_get and the session table
  * through xichan_sessions.  Rates (watch, stats --interval) are the
  * differences of the per-object counters between two snapshots.
+ * An object whose lock a stopped process holds is shown as "locked" with
+ * that pid, after the short bound (xichan.h, XICHAN_LOCK_GRACE_MS), never
+ * waited for.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +138,8 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o, const struct
            (unsigned long long)o->bytes, o->nbound, ctl_op_name(o->unboundop));
     print_sessions(c, o);
     printf("]");
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf(",\"locked_by\":%u", o->locked_by);
     if (o->kind != XICHAN_KIND_BUFFER)
         printf(",\"puts\":%llu,\"gets\":%llu,\"put_bytes\":%llu", (unsigned long long)o->puts,
                (unsigned long long)o->gets, (unsigned long long)o->put_bytes);
@@ -151,33 +156,37 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o, const struct
 
 static void print_row(struct ctl *c, const xichan_obj_info *o, int namew, const struct rate *r)
 {
-    char maxsize[24], a[16], b[16], d[16];
+    char maxsize[24], name[4 * 64 + 8], a[16], b[16], d[16];
 
     if (o->kind == XICHAN_KIND_QUEUE && o->maxsize > 0)
         snprintf(maxsize, sizeof(maxsize), "%lld", (long long)o->maxsize);
     else
         snprintf(maxsize, sizeof(maxsize), "-");
     printf("%-8s %6llu  %-*s %-8s %8llu %8s %10llu %6u  ", ctl_kind_name(o->kind),
-           (unsigned long long)o->id, namew, o->name[0] ? o->name : "-", ctl_state_name(o->state),
+           (unsigned long long)o->id, namew, o->name[0] ? ctl_esc(o->name, name, sizeof(name)) : "-",
+           ctl_state_name(o->state),
            (unsigned long long)o->count, maxsize, (unsigned long long)o->bytes, o->nbound);
-    if (r) /* watch: the rates instead of the sessions */
-        printf("%8s %8s %9s\n", r->have ? rate_str(r->puts, a, sizeof(a)) : "-",
+    if (r) { /* watch: the rates instead of the sessions */
+        printf("%8s %8s %9s", r->have ? rate_str(r->puts, a, sizeof(a)) : "-",
                r->have ? rate_str(r->gets, b, sizeof(b)) : "-",
                r->have ? rate_str(r->put_bytes, d, sizeof(d)) : "-");
-    else {
+    } else {
         print_sessions(c, o);
-        printf("\n");
     }
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf("  (locked by pid %u: counts unknown)", o->locked_by);
+    printf("\n");
 }
 
 /* The NAME column is as wide as the longest name (16 at least), so that a
  * long name never pushes the rest of its row out of line. */
 static int name_width(const xichan_obj_info *v, int m)
 {
+    char name[4 * 64 + 8];
     int w = 16;
 
     for (int i = 0; i < m; i++) {
-        int len = (int)strnlen(v[i].name, sizeof(v[i].name));
+        int len = (int)strlen(ctl_esc(v[i].name, name, sizeof(name)));
         if (len > w)
             w = len;
     }
@@ -250,10 +259,15 @@ int ctl_cmd_list(struct ctl *c)
 static void show_one(struct ctl *c, const xichan_obj_info *o)
 {
     xichan_chan_info ci;
+    char name[4 * 64 + 8];
 
     printf("%s %llu\n", ctl_kind_name(o->kind), (unsigned long long)o->id);
-    printf("  name:          %s\n", o->name[0] ? o->name : "-");
-    printf("  state:         %s\n", ctl_state_name(o->state));
+    printf("  name:          %s\n", o->name[0] ? ctl_esc(o->name, name, sizeof(name)) : "-");
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf("  state:         locked by pid %u, which is stopped or slow (counts unknown)\n",
+               o->locked_by);
+    else
+        printf("  state:         %s\n", ctl_state_name(o->state));
     printf("  items:         %llu (%llu bytes)\n", (unsigned long long)o->count,
            (unsigned long long)o->bytes);
     if (o->kind == XICHAN_KIND_QUEUE)

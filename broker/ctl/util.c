@@ -107,7 +107,7 @@ int ctl_usage(struct ctl *c, const char *fmt, ...)
 
 /* The names, indexed by the library's values. */
 static const char *const kind_names[] = {"?", "queue", "channel", "buffer"};
-static const char *const state_names[] = {"open", "closing", "closed", "broken"};
+static const char *const state_names[] = {"open", "closing", "closed", "broken", "locked"};
 static const char *const op_names[] = {"replace", "remove", "error", "replace"}; /* 0: default */
 
 #define NAME_OF(names, i, other) \
@@ -138,9 +138,11 @@ int ctl_parse_op(const char *s)
 
 const char *ctl_describe(const struct ctl_ref *r, char *buf, size_t cap)
 {
+    char name[4 * 64 + 8];
+
     if (r->info.name[0])
         snprintf(buf, cap, "%s %llu '%s'", ctl_kind_name(r->kind), (unsigned long long)r->id,
-                 r->info.name);
+                 ctl_esc(r->info.name, name, sizeof(name)));
     else
         snprintf(buf, cap, "%s %llu", ctl_kind_name(r->kind), (unsigned long long)r->id);
     return buf;
@@ -325,6 +327,34 @@ void ctl_json_strn(FILE *f, const char *s, size_t len)
         i++;
     }
     fputc('"', f);
+}
+
+const char *ctl_esc(const char *s, char *buf, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), o = 0;
+
+    for (size_t i = 0; i < len && o + 7 < cap;) {
+        unsigned char ch = p[i];
+        int n = utf8_len(p + i, len - i);
+
+        if (ch >= 0x20 && ch < 0x7F && ch != '\\') {
+            buf[o++] = (char)ch;
+            i++;
+        } else if (n == 2 && ch == 0xC2 && p[i + 1] < 0xA0) { /* C1 control */
+            o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", p[i + 1]);
+            i += 2;
+        } else if (n > 1 && !(n == 3 && ch == 0xED && p[i + 1] >= 0xA0)) {
+            memcpy(buf + o, p + i, (size_t)n);
+            o += (size_t)n;
+            i += (size_t)n;
+        } else {
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", ch);
+            i++;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 void ctl_json_str(FILE *f, const char *s)

@@ -22,9 +22,11 @@
  *     the object's lock, whose holders never need the GIL and keep it for a
  *     few loads and stores (a dead holder is recovered by the robust lock
  *     at once), and it never sleeps, so nothing needs interrupting.  The
- *     price: a lock holder stopped mid-section (SIGSTOP, a debugger) now
- *     stalls this interpreter's other threads too, not only the caller --
- *     neither could be interrupted before either (a mutex wait is not).
+ *     price: a lock holder stopped mid-section (SIGSTOP, a debugger)
+ *     stalls this interpreter's other threads too, for the short bound of
+ *     a nowait lock wait (XICHAN_LOCK_GRACE_MS, xichan.h); a try that gets
+ *     XICHAN_ELOCKED then goes on to the blocking call, which waits for
+ *     the lock until the caller's timeout with the GIL released.
  *   - Blocking calls release the GIL.  The client's interrupt callback
  *     (xp_interrupt) runs every 50 ms and when a signal arrives: it takes the
  *     thread state parked by xp_block_begin (a thread-local, because one
@@ -192,12 +194,13 @@ static int chan_is_released(xp_state *st, uint64_t id)
  * Python layer has not registered yet falls back to the base, and that to
  * RuntimeError.  msg is a format for PyUnicode_FromFormat with one %U, the
  * object ("queue 3", "channel named 'jobs'"), or with X_TEXT_LIB one %s,
- * the library's message; NULL: the library's message alone.  X_CODE: the
+ * the library's message, or with X_TEXT_BOTH both (%U then %s); NULL: the
+ * library's message alone.  X_CODE: the
  * exception gets .code (XichanError's family).  X_RELEASED: a channel the
  * caller released reads "already closed", as CPython says.
  */
 #define ST(f) offsetof(xp_state, f)
-enum { X_TEXT_LIB = 1, X_CODE = 2, X_RELEASED = 4 };
+enum { X_TEXT_LIB = 1, X_CODE = 2, X_RELEASED = 4, X_TEXT_BOTH = 8 };
 static const struct xlat {
     int kind, err;
     size_t cls;          /* 0: builtin, or the kind's base */
@@ -222,11 +225,18 @@ static const struct xlat {
     {XP_CHAN, XICHAN_ENOTBOUND, 0, NULL, "%U never bound", 0},
     {XP_CHAN, XICHAN_EEXIST, 0, NULL, "a channel with that name already exists", 0},
     {XP_BUF, XICHAN_ENOTFOUND, ST(XichanError), NULL, "%U not found", X_CODE},
+    /* The message names the holder's pid (xichan_strerror, this thread). */
+    {XP_QUEUE, XICHAN_ELOCKED, ST(ObjectLockedError), &PyExc_TimeoutError, "%U: %s",
+     X_CODE | X_TEXT_BOTH},
+    {XP_CHAN, XICHAN_ELOCKED, ST(ObjectLockedError), &PyExc_TimeoutError, "%U: %s",
+     X_CODE | X_TEXT_BOTH},
+    {XP_NONE, XICHAN_ELOCKED, ST(ObjectLockedError), &PyExc_TimeoutError, NULL, X_CODE},
     {XP_NONE, XICHAN_EINTR, 0, &PyExc_InterruptedError, "interrupted", 0},
     {XP_NONE, XICHAN_ETIMEDOUT, 0, &PyExc_TimeoutError, "timed out", 0},
     {XP_NONE, XICHAN_ENOMEM, 0, &PyExc_MemoryError, NULL, 0},
     {XP_NONE, XICHAN_EINVAL, 0, &PyExc_ValueError, NULL, 0},
     {XP_NONE, XICHAN_ENAMETOOLONG, 0, &PyExc_ValueError, NULL, 0},
+    {XP_NONE, XICHAN_EBADNAME, 0, &PyExc_ValueError, NULL, 0},
     {XP_NONE, XICHAN_E2BIG, 0, &PyExc_ValueError, "item too large: %s", X_TEXT_LIB},
     {XP_NONE, XICHAN_ENOSPC, ST(SegmentFullError), &PyExc_MemoryError, NULL, X_CODE},
     {XP_NONE, XICHAN_EACCES, ST(AccessDeniedError), &PyExc_PermissionError, NULL, X_CODE},
@@ -276,6 +286,8 @@ static PyObject *translate(xp_state *st, int err, int kind, uint64_t id, PyObjec
                       : PyUnicode_FromFormat("%s: %s", xichan_err_name(err), xichan_strerror(err));
     else if (x->flags & X_TEXT_LIB) /* msg's one %s is the library's message */
         text = PyUnicode_FromFormat(x->msg, xichan_strerror(err));
+    else if (x->flags & X_TEXT_BOTH) /* %U the object, %s the library's message */
+        text = PyUnicode_FromFormat(x->msg, what, xichan_strerror(err));
     else
         text = PyUnicode_FromFormat(x->msg, what);
     Py_DECREF(what);
@@ -494,7 +506,7 @@ static const struct { const char *name; size_t off; } reg_fields[] = {
     REG(QueueItemDestroyed), REG(ChannelError), REG(ChannelNotFoundError),
     REG(ChannelClosedError), REG(ChannelEmptyError), REG(ChannelNotEmptyError),
     REG(ChannelItemDestroyed), REG(NotShareableError), REG(XichanError), REG(SegmentFullError),
-    REG(AccessDeniedError),
+    REG(AccessDeniedError), REG(ObjectLockedError),
     REG(QueueType), REG(SendChannelType), REG(RecvChannelType), REG(ChannelIDType),
     REG(make_channel_id),
 };
@@ -609,6 +621,7 @@ static int mod_exec(PyObject *m)
     ADDINT("STATE_CLOSING", XICHAN_STATE_CLOSING);
     ADDINT("STATE_CLOSED", XICHAN_STATE_CLOSED);
     ADDINT("STATE_BROKEN", XICHAN_STATE_BROKEN);
+    ADDINT("STATE_LOCKED", XICHAN_STATE_LOCKED);
     ADDINT("UNBOUND_REMOVE", XICHAN_UNBOUND_REMOVE);
     ADDINT("UNBOUND_ERROR", XICHAN_UNBOUND_ERROR);
     ADDINT("UNBOUND_REPLACE", XICHAN_UNBOUND_REPLACE);
