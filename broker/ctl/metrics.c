@@ -16,6 +16,9 @@
  * attached command; without one, xichanctl exits 2 and the collector keeps
  * the last file -- its mtime metric shows the age.
  *
+ * An object whose lock a stopped process holds (XICHAN_STATE_LOCKED) has
+ * no items, bytes or counter samples in that scrape: they are unknown.
+ *
  * Labels: namespace, kind, id, name.  A name is bytes from the segment:
  * label values escape '\', '"' and newline as the format says, and any byte
  * that is not part of valid UTF-8 becomes U+FFFD, so a scrape never fails
@@ -173,6 +176,11 @@ static int write_metrics(struct ctl *c, FILE *f)
             if (v[i].kind == XICHAN_KIND_BUFFER)
                 continue; /* no items, no traffic */
             if (k == M_MAXSIZE && v[i].kind != XICHAN_KIND_QUEUE)
+                continue;
+            /* A stopped process holds its lock: items and counters unknown
+             * this time; a missing sample says so, a 0 would lie. */
+            if (v[i].state == XICHAN_STATE_LOCKED && k != M_MAXSIZE && k != M_BINDINGS &&
+                k != M_SESSIONS)
                 continue;
             obj_sample(f, obj_fams[k].name, ns, &v[i], obj_value(&v[i], k));
         }
