@@ -18,7 +18,7 @@
 #include "internal.h"
 
 static _Thread_local int refusal_code;
-static _Thread_local char refusal_text[256];
+static _Thread_local char refusal_text[512]; /* the ENOSPC text with its sizes and advice runs long */
 
 void xichan__set_refusal(int err, const char *fmt, ...)
 {

@@ -61,7 +61,7 @@ extern "C" {
     XX(ENAMETOOLONG, -36, "name too long")                                     \
     XX(EEXIST, -17, "an object with that name already exists")                 \
     XX(EIO, -5, "system call failed")                                          \
-    XX(ENOSPC, -28, "shared segment is full (start xichand with a larger --size, or drain items)") \
+    XX(ENOSPC, -28, "shared segment is full (drain items, or a larger --size or XICHAN_SIZE)") \
     XX(E2BIG, -7, "item larger than the whole segment heap can ever hold")     \
     XX(EEMPTY, -1001, "empty")                                                 \
     XX(EFULL, -1002, "full")                                                   \
@@ -341,7 +341,7 @@ XICHAN_EXTERN int xichan_queue_defaults(xichan_client *cl, xichan_queue_id q, in
 
 /*
  * Channels follow CPython's _interpchannels with sessions in place of
- * interpreters (SEMANTICS.md).  Two kinds of reference exist:
+ * interpreters (xichan(7)).  Two kinds of reference exist:
  *   - bindings keep a channel alive (xichan_chan_bind/unbind), as for queues;
  *   - each session's association with the send and recv ends, made by its
  *     first send or recv attempt and given up by xichan_chan_release().  Once

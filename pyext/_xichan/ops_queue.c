@@ -1,7 +1,7 @@
 /*
  * ops_queue.c -- the queue calls of _xichan (the low level of xichan.queues).
  *
- * Shapes follow CPython's _interpqueues where they can (SEMANTICS.md §1.4),
+ * Shapes follow CPython 3.13's _interpqueues where they can,
  * with xichan's differences:
  *   - queue_create binds the new queue once to the caller's session (the
  *     Python Queue object adopts that binding), so a queue nobody holds
@@ -9,7 +9,8 @@
  *   - put/get take a timeout (None, 0 or float seconds), turned into one
  *     absolute deadline here; they try once with the GIL held and, if they
  *     must wait, block in libxichan with the GIL released (no polling; see
- *     module.c); put raises QueueFull and get QueueEmpty when it passes;
+ *     module.c); put raises QueueFull and get QueueEmpty when it passes
+ *     (a put that waited for room in a full segment: SegmentFullError);
  *   - get decodes by each item's own format (msgpack, buffer, pickle) and
  *     returns _xichan.UNBOUND_ITEM for an UNBOUND item.
  * fmt is XICHAN_FMT_MSGPACK (syncobj=True: obj is encoded here) or
@@ -178,7 +179,9 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     } else {
         err = len <= XP_HELD_MAX ? xichan_queue_put(cl, q, (int)fmt, data, len, op, XICHAN_NOWAIT)
                                  : XICHAN_EFULL;
-        if ((err == XICHAN_EFULL || err == XICHAN_ELOCKED) &&
+        /* Full queue, full segment or a stopped lock holder: each may wait,
+         * with the GIL released. */
+        if ((err == XICHAN_EFULL || err == XICHAN_ENOSPC || err == XICHAN_ELOCKED) &&
             (deadline != XICHAN_NOWAIT || len > XP_HELD_MAX)) {
             xp_block_begin(&b);
             err = xichan_queue_put(cl, q, (int)fmt, data, len, op, deadline);
@@ -222,7 +225,7 @@ static PyObject *q_get(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 
 /* ----------------------------------------------------------- batches
  *
- * Decisions (SEMANTICS.md has the user-facing part):
+ * Decisions (xichan.queues.Queue.put_many's docstring has the user-facing part):
  *   - put_many encodes every item first, with the GIL, into one buffer (one
  *     xp_enc for the whole batch: no allocation per item), and only then
  *     calls xichan_queue_put_many, which allocates the blocks in one pass,
@@ -361,7 +364,8 @@ static PyObject *q_put_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
         else
             err = r;
     }
-    if (done < n && (err == 0 || err == XICHAN_EFULL || err == XICHAN_ELOCKED) &&
+    if (done < n &&
+        (err == 0 || err == XICHAN_EFULL || err == XICHAN_ENOSPC || err == XICHAN_ELOCKED) &&
         (deadline != XICHAN_NOWAIT || total > XP_HELD_MAX)) {
         int r;
 

@@ -10,6 +10,9 @@ Package-level names:
 
 - ``create_queue``, ``Queue``, ``QueueEmpty``, ``QueueFull`` (as in 3.13's
   ``interpreters`` package, imported lazily);
+- the submodules ``queues``, ``channels`` and ``multiprocessing`` (a
+  drop-in for multiprocessing's Queue, SimpleQueue and JoinableQueue),
+  also loaded on first use as attributes;
 - ``NotShareableError`` (a TypeError and a ValueError, so code written for
   3.13 or 3.14 catches it) and ``is_shareable(obj)``;
 - ``SharedBuffer(size)``: zeroed bytes in the segment, writable, shared
@@ -40,13 +43,20 @@ _xichan._set_path(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 class XichanError(RuntimeError):
     """libxichan failed (no daemon, corrupt segment, a table full, ...).
 
-    ``code`` is the XICHAN_E* number; ``_xichan.strerror(code)`` names it.
+    ``code`` is the XICHAN_E* number (libxichan(3) lists them).
     """
     code = None
 
 
 class SegmentFullError(XichanError, MemoryError):
-    """The shared segment has no room for the item right now."""
+    """The shared segment had no room for the item.
+
+    A blocking put()/send() waits for room (another process taking items
+    frees it) until its timeout; this is raised when the timeout passes, or
+    at once by put_nowait()/send_nowait()/block=False.  The message gives
+    the item's size and the heap's, and how to start a daemon with a larger
+    segment (xichand --size, or XICHAN_SIZE for one a client starts).
+    """
 
 
 class AccessDeniedError(XichanError, PermissionError):
@@ -95,6 +105,11 @@ def is_shareable(obj):
 
 
 def __getattr__(name):
+    # The submodules load on first use, so `import xichan` then
+    # `xichan.queues.open(...)` works as `from xichan import queues` does.
+    if name in ('queues', 'channels', 'multiprocessing'):
+        import importlib
+        return importlib.import_module(f'{__name__}.{name}')
     if name in ('Queue', 'QueueEmpty', 'QueueFull', 'create_queue'):
         from .queues import create as create_queue, Queue, QueueEmpty, QueueFull
         ns = globals()

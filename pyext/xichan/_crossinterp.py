@@ -2,8 +2,8 @@
 
 Mirrors CPython 3.13's test.support.interpreters._crossinterp: the unbound
 markers and the base ItemInterpreterDestroyed.  "Interpreter" means a xichan
-session: one Python interpreter or one C client.  The unbound ops' numbers
-are the C library's (_xichan.UNBOUND_*), never spelt again here.
+session: one Python interpreter or one C client (see xichan(7)).  The unbound
+ops' numbers are the C library's (_xichan.UNBOUND_*), never spelt again here.
 """
 
 from . import _xichan
@@ -145,7 +145,8 @@ def pick_unbound(unbound, unbounditems):
 
 
 def check_timeout(timeout):
-    """SEMANTICS.md §0.3: None, or a non-negative number of seconds."""
+    """None, or a non-negative number of seconds (as a float): a timeout
+    xichan accepts (TypeError for a non-number, ValueError if negative)."""
     if timeout is None:
         return None
     if isinstance(timeout, (str, bytes, complex)) or not hasattr(type(timeout), '__float__'):
