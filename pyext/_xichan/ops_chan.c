@@ -172,7 +172,7 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
     if (!nowait) /* taken: an export nobody here claimed went to another process */
         for (size_t i = 0; i < e.nrefs; i++)
             if (e.refs[i].kind == 0)
-                xp_export_settle(st, e.refs[i].id);
+                xp_export_settle(st, e.refs[i].id, c.id);
     xp_enc_fini(&e);
     if (nowait)
         return PyBool_FromLong(err == 1);
@@ -199,6 +199,7 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     xp_block b;
     int64_t deadline;
     int nowait = 0, err;
+    PyObject *res;
 
     if (nargs < 1 || nargs > 4) {
         PyErr_SetString(PyExc_TypeError, "chan_recv(cid, timeout=None, nowait=False[, default])");
@@ -213,6 +214,9 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (!(cl = xp_client(st)))
         return NULL;
     XP_SWEEP(st);
+    /* Counted from before the pop until the decode took any local export
+     * (a blocking sender here must not give it back meanwhile: buffers.c). */
+    xp_recv_begin(c.id);
     err = xichan_chan_recv(cl, c, &item, XICHAN_NOWAIT);
     if ((err == XICHAN_EEMPTY || err == XICHAN_ELOCKED) && deadline != XICHAN_NOWAIT) {
         xp_block_begin(&b);
@@ -220,14 +224,16 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         xp_block_end(&b);
     }
     if (err == XICHAN_EEMPTY && !PyErr_Occurred()) {
-        if (nowait && nargs > 3)
+        if (nowait && nargs > 3) {
+            xp_recv_end(c.id);
             return Py_NewRef(args[3]);
+        }
         if (!nowait)
             err = XICHAN_ETIMEDOUT;
     }
-    if (err)
-        return raise_from_err(st, err, XP_CHAN, c.id);
-    return xp_decode_item(st, &item);
+    res = err ? raise_from_err(st, err, XP_CHAN, c.id) : xp_decode_item(st, &item);
+    xp_recv_end(c.id);
+    return res;
 }
 
 /* chan_close / chan_release(cid, *, send=False, recv=False, force=False):

@@ -13,8 +13,9 @@ Package-level names:
 - the submodules ``queues``, ``channels`` and ``multiprocessing`` (a
   drop-in for multiprocessing's Queue, SimpleQueue and JoinableQueue),
   also loaded on first use as attributes;
-- ``NotShareableError`` (a TypeError and a ValueError, so code written for
-  3.13 or 3.14 catches it) and ``is_shareable(obj)``;
+- ``NotShareableError`` (a TypeError and a ValueError, and on Python 3.13+
+  a subclass of the interpreters module's own NotShareableError, so code
+  written for 3.13 or 3.14 catches it) and ``is_shareable(obj)``;
 - ``SharedBuffer(size)``: zeroed bytes in the segment, writable, shared
   zero-copy with every process that attaches it (pickle it, or send it);
 - ``XichanError`` for failures of the system itself (no daemon, segment
@@ -73,8 +74,19 @@ class ObjectLockedError(XichanError, TimeoutError):
     blocking ``send`` that gets it has left its item queued."""
 
 
-class NotShareableError(TypeError, ValueError):
-    """The object does not support cross-interpreter (cross-process) data."""
+try:  # 3.13+: test.support.interpreters / concurrent.interpreters re-export it
+    from _interpreters import NotShareableError as _InterpNotShareable
+    _NOT_SHAREABLE_BASES = (_InterpNotShareable, TypeError, ValueError)
+except ImportError:
+    _NOT_SHAREABLE_BASES = (TypeError, ValueError)
+
+
+class NotShareableError(*_NOT_SHAREABLE_BASES):
+    """The object does not support cross-interpreter (cross-process) data.
+
+    Code written for 3.13 (``except interpreters.NotShareableError``, a
+    ValueError there) or 3.14 (a TypeError) catches it.
+    """
 
 
 SharedBuffer = _xichan.SharedBuffer
