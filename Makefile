@@ -34,9 +34,18 @@ endif
 LIB_SRCS   = $(wildcard libclient/*.c)
 LIB_OBJS   = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TLIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/tobj/%.o)
-DAEMON_SRCS = $(filter-out broker/xichanctl.c,$(wildcard broker/*.c))
-DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
-CTL_OBJS   = $(BUILD)/obj/broker/xichanctl.o
+
+# The programs, each with its own explicit source list and libraries
+# (liburing style: no wildcard decides what a program links).  A new
+# program is one more name in PROGRAMS and its two lines here.
+PROGRAMS = xichand xichanctl
+
+xichand_SRCS   = broker/xichand.c broker/server.c broker/access.c broker/log.c
+xichand_LIBS   = -luv -lmsgpackc -lsystemd
+xichanctl_SRCS = broker/xichanctl.c broker/ctl/util.c broker/ctl/inspect.c broker/ctl/items.c \
+                 broker/ctl/peek.c broker/ctl/metrics.c broker/ctl/codec.c broker/ctl/cleanup.c \
+                 broker/ctl/stop.c broker/ctl/bridge.c
+xichanctl_LIBS = -ljansson -lmsgpackc
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -52,7 +61,7 @@ DEMO_BINS  = $(DEMO_SRCS:scripts/demo/%.c=$(BUILD)/demo/%)
 LIBSO  = $(BUILD)/lib/libxichan.so
 LIBA   = $(BUILD)/lib/libxichan.a
 TLIBA  = $(BUILD)/lib/libxichan-test.a
-BINS   = $(BUILD)/bin/xichand $(BUILD)/bin/xichanctl
+BINS   = $(PROGRAMS:%=$(BUILD)/bin/%)
 
 all: $(LIBSO) $(LIBA) $(BINS) $(BENCH_BINS) $(DEMO_BINS)
 
@@ -86,15 +95,15 @@ $(TLIBA): $(TLIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/xichand: $(DAEMON_OBJS) $(LIBA)
-	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(DAEMON_OBJS) $(LIBA) -luv -lmsgpackc
-
-$(BUILD)/bin/xichanctl: $(CTL_OBJS) $(LIBA)
-	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CTL_OBJS) $(LIBA) -lmsgpackc
+# $(call program,NAME): NAME's link rule, from NAME_SRCS and NAME_LIBS.
+define program
+$(1)_OBJS = $$($(1)_SRCS:%.c=$$(BUILD)/obj/%.o)
+$$(BUILD)/bin/$(1): $$($(1)_OBJS) $$(LIBA)
+	@mkdir -p $$(dir $$@)
+	$$(call msg,LD,$$@)
+	$$(Q)$$(CC) $$(LDFLAGS_ALL) -o $$@ $$($(1)_OBJS) $$(LIBA) $$($(1)_LIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 
 $(BUILD)/bench/%: $(BUILD)/obj/scripts/bench/%.o $(LIBA)
 	@mkdir -p $(dir $@)
@@ -162,6 +171,5 @@ clean:
 -include mk/fuzz.mk
 -include mk/soak.mk
 -include mk/install.mk
--include mk/ctl.mk
 -include mk/bench.mk
 -include mk/bridge.mk

@@ -35,7 +35,17 @@ struct xd {
 
 extern struct xd xd;
 
+/* log.c: the log (its decisions are at its top). */
 void xd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "error" | "warn" | "info" | "debug" -> XD_*, or -1. */
+int xd_log_level(const char *s);
+/* Chooses the sink: --log-file (opened now into xd.log_fd), --syslog, or
+ * stderr (timestamped, or journal prefixes); 0, or -1 after saying why. */
+int xd_log_init(const char *file, int use_syslog);
+/* SIGHUP: opens the --log-file path again and makes it fd 2. */
+void xd_log_reopen(void);
+/* sd_notify(3) to the service manager, if one asked ($NOTIFY_SOCKET). */
+void xd_notify(const char *state);
 /* Runs the event loop until SIGTERM/SIGINT; returns the exit status. */
 int xd_serve(void);
 /* Adopts a segment a dead daemon left: queues cleanups for dead sessions. */

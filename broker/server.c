@@ -73,7 +73,7 @@ struct ghost {
 
 static uv_loop_t *loop;
 static uv_poll_t listen_poll;
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t retry_timer, accept_timer;
 static int listen_fd = -1;
 static struct conn *conns;
@@ -597,10 +597,17 @@ static void start_adopted(void)
 
 /* ------------------------------------------------------------- serve */
 
+/* SIGHUP: the log file again (logrotate), nothing else. */
+static void on_hup(uv_signal_t *h, int signum)
+{
+    xd_log_reopen();
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     xd_log(XD_INFO, "%s: stopping; the segment stays, with its objects and items, for the next "
            "daemon", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    xd_notify("STOPPING=1");
     shutting_down = 1;
     uv_poll_stop(&listen_poll);
     if (!job_running)
@@ -657,6 +664,8 @@ int xd_serve(void)
         (err = uv_signal_start(&sig_term, on_signal, SIGTERM)) ||
         (err = uv_signal_init(loop, &sig_int)) ||
         (err = uv_signal_start(&sig_int, on_signal, SIGINT)) ||
+        (err = uv_signal_init(loop, &sig_hup)) ||
+        (err = uv_signal_start(&sig_hup, on_hup, SIGHUP)) ||
         (err = uv_timer_init(loop, &retry_timer)) || (err = uv_timer_init(loop, &accept_timer))) {
         xd_log(XD_ERROR, "cannot set up the event loop: %s", uv_strerror(err));
         close(listen_fd);

@@ -11,10 +11,10 @@
  * cleanup is the one command that needs no daemon: it looks for the files
  * dead ones left.
  *
- * Options.  The namespace options come before the command or after it,
- * except --name: after `create` it names the new object, so after the
- * command the namespace is spelt --namespace.  Every other option goes
- * after the command, in any order with its arguments.
+ * Options come before the command or after it, in any order with its
+ * arguments (hoist_options moves the ones before it after it), except
+ * --name: before the command it is the namespace, after `create` it names
+ * the new object, so after the command the namespace is spelt --namespace.
  *
  * Exit status: 0 ok, 1 usage (or a bad value, or bad JSON), 2 no daemon or
  * cannot attach, 3 no such object, 4 empty / not taken in time /
@@ -34,7 +34,7 @@ enum {
     O_NAME = 1 << 0, O_MAXSIZE = 1 << 1, O_UNBOUND = 1 << 2, O_KIND = 1 << 3,
     O_FORMAT = 1 << 4, O_TIMEOUT = 1 << 5, O_INTERVAL = 1 << 6, O_COUNT = 1 << 7,
     O_YES = 1 << 8, O_NOWAIT = 1 << 9, O_RAW = 1 << 10, O_WAIT = 1 << 11,
-    O_DISCARD = 1 << 12, O_FORCE = 1 << 13,
+    O_DISCARD = 1 << 12, O_FORCE = 1 << 13, O_OUTPUT = 1 << 14,
 };
 
 struct cmd {
@@ -66,10 +66,14 @@ static const struct cmd cmds[] = {
      "One object in full: name, state, items and bytes, maxsize, unbounditems,\n"
      "bindings, sessions, and a channel's send and recv ends.  A bare number\n"
      "shows the queue and the channel with that id, if both exist.\n\n" ID_TEXT},
-    {"stats", ctl_cmd_stats, NULL, 0, 0, 0, 1,
-     "usage: xichanctl stats [--json]\n\n"
+    {"stats", ctl_cmd_stats, NULL, O_INTERVAL, 0, 0, 1,
+     "usage: xichanctl stats [--interval S] [--json]\n\n"
      "The segment (name, size, creation time), heap use, objects and sessions\n"
-     "against their limits, and the daemon's pid, start time and uptime.\n"},
+     "against their limits, the traffic -- puts, gets and bytes put, summed over\n"
+     "the live queues and channels, each counted since it was created -- and the\n"
+     "daemon's pid, start time and uptime.\n\n"
+     "  --interval S    look twice, S seconds apart, and add the put, get and\n"
+     "                  byte rates between the two looks\n"},
     {"sessions", ctl_cmd_sessions, NULL, 0, 0, 0, 1,
      "usage: xichanctl sessions [--json]\n\n"
      "The sessions attached to the namespace -- one per C client or Python\n"
@@ -80,8 +84,11 @@ static const struct cmd cmds[] = {
     {"watch", ctl_cmd_watch, NULL, O_INTERVAL | O_COUNT, 0, 0, 1,
      "usage: xichanctl watch [--interval S] [--count N] [--json]\n\n"
      "stats and list, refreshed every S seconds (default 1) until Ctrl-C, or N\n"
-     "times.  On a terminal the screen is redrawn; --json prints one object per\n"
-     "refresh and line: {\"time\":..,\"stats\":{..},\"objects\":[..]}.\n"},
+     "times.  From the second refresh on, each queue and channel shows its puts,\n"
+     "gets and bytes put per second since the refresh before (PUT/s, GET/s,\n"
+     "BYTES/s; in JSON puts_per_s, gets_per_s, put_bytes_per_s), and stats the\n"
+     "namespace's.  On a terminal the screen is redrawn; --json prints one object\n"
+     "per refresh and line: {\"time\":..,\"stats\":{..},\"objects\":[..]}.\n"},
     {"create", ctl_cmd_create, ctl_check_create, O_NAME | O_MAXSIZE | O_UNBOUND, 1, 1, 1,
      "usage: xichanctl create queue|channel --name NAME [--maxsize N]\n"
      "                        [--unbound replace|error|remove] [--json]\n\n"
@@ -136,6 +143,28 @@ static const struct cmd cmds[] = {
      "  --json          {\"kind\":..,\"id\":..,\"producer\":SID,\"format\":\"msgpack\",\n"
      "                  \"unbound\":false,\"value\":...}, bytes as {\"$bytes\":\"<hex>\"}\n\n" ID_TEXT
      CHAN_TEXT},
+    {"peek", ctl_cmd_peek, NULL, O_COUNT | O_RAW | O_KIND, 1, 1, 1,
+     "usage: xichanctl peek ID|NAME [--count N] [--raw] [--kind queue|channel] [--json]\n\n"
+     "Prints the first N items (default 10) of a queue or channel, oldest first,\n"
+     "as get would, each after its index -- and takes none of them.  Each item is\n"
+     "copied on its own, so a getter at work meanwhile can make one show twice or\n"
+     "not at all.  Exit 4 when there is none.  --json: one object per item and\n"
+     "line, as get prints, with \"index\".\n\n" ID_TEXT},
+    {"purge", ctl_cmd_purge, NULL, O_KIND, 1, 1, 1,
+     "usage: xichanctl purge ID|NAME [--json]\n\n"
+     "Drops every item of a queue and keeps the queue, its name and its\n"
+     "bindings; putters waiting for room go on.  Prints how many were dropped.\n"
+     "Items put meanwhile are dropped or kept, as if they came before or after.\n"
+     "Queues only: a channel's items are senders waiting for their receiver.\n\n" ID_TEXT},
+    {"metrics", ctl_cmd_metrics, ctl_check_metrics, O_OUTPUT, 0, 0, 1,
+     "usage: xichanctl metrics [--output FILE]\n\n"
+     "The namespace in the Prometheus text format: xichan_up, segment, heap,\n"
+     "object and session gauges, and per queue and channel (labels namespace,\n"
+     "kind, id, name) items, bytes, maxsize, bindings, sessions and the counters\n"
+     "xichan_puts_total, xichan_gets_total, xichan_put_bytes_total.\n\n"
+     "  --output FILE   write FILE atomically (a temporary file, then rename), for\n"
+     "                  node_exporter's textfile collector, e.g. every 15 s:\n"
+     "                  xichanctl metrics --output /var/lib/node_exporter/xichan.prom\n"},
     {"stop", ctl_cmd_stop, NULL, O_TIMEOUT | O_DISCARD | O_FORCE, 0, 0, 0,
      "usage: xichanctl stop [--timeout S] [--discard [--force]] [--json]\n\n"
      "Stops the namespace's daemon (SIGTERM to the xichand holding the runtime\n"
@@ -178,13 +207,16 @@ static void usage(FILE *f)
             "commands:\n"
             "  list                  every queue and channel: state, items, bindings, sessions\n"
             "  show ID|NAME          one object in full\n"
-            "  stats                 segment and heap use, objects, sessions, daemon uptime\n"
+            "  stats                 segment and heap use, objects, sessions, traffic, uptime\n"
             "  sessions              attached sessions: pid, kind, start time, objects\n"
-            "  watch                 stats and list, refreshed every second\n"
+            "  watch                 stats and list with put/get rates, every second\n"
             "  create queue|channel  create a named queue or channel (--name NAME)\n"
             "  destroy ID|NAME       destroy a queue or channel, dropping its items\n"
             "  put ID|NAME [VALUE]   put a value (or stdin); it stays until taken\n"
             "  get ID|NAME           take one item and print it\n"
+            "  peek ID|NAME          print the first items without taking them\n"
+            "  purge ID|NAME         drop every item of a queue, keeping the queue\n"
+            "  metrics               the namespace in the Prometheus text format\n"
             "  stop                  stop the daemon, keeping the namespace (--discard: remove it)\n"
             "  cleanup [GLOB]        list (--yes: remove) what dead daemons left (alias gc)\n"
             "  help [COMMAND]        this text, or a command's own\n"
@@ -243,6 +275,8 @@ static const struct option long_opts[] = {
     {"discard", no_argument, NULL, 'D'},
     {"force", no_argument, NULL, 'F'},
     {"raw", no_argument, NULL, 'R'},
+    {"output", required_argument, NULL, 'o'},
+    {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
 
@@ -263,6 +297,7 @@ static unsigned opt_bit(int ch)
     case 'D': return O_DISCARD;
     case 'F': return O_FORCE;
     case 'R': return O_RAW;
+    case 'o': return O_OUTPUT;
     default: return 0;
     }
 }
@@ -305,6 +340,7 @@ static int parse_cmd(struct ctl *c, const struct cmd *cmd, int argc, char **argv
         case 'D': a->discard = 1; break;
         case 'F': a->force = 1; break;
         case 'R': a->raw = 1; break;
+        case 'o': a->output = optarg; break;
         case 'm':
             if ((rc = parse_count(c, "--maxsize", optarg, 0, &v)) == CTL_OK)
                 a->maxsize = v;
@@ -316,6 +352,7 @@ static int parse_cmd(struct ctl *c, const struct cmd *cmd, int argc, char **argv
         case 't': rc = parse_seconds(c, "--timeout", optarg, &a->timeout); break;
         case 'i':
             rc = parse_seconds(c, "--interval", optarg, &a->interval);
+            a->interval_given = 1;
             if (rc == CTL_OK && (a->interval < 0.01 || isinf(a->interval)))
                 rc = ctl_usage(c, "--interval wants 0.01 to a few thousand seconds");
             break;
@@ -386,69 +423,123 @@ static int attach(struct ctl *c)
     return CTL_ENODAEMON;
 }
 
-int main(int argc, char **argv)
+/*
+ * Options before the command.  Any command option may come there too: the
+ * ones found are moved after the command word, where parse_cmd checks
+ * them against the command, except that --name before the command is the
+ * namespace and moves as --namespace.  Returns the new argv (the command
+ * word first) in *out, or -1 after printing the usage (or help, or the
+ * version: then *status is 0).
+ */
+static int hoist_options(int argc, char **argv, char ***out, int *nout, int *status)
 {
-    static const struct option global_opts[] = {
-        {"name", required_argument, NULL, 'n'},
-        {"namespace", required_argument, NULL, 'n'},
-        {"runtime-dir", required_argument, NULL, 'r'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    struct ctl c = {.co = {.autostart = 0, .kind = "ctl"}, .cmd = "xichanctl"};
-    const struct cmd *cmd;
-    int ch, rc;
+    char **v = calloc((size_t)argc + 2, sizeof(*v));
+    int ch, n = 1, prev = optind = 1;
 
-    xichan__stdio_guard(); /* before any file or socket is opened */
-    c.a.timeout = -1;
-    c.a.interval = 1.0;
-    c.a.format = CTL_FMT_STR;
-    while ((ch = getopt_long(argc, argv, "+jh", global_opts, NULL)) != -1) {
+    *status = CTL_EUSAGE;
+    if (!v) {
+        fprintf(stderr, "xichanctl: out of memory\n");
+        return -1;
+    }
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+:jhy", long_opts, NULL)) != -1) {
         switch (ch) {
-        case 'n': c.co.name = optarg; break;
-        case 'r': c.co.runtime_dir = optarg; break;
-        case 'j': c.json = 1; break;
-        case 'h': usage(stdout); return CTL_OK;
-        case 'V': printf("xichanctl %d.%d\n", XICHAN_VERSION_MAJOR, XICHAN_VERSION_MINOR); return 0;
-        default: usage(stderr); return CTL_EUSAGE;
+        case 'h':
+            usage(stdout);
+            *status = CTL_OK;
+            free(v);
+            return -1;
+        case 'V':
+            printf("xichanctl %d.%d\n", XICHAN_VERSION_MAJOR, XICHAN_VERSION_MINOR);
+            *status = CTL_OK;
+            free(v);
+            return -1;
+        case 'n': /* before the command, --name is the namespace */
+            v[n++] = "--namespace";
+            v[n++] = optarg;
+            break;
+        case ':':
+        case '?':
+            fprintf(stderr, "xichanctl: %s '%s'\n", ch == ':' ? "a value is missing after" : "unknown option",
+                    argv[optind - 1]);
+            usage(stderr);
+            free(v);
+            return -1;
+        default: /* as written, for parse_cmd (a cluster like -jy moves whole) */
+            for (int i = prev; i < optind; i++)
+                v[n++] = argv[i];
+            break;
         }
+        prev = optind;
     }
     if (optind >= argc) {
         usage(stderr);
-        return CTL_EUSAGE;
+        free(v);
+        return -1;
     }
-    if (!strcmp(argv[optind], "help")) {
-        if (optind + 1 >= argc || !strcmp(argv[optind + 1], "help")) {
+    v[0] = argv[optind];
+    for (int i = optind + 1; i < argc; i++)
+        v[n++] = argv[i];
+    v[n] = NULL;
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+/* Runs the command line argv (the command word first, options after it). */
+static int dispatch(struct ctl *c, int argc, char **argv)
+{
+    const struct cmd *cmd;
+    int rc;
+
+    optind = 0;
+    if (!strcmp(argv[0], "help")) {
+        const char *what = argc > 1 ? argv[argc - 1] : NULL; /* options first, then the word */
+        if (!what || what[0] == '-' || !strcmp(what, "help")) {
             usage(stdout);
             return CTL_OK;
         }
-        if (!(cmd = find_cmd(argv[optind + 1]))) {
-            fprintf(stderr, "xichanctl: no command '%s' (xichanctl help lists them)\n",
-                    argv[optind + 1]);
+        if (!(cmd = find_cmd(what))) {
+            fprintf(stderr, "xichanctl: no command '%s' (xichanctl help lists them)\n", what);
             return CTL_EUSAGE;
         }
         fputs(cmd->help, stdout);
         return CTL_OK;
     }
-    if (!(cmd = find_cmd(argv[optind]))) {
-        fprintf(stderr, "xichanctl: unknown command '%s'\n", argv[optind]);
+    if (!(cmd = find_cmd(argv[0]))) {
+        fprintf(stderr, "xichanctl: unknown command '%s'\n", argv[0]);
         usage(stderr);
         return CTL_EUSAGE;
     }
-    c.cmd = cmd->name;
-    rc = parse_cmd(&c, cmd, argc - optind, argv + optind);
+    c->cmd = cmd->name;
+    rc = parse_cmd(c, cmd, argc, argv);
     if (rc < 0) {
         fputs(cmd->help, stdout);
         return CTL_OK;
     }
-    if (rc != CTL_OK || (cmd->check && (rc = cmd->check(&c)) != CTL_OK))
+    if (rc != CTL_OK || (cmd->check && (rc = cmd->check(c)) != CTL_OK))
         return rc;
-    if (cmd->attach && (rc = attach(&c)) != CTL_OK)
+    if (cmd->attach && (rc = attach(c)) != CTL_OK)
         return rc;
-    rc = cmd->run(&c);
+    rc = cmd->run(c);
     fflush(stdout);
-    xichan_client_close(c.cl);
+    xichan_client_close(c->cl);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl c = {.co = {.autostart = XICHAN_AUTOSTART_OFF, .kind = "ctl"}, .cmd = "xichanctl"};
+    char **v;
+    int rc, n;
+
+    xichan__stdio_guard(); /* before any file or socket is opened */
+    c.a.timeout = -1;
+    c.a.interval = 1.0;
+    c.a.format = CTL_FMT_STR;
+    if (hoist_options(argc, argv, &v, &n, &rc) < 0)
+        return rc;
+    rc = dispatch(&c, n, v);
+    free(v);
     return rc;
 }

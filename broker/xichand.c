@@ -33,6 +33,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,31 +47,6 @@
 #define MAX_SIZE (64ull << 30)
 
 struct xd xd;
-
-/* ------------------------------------------------------------- logging */
-
-static const char *level_names[] = {"error", "warn", "info", "debug"};
-
-void xd_log(int level, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (level > xd.log_level)
-        return;
-    fprintf(stderr, "xichand[%d]: %s: ", (int)getpid(), level_names[level]);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static int parse_level(const char *s)
-{
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, level_names[i]))
-            return i;
-    return -1;
-}
 
 /*
  * A whole number with an optional K, M, G or T suffix (and B): 0, -1 if s
@@ -200,7 +176,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: xichand [--name N] [--runtime-dir D] [--group G] [--size BYTES]\n"
             "               [--sessions N] [--objects N] [--bindings N] [--foreground | --daemon]\n"
-            "               [--pid-file F] [--log-file F] [--log-level error|warn|info|debug]\n"
+            "               [--pid-file F] [--log-file F | --syslog]\n"
+            "               [--log-level error|warn|info|debug]\n"
             "\n"
             "Serves the xichan namespace N ($XICHAN_NAME, default 'default') from a\n"
             "shared-memory segment of BYTES (default $XICHAN_SIZE, else 64M; K, M, G suffixes), with its\n"
@@ -212,7 +189,8 @@ static void usage(FILE *f)
             "segment 0660, all of group G).\n"
             "--daemon detaches once the daemon serves (stdin and stdout go to /dev/null);\n"
             "--log-file appends the log once the daemon serves (start-up errors still go\n"
-            "to stderr).\n"
+            "to stderr) and is reopened on SIGHUP; --syslog logs to syslog (daemon).\n"
+            "Under systemd (Type=notify) it says READY=1 once it serves.\n"
             "$XICHAN_SESSIONS, $XICHAN_OBJECTS and $XICHAN_BINDINGS are the defaults of\n"
             "--sessions, --objects and --bindings, as $XICHAN_SIZE is of --size: a daemon\n"
             "a client starts gets them from the client's environment.\n"
@@ -561,6 +539,28 @@ void xd_ready(void)
         close(xd.log_fd);
         xd.log_fd = -1;
     }
+    /* Type=notify: the socket accepts sessions from now on. */
+    {
+        char state[160];
+        snprintf(state, sizeof(state), "READY=1\nMAINPID=%d\nSTATUS=serving namespace '%s'",
+                 (int)getpid(), xd.ns);
+        xd_notify(state);
+    }
+}
+
+/*
+ * systemd's readiness protocol through libsystemd's sd_notify, which does
+ * nothing when $NOTIFY_SOCKET is unset (no service manager asked).  The
+ * variable is left set: MAINPID names us, and a --daemon grandchild is the
+ * process that sends.
+ */
+void xd_notify(const char *state)
+{
+    int rc = sd_notify(0, state);
+
+    if (rc < 0)
+        xd_log(XD_WARN, "cannot notify the service manager (%.*s): %s",
+               (int)strcspn(state, "\n"), state, strerror(-rc));
 }
 
 int main(int argc, char **argv)
@@ -578,20 +578,21 @@ int main(int argc, char **argv)
         {"pid-file", required_argument, NULL, 'p'},
         {"log-file", required_argument, NULL, 'L'},
         {"log-level", required_argument, NULL, 'l'},
+        {"syslog", no_argument, NULL, 'Y'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *name = NULL, *rdir = NULL, *log_file = NULL, *env, *group = getenv("XICHAN_GROUP");
-    int c, daemonize = 0, rc;
+    int c, daemonize = 0, use_syslog = 0, rc;
 
     xichan__stdio_guard(); /* before any file or socket is opened */
     xd.size = UINT64_MAX; /* unset: geometry_from_env fills these in after the options */
     xd.nsessions = xd.nobjects = xd.nbindings = 0;
     xd.lock_fd = xd.ready_fd = xd.log_fd = xd.dir_fd = -1;
     xd.log_level = XD_INFO;
-    if ((env = getenv("XICHAN_LOG_LEVEL")) && parse_level(env) >= 0)
-        xd.log_level = parse_level(env);
+    if ((env = getenv("XICHAN_LOG_LEVEL")) && xd_log_level(env) >= 0)
+        xd.log_level = xd_log_level(env);
     while ((c = getopt_long(argc, argv, "n:r:s:fdh", opts, NULL)) != -1) {
         switch (c) {
         case 'n': name = optarg; break;
@@ -613,8 +614,9 @@ int main(int argc, char **argv)
         case 'd': daemonize = 1; break;
         case 'p': xd.pid_file = optarg; break;
         case 'L': log_file = optarg; break;
+        case 'Y': use_syslog = 1; break;
         case 'l':
-            if ((xd.log_level = parse_level(optarg)) < 0) {
+            if ((xd.log_level = xd_log_level(optarg)) < 0) {
                 fprintf(stderr, "xichand: --log-level: error, warn, info or debug\n");
                 return EXIT_USAGE;
             }
@@ -656,20 +658,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "xichand: runtime dir path too long\n");
         return EXIT_USAGE;
     }
+    if (log_file && use_syslog) {
+        fprintf(stderr, "xichand: --log-file and --syslog: choose one\n");
+        return EXIT_USAGE;
+    }
     snprintf(xd.sock_name, sizeof(xd.sock_name), "%s.sock", xd.ns);
     snprintf(xd.lock_name, sizeof(xd.lock_name), "%s.lock", xd.ns);
     if ((rc = xd_access_init(group)) < 0)
         return rc == -2 ? EXIT_USAGE : 1;
     signal(SIGPIPE, SIG_IGN);
+    /* SIGHUP reopens the log (server.c); until the loop handles it, and
+     * for a daemon whose terminal goes away, it must not end the daemon. */
+    signal(SIGHUP, SIG_IGN);
     if (daemonize)
         close_inherited();
-    if (log_file) {
-        xd.log_fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (xd.log_fd < 0) {
-            fprintf(stderr, "xichand: cannot open log file %s: %s\n", log_file, strerror(errno));
-            return 1;
-        }
-    }
+    if (xd_log_init(log_file, use_syslog) < 0)
+        return 1;
     if (daemonize && detach() < 0) {
         fprintf(stderr, "xichand: cannot detach: %s\n", strerror(errno));
         return 1;

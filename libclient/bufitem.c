@@ -198,7 +198,7 @@ static int make(xichan_client *cl, const xichan_bufdesc *d, int unboundop, int64
     struct xichan_blk *b;
     int err;
 
-    if (!n || unboundop < XICHAN_UNBOUND_DEFAULT || unboundop > XICHAN_UNBOUND_REPLACE)
+    if (!n || !XICHAN_UNBOUND_OK(unboundop))
         return XICHAN_EINVAL;
     if (n > UINT32_MAX) {
         xichan__set_refusal(XICHAN_E2BIG, "item of %llu bytes is over the 4 GiB limit of an item",

@@ -326,7 +326,7 @@ static int greet(int fd, const char *kind, uint32_t reattach_sid, uint32_t reatt
 
 int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
 {
-    xichan_client_opts def = {.autostart = -1};
+    xichan_client_opts def = {.autostart = XICHAN_AUTOSTART_DEFAULT};
     struct xichan_msg_welcome w;
     xichan_client *cl;
     char dir[400];
@@ -347,8 +347,8 @@ int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
     if ((err = xichan__ns_name(cl->ns, sizeof(cl->ns), opts->name)) ||
         (err = xichan__runtime_dir(dir, sizeof(dir), opts->runtime_dir)))
         goto fail;
-    autostart = opts->autostart;
-    if (autostart < 0)
+    autostart = opts->autostart > 0;
+    if (opts->autostart == XICHAN_AUTOSTART_DEFAULT)
         autostart = !((env = getenv("XICHAN_AUTOSTART")) && !strcmp(env, "0"));
     if ((err = connect_or_start(cl->ns, dir, autostart, &cl->fd)))
         goto fail;

@@ -1,5 +1,5 @@
 /*
- * errors.c -- messages and names for XICHAN_E* codes, and the clock helpers.
+ * errors.c -- messages and names for XICHAN_E* codes.
  *
  * Both tables come from the one XICHAN_ERRNO_MAP in xichan.h, so a code
  * cannot exist without its message.
@@ -12,15 +12,13 @@
  * connect path records it with xichan__set_refusal() and xichan_strerror()
  * returns it for that same code, until the thread's next client open.
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "internal.h"
 
 static _Thread_local int refusal_code;
-static _Thread_local char refusal_text[256];
+static _Thread_local char refusal_text[512]; /* the ENOSPC text with its sizes and advice runs long */
 
 void xichan__set_refusal(int err, const char *fmt, ...)
 {
@@ -72,25 +70,4 @@ const char *xichan_err_name(int err)
     default:
         return "XICHAN_E?";
     }
-}
-
-int64_t xichan_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t xichan_deadline(double seconds)
-{
-    int64_t now = xichan_now_ns();
-    double ns;
-
-    if (!(seconds > 0)) /* negative, zero and NaN: try once */
-        return XICHAN_NOWAIT;
-    ns = seconds * 1e9;
-    if (ns >= (double)(XICHAN_FOREVER - now))
-        return XICHAN_FOREVER;
-    return now + (int64_t)ns;
 }

@@ -51,6 +51,10 @@
  *   returning it for a dead holder) finds the queue again.  Either way
  *   the item is in the queue or held, never both and never lost.
  *
+ * The statistics counters (puts, gets, put_bytes) follow the commit of a
+ * push or pop; a holder that dies in between loses one count, which no
+ * decision depends on.
+ *
  * A repair that finds a link outside the heap, a block in a state no
  * linked block can have, or more blocks than the heap can hold, fails:
  * the object is then marked broken (lock.c) rather than guessed at.
@@ -72,6 +76,17 @@
  * again.
  */
 #include "internal.h"
+
+/*
+ * Adds v to a statistics counter (shm_layout.h, struct xichan_fifo).  The
+ * object's lock orders the writers, so a relaxed load and store do (no
+ * locked read-modify-write); being atomic, they let a reader without the
+ * lock see a whole value.
+ */
+static inline void count_add(xichan_atomic_u64 *c, uint64_t v)
+{
+    xa_store_relaxed(c, xa_load_relaxed(c) + v);
+}
 
 /* A linked block, validated; NULL if the offset or the block is not sane. */
 static struct xichan_blk *linked(const struct xichan_shm *shm, uint32_t off)
@@ -133,6 +148,8 @@ int xichan__fifo_push(struct xichan_shm *shm, struct xichan_obj *o, struct xicha
     f->tail = off;
     f->count++;
     f->bytes += it->len;
+    count_add(&f->puts, 1);
+    count_add(&f->put_bytes, it->len);
     /* The block now belongs to the fifo; it keeps the producer as owner. */
     xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_QUEUED, it->producer));
     xichan__fault(XICHAN_FAULT_PUSH_DONE);
@@ -175,6 +192,7 @@ int xichan__fifo_pop(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid,
      * looks no further (xichan__fifo_has). */
     o->fifo.last_popped = xichan__item(b)->ticket;
     unlink_leased(shm, o, NULL, b, sid, XICHAN_FAULT_POP_UNLINKED);
+    count_add(&o->fifo.gets, 1);
     *out = b;
     return 0;
 }
@@ -208,6 +226,24 @@ int xichan__fifo_has(struct xichan_shm *shm, struct xichan_obj *o, uint32_t tick
     /* Tickets wrap: compare by signed distance. */
     return (int32_t)(ticket - xichan__item(h)->ticket) >= 0 &&
            (int32_t)(o->fifo.next_ticket - ticket) > 0;
+}
+
+int xichan__fifo_nth(struct xichan_shm *shm, struct xichan_obj *o, uint64_t n,
+                     struct xichan_blk **out)
+{
+    uint32_t guard = xichan__heap_max_blocks(shm); /* count is derived: no cap */
+    struct xichan_blk *b;
+
+    *out = NULL;
+    for (uint32_t off = o->fifo.head; off; off = b->link) {
+        if (!(b = linked(shm, off)) || guard-- == 0)
+            return XICHAN_ECORRUPT;
+        if (n-- == 0) {
+            *out = b;
+            return 0;
+        }
+    }
+    return XICHAN_EEMPTY;
 }
 
 int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o)

@@ -8,6 +8,15 @@
  * the short bound (tag-lock-bound): its record says LOCKED and by whom,
  * with what table_lock alone guards (id, kind, name, sessions).
  * Nothing here writes shared state, except the repairs the locks may run.
+ *
+ * xichan_sessions reads the session table with no lock.  The daemon is its
+ * only writer, and it fills a slot before it stores LIVE with release, so a
+ * slot read after an acquire load of LIVE is complete.  A slot that is
+ * freed and reused while we copy it is caught by reading its state and sid
+ * again after the copy: session ids wrap after 2^28 but skip ids a live or
+ * cleaning session holds (sessions.c), so a slot showing the same sid
+ * before and after is the same session.  The object counts come from one
+ * pass over the bindings under table_lock.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,17 +80,23 @@ static int snapshot(struct xichan_shm *shm, uint32_t i, uint32_t sid, xichan_obj
     return 0;
 }
 
+/* The checks of a call that fills up to cap records of out. */
+static int list_args(xichan_client *cl, const void *out, size_t cap)
+{
+    int err = xichan__client_ok(cl);
+
+    return err ? err : !out && cap ? XICHAN_EINVAL : 0;
+}
+
 int xichan_list(xichan_client *cl, xichan_obj_info *out, size_t cap)
 {
     struct xichan_shm *shm;
     uint64_t (*order)[2] = NULL;
     uint32_t n = 0;
-    int err = xichan__client_ok(cl);
+    int err = list_args(cl, out, cap);
 
     if (err)
         return err;
-    if (!out && cap)
-        return XICHAN_EINVAL;
     shm = cl->shm;
     order = malloc(sizeof(*order) * (shm->nobjects ? shm->nobjects : 1));
     if (!order)
@@ -130,6 +145,45 @@ int xichan_info(xichan_client *cl, int kind, uint64_t id, xichan_obj_info *out)
     return err;
 }
 
+/*
+ * Copies one queued item, leaving it queued.  The object's lock is held
+ * only for the walk and the copy, so the item may be taken a moment later;
+ * out describes the copy in buf and owns nothing (its release is a no-op).
+ */
+int xichan_peek(xichan_client *cl, int kind, uint64_t id, uint64_t index, void *buf, size_t cap,
+                xichan_item *out)
+{
+    struct xichan_objref ref;
+    struct xichan_blk *b;
+    int err;
+
+    if (!out || (!buf && cap))
+        return XICHAN_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if ((err = find_any(cl, kind, id, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err;
+    if ((err = xichan__fifo_nth(cl->shm, ref.o, index, &b)) == 0) {
+        const struct xichan_itemhdr *it = xichan__item(b);
+        uint16_t flags = xa_load_acquire(&it->flags);
+
+        out->producer = it->producer;
+        out->fmt = it->fmt;
+        out->data = buf;
+        if (flags & (XICHAN_IF_UNBOUND | XICHAN_IF_UNBOUND_ERR)) {
+            /* What a getter would meet: UNBOUND, or (error) a failed get. */
+            out->unbound = flags & XICHAN_IF_UNBOUND ? 1 : 2;
+        } else {
+            out->len = it->len;
+            if (it->len <= cap)
+                memcpy(buf, xichan__item_data(b), it->len);
+            else
+                err = XICHAN_E2BIG;
+        }
+    }
+    xichan__obj_unlock(ref.o);
+    return err;
+}
+
 int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids, size_t cap)
 {
     struct xichan_objref ref;
@@ -144,6 +198,67 @@ int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids
         return err;
     n = count_sessions(cl->shm, ref.slot, ref.gen, sids, cap);
     xichan__table_unlock(cl->shm);
+    return (int)n;
+}
+
+static int by_sid(const void *a, const void *b)
+{
+    uint32_t x = ((const xichan_session_info *)a)->sid, y = ((const xichan_session_info *)b)->sid;
+
+    return x < y ? -1 : x > y;
+}
+
+int xichan_sessions(xichan_client *cl, xichan_session_info *out, size_t cap)
+{
+    struct xichan_shm *shm;
+    xichan_session_info *rows;
+    uint32_t n = 0;
+    int err = list_args(cl, out, cap);
+
+    if (err)
+        return err;
+    shm = cl->shm;
+    if (!(rows = calloc(shm->nsessions ? shm->nsessions : 1, sizeof(*rows))))
+        return XICHAN_ENOMEM;
+    for (uint32_t i = 0; i < shm->nsessions; i++) {
+        struct xichan_session *s = &shm->sessions[i];
+        /* Acquire: pairs with the daemon's release store of LIVE (sessions.c). */
+        uint32_t st = xa_load_acquire(&s->state), sid = s->sid;
+        xichan_session_info *r = &rows[n];
+
+        if (st != XICHAN_SESS_LIVE && !xichan__sess_ending(st))
+            continue;
+        r->sid = sid;
+        r->pid = s->pid;
+        r->uid = s->uid;
+        r->start_ns = s->start_ns;
+        memcpy(r->kind, s->kind, sizeof(r->kind));
+        r->kind[sizeof(r->kind) - 1] = '\0';
+        for (char *k = r->kind; *k; k++)
+            if (*k < 0x20 || *k > 0x7E)
+                *k = '?'; /* shm bytes are untrusted */
+        /* Still the same session?  Else it ended while we copied: skip it. */
+        atomic_thread_fence(memory_order_acquire);
+        if (xa_load_relaxed(&s->state) == XICHAN_SESS_FREE || s->sid != sid)
+            continue;
+        r->state = st == XICHAN_SESS_LIVE ? XICHAN_SESSION_LIVE : XICHAN_SESSION_ENDING;
+        n++;
+    }
+    qsort(rows, n, sizeof(*rows), by_sid);
+    if (xichan__table_lock(shm, cl->sid, XICHAN_NOWAIT) == 0) { /* never wait on a stuck holder */
+        for (uint32_t j = 0; j < shm->nbindings; j++) {
+            xichan_session_info key = {.sid = shm->bindings[j].sid}, *r;
+            if (key.sid && (r = bsearch(&key, rows, n, sizeof(*rows), by_sid)))
+                r->nobjects++;
+        }
+        xichan__table_unlock(shm);
+    } else {
+        for (uint32_t i = 0; i < n; i++)
+            rows[i].nobjects = -1;
+    }
+    if (cap && n)
+        memcpy(out, rows, sizeof(*rows) * (n < cap ? n : cap));
+    free(rows);
     return (int)n;
 }
 
@@ -165,7 +280,11 @@ int xichan_stats_get(xichan_client *cl, xichan_stats *out)
     out->heap_size = shm->heap_size;
     out->max_objects = shm->nobjects;
     out->max_sessions = shm->nsessions;
-    out->daemon_pid = xa_load_relaxed(&shm->hdr->daemon_pid);
+    /* Acquire: pairs with the daemon's release store of its pid, made after
+     * it stored its start time (xichand.c). */
+    out->daemon_pid = xa_load_acquire(&shm->hdr->daemon_pid);
+    out->daemon_start_ns = out->daemon_pid ? xa_load_relaxed(&shm->hdr->daemon_start_ns) : 0;
+    out->created_ns = shm->hdr->created_ns;
     memcpy(out->segment_name, shm->name, sizeof(out->segment_name));
     if ((err = xichan__heap_lock(shm, cl->sid, XICHAN_NOWAIT)))
         return err;

@@ -327,6 +327,10 @@ int xichan__fifo_take(struct xichan_shm *shm, struct xichan_obj *o, uint32_t tic
 /* 1 if the item with that ticket is still queued (only its pusher removes it
  * from the middle, so "at or after the head" is exact). */
 int xichan__fifo_has(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ticket);
+/* The item n places after the head (0: the head), left queued; XICHAN_EEMPTY
+ * if there are not that many. */
+int xichan__fifo_nth(struct xichan_shm *shm, struct xichan_obj *o, uint64_t n,
+                     struct xichan_blk **out);
 /* Recomputes tail/count/bytes/next_ticket and re-marks linked blocks QUEUED. */
 int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o);
 /* Frees every item (takes heap_lock inside; if it cannot, drops nothing). */

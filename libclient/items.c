@@ -289,8 +289,7 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
     struct xichan_itemhdr *it;
     int err;
 
-    if (fmt < 0 || fmt > 255 || unboundop < XICHAN_UNBOUND_DEFAULT ||
-        unboundop > XICHAN_UNBOUND_REPLACE || (!data && len))
+    if (fmt < 0 || fmt > 255 || !XICHAN_UNBOUND_OK(unboundop) || (!data && len))
         return XICHAN_EINVAL;
     if (len > UINT32_MAX) {
         xichan__set_refusal(XICHAN_E2BIG, "item of %llu bytes is over the 4 GiB limit of an item",

@@ -178,7 +178,7 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
     int err;
 
     if (kind < XICHAN_KIND_QUEUE || kind > XICHAN_KIND_BUFFER || fmt < 0 || fmt > 255 ||
-        unboundop < XICHAN_UNBOUND_DEFAULT || unboundop > XICHAN_UNBOUND_REPLACE)
+        !XICHAN_UNBOUND_OK(unboundop))
         return XICHAN_EINVAL;
     if (name && (!name[0] || strlen(name) >= XICHAN_NAME_MAX))
         return name[0] ? XICHAN_ENAMETOOLONG : XICHAN_EINVAL;
@@ -643,4 +643,9 @@ void xichan__obj_fill_info(struct xichan_shm *shm, struct xichan_obj *o, xichan_
     info->unboundop = o->unboundop;
     memcpy(info->name, o->name, sizeof(info->name));
     info->name[sizeof(info->name) - 1] = '\0';
+    if (xichan__obj_has_fifo(o)) {
+        info->puts = xa_load_relaxed(&o->fifo.puts);
+        info->gets = xa_load_relaxed(&o->fifo.gets);
+        info->put_bytes = xa_load_relaxed(&o->fifo.put_bytes);
+    }
 }

@@ -25,6 +25,14 @@ static int queue_ref(xichan_client *cl, xichan_queue_id q, struct xichan_objref 
     return xichan__resolve(cl, XICHAN_KIND_QUEUE, q.id, ref);
 }
 
+/* The queue, resolved and locked (unlock with xichan__obj_unlock). */
+static int queue_lock(xichan_client *cl, xichan_queue_id q, struct xichan_objref *ref)
+{
+    int err = queue_ref(cl, q, ref);
+
+    return err ? err : xichan__obj_lock(cl->shm, ref, cl->sid);
+}
+
 static int is_full(const struct xichan_obj *o)
 {
     return o->maxsize > 0 && (int64_t)o->fifo.count >= o->maxsize;
@@ -62,16 +70,22 @@ int xichan_queue_bind(xichan_client *cl, xichan_queue_id q)
     return xichan__lifecycle(cl, XICHAN_KIND_QUEUE, q.id, XICHAN__BIND);
 }
 
-int xichan_queue_release(xichan_client *cl, xichan_queue_id q)
+int xichan_queue_unbind(xichan_client *cl, xichan_queue_id q)
 {
     return xichan__lifecycle(cl, XICHAN_KIND_QUEUE, q.id, XICHAN__UNBIND);
 }
 
+int xichan_queue_release(xichan_client *cl, xichan_queue_id q)
+{
+    return xichan_queue_unbind(cl, q);
+}
+
 /* --------------------------------------------------------------- put */
 
-/* Publishes the made item at off into the queue ref names; discards it on failure. */
+/* Publishes the made item at off into the queue ref names; discards it on
+ * failure.  ticket (may be NULL) gets the item's fifo ticket. */
 static int put_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t off,
-                    int64_t deadline_ns)
+                    int64_t deadline_ns, uint32_t *ticket)
 {
     struct xichan_objref ref = *rp;
     struct xichan_obj *o = ref.o;
@@ -86,6 +100,8 @@ static int put_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t 
                 xichan__obj_unlock(o);
                 break;
             }
+            if (ticket) /* stamped by the push, under the lock */
+                *ticket = xichan__item(xichan__blk(cl->shm, off))->ticket;
             xichan__obj_unlock(o);
             xichan__notify(&o->put_seq, &o->getters, 1);
             return 0;
@@ -114,7 +130,7 @@ int xichan__queue_put_made(xichan_client *cl, xichan_queue_id q, uint32_t off, i
         xichan__item_discard(cl, off);
         return err;
     }
-    return put_made(cl, &ref, off, deadline_ns);
+    return put_made(cl, &ref, off, deadline_ns, NULL);
 }
 
 int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data, size_t len,
@@ -128,7 +144,70 @@ int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *
     if ((err = queue_ref(cl, q, &ref)) ||
         (err = xichan__item_make(cl, fmt, data, len, unboundop, deadline_ns, &off)))
         return err;
-    return put_made(cl, &ref, off, deadline_ns);
+    return put_made(cl, &ref, off, deadline_ns, NULL);
+}
+
+/* ----------------------------------------------------------- hand-off */
+
+#define HANDOFF_POLL_MS 10
+
+/*
+ * The put, then a wait until the item is no longer queued.  The item's
+ * ticket comes from its own header, read under the lock right after the
+ * push, so nothing has to look for "our" item.  "No longer queued" is exact
+ * for a queue (xichan__fifo_has): items leave from the head, by a purge or
+ * destroy, or by their producer's withdrawal -- ours, here.  The wait polls
+ * every HANDOFF_POLL_MS (xichan__wait on a private word, and the interrupt
+ * callback asked after each period) rather than sleeping on get_seq: a getter wakes
+ * one waiter there (n = 1), and a hand-off waiter must not swallow the wake
+ * a putter blocked on a full queue needs.
+ *
+ * Crash: the put commits as any put does; a hand-off killed while it waits
+ * leaves an ordinary queued item, and a withdrawal is fifo.c's take.
+ */
+int xichan_queue_handoff(xichan_client *cl, xichan_queue_id q, int fmt, const void *data,
+                         size_t len, int unboundop, int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    struct xichan_blk *b;
+    xichan_atomic_u32 never = 0; /* nothing bumps it: xichan__wait is the timer */
+    uint32_t off, ticket = 0;
+    int err, stop = 0; /* XICHAN_EINTR once the interrupt callback asked */
+
+    if ((err = queue_ref(cl, q, &ref)) ||
+        (err = xichan__item_make(cl, fmt, data, len, unboundop, deadline_ns, &off)) ||
+        (err = put_made(cl, &ref, off, deadline_ns, &ticket)))
+        return err;
+    for (;;) {
+        int64_t now = xichan_now_ns(), until;
+
+        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+            return err; /* destroyed (with the item), or broken */
+        if (!xichan__fifo_has(cl->shm, ref.o, ticket)) {
+            xichan__obj_unlock(ref.o);
+            return 0;
+        }
+        if (stop || now >= deadline_ns) {
+            /* Withdraw it, unless a getter took it after all. */
+            if (xichan__fifo_take(cl->shm, ref.o, ticket, cl->sid, &b) != 0) {
+                xichan__obj_unlock(ref.o);
+                return 0;
+            }
+            xichan__obj_unlock(ref.o);
+            xichan__item_discard(cl, xichan__blk_off(cl->shm, b));
+            xichan__notify(&ref.o->get_seq, &ref.o->putters, 1); /* a slot came free */
+            return stop ? stop : XICHAN_ETIMEDOUT;
+        }
+        xichan__obj_unlock(ref.o);
+        until = deadline_ns - now > HANDOFF_POLL_MS * 1000000ll ? now + HANDOFF_POLL_MS * 1000000ll
+                                                                : deadline_ns;
+        /* Ends after the poll period (or at the deadline): look again.  A
+         * period that ends at our own deadline skips the callback in
+         * xichan__wait, so it is asked here. */
+        if (xichan__wait(&never, 0, until, &cl->waiter) == XICHAN_EINTR ||
+            (cl->waiter.check && cl->waiter.check(cl->waiter.arg)))
+            stop = XICHAN_EINTR;
+    }
 }
 
 /* --------------------------------------------------------------- get */
@@ -216,7 +295,7 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
 
     if ((err = queue_ref(cl, q, &ref)))
         return err;
-    if ((!items && n) || n > INT32_MAX || unboundop < 0 || unboundop > XICHAN_UNBOUND_REPLACE)
+    if ((!items && n) || n > INT32_MAX || !XICHAN_UNBOUND_OK(unboundop))
         return XICHAN_EINVAL;
     o = ref.o;
     while (done < n) {
@@ -389,6 +468,32 @@ void xichan_items_release(xichan_item *items, size_t n)
     }
 }
 
+/* ------------------------------------------------------------- purge */
+
+/*
+ * Drops every queued item through fifo.c's drop_all, which unlinks the
+ * head one item at a time (tag-fifo-commit: each unlink is one commit), so
+ * a purger killed half-way has dropped a prefix of the queue and left the
+ * rest queued and whole; the item it held LEASED is the daemon's to
+ * reclaim.  In-flight references the dropped items carried stay counted, as
+ * for any item dropped unread (xichan_obj_inflight).
+ */
+int64_t xichan_queue_purge(xichan_client *cl, xichan_queue_id q)
+{
+    struct xichan_objref ref;
+    int64_t n;
+    int err;
+
+    if ((err = queue_lock(cl, q, &ref)))
+        return err;
+    n = ref.o->fifo.count;
+    err = xichan__fifo_drop_all(cl->shm, ref.o, cl->sid);
+    xichan__obj_unlock(ref.o);
+    /* Room for every putter blocked on a full queue. */
+    xichan__notify(&ref.o->get_seq, &ref.o->putters, INT32_MAX);
+    return err ? err : n;
+}
+
 /* ------------------------------------------------------------- state */
 
 int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q)
@@ -397,7 +502,7 @@ int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q)
     int64_t n;
     int err;
 
-    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = queue_lock(cl, q, &ref)))
         return err;
     n = ref.o->fifo.count;
     xichan__obj_unlock(ref.o);
@@ -409,7 +514,7 @@ int xichan_queue_full(xichan_client *cl, xichan_queue_id q)
     struct xichan_objref ref;
     int err, full;
 
-    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = queue_lock(cl, q, &ref)))
         return err;
     full = is_full(ref.o);
     xichan__obj_unlock(ref.o);
@@ -422,7 +527,7 @@ int xichan_queue_defaults(xichan_client *cl, xichan_queue_id q, int64_t *maxsize
     struct xichan_objref ref;
     int err;
 
-    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = queue_lock(cl, q, &ref)))
         return err;
     if (maxsize)
         *maxsize = ref.o->maxsize;

@@ -76,6 +76,7 @@ uint32_t xichan__layout_hash(void)
         sizeof(struct xichan_session),
         sizeof(struct xichan_obj),
         offsetof(struct xichan_obj, fifo),
+        sizeof(struct xichan_fifo),
         offsetof(struct xichan_obj, put_seq),
         offsetof(struct xichan_obj, name),
         sizeof(struct xichan_binding),

@@ -61,7 +61,9 @@
 #include "atomics.h"
 
 #define XICHAN_MAGIC "XICHANsg"
-#define XICHAN_LAYOUT_VERSION 3u /* 3: leases (XICHAN_IF_HELD, fifo.held), XICHAN_OF_DEMAND */
+/* 2: items outlive their process (XICHAN_IF_KEPT, UNBINDING); 3: leases
+ * (XICHAN_IF_HELD, fifo.held), XICHAN_OF_DEMAND; 4: per-object counters. */
+#define XICHAN_LAYOUT_VERSION 4u
 
 #define XICHAN_UNIT 16u              /* heap sizes and offsets are in units */
 #define XICHAN_NBINS 32u             /* free-list bins: bin k holds [2^k, 2^(k+1)) units */
@@ -182,6 +184,13 @@ enum xichan_obj_flags {
 /*
  * A FIFO of items, shared by queues and channels (fifo.c).  head and the
  * blocks' link fields are authoritative; the rest is derived.
+ *
+ * The counters are statistics for operators (xichanctl stats, metrics):
+ * totals since the object was created, bumped by push and pop under the
+ * object's lock, with relaxed atomic adds so that a reader needs no lock.
+ * They sit on the cache line of put_seq, which every push and pop writes
+ * anyway.  Nothing reads them to decide anything, and no repair recomputes
+ * them: a holder that dies between a commit and its add loses one count.
  */
 struct xichan_fifo {
     uint32_t head, tail;      /* unit offsets of blocks, 0 = none */
@@ -191,6 +200,9 @@ struct xichan_fifo {
     uint32_t held;            /* intent: unit offset of a block being held or returned
                                  (lease.c, tag-lease-intent), 0 = none */
     uint64_t bytes;           /* payload bytes */
+    xichan_atomic_u64 puts;   /* items pushed, ever */
+    xichan_atomic_u64 gets;   /* items popped by a get or recv, ever */
+    xichan_atomic_u64 put_bytes; /* payload bytes pushed, ever */
 };
 
 /*
@@ -300,7 +312,9 @@ _Static_assert(sizeof(struct xichan_itemhdr) == XICHAN_UNIT, "item header is one
 _Static_assert(XICHAN_ITEM_OVERHEAD == 32, "per-item overhead is 32 bytes");
 _Static_assert(sizeof(struct xichan_binding) == 16, "binding entries are 16 bytes");
 _Static_assert(sizeof(struct xichan_session) == 64, "session slots are 64 bytes");
-_Static_assert(sizeof(struct xichan_obj) <= 256, "an empty queue costs at most 256 bytes");
+/* An empty queue costs its slot and one binding: at most 256 bytes. */
+_Static_assert(sizeof(struct xichan_obj) + sizeof(struct xichan_binding) <= 256,
+               "an empty queue costs at most 256 bytes");
 _Static_assert(offsetof(struct xichan_shm_hdr, magic) == 0, "magic first");
 _Static_assert(offsetof(struct xichan_session, cache_gate) % 8 == 0, "the gate is aligned");
 

@@ -183,11 +183,12 @@ def build_ext_class(root):
                     macros=_MACROS, extra_postargs=_CFLAGS)
             except Exception as e:
                 raise SystemExit(f'xichan: building xichand failed ({e}); it needs libuv '
-                                 '(Debian libuv1-dev) and msgpack-c (libmsgpack-dev), or '
-                                 'set XICHAN_BUNDLE_DAEMON=0 to leave it out') from None
+                                 '(Debian libuv1-dev), msgpack-c (libmsgpack-dev) and libsystemd '
+                                 '(libsystemd-dev), or set XICHAN_BUNDLE_DAEMON=0 to leave it '
+                                 'out') from None
             os.makedirs(out_dir, exist_ok=True)
             self.compiler.link_executable(objects, 'xichand', output_dir=out_dir,
-                                          libraries=['uv', 'msgpackc'],
+                                          libraries=['uv', 'msgpackc', 'systemd'],
                                           extra_postargs=['-pthread'])
 
     return BuildExtAndDaemon

@@ -3,20 +3,18 @@
  * (put --format json), and a received item to text (get).
  *
  * JSON -> msgpack, so that a Python getter receives the natural value
- * (pyext/_xichan/codec.c decodes map -> dict, array -> tuple):
+ * (pyext/_xichan/codec.c decodes map -> dict, array -> tuple).  jansson
+ * parses (strict RFC 8259, UTF-8 checked, where it stopped in its errors);
+ * this file only walks its tree:
  *
  *   null, true, false     nil, true, false
- *   integer               int64 (uint64 above INT64_MAX); larger is an error
+ *   integer               int64; beyond it, jansson's "too big integer"
  *   number with . or e    float64
- *   string                str (escapes decoded; a lone \uD800 is kept as
- *                         Python's surrogatepass writes it)
- *   array, object         array, map (keys are str)
+ *   string                str (\u0000 allowed; a lone surrogate is an error)
+ *   array, object         array, map (keys are str, in the text's order)
  *
- * The parser is strict RFC 8259 (no comments, no trailing commas, UTF-8
- * input) and says where it stopped.  A container's element count is only
- * known at its end, so each container is packed into a buffer of its own
- * and copied behind its header: O(depth x size), with depth capped at
- * CTL_JSON_MAX_DEPTH -- the nesting msgpack-c can unpack again.
+ * Nesting is capped at CTL_JSON_MAX_DEPTH, the depth msgpack-c can unpack
+ * again.
  *
  * Item -> text.  JSON-like: str as "text", bin as a Python bytes literal
  * b'...', UNBOUND as UNBOUND.  With --json, valid JSON: bytes as
@@ -26,7 +24,7 @@
  * handles and shared buffers in it, so their in-flight references are
  * given back, as a Python receiver does after binding them.
  */
-#include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdlib.h>
@@ -34,332 +32,90 @@
 
 #include "ctl.h"
 
-#define EXT_HANDLE 1 /* kind u8, flags u8, id u64 little-endian */
-#define EXT_BUFFER 2 /* a buffer item payload (bufitem.c) */
-#define HF_SEND 1
-#define HF_RECV 2
 
-/* ------------------------------------------------------ JSON parser */
+/* ------------------------------------------------------ JSON -> msgpack */
 
-struct jp {
-    const char *s, *p, *end;
-    char *err;
-    size_t errcap;
-};
+static int pack_json(const json_t *v, msgpack_packer *pk, int depth, char *err, size_t errcap);
 
-static int jfail(struct jp *j, const char *what)
+static int too_deep(char *err, size_t errcap)
 {
-    int line = 1, col = 1;
-
-    for (const char *q = j->s; q < j->p; q++, col++)
-        if (*q == '\n')
-            line++, col = 0;
-    snprintf(j->err, j->errcap, "bad JSON at line %d, column %d: %s", line, col, what);
+    snprintf(err, errcap, "bad JSON: nested deeper than %d levels (msgpack-c readers stop there)",
+             CTL_JSON_MAX_DEPTH);
     return XICHAN_EINVAL;
 }
 
-static void ws(struct jp *j)
+static int pack_json(const json_t *v, msgpack_packer *pk, int depth, char *err, size_t errcap)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
+    const char *key, *str;
+    json_t *elt;
+    size_t i, n;
+    int rc;
 
-static int lit(struct jp *j, const char *word)
-{
-    size_t n = strlen(word);
-
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n))
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        if (depth >= CTL_JSON_MAX_DEPTH)
+            return too_deep(err, errcap);
+        if (msgpack_pack_map(pk, (uint32_t)json_object_size(v)))
+            return XICHAN_ENOMEM;
+        /* jansson keeps an object's keys in the order of the text. */
+        json_object_foreach ((json_t *)v, key, elt) {
+            n = strlen(key); /* JSON_ALLOW_NUL does not reach keys: no NUL in them */
+            if (msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, key, n))
+                return XICHAN_ENOMEM;
+            if ((rc = pack_json(elt, pk, depth + 1, err, errcap)))
+                return rc;
+        }
         return 0;
-    j->p += n;
-    return 1;
-}
-
-static int hex4(struct jp *j, unsigned *out)
-{
-    *out = 0;
-    for (int i = 0; i < 4; i++, j->p++) {
-        char ch = j->p < j->end ? *j->p : 0;
-        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-        if (v < 0)
-            return jfail(j, "\\u needs four hex digits");
-        *out = *out << 4 | (unsigned)v;
-    }
-    return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Decodes the string at j->p (a '"') into *out (malloc'd; decoded text is
- * never longer than its JSON form). */
-static int string(struct jp *j, char **out, size_t *len)
-{
-    char *o = malloc((size_t)(j->end - j->p) + 1);
-    size_t n = 0;
-    unsigned cp, lo;
-    int err;
-
-    if (!o)
-        return XICHAN_ENOMEM;
-    for (j->p++;; j->p++) {
-        if (j->p >= j->end) {
-            err = jfail(j, "unterminated string");
-            goto fail;
-        }
-        if (*j->p == '"')
-            break;
-        if ((unsigned char)*j->p < 0x20) {
-            err = jfail(j, "control character in a string (write it as \\n, \\t or \\u00XX)");
-            goto fail;
-        }
-        if (*j->p != '\\') {
-            o[n++] = *j->p; /* UTF-8 was checked for the whole text */
-            continue;
-        }
-        if (++j->p >= j->end) {
-            err = jfail(j, "unterminated string");
-            goto fail;
-        }
-        switch (*j->p) {
-        case '"': case '\\': case '/': o[n++] = *j->p; break;
-        case 'b': o[n++] = '\b'; break;
-        case 'f': o[n++] = '\f'; break;
-        case 'n': o[n++] = '\n'; break;
-        case 'r': o[n++] = '\r'; break;
-        case 't': o[n++] = '\t'; break;
-        case 'u':
-            j->p++;
-            if ((err = hex4(j, &cp)))
-                goto fail;
-            /* A surrogate pair makes one code point; a lone half stays. */
-            if (cp >= 0xD800 && cp <= 0xDBFF && j->end - j->p >= 6 && j->p[0] == '\\' &&
-                j->p[1] == 'u') {
-                const char *save = j->p;
-                j->p += 2;
-                if ((err = hex4(j, &lo)))
-                    goto fail;
-                if (lo >= 0xDC00 && lo <= 0xDFFF)
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                else
-                    j->p = save;
-            }
-            n += put_utf8(o + n, cp);
-            j->p--;
-            break;
-        default:
-            err = jfail(j, "unknown escape (use \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
-            goto fail;
-        }
-    }
-    j->p++;
-    *out = o;
-    *len = n;
-    return 0;
-fail:
-    free(o);
-    return err;
-}
-
-static int number(struct jp *j, msgpack_packer *pk)
-{
-    const char *start = j->p;
-    char buf[512], *end;
-    int is_float = 0;
-
-    if (j->p < j->end && *j->p == '-')
-        j->p++;
-    if (j->p < j->end && *j->p == '0')
-        j->p++;
-    else if (j->p < j->end && *j->p >= '1' && *j->p <= '9')
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-            j->p++;
-    else
-        return jfail(j, "expected a value (a number, string, true, false, null, [ or {)");
-    if (j->p < j->end && *j->p == '.') {
-        is_float = 1;
-        if (++j->p >= j->end || *j->p < '0' || *j->p > '9')
-            return jfail(j, "expected digits after '.'");
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-            j->p++;
-    }
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        is_float = 1;
-        if (++j->p < j->end && (*j->p == '+' || *j->p == '-'))
-            j->p++;
-        if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-            return jfail(j, "expected digits in the exponent");
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-            j->p++;
-    }
-    if ((size_t)(j->p - start) >= sizeof(buf))
-        return jfail(j, "number too long");
-    memcpy(buf, start, (size_t)(j->p - start));
-    buf[j->p - start] = '\0';
-    errno = 0;
-    if (is_float) {
-        double d = strtod(buf, &end);
-        if (isinf(d))
-            return jfail(j, "number too large for a 64-bit float");
-        return msgpack_pack_double(pk, d) ? XICHAN_ENOMEM : 0;
-    }
-    if (buf[0] == '-') {
-        long long v = strtoll(buf, &end, 10);
-        if (errno == ERANGE)
-            return jfail(j, "integer below -2^63 (write it as a string or a float)");
-        return msgpack_pack_int64(pk, v) ? XICHAN_ENOMEM : 0;
-    } else {
-        unsigned long long v = strtoull(buf, &end, 10);
-        if (errno == ERANGE)
-            return jfail(j, "integer above 2^64-1 (write it as a string or a float)");
-        return (v <= INT64_MAX ? msgpack_pack_int64(pk, (int64_t)v) : msgpack_pack_uint64(pk, v))
-                   ? XICHAN_ENOMEM : 0;
-    }
-}
-
-static int value(struct jp *j, msgpack_packer *pk, int depth);
-
-/* An array or object: packed into its own buffer, then header + buffer. */
-static int container(struct jp *j, msgpack_packer *pk, int depth)
-{
-    int is_map = *j->p == '{', err = 0;
-    char close = is_map ? '}' : ']';
-    msgpack_sbuffer sb;
-    msgpack_packer sub;
-    uint32_t n = 0;
-
-    if (depth >= CTL_JSON_MAX_DEPTH)
-        return jfail(j, "nested deeper than 32 levels (msgpack-c readers stop there)");
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&sub, &sb, msgpack_sbuffer_write);
-    j->p++;
-    ws(j);
-    if (j->p < j->end && *j->p == close)
-        goto done;
-    for (;;) {
-        ws(j);
-        if (is_map) {
-            char *key;
-            size_t klen;
-            if (j->p >= j->end || *j->p != '"') {
-                err = jfail(j, "expected a string key");
-                goto out;
-            }
-            if ((err = string(j, &key, &klen)))
-                goto out;
-            err = msgpack_pack_str(&sub, klen) || msgpack_pack_str_body(&sub, key, klen);
-            free(key);
-            if (err) {
-                err = XICHAN_ENOMEM;
-                goto out;
-            }
-            ws(j);
-            if (j->p >= j->end || *j->p != ':') {
-                err = jfail(j, "expected ':' after the key");
-                goto out;
-            }
-            j->p++;
-        }
-        if ((err = value(j, &sub, depth + 1)))
-            goto out;
-        if (++n == UINT32_MAX) {
-            err = jfail(j, "too many elements");
-            goto out;
-        }
-        ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (j->p < j->end && *j->p == close)
-            break;
-        err = jfail(j, is_map ? "expected ',' or '}'" : "expected ',' or ']'");
-        goto out;
-    }
-done:
-    j->p++;
-    if ((is_map ? msgpack_pack_map(pk, n) : msgpack_pack_array(pk, n)) ||
-        (sb.size && pk->callback(pk->data, sb.data, sb.size)))
-        err = XICHAN_ENOMEM;
-out:
-    msgpack_sbuffer_destroy(&sb);
-    return err;
-}
-
-static int value(struct jp *j, msgpack_packer *pk, int depth)
-{
-    char *s;
-    size_t n;
-    int err;
-
-    ws(j);
-    if (j->p >= j->end)
-        return jfail(j, "expected a value, found the end of the input");
-    switch (*j->p) {
-    case '{':
-    case '[':
-        return container(j, pk, depth);
-    case '"':
-        if ((err = string(j, &s, &n)))
-            return err;
-        err = msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, s, n) ? XICHAN_ENOMEM : 0;
-        free(s);
-        return err;
-    case 't':
-        if (lit(j, "true"))
-            return msgpack_pack_true(pk) ? XICHAN_ENOMEM : 0;
-        break;
-    case 'f':
-        if (lit(j, "false"))
-            return msgpack_pack_false(pk) ? XICHAN_ENOMEM : 0;
-        break;
-    case 'n':
-        if (lit(j, "null"))
-            return msgpack_pack_nil(pk) ? XICHAN_ENOMEM : 0;
-        break;
+    case JSON_ARRAY:
+        if (depth >= CTL_JSON_MAX_DEPTH)
+            return too_deep(err, errcap);
+        if (msgpack_pack_array(pk, (uint32_t)json_array_size(v)))
+            return XICHAN_ENOMEM;
+        json_array_foreach (v, i, elt)
+            if ((rc = pack_json(elt, pk, depth + 1, err, errcap)))
+                return rc;
+        return 0;
+    case JSON_STRING:
+        str = json_string_value(v);
+        n = json_string_length(v);
+        return msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, str, n) ? XICHAN_ENOMEM : 0;
+    case JSON_INTEGER:
+        return msgpack_pack_int64(pk, json_integer_value(v)) ? XICHAN_ENOMEM : 0;
+    case JSON_REAL:
+        return msgpack_pack_double(pk, json_real_value(v)) ? XICHAN_ENOMEM : 0;
+    case JSON_TRUE:
+        return msgpack_pack_true(pk) ? XICHAN_ENOMEM : 0;
+    case JSON_FALSE:
+        return msgpack_pack_false(pk) ? XICHAN_ENOMEM : 0;
     default:
-        return number(j, pk);
+        return msgpack_pack_nil(pk) ? XICHAN_ENOMEM : 0;
     }
-    return jfail(j, "expected a value (true, false and null are lower case)");
 }
 
 int ctl_json_pack(const char *text, size_t len, msgpack_packer *pk, char *err, size_t errcap)
 {
-    struct jp j = {text, text, text + len, err, errcap};
+    json_error_t je;
+    json_t *v;
+    size_t i = 0;
     int rc;
 
-    if (!ctl_utf8_valid(text, len))
-        return jfail(&j, "the input is not UTF-8");
-    ws(&j);
-    if (j.p == j.end)
-        return jfail(&j, "empty input: give one JSON value, e.g. 1, \"text\", [1,2] or {\"a\":1}");
-    if ((rc = value(&j, pk, 0)))
-        return rc;
-    ws(&j);
-    if (j.p != j.end)
-        return jfail(&j, "more text after the JSON value");
-    return 0;
+    while (i < len && strchr(" \t\r\n", text[i]))
+        i++;
+    if (i == len) {
+        snprintf(err, errcap,
+                 "bad JSON: empty input: give one JSON value, e.g. 1, \"text\", [1,2] or {\"a\":1}");
+        return XICHAN_EINVAL;
+    }
+    /* Strict RFC 8259 (jansson checks UTF-8 too); any value at the top;
+     * \u0000 allowed in strings; a repeated key is an error, not a guess. */
+    v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
+    if (!v) {
+        snprintf(err, errcap, "bad JSON at line %d, column %d: %s", je.line, je.column, je.text);
+        return XICHAN_EINVAL;
+    }
+    rc = pack_json(v, pk, 0, err, errcap);
+    json_decref(v);
+    return rc;
 }
 
 /* ---------------------------------------------------------- printing */
@@ -368,6 +124,7 @@ struct pr {
     struct ctl *c;
     FILE *f;
     int json; /* strict JSON (--json) rather than JSON-like text */
+    int peek; /* a copy of a queued item: its references stay the item's */
 };
 
 static void put_hex(FILE *f, const void *data, size_t len)
@@ -475,11 +232,11 @@ static void put_ext(struct pr *pr, const msgpack_object_ext *e)
     char fmtbuf[256];
     int64_t shape[XICHAN_BUF_MAXDIM];
 
-    if (e->type == EXT_HANDLE && e->size == 10 &&
+    if (e->type == XICHAN_EXT_HANDLE && e->size == XICHAN_EXT_HANDLE_SIZE &&
         (p[0] == XICHAN_KIND_QUEUE || p[0] == XICHAN_KIND_CHANNEL || p[0] == XICHAN_KIND_BUFFER)) {
         uint64_t id = 0;
-        const char *end = p[0] != XICHAN_KIND_CHANNEL ? NULL : (p[1] & HF_SEND) ? "send"
-                          : (p[1] & HF_RECV) ? "recv" : NULL;
+        const char *end = p[0] != XICHAN_KIND_CHANNEL ? NULL : (p[1] & XICHAN_HANDLE_SEND) ? "send"
+                          : (p[1] & XICHAN_HANDLE_RECV) ? "recv" : NULL;
         for (int i = 0; i < 8; i++)
             id |= (uint64_t)p[2 + i] << (8 * i);
         if (pr->json) {
@@ -492,12 +249,13 @@ static void put_ext(struct pr *pr, const msgpack_object_ext *e)
                     end ? " " : "", end ? end : "");
         }
         /* The trip is over: give back the reference that kept it alive. */
-        (void)xichan_obj_inflight(pr->c->cl, p[0], id, -1);
+        if (!pr->peek)
+            (void)xichan_obj_inflight(pr->c->cl, p[0], id, -1);
         return;
     }
-    if (e->type == EXT_BUFFER && xichan_bufitem_parse(e->ptr, e->size, &d, fmtbuf, shape) == 0) {
+    if (e->type == XICHAN_EXT_BUFFER && xichan_bufitem_parse(e->ptr, e->size, &d, fmtbuf, shape) == 0) {
         put_buffer(pr, &d, d.mode == XICHAN_BUF_SHARED ? NULL : d.data);
-        if (d.mode == XICHAN_BUF_SHARED)
+        if (d.mode == XICHAN_BUF_SHARED && !pr->peek)
             (void)xichan_obj_inflight(pr->c->cl, XICHAN_KIND_BUFFER, d.buf.id, -1);
         return;
     }
@@ -559,7 +317,7 @@ static void put_obj(struct pr *pr, const msgpack_object *o)
                 char *buf = NULL;
                 size_t n = 0;
                 FILE *m = open_memstream(&buf, &n);
-                struct pr sub = {pr->c, m, 1};
+                struct pr sub = {pr->c, m, 1, pr->peek};
                 if (m) {
                     put_obj(&sub, k);
                     fclose(m);
@@ -600,9 +358,9 @@ static const char *fmt_name(int fmt)
     return fmt >= 0 && fmt <= 3 ? names[fmt] : "other";
 }
 
-int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item)
+int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item, long index)
 {
-    struct pr pr = {c, stdout, c->json};
+    struct pr pr = {c, stdout, c->json, index >= 0};
     msgpack_unpacked u;
     xichan_bufdesc d;
     char fmtbuf[256];
@@ -620,8 +378,8 @@ int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item)
     if (c->a.raw && !c->json && !item->unbound) {
         if (put_raw(item, have_obj ? &u.data : NULL))
             goto out;
-        fprintf(stderr, "xichanctl get: --raw prints str, bytes and raw items only; "
-                        "this is a %s item:\n", fmt_name(item->fmt));
+        fprintf(stderr, "xichanctl %s: --raw prints str, bytes and raw items only; "
+                        "this is a %s item:\n", c->cmd, fmt_name(item->fmt));
     }
     if (c->json) {
         printf("{\"kind\":\"%s\",\"id\":%llu,\"name\":", ctl_kind_name(r->kind),
@@ -630,13 +388,30 @@ int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item)
             ctl_json_str(stdout, r->info.name);
         else
             printf("null");
-        printf(",\"producer\":%u,\"format\":\"%s\",\"unbound\":%s,\"value\":", item->producer,
+        if (index >= 0)
+            printf(",\"index\":%ld", index);
+        printf(",\"producer\":%u,\"format\":\"%s\",\"unbound\":%s,", item->producer,
                fmt_name(item->fmt), item->unbound ? "true" : "false");
+        if (item->unbound == 2) /* peek: the get that meets it fails */
+            printf("\"unbounditems\":\"error\",");
+        printf("\"value\":");
+    } else if (index >= 0) {
+        printf("%ld: ", index);
     }
     if (item->unbound) {
-        fputs(c->json ? "null" : "UNBOUND", stdout);
+        fputs(c->json ? "null" : item->unbound == 2 ? "UNBOUND (unbounditems error: its get fails)"
+                                                     : "UNBOUND",
+              stdout);
     } else if (have_obj) {
         put_obj(&pr, &u.data);
+    } else if (item->fmt == XICHAN_FMT_BUFFER && pr.peek) {
+        /* A copy: describe it without binding its buffer or taking its reference. */
+        if (xichan_bufitem_parse(item->data, item->len, &d, fmtbuf, shape) == 0) {
+            put_buffer(&pr, &d, d.mode == XICHAN_BUF_SHARED ? NULL : d.data);
+        } else {
+            rc = ctl_fail(c, 0, "the buffer item does not parse; its bytes:");
+            put_bytes(&pr, item->data, item->len);
+        }
     } else if (item->fmt == XICHAN_FMT_BUFFER) {
         if ((err = xichan_item_buffer(c->cl, item, &d, fmtbuf, shape, &ptr)) == 0) {
             put_buffer(&pr, &d, ptr);

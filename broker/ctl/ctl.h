@@ -1,11 +1,13 @@
 /*
  * ctl.h -- what xichanctl's files share: broker/xichanctl.c (options,
  * help, dispatch) and the command files in broker/ctl/, linked into xichanctl
- * only (mk/ctl.mk).
+ * only (xichanctl_SRCS in the Makefile).
  *
  *   util.c      exit codes, error messages, naming objects, JSON strings
  *   inspect.c   list, show, stats, sessions, watch
  *   items.c     create, destroy, put, get
+ *   peek.c      peek, purge
+ *   metrics.c   metrics (Prometheus text format)
  *   codec.c     JSON text -> msgpack (put --format json); items -> text
  *   cleanup.c   cleanup (gc): stale segments and runtime files
  *   stop.c      stop (keeps the namespace), stop --discard (removes it)
@@ -42,8 +44,10 @@ struct ctl_args {
     int kind;              /* --kind; 0: either */
     int format;            /* put --format */
     double timeout;        /* --timeout seconds; < 0: not given */
-    double interval;       /* watch --interval */
-    long count;            /* watch --count; 0: forever */
+    double interval;       /* watch, stats --interval */
+    int interval_given;    /* --interval was on the command line */
+    long count;            /* watch --count (0: forever), peek --count (0: 10) */
+    const char *output;    /* metrics --output FILE */
     int yes, nowait, wait, raw;
     int discard, force;    /* stop --discard [--force] */
     int npos;              /* positional arguments after the command */
@@ -126,12 +130,14 @@ int ctl_json_pack(const char *text, size_t len, msgpack_packer *pk, char *err, s
 /* 1 if s[0..len) is valid UTF-8. */
 int ctl_utf8_valid(const char *s, size_t len);
 /*
- * Prints one received item on stdout: in --json mode as an object with its
+ * Prints one item on stdout: in --json mode as an object with its
  * metadata; with --raw the bare bytes of a str, bytes or raw item; else as
- * JSON-like text.  Gives back the in-flight references the item carries.
- * Returns CTL_OK or an exit status.
+ * JSON-like text.  index < 0: a received item (get), whose in-flight
+ * references are given back; else a peeked copy, printed with its index
+ * and leaving the references to the queued item.  Returns CTL_OK or an
+ * exit status.
  */
-int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item);
+int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item, long index);
 
 /* ------------------------------------------------------- commands */
 
@@ -147,6 +153,11 @@ int ctl_cmd_destroy(struct ctl *c);
 int ctl_cmd_put(struct ctl *c);
 int ctl_cmd_get(struct ctl *c);
 int ctl_cmd_cleanup(struct ctl *c);
+int ctl_cmd_peek(struct ctl *c);
+int ctl_cmd_purge(struct ctl *c);
+/* metrics' check: no --json. */
+int ctl_check_metrics(struct ctl *c);
+int ctl_cmd_metrics(struct ctl *c);
 int ctl_cmd_stop(struct ctl *c);
 
 /* stop.c: what a segment holds -- live objects and their items, and the

@@ -2,21 +2,14 @@
  * inspect.c -- xichanctl list, show, stats, sessions and watch: read-only
  * views of a namespace.
  *
- * Objects are read through the library's locked snapshots (xichan_list,
- * xichan_info), so each row is consistent; one whose lock a stopped
- * process holds is shown as "locked" with that pid, after the short bound
- * (xichan.h, XICHAN_LOCK_GRACE_MS), never waited for.  Two views read the segment
- * directly, through internal.h:
- *   - stats reads the daemon's start time from the header (daemon_pid is
- *     stored with release after daemon_start_ns, so an acquire load of the
- *     pid makes the start time valid to read);
- *   - sessions reads the session table with no lock.  The daemon is its
- *     only writer, and it fills a slot before it stores LIVE with release,
- *     so a slot read after an acquire load of LIVE is complete.  A slot
- *     that is freed and reused while we copy it is caught by reading its
- *     state and sid again (sids are never reused).  The object counts come
- *     from one pass over the bindings under table_lock, as the library's
- *     own views take it.
+ * Everything is read through the library's inspection calls: objects as
+ * locked snapshots (xichan_list, xichan_info), so each row is consistent,
+ * the segment's figures through xichan_stats_get and the session table
+ * through xichan_sessions.  Rates (watch, stats --interval) are the
+ * differences of the per-object counters between two snapshots.
+ * An object whose lock a stopped process holds is shown as "locked" with
+ * that pid, after the short bound (xichan.h, XICHAN_LOCK_GRACE_MS), never
+ * waited for.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +17,6 @@
 #include <unistd.h>
 
 #include "ctl.h"
-
-/* --------------------------------------------------------------- list */
 
 /* The namespace's xichan-bridge, if any (bridge.c), read once per command. */
 static struct ctl_bridge bridge;
@@ -46,7 +37,100 @@ static void print_sessions(struct ctl *c, const xichan_obj_info *o)
         printf(",...");
 }
 
-static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
+/* ------------------------------------------------------------ rates */
+
+/*
+ * A list snapshot, and the rates between two of them: the put/get counters
+ * an object keeps (puts, gets, put_bytes) differenced over the monotonic
+ * time between the snapshots.  An object absent from the earlier one, or
+ * whose counters went back (destroyed and made again), has no rate yet.
+ */
+struct snap {
+    xichan_obj_info *v;   /* oldest first, as xichan_list gives them */
+    xichan_obj_info *by;  /* the same records by (kind, id), for lookups */
+    int n;
+    int64_t t;            /* xichan_now_ns() when taken */
+};
+
+struct rate {
+    int have;
+    double puts, gets, put_bytes; /* per second */
+};
+
+static int by_kind_id(const void *a, const void *b)
+{
+    const xichan_obj_info *x = a, *y = b;
+
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void snap_free(struct snap *s)
+{
+    free(s->v);
+    free(s->by);
+    memset(s, 0, sizeof(*s));
+}
+
+static int snap_take(struct ctl *c, struct snap *s)
+{
+    int n = xichan_list(c->cl, NULL, 0), m;
+
+    memset(s, 0, sizeof(*s));
+    if (n < 0)
+        return ctl_fail(c, n, "cannot list objects");
+    s->v = calloc((size_t)n + 1, sizeof(*s->v));
+    s->by = calloc((size_t)n + 1, sizeof(*s->by));
+    if (!s->v || !s->by) {
+        snap_free(s);
+        return ctl_fail(c, XICHAN_ENOMEM, "list");
+    }
+    s->t = xichan_now_ns();
+    if ((m = xichan_list(c->cl, s->v, (size_t)n)) < 0) {
+        snap_free(s);
+        return ctl_fail(c, m, "cannot list objects");
+    }
+    s->n = m > n ? n : m; /* created in between: what we have room for */
+    memcpy(s->by, s->v, sizeof(*s->v) * (size_t)s->n);
+    qsort(s->by, (size_t)s->n, sizeof(*s->by), by_kind_id);
+    return CTL_OK;
+}
+
+static struct rate rate_of(const struct snap *prev, const struct snap *cur,
+                           const xichan_obj_info *o)
+{
+    struct rate r = {0};
+    const xichan_obj_info *p;
+    double dt;
+
+    if (!prev || !prev->n || cur->t <= prev->t ||
+        !(p = bsearch(o, prev->by, (size_t)prev->n, sizeof(*p), by_kind_id)) ||
+        o->puts < p->puts || o->gets < p->gets || o->put_bytes < p->put_bytes)
+        return r;
+    dt = (double)(cur->t - prev->t) / 1e9;
+    r.have = 1;
+    r.puts = (double)(o->puts - p->puts) / dt;
+    r.gets = (double)(o->gets - p->gets) / dt;
+    r.put_bytes = (double)(o->put_bytes - p->put_bytes) / dt;
+    return r;
+}
+
+/* 1234.5 as "1234.5", 12345678 as "12.3M": a rate in a narrow column. */
+static const char *rate_str(double v, char *buf, size_t cap)
+{
+    if (v < 10000)
+        snprintf(buf, cap, "%.1f", v);
+    else if (v < 1e7)
+        snprintf(buf, cap, "%.1fk", v / 1e3);
+    else
+        snprintf(buf, cap, "%.1fM", v / 1e6);
+    return buf;
+}
+
+/* --------------------------------------------------------------- list */
+
+static void print_json_obj(struct ctl *c, const xichan_obj_info *o, const struct rate *r)
 {
     xichan_chan_info ci;
 
@@ -66,6 +150,12 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
         printf(",\"locked_by\":%u", o->locked_by);
     if (o->kind == XICHAN_KIND_QUEUE)
         ctl_bridge_print_q(c, spanned(o));
+    if (o->kind != XICHAN_KIND_BUFFER)
+        printf(",\"puts\":%llu,\"gets\":%llu,\"put_bytes\":%llu", (unsigned long long)o->puts,
+               (unsigned long long)o->gets, (unsigned long long)o->put_bytes);
+    if (r && r->have)
+        printf(",\"puts_per_s\":%.3f,\"gets_per_s\":%.3f,\"put_bytes_per_s\":%.3f", r->puts,
+               r->gets, r->put_bytes);
     if (o->kind == XICHAN_KIND_CHANNEL && o->state != XICHAN_STATE_CLOSED &&
         xichan_chan_info_get(c->cl, (xichan_chan_id){o->id}, &ci) == 0)
         printf(",\"send_sessions\":%u,\"recv_sessions\":%u,\"send_released\":%u,"
@@ -74,9 +164,9 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
     printf("}");
 }
 
-static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
+static void print_row(struct ctl *c, const xichan_obj_info *o, int namew, const struct rate *r)
 {
-    char maxsize[24], name[4 * 64 + 8];
+    char maxsize[24], name[4 * 64 + 8], a[16], b[16], d[16];
 
     if (o->kind == XICHAN_KIND_QUEUE && o->maxsize > 0)
         snprintf(maxsize, sizeof(maxsize), "%lld", (long long)o->maxsize);
@@ -86,7 +176,13 @@ static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
            (unsigned long long)o->id, namew, o->name[0] ? ctl_esc(o->name, name, sizeof(name)) : "-",
            ctl_state_name(o->state),
            (unsigned long long)o->count, maxsize, (unsigned long long)o->bytes, o->nbound);
-    print_sessions(c, o);
+    if (r) { /* watch: the rates instead of the sessions */
+        printf("%8s %8s %9s", r->have ? rate_str(r->puts, a, sizeof(a)) : "-",
+               r->have ? rate_str(r->gets, b, sizeof(b)) : "-",
+               r->have ? rate_str(r->put_bytes, d, sizeof(d)) : "-");
+    } else {
+        print_sessions(c, o);
+    }
     if (o->state == XICHAN_STATE_LOCKED)
         printf("  (locked by pid %u: counts unknown)", o->locked_by);
     printf("%s\n", spanned(o) ? "  [spanned]" : "");
@@ -107,44 +203,54 @@ static int name_width(const xichan_obj_info *v, int m)
     return w;
 }
 
-/* The object list as a table or as "objects":[...] (no braces around). */
-static int print_list(struct ctl *c)
+/*
+ * The object list as a table or as "objects":[...] (no braces around).
+ * With prev (watch, from the second refresh on), each object's put/get
+ * rates since prev; the table then shows them instead of the sessions.
+ */
+static void print_snap(struct ctl *c, const struct snap *cur, const struct snap *prev)
 {
-    xichan_obj_info *v = NULL;
-    int n = xichan_list(c->cl, NULL, 0), m;
+    const xichan_obj_info *v = cur->v;
+    int m = cur->n;
 
-    if (n < 0)
-        return ctl_fail(c, n, "cannot list objects");
-    ctl_bridge_load(c, &bridge);
-    if (!(v = calloc((size_t)n + 1, sizeof(*v))))
-        return ctl_fail(c, XICHAN_ENOMEM, "list");
-    m = xichan_list(c->cl, v, (size_t)n);
-    if (m < 0) {
-        free(v);
-        return ctl_fail(c, m, "cannot list objects");
-    }
-    if (m > n)
-        m = n; /* created in between: print what we have room for */
     if (c->json) {
         printf("\"objects\":[");
         for (int i = 0; i < m; i++) {
+            struct rate r = rate_of(prev, cur, &v[i]);
             if (i)
                 putchar(',');
-            print_json_obj(c, &v[i]);
+            print_json_obj(c, &v[i], &r);
         }
         printf("]");
     } else {
         int namew = name_width(v, m);
 
-        printf("%-8s %6s  %-*s %-8s %8s %8s %10s %6s  %s\n", "KIND", "ID", namew, "NAME",
-               "STATE", "COUNT", "MAXSIZE", "BYTES", "BOUND", "SESSIONS");
-        for (int i = 0; i < m; i++)
-            print_row(c, &v[i], namew);
+        printf("%-8s %6s  %-*s %-8s %8s %8s %10s %6s  ", "KIND", "ID", namew, "NAME", "STATE",
+               "COUNT", "MAXSIZE", "BYTES", "BOUND");
+        if (prev)
+            printf("%8s %8s %9s\n", "PUT/s", "GET/s", "BYTES/s");
+        else
+            printf("SESSIONS\n");
+        for (int i = 0; i < m; i++) {
+            struct rate r = rate_of(prev, cur, &v[i]);
+            print_row(c, &v[i], namew, prev ? &r : NULL);
+        }
         if (m == 0)
             printf("(no queues or channels)\n");
     }
     ctl_bridge_print(c, &bridge);
-    free(v);
+}
+
+static int print_list(struct ctl *c)
+{
+    struct snap s;
+    int rc = snap_take(c, &s);
+
+    if (rc != CTL_OK)
+        return rc;
+    ctl_bridge_load(c, &bridge);
+    print_snap(c, &s, NULL);
+    snap_free(&s);
     return CTL_OK;
 }
 
@@ -181,6 +287,10 @@ static void show_one(struct ctl *c, const xichan_obj_info *o)
                o->maxsize > 0 ? "" : " (unbounded)");
     printf("  unbounditems:  %s\n", ctl_op_name(o->unboundop));
     printf("  bindings:      %u\n", o->nbound);
+    if (o->kind != XICHAN_KIND_BUFFER)
+        printf("  traffic:       %llu puts, %llu gets, %llu bytes put (since created)\n",
+               (unsigned long long)o->puts, (unsigned long long)o->gets,
+               (unsigned long long)o->put_bytes);
     printf("  sessions:      ");
     print_sessions(c, o);
     printf("\n");
@@ -212,7 +322,7 @@ int ctl_cmd_show(struct ctl *c)
         if (c->json) {
             if (i)
                 putchar(',');
-            print_json_obj(c, &refs[i].info);
+            print_json_obj(c, &refs[i].info, NULL);
         } else {
             show_one(c, &refs[i].info);
         }
@@ -232,193 +342,100 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The stats as text lines or as "stats":{...}. */
-static int print_stats(struct ctl *c)
+/* The namespace's traffic: the live objects' counters summed, and their
+ * rates since prev when there is one. */
+struct traffic {
+    uint64_t puts, gets, put_bytes;
+    struct rate r;
+};
+
+static struct traffic traffic_of(const struct snap *cur, const struct snap *prev)
 {
-    const struct xichan_shm_hdr *h = c->cl->shm->hdr;
-    char t1[40], t2[40], up[40];
+    struct traffic t = {0};
+    int rated = 0;
+
+    for (int i = 0; i < cur->n; i++) {
+        const xichan_obj_info *o = &cur->v[i];
+        struct rate r = rate_of(prev, cur, o);
+
+        t.puts += o->puts;
+        t.gets += o->gets;
+        t.put_bytes += o->put_bytes;
+        if (r.have) {
+            t.r.puts += r.puts;
+            t.r.gets += r.gets;
+            t.r.put_bytes += r.put_bytes;
+            rated = 1;
+        }
+    }
+    t.r.have = rated || (prev && cur->t > prev->t);
+    return t;
+}
+
+/* The stats as text lines or as "stats":{...}; the traffic from cur (and
+ * its rates since prev, if any). */
+static int print_stats(struct ctl *c, const struct snap *cur, const struct snap *prev)
+{
+    char t1[40], t2[40], up[40], a[16], b[16], d[16];
     xichan_stats st;
-    uint64_t start, created, now = realtime_ns();
-    uint32_t pid;
+    uint64_t now = realtime_ns();
+    struct traffic tr = traffic_of(cur, prev);
     int err = xichan_stats_get(c->cl, &st);
     double uptime;
 
     if (err)
         return ctl_fail(c, err, "cannot read the segment's statistics");
-    /* Acquire: pairs with the daemon's release store of its pid, made
-     * after it stored its start time (xichand.c). */
-    pid = xa_load_acquire(&h->daemon_pid);
-    start = pid ? xa_load_relaxed(&h->daemon_start_ns) : 0;
-    created = h->created_ns;
-    uptime = start && now > start ? (double)(now - start) / 1e9 : 0;
+    uptime = st.daemon_start_ns && now > st.daemon_start_ns
+                 ? (double)(now - st.daemon_start_ns) / 1e9
+                 : 0;
     if (c->json) {
         printf("\"stats\":{\"segment\":");
         ctl_json_str(stdout, st.segment_name);
         printf(",\"segment_size\":%llu,\"heap_size\":%llu,\"heap_used\":%llu,\"heap_free\":%llu,"
                "\"objects\":%u,\"max_objects\":%u,\"sessions\":%u,\"max_sessions\":%u,"
-               "\"daemon_pid\":%u,\"daemon_started\":",
+               "\"puts\":%llu,\"gets\":%llu,\"put_bytes\":%llu,",
                (unsigned long long)st.segment_size, (unsigned long long)st.heap_size,
                (unsigned long long)st.heap_used, (unsigned long long)st.heap_free, st.objects,
-               st.max_objects, st.sessions, st.max_sessions, pid);
-        if (start)
-            printf("\"%s\",\"uptime_s\":%.3f", ctl_time_str(start, 1, t1, sizeof(t1)), uptime);
+               st.max_objects, st.sessions, st.max_sessions, (unsigned long long)tr.puts,
+               (unsigned long long)tr.gets, (unsigned long long)tr.put_bytes);
+        if (tr.r.have)
+            printf("\"puts_per_s\":%.3f,\"gets_per_s\":%.3f,\"put_bytes_per_s\":%.3f,", tr.r.puts,
+                   tr.r.gets, tr.r.put_bytes);
+        printf("\"daemon_pid\":%u,\"daemon_started\":", st.daemon_pid);
+        if (st.daemon_start_ns)
+            printf("\"%s\",\"uptime_s\":%.3f", ctl_time_str(st.daemon_start_ns, 1, t1, sizeof(t1)),
+                   uptime);
         else
             printf("null,\"uptime_s\":null");
-        printf(",\"segment_created\":\"%s\"}", ctl_time_str(created, 1, t2, sizeof(t2)));
+        printf(",\"segment_created\":\"%s\"}", ctl_time_str(st.created_ns, 1, t2, sizeof(t2)));
         if (ctl_bridge_load(c, &bridge))
             ctl_bridge_print(c, &bridge);
         return CTL_OK;
     }
     printf("segment:   %s (%llu bytes), created %s\n", st.segment_name,
-           (unsigned long long)st.segment_size, ctl_time_str(created, 0, t2, sizeof(t2)));
+           (unsigned long long)st.segment_size, ctl_time_str(st.created_ns, 0, t2, sizeof(t2)));
     printf("heap:      %llu used, %llu free of %llu bytes\n", (unsigned long long)st.heap_used,
            (unsigned long long)st.heap_free, (unsigned long long)st.heap_size);
     printf("objects:   %u of %u\n", st.objects, st.max_objects);
     printf("sessions:  %u of %u (this one included)\n", st.sessions, st.max_sessions);
-    if (pid)
-        printf("daemon:    pid %u, up %s (since %s)\n", pid,
-               ctl_duration_str(uptime, up, sizeof(up)), ctl_time_str(start, 0, t1, sizeof(t1)));
+    printf("traffic:   %llu puts, %llu gets, %llu bytes put (the live objects, since each was "
+           "created)\n",
+           (unsigned long long)tr.puts, (unsigned long long)tr.gets,
+           (unsigned long long)tr.put_bytes);
+    if (tr.r.have)
+        printf("rates:     %s puts/s, %s gets/s, %s bytes/s put (over the last %.2f s)\n",
+               rate_str(tr.r.puts, a, sizeof(a)), rate_str(tr.r.gets, b, sizeof(b)),
+               rate_str(tr.r.put_bytes, d, sizeof(d)), (double)(cur->t - prev->t) / 1e9);
+    if (st.daemon_pid)
+        printf("daemon:    pid %u, up %s (since %s)\n", st.daemon_pid,
+               ctl_duration_str(uptime, up, sizeof(up)),
+               ctl_time_str(st.daemon_start_ns, 0, t1, sizeof(t1)));
     else
         printf("daemon:    none (clients keep working; a new xichand adopts the segment)\n");
     if (ctl_bridge_load(c, &bridge))
         ctl_bridge_print(c, &bridge);
     return CTL_OK;
 }
-
-int ctl_cmd_stats(struct ctl *c)
-{
-    int rc;
-
-    if (c->json)
-        putchar('{');
-    rc = print_stats(c);
-    if (c->json && rc == CTL_OK)
-        printf("}\n");
-    return rc;
-}
-
-/* ----------------------------------------------------------- sessions */
-
-struct sess_row {
-    struct xichan_session s; /* a copy of the slot */
-    int objects;             /* bound or associated; -1 unknown */
-};
-
-static int by_sid(const void *a, const void *b)
-{
-    uint32_t x = ((const struct sess_row *)a)->s.sid, y = ((const struct sess_row *)b)->s.sid;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Copies the live and ending slots; returns how many. */
-static uint32_t copy_sessions(struct xichan_shm *shm, struct sess_row *rows)
-{
-    uint32_t n = 0;
-
-    for (uint32_t i = 0; i < shm->nsessions; i++) {
-        struct xichan_session *s = &shm->sessions[i];
-        /* Acquire: pairs with the daemon's release store of LIVE (sessions.c). */
-        uint32_t st = xa_load_acquire(&s->state), sid = s->sid;
-
-        if (st != XICHAN_SESS_LIVE && !xichan__sess_ending(st))
-            continue;
-        rows[n].s.sid = sid;
-        rows[n].s.pid = s->pid;
-        rows[n].s.uid = s->uid;
-        rows[n].s.start_ns = s->start_ns;
-        memcpy(rows[n].s.kind, s->kind, sizeof(s->kind));
-        rows[n].s.kind[sizeof(s->kind) - 1] = '\0';
-        for (char *k = rows[n].s.kind; *k; k++)
-            if (*k < 0x20 || *k > 0x7E)
-                *k = '?'; /* shm bytes are untrusted; the terminal is ours */
-        /* Still the same session?  Else it ended while we copied: skip it. */
-        atomic_thread_fence(memory_order_acquire);
-        if (xa_load_relaxed(&s->state) == XICHAN_SESS_FREE || s->sid != sid)
-            continue;
-        xa_store_relaxed(&rows[n].s.state, st);
-        rows[n].objects = 0;
-        n++;
-    }
-    return n;
-}
-
-/* Objects each session holds a binding entry for, in one pass. */
-static void count_objects(struct ctl *c, struct sess_row *rows, uint32_t n)
-{
-    struct xichan_shm *shm = c->cl->shm;
-
-    if (xichan__table_lock(shm, c->cl->sid, XICHAN_NOWAIT)) { /* never wait on a stuck holder */
-        for (uint32_t i = 0; i < n; i++)
-            rows[i].objects = -1;
-        return;
-    }
-    for (uint32_t j = 0; j < shm->nbindings; j++) {
-        struct sess_row key, *r;
-
-        if (!(key.s.sid = shm->bindings[j].sid))
-            continue;
-        if ((r = bsearch(&key, rows, n, sizeof(*rows), by_sid)))
-            r->objects++;
-    }
-    xichan__table_unlock(shm);
-}
-
-int ctl_cmd_sessions(struct ctl *c)
-{
-    struct xichan_shm *shm = c->cl->shm;
-    struct sess_row *rows = calloc(shm->nsessions ? shm->nsessions : 1, sizeof(*rows));
-    char t[40], objs[16];
-    uint32_t n;
-
-    if (!rows)
-        return ctl_fail(c, XICHAN_ENOMEM, "sessions");
-    n = copy_sessions(shm, rows);
-    qsort(rows, n, sizeof(*rows), by_sid);
-    count_objects(c, rows, n);
-    if (c->json)
-        printf("{\"sessions\":[");
-    else
-        printf("%8s %8s  %-8s %-9s %-19s %7s\n", "SID", "PID", "KIND", "STATE", "STARTED",
-               "OBJECTS");
-    for (uint32_t i = 0; i < n; i++) {
-        const struct xichan_session *s = &rows[i].s;
-        const char *state = xa_load_relaxed(&s->state) == XICHAN_SESS_LIVE ? "live" : "ending";
-        int self = s->sid == c->cl->sid;
-        char kind[sizeof(s->kind) + 1], kesc[4 * sizeof(s->kind) + 8];
-
-        /* From the segment: bounded (a scribbled one may lack its NUL), escaped. */
-        memcpy(kind, s->kind, sizeof(s->kind));
-        kind[sizeof(s->kind)] = '\0';
-
-        if (c->json) {
-            printf("%s{\"sid\":%u,\"pid\":%u,\"uid\":%u,\"kind\":", i ? "," : "", s->sid, s->pid,
-                   s->uid);
-            ctl_json_str(stdout, kind);
-            printf(",\"state\":\"%s\",\"started\":\"%s\",\"objects\":", state,
-                   ctl_time_str(s->start_ns, 1, t, sizeof(t)));
-            if (rows[i].objects >= 0)
-                printf("%d", rows[i].objects);
-            else
-                printf("null");
-            printf(",\"self\":%s}", self ? "true" : "false");
-            continue;
-        }
-        if (rows[i].objects >= 0)
-            snprintf(objs, sizeof(objs), "%d", rows[i].objects);
-        else
-            snprintf(objs, sizeof(objs), "?");
-        printf("%8u %8u  %-8s %-9s %-19s %7s%s\n", s->sid, s->pid,
-               ctl_esc(kind, kesc, sizeof(kesc)), state,
-               ctl_time_str(s->start_ns, 0, t, sizeof(t)), objs, self ? "  (this xichanctl)" : "");
-    }
-    if (c->json)
-        printf("]}\n");
-    free(rows);
-    return CTL_OK;
-}
-
-/* -------------------------------------------------------------- watch */
 
 /* Sleeps s seconds; 0 when done, -1 when a signal asked us to stop. */
 static int pause_for(double s)
@@ -430,6 +447,89 @@ static int pause_for(double s)
     return ctl_interrupted ? -1 : 0;
 }
 
+/* stats [--interval S]: with S, two snapshots S apart, and the rates. */
+int ctl_cmd_stats(struct ctl *c)
+{
+    struct snap prev = {0}, cur;
+    int rc, rated = c->a.interval_given;
+
+    if (rated) {
+        ctl_catch_signals(c);
+        if ((rc = snap_take(c, &prev)) != CTL_OK)
+            return rc;
+        if (pause_for(c->a.interval) < 0) {
+            snap_free(&prev);
+            return ctl_fail(c, XICHAN_EINTR, "stats");
+        }
+    }
+    if ((rc = snap_take(c, &cur)) != CTL_OK) {
+        snap_free(&prev);
+        return rc;
+    }
+    if (c->json)
+        putchar('{');
+    rc = print_stats(c, &cur, rated ? &prev : NULL);
+    if (c->json && rc == CTL_OK)
+        printf("}\n");
+    snap_free(&prev);
+    snap_free(&cur);
+    return rc;
+}
+
+/* ----------------------------------------------------------- sessions */
+
+int ctl_cmd_sessions(struct ctl *c)
+{
+    xichan_session_info *rows = NULL;
+    char t[40], objs[16];
+    int n = xichan_sessions(c->cl, NULL, 0), m;
+
+    if (n < 0)
+        return ctl_fail(c, n, "cannot read the sessions");
+    if (!(rows = calloc((size_t)n + 1, sizeof(*rows))))
+        return ctl_fail(c, XICHAN_ENOMEM, "sessions");
+    if ((m = xichan_sessions(c->cl, rows, (size_t)n + 1)) < 0) {
+        free(rows);
+        return ctl_fail(c, m, "cannot read the sessions");
+    }
+    if (m > n + 1)
+        m = n + 1; /* attached in between: what we have room for */
+    if (c->json)
+        printf("{\"sessions\":[");
+    else
+        printf("%8s %8s  %-8s %-9s %-19s %7s\n", "SID", "PID", "KIND", "STATE", "STARTED",
+               "OBJECTS");
+    for (int i = 0; i < m; i++) {
+        const xichan_session_info *s = &rows[i];
+        const char *state = s->state == XICHAN_SESSION_LIVE ? "live" : "ending";
+        int self = s->sid == xichan_client_session(c->cl);
+
+        if (c->json) {
+            printf("%s{\"sid\":%u,\"pid\":%u,\"uid\":%u,\"kind\":", i ? "," : "", s->sid, s->pid,
+                   s->uid);
+            ctl_json_str(stdout, s->kind);
+            printf(",\"state\":\"%s\",\"started\":\"%s\",\"objects\":", state,
+                   ctl_time_str(s->start_ns, 1, t, sizeof(t)));
+            if (s->nobjects >= 0)
+                printf("%d", s->nobjects);
+            else
+                printf("null");
+            printf(",\"self\":%s}", self ? "true" : "false");
+            continue;
+        }
+        if (s->nobjects >= 0)
+            snprintf(objs, sizeof(objs), "%d", s->nobjects);
+        else
+            snprintf(objs, sizeof(objs), "?");
+        printf("%8u %8u  %-8s %-9s %-19s %7s%s\n", s->sid, s->pid, s->kind, state,
+               ctl_time_str(s->start_ns, 0, t, sizeof(t)), objs, self ? "  (this xichanctl)" : "");
+    }
+    if (c->json)
+        printf("]}\n");
+    free(rows);
+    return CTL_OK;
+}
+
 /*
  * A display refresh, not a blocking operation: polling at the user's
  * interval is the point.  On a terminal each refresh redraws the screen;
@@ -439,31 +539,39 @@ static int pause_for(double s)
 int ctl_cmd_watch(struct ctl *c)
 {
     int tty = isatty(STDOUT_FILENO) && !c->json, rc = CTL_OK;
+    struct snap prev = {0}, cur = {0};
     char t[40];
 
     ctl_catch_signals(c);
     for (long i = 0; !c->a.count || i < c->a.count; i++) {
         if (i && pause_for(c->a.interval) < 0)
             break;
+        snap_free(&prev);
+        prev = cur;
+        if ((rc = snap_take(c, &cur)) != CTL_OK)
+            break;
         if (tty)
             printf("\033[H\033[2J");
         if (c->json) {
             printf("{\"time\":\"%s\",", ctl_time_str(realtime_ns(), 1, t, sizeof(t)));
-            if ((rc = print_stats(c)) != CTL_OK)
+            if ((rc = print_stats(c, &cur, i ? &prev : NULL)) != CTL_OK)
                 break;
             putchar(',');
-            if ((rc = print_list(c)) != CTL_OK)
-                break;
+            print_snap(c, &cur, i ? &prev : NULL);
             printf("}\n");
         } else {
             printf("xichanctl watch: every %gs%s   %s\n\n", c->a.interval,
                    c->a.count ? "" : " (Ctrl-C stops)", ctl_time_str(realtime_ns(), 0, t, sizeof(t)));
-            if ((rc = print_stats(c)) != CTL_OK || (printf("\n"), rc = print_list(c)) != CTL_OK)
+            if ((rc = print_stats(c, &cur, i ? &prev : NULL)) != CTL_OK)
                 break;
+            printf("\n");
+            print_snap(c, &cur, i ? &prev : NULL);
             if (!tty)
                 printf("\n");
         }
         fflush(stdout);
     }
+    snap_free(&prev);
+    snap_free(&cur);
     return rc;
 }

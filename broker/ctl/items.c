@@ -16,25 +16,17 @@
  *           getter ever sees it half-delivered).  For a channel --wait is
  *           send's own rendezvous, and the default a send_nowait.
  *
- * The --wait queue hand-off reads internals: it finds its item's ticket under the
- * queue's lock (sids are never reused and xichanctl puts one item, so "the
- * item whose producer is us" is exact), then checks xichan__fifo_has(),
- * which is exact for a queue because items leave from the head, or by
- * their own producer's withdrawal.  It polls every HANDOFF_POLL_MS rather
- * than sleeping on the queue's get_seq futex: a getter wakes one waiter
- * there (n = 1), and a hand-off waiter must not swallow the wake a putter
- * blocked on a full queue needs.  A command line can afford 10 ms.
+ * The --wait queue hand-off is the library's (xichan_queue_handoff); the
+ * SIGINT/SIGTERM that ends it comes through the client's interrupt
+ * callback (ctl_catch_signals).
  */
 #include <errno.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
-
-#define HANDOFF_POLL_MS 10
 
 /* ------------------------------------------------------ create, destroy */
 
@@ -198,77 +190,6 @@ static int pack_value(struct ctl *c, msgpack_sbuffer *sb)
     return rc;
 }
 
-/* ----------------------------------------------------------- hand-off */
-
-/* Our item's ticket, if it is still queued.  needs the queue's lock */
-static int find_ours(xichan_client *cl, struct xichan_obj *o, uint32_t *ticket)
-{
-    uint32_t guard = o->fifo.count + 1;
-    struct xichan_blk *b;
-
-    for (uint32_t off = o->fifo.head; off; off = b->link) {
-        if (!(b = xichan__blk(cl->shm, off)) || guard-- == 0)
-            return XICHAN_ECORRUPT;
-        if (xichan__item(b)->producer == cl->sid) {
-            *ticket = xichan__item(b)->ticket;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Withdraws our item if it is still queued; 1 if it was.  needs the lock;
- * returns unlocked. */
-static int withdraw(xichan_client *cl, struct xichan_obj *o, uint32_t ticket)
-{
-    struct xichan_blk *b;
-
-    if (xichan__fifo_take(cl->shm, o, ticket, cl->sid, &b) != 0) {
-        xichan__obj_unlock(o);
-        return 0; /* taken after all */
-    }
-    xichan__obj_unlock(o);
-    xichan__item_discard(cl, xichan__blk_off(cl->shm, b));
-    /* A slot came free: a putter waiting for room may go. */
-    xichan__notify(&o->get_seq, &o->putters, 1);
-    return 1;
-}
-
-/*
- * Waits until a getter has taken the item we just put.  Returns 0 (taken),
- * XICHAN_ETIMEDOUT or XICHAN_EINTR (withdrawn), XICHAN_ENOTFOUND (queue
- * destroyed with the item in it), or another error.
- */
-static int queue_handoff(struct ctl *c, const struct ctl_ref *r, int64_t deadline_ns)
-{
-    struct xichan_objref ref;
-    struct xichan_obj *o;
-    uint32_t ticket = 0;
-    int err, found;
-
-    if ((err = xichan__resolve(c->cl, XICHAN_KIND_QUEUE, r->id, &ref)) ||
-        (err = xichan__obj_lock(c->cl->shm, &ref, c->cl->sid)))
-        return err;
-    o = ref.o;
-    found = find_ours(c->cl, o, &ticket);
-    for (;;) {
-        if (found <= 0) {
-            xichan__obj_unlock(o);
-            return found; /* taken (0), or the walk found corruption */
-        }
-        if (ctl_interrupted || xichan_now_ns() >= deadline_ns) {
-            if (withdraw(c->cl, o, ticket))
-                return ctl_interrupted ? XICHAN_EINTR : XICHAN_ETIMEDOUT;
-            return 0;
-        }
-        xichan__obj_unlock(o);
-        nanosleep(&(struct timespec){0, HANDOFF_POLL_MS * 1000000L}, NULL);
-        if ((err = xichan__obj_lock(c->cl->shm, &ref, c->cl->sid)))
-            return err;
-        found = xichan__fifo_has(c->cl->shm, o, ticket);
-    }
-}
-
 /* ---------------------------------------------------------------- put */
 
 int ctl_cmd_put(struct ctl *c)
@@ -289,16 +210,15 @@ int ctl_cmd_put(struct ctl *c)
     ctl_describe(&r, desc, sizeof(desc));
     ctl_catch_signals(c);
     if (r.kind == XICHAN_KIND_QUEUE) {
-        err = xichan_queue_put(c->cl, (xichan_queue_id){r.id}, XICHAN_FMT_MSGPACK, sb.data, sb.size,
-                               c->a.unboundop, deadline);
+        err = (c->a.wait ? xichan_queue_handoff : xichan_queue_put)(
+            c->cl, (xichan_queue_id){r.id}, XICHAN_FMT_MSGPACK, sb.data, sb.size, c->a.unboundop,
+            deadline);
         if (err == XICHAN_EFULL) {
             (void)ctl_fail(c, 0, "%s is full (maxsize %lld)%s", desc, (long long)r.info.maxsize,
                            c->a.timeout > 0 ? " and stayed full" : "; --timeout S waits for room");
             rc = CTL_EEMPTY;
             goto out;
         }
-        if (!err && c->a.wait)
-            err = queue_handoff(c, &r, deadline);
     } else if (!c->a.wait) {
         err = xichan_chan_send_nowait(c->cl, (xichan_chan_id){r.id}, XICHAN_FMT_MSGPACK, sb.data,
                                       sb.size, c->a.unboundop);
@@ -362,7 +282,7 @@ int ctl_cmd_get(struct ctl *c)
     default:
         return ctl_fail(c, err, "cannot get from %s", desc);
     }
-    rc = ctl_print_item(c, &r, &item);
+    rc = ctl_print_item(c, &r, &item, -1);
     xichan_item_release(&item);
     return rc;
 }

@@ -70,80 +70,69 @@ int ctl_exit_for(int err)
     }
 }
 
+/* "xichanctl CMD: <message>[: <strerror(err)>]<tail>" on stderr. */
+static void say(struct ctl *c, int err, const char *tail, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fprintf(stderr, "xichanctl %s: ", c->cmd);
+    vfprintf(stderr, fmt, ap);
+    if (err)
+        fprintf(stderr, ": %s", xichan_strerror(err));
+    fprintf(stderr, "%s\n", tail);
+}
+
 int ctl_fail(struct ctl *c, int err, const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fprintf(stderr, "xichanctl %s: ", c->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say(c, err, "", fmt, ap);
     va_end(ap);
-    if (err)
-        fprintf(stderr, ": %s", xichan_strerror(err));
-    fputc('\n', stderr);
     return ctl_exit_for(err);
 }
 
 int ctl_usage(struct ctl *c, const char *fmt, ...)
 {
+    char tail[64];
     va_list ap;
 
-    fflush(stdout);
-    fprintf(stderr, "xichanctl %s: ", c->cmd);
+    snprintf(tail, sizeof(tail), "\n(see: xichanctl help %s)", c->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say(c, 0, tail, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n(see: xichanctl help %s)\n", c->cmd);
     return CTL_EUSAGE;
 }
 
 /* ------------------------------------------------------------- names */
 
+/* The names, indexed by the library's values. */
+static const char *const kind_names[] = {"?", "queue", "channel", "buffer"};
+static const char *const state_names[] = {"open", "closing", "closed", "broken", "locked"};
+static const char *const op_names[] = {"replace", "remove", "error", "replace"}; /* 0: default */
+
+#define NAME_OF(names, i, other) \
+    ((i) >= 0 && (size_t)(i) < sizeof(names) / sizeof(names[0]) ? names[i] : (other))
+
 const char *ctl_kind_name(int kind)
 {
-    return kind == XICHAN_KIND_QUEUE     ? "queue"
-           : kind == XICHAN_KIND_CHANNEL ? "channel"
-           : kind == XICHAN_KIND_BUFFER  ? "buffer"
-                                         : "?";
+    return NAME_OF(kind_names, kind, "?");
 }
 
 const char *ctl_state_name(int st)
 {
-    switch (st) {
-    case XICHAN_STATE_OPEN:
-        return "open";
-    case XICHAN_STATE_CLOSING:
-        return "closing";
-    case XICHAN_STATE_CLOSED:
-        return "closed";
-    case XICHAN_STATE_LOCKED:
-        return "locked";
-    default:
-        return "broken";
-    }
+    return NAME_OF(state_names, st, "broken");
 }
 
 const char *ctl_op_name(int op)
 {
-    switch (op) {
-    case XICHAN_UNBOUND_REMOVE:
-        return "remove";
-    case XICHAN_UNBOUND_ERROR:
-        return "error";
-    default:
-        return "replace";
-    }
+    return NAME_OF(op_names, op, "replace");
 }
 
 int ctl_parse_op(const char *s)
 {
-    if (!strcmp(s, "replace"))
-        return XICHAN_UNBOUND_REPLACE;
-    if (!strcmp(s, "error"))
-        return XICHAN_UNBOUND_ERROR;
-    if (!strcmp(s, "remove"))
-        return XICHAN_UNBOUND_REMOVE;
+    for (int op = XICHAN_UNBOUND_REMOVE; op <= XICHAN_UNBOUND_REPLACE; op++)
+        if (!strcmp(s, op_names[op]))
+            return op;
     return 0;
 }
 

@@ -130,17 +130,27 @@ XICHAN_EXTERN const char *xichan_err_name(int err);
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 XICHAN_EXTERN int64_t xichan_now_ns(void);
 /* Now + seconds as a deadline; seconds < 0 or NaN gives XICHAN_NOWAIT,
- * +inf or overflow gives XICHAN_FOREVER. */
+ * +inf or overflow gives XICHAN_FOREVER.  A deadline that passes is
+ * reported as what was still in the way: XICHAN_EEMPTY for get/recv,
+ * XICHAN_EFULL for put, XICHAN_ETIMEDOUT for send (xichan(7)). */
 XICHAN_EXTERN int64_t xichan_deadline(double seconds);
 
 /* ------------------------------------------------------------- clients */
 
 typedef struct xichan_client xichan_client;
 
+/* xichan_client_opts.autostart: may the client start xichand if none runs?
+ * The zero value is the default, so that zeroed options mean what NULL does. */
+enum {
+    XICHAN_AUTOSTART_DEFAULT = 0, /* $XICHAN_AUTOSTART ("0": no), else yes */
+    XICHAN_AUTOSTART_ON = 1,
+    XICHAN_AUTOSTART_OFF = -1
+};
+
 typedef struct xichan_client_opts {
     const char *name;        /* namespace; NULL: $XICHAN_NAME or "default" */
     const char *runtime_dir; /* NULL: $XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan, /tmp/xichan-$UID */
-    int autostart;           /* 1 start xichand if none runs, 0 never, -1: $XICHAN_AUTOSTART (default 1) */
+    int autostart;           /* XICHAN_AUTOSTART_*; 0 is the default, as with opts NULL */
     const char *kind;        /* a short label shown by xichanctl ("c", "python"); NULL: "c" */
 } xichan_client_opts;
 
@@ -195,7 +205,7 @@ enum {
     XICHAN_FMT_RAW = 0,     /* opaque bytes */
     XICHAN_FMT_MSGPACK = 1, /* one msgpack value */
     XICHAN_FMT_PICKLE = 2,  /* a Python pickle */
-    XICHAN_FMT_BUFFER = 3   /* buffer metadata + bytes (see xichan.7) */
+    XICHAN_FMT_BUFFER = 3   /* buffer metadata + bytes (xichan(7), ITEM FORMATS) */
 };
 
 /*
@@ -210,6 +220,9 @@ enum {
     XICHAN_UNBOUND_ERROR = 2,   /* get/recv consumes it and fails with XICHAN_EUNBOUND */
     XICHAN_UNBOUND_REPLACE = 3  /* get/recv returns an item with .unbound set */
 };
+/* 1 if op is a value a call accepts: XICHAN_UNBOUND_DEFAULT or one of the
+ * three ops (every call that takes an unbound op checks it with this). */
+#define XICHAN_UNBOUND_OK(op) ((op) >= XICHAN_UNBOUND_DEFAULT && (op) <= XICHAN_UNBOUND_REPLACE)
 
 typedef struct xichan_item {
     const void *data; /* points into the segment; valid until xichan_item_release() */
@@ -251,6 +264,10 @@ XICHAN_EXTERN int xichan_queue_destroy(xichan_client *cl, xichan_queue_id q);
 XICHAN_EXTERN int xichan_queue_bind(xichan_client *cl, xichan_queue_id q);
 /* Drops one binding; the last one destroys the queue (unless named).
  * XICHAN_ENOTBOUND if this session holds none. */
+XICHAN_EXTERN int xichan_queue_unbind(xichan_client *cl, xichan_queue_id q);
+/* The same, under CPython's name (_interpqueues.release); "release" also
+ * names dropping a channel end (xichan_chan_release) and freeing an item
+ * (xichan_item_release), so new code says unbind. */
 XICHAN_EXTERN int xichan_queue_release(xichan_client *cl, xichan_queue_id q);
 
 /*
@@ -261,6 +278,18 @@ XICHAN_EXTERN int xichan_queue_release(xichan_client *cl, xichan_queue_id q);
  */
 XICHAN_EXTERN int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data,
                                    size_t len, int unboundop, int64_t deadline_ns);
+/*
+ * Puts one item and waits until a getter has taken it: a hand-off, as
+ * xichan_chan_send is for channels.  Waiting for room and for the getter
+ * share the deadline.  Errors: XICHAN_EFULL (no room in time: nothing was
+ * queued), XICHAN_ETIMEDOUT or XICHAN_EINTR (not taken in time, or the
+ * interrupt callback: the item was withdrawn, no getter ever sees it),
+ * XICHAN_ENOTFOUND (destroyed; an item still queued went with it), and the
+ * errors of xichan_queue_put.  0 also when a purge dropped the item.
+ */
+XICHAN_EXTERN int xichan_queue_handoff(xichan_client *cl, xichan_queue_id q, int fmt,
+                                       const void *data, size_t len, int unboundop,
+                                       int64_t deadline_ns);
 /*
  * Takes the oldest item, waiting until the deadline for one.  On success the
  * caller owns *item and releases it.  An UNBOUND_ERROR item is consumed and
@@ -325,6 +354,13 @@ XICHAN_EXTERN int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q);
 /* 1 if bounded and at capacity, 0 if not, or an error. */
 XICHAN_EXTERN int xichan_queue_full(xichan_client *cl, xichan_queue_id q);
 /* The defaults given at creation. */
+/*
+ * Drops every item queued in q and keeps the queue: returns how many were
+ * dropped (>= 0), or an error.  Putters blocked on a full queue are woken.
+ * Items put meanwhile by others may be dropped or kept, as if the purge
+ * came before or after them.
+ */
+XICHAN_EXTERN int64_t xichan_queue_purge(xichan_client *cl, xichan_queue_id q);
 XICHAN_EXTERN int xichan_queue_defaults(xichan_client *cl, xichan_queue_id q, int64_t *maxsize,
                                         int *fmt, int *unboundop);
 
@@ -535,6 +571,11 @@ typedef struct xichan_obj_info {
     int unboundop;
     char name[64];     /* "" if unnamed */
     uint32_t locked_by; /* XICHAN_STATE_LOCKED: the holder's pid (count, bytes: 0, unknown) */
+    /* Totals since the object was created (queues and channels; 0 for
+     * buffers): items put or sent, items taken by a get or recv, payload
+     * bytes put or sent.  Statistics: a process killed in the middle of a
+     * put or get may leave one uncounted. */
+    uint64_t puts, gets, put_bytes;
 } xichan_obj_info;
 
 /*
@@ -544,15 +585,49 @@ typedef struct xichan_obj_info {
 XICHAN_EXTERN int xichan_list(xichan_client *cl, xichan_obj_info *out, size_t cap);
 /* One object's info by kind and id. */
 XICHAN_EXTERN int xichan_info(xichan_client *cl, int kind, uint64_t id, xichan_obj_info *out);
+/*
+ * Copies the item index places after the head of a queue or channel (0: the
+ * next one a get or recv would take) into buf, without taking it.  On
+ * success out->data is buf, out->len the payload length, and out owns
+ * nothing (xichan_item_release is a no-op on it).  out->unbound is 1 for an
+ * item a getter would receive as UNBOUND and 2 for one whose get would fail
+ * with XICHAN_EUNBOUND (no payload in either case).  Errors: XICHAN_EEMPTY
+ * (fewer items), XICHAN_E2BIG (out->len says how many bytes buf needs),
+ * XICHAN_ENOTFOUND, XICHAN_EINVAL.  A snapshot: the item may be taken at
+ * any moment after the call.
+ */
+XICHAN_EXTERN int xichan_peek(xichan_client *cl, int kind, uint64_t id, uint64_t index, void *buf,
+                              size_t cap, xichan_item *out);
 /* Session ids bound to or associated with an object; returns the total. */
 XICHAN_EXTERN int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids,
                                       size_t cap);
 
+enum { XICHAN_SESSION_LIVE = 1, XICHAN_SESSION_ENDING = 2 };
+
+typedef struct xichan_session_info {
+    uint32_t sid, pid, uid;
+    int state;         /* XICHAN_SESSION_LIVE, or _ENDING while the daemon releases what it held */
+    uint64_t start_ns; /* CLOCK_REALTIME */
+    char kind[16];     /* "c", "python", "ctl": printable ASCII, others shown as '?' */
+    int nobjects;      /* objects it is bound to or associated with; -1 if unknown */
+} xichan_session_info;
+
+/*
+ * The attached sessions, by session id: fills up to cap records and returns
+ * how many sessions there are (which may exceed cap), or an error.  The
+ * table is read without a lock (the daemon is its only writer), so it is a
+ * snapshot that may be a moment old; nobjects is counted under the object
+ * table's lock, -1 when a stopped or slow process holds it (not waited for).
+ */
+XICHAN_EXTERN int xichan_sessions(xichan_client *cl, xichan_session_info *out, size_t cap);
+
 typedef struct xichan_stats {
     uint64_t segment_size, heap_size, heap_used, heap_free;
     uint32_t objects, sessions, max_objects, max_sessions;
-    uint32_t daemon_pid;
+    uint32_t daemon_pid;  /* 0 while no daemon serves */
     char segment_name[64];
+    uint64_t created_ns;      /* CLOCK_REALTIME when the segment was made */
+    uint64_t daemon_start_ns; /* CLOCK_REALTIME when daemon_pid started serving; 0 if none */
 } xichan_stats;
 
 XICHAN_EXTERN int xichan_stats_get(xichan_client *cl, xichan_stats *out);
@@ -560,16 +635,38 @@ XICHAN_EXTERN int xichan_stats_get(xichan_client *cl, xichan_stats *out);
 /* -------------------------------------------------------- msgpack */
 
 /*
- * msgpack-c helpers, declared when <msgpack.h> was included before this
- * header.  Python receives a msgpack item as the natural value (map -> dict,
- * array -> tuple).
+ * The msgpack extension types xichan items use (xichan(7), ITEM FORMATS),
+ * read and written by the Python binding and xichanctl alike:
+ *   XICHAN_EXT_HANDLE  a queue, channel or buffer: XICHAN_EXT_HANDLE_SIZE
+ *                      bytes -- kind u8 (XICHAN_KIND_*), flags u8
+ *                      (XICHAN_HANDLE_*), id u64 little-endian.  The item
+ *                      holds one in-flight reference to the object
+ *                      (xichan_obj_inflight), which its receiver gives back.
+ *   XICHAN_EXT_BUFFER  a buffer payload, as xichan_bufitem_encode writes it.
  */
-#if defined(MSGPACK_SBUFFER_H) && defined(MSGPACK_UNPACKER_H)
+#define XICHAN_EXT_HANDLE 1
+#define XICHAN_EXT_BUFFER 2
+#define XICHAN_EXT_HANDLE_SIZE 10
+enum {
+    XICHAN_HANDLE_SEND = 0x01,   /* a channel's send end */
+    XICHAN_HANDLE_RECV = 0x02,   /* a channel's recv end */
+    XICHAN_HANDLE_CHANID = 0x10, /* with SEND or RECV: the bare channel id (Python ChannelID) */
+};
+
+/*
+ * msgpack-c helpers.  They name msgpack-c's structs by their tags, which
+ * msgpack-c's typedefs share, so they are declared whatever the order of
+ * #include <msgpack.h> and <xichan.h>; a caller includes <msgpack.h> to
+ * have the structs themselves.  Python receives a msgpack item as the
+ * natural value (map -> dict, array -> tuple).
+ */
+struct msgpack_sbuffer;
+struct msgpack_unpacked;
 /* Puts/sends the packed bytes of sb as one XICHAN_FMT_MSGPACK item. */
 XICHAN_EXTERN int xichan_queue_put_msgpack(xichan_client *cl, xichan_queue_id q,
-                                           const msgpack_sbuffer *sb, int64_t deadline_ns);
+                                           const struct msgpack_sbuffer *sb, int64_t deadline_ns);
 XICHAN_EXTERN int xichan_chan_send_msgpack(xichan_client *cl, xichan_chan_id c,
-                                           const msgpack_sbuffer *sb, int64_t deadline_ns);
+                                           const struct msgpack_sbuffer *sb, int64_t deadline_ns);
 /*
  * Unpacks a msgpack item into out (initialised by the caller with
  * msgpack_unpacked_init and destroyed with msgpack_unpacked_destroy; the
@@ -577,8 +674,7 @@ XICHAN_EXTERN int xichan_chan_send_msgpack(xichan_client *cl, xichan_chan_id c,
  * XICHAN_EINVAL if the item is not msgpack; XICHAN_ECORRUPT if its bytes are
  * not one complete msgpack value.
  */
-XICHAN_EXTERN int xichan_item_unpack(const xichan_item *item, msgpack_unpacked *out);
-#endif
+XICHAN_EXTERN int xichan_item_unpack(const xichan_item *item, struct msgpack_unpacked *out);
 
 #ifdef __cplusplus
 }

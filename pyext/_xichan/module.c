@@ -122,7 +122,7 @@ xichan_client *xp_client(xp_state *st)
     if (st->cl && st->cl_pid == xp_pid)
         return st->cl;
     memset(&opts, 0, sizeof(opts));
-    opts.autostart = -1;
+    opts.autostart = XICHAN_AUTOSTART_DEFAULT;
     opts.kind = "python";
     Py_BEGIN_ALLOW_THREADS
     err = xichan_client_open(&cl, &opts);
@@ -186,112 +186,137 @@ static int chan_is_released(xp_state *st, uint64_t id)
     return !info.closed && !info.closing && (info.send_released || info.recv_released);
 }
 
+/*
+ * The translation of XICHAN_E* codes into exceptions, as a table: the
+ * first row whose kind (XP_NONE: any) and code match decides.  cls is a
+ * class of the module state (offsetof into xp_state) or a built-in one;
+ * with neither, the kind's base (QueueError, ChannelError).  A class the
+ * Python layer has not registered yet falls back to the base, and that to
+ * RuntimeError.  msg is a format for PyUnicode_FromFormat with one %U, the
+ * object ("queue 3", "channel named 'jobs'"), or with X_TEXT_LIB one %s,
+ * the library's message, or with X_TEXT_BOTH both (%U then %s); NULL: the
+ * library's message alone.  X_CODE: the
+ * exception gets .code (XichanError's family).  X_RELEASED: a channel the
+ * caller released reads "already closed", as CPython says.
+ */
+#define ST(f) offsetof(xp_state, f)
+enum { X_TEXT_LIB = 1, X_CODE = 2, X_RELEASED = 4, X_TEXT_BOTH = 8 };
+static const struct xlat {
+    int kind, err;
+    size_t cls;          /* 0: builtin, or the kind's base */
+    PyObject **builtin;
+    const char *msg;
+    int flags;
+} xlat[] = {
+    {XP_QUEUE, XICHAN_ENOTFOUND, ST(QueueNotFoundError), NULL, "%U not found", 0},
+    {XP_QUEUE, XICHAN_EEMPTY, ST(QueueEmpty), NULL, "%U is empty", 0},
+    {XP_QUEUE, XICHAN_EFULL, ST(QueueFull), NULL, "%U is full", 0},
+    {XP_QUEUE, XICHAN_EUNBOUND, ST(QueueItemDestroyed), NULL,
+     "item's original interpreter destroyed", 0},
+    {XP_QUEUE, XICHAN_ENOTBOUND, 0, NULL, "%U never bound", 0},
+    {XP_QUEUE, XICHAN_EEXIST, 0, NULL, "a queue with that name already exists", 0},
+    {XP_CHAN, XICHAN_ENOTFOUND, ST(ChannelNotFoundError), NULL, "%U not found", 0},
+    {XP_CHAN, XICHAN_ECLOSED, ST(ChannelClosedError), NULL, "%U is closed", X_RELEASED},
+    {XP_CHAN, XICHAN_EEMPTY, ST(ChannelEmptyError), NULL, "%U is empty", 0},
+    {XP_CHAN, XICHAN_ENOTEMPTY, ST(ChannelNotEmptyError), NULL,
+     "%U may not be closed if not empty (try force=True)", 0},
+    {XP_CHAN, XICHAN_EUNBOUND, ST(ChannelItemDestroyed), NULL,
+     "item's original interpreter destroyed", 0},
+    {XP_CHAN, XICHAN_ENOTBOUND, 0, NULL, "%U never bound", 0},
+    {XP_CHAN, XICHAN_EEXIST, 0, NULL, "a channel with that name already exists", 0},
+    {XP_BUF, XICHAN_ENOTFOUND, ST(XichanError), NULL, "%U not found", X_CODE},
+    /* The message names the holder's pid (xichan_strerror, this thread). */
+    {XP_QUEUE, XICHAN_ELOCKED, ST(ObjectLockedError), &PyExc_TimeoutError, "%U: %s",
+     X_CODE | X_TEXT_BOTH},
+    {XP_CHAN, XICHAN_ELOCKED, ST(ObjectLockedError), &PyExc_TimeoutError, "%U: %s",
+     X_CODE | X_TEXT_BOTH},
+    {XP_NONE, XICHAN_ELOCKED, ST(ObjectLockedError), &PyExc_TimeoutError, NULL, X_CODE},
+    {XP_NONE, XICHAN_EINTR, 0, &PyExc_InterruptedError, "interrupted", 0},
+    {XP_NONE, XICHAN_ETIMEDOUT, 0, &PyExc_TimeoutError, "timed out", 0},
+    {XP_NONE, XICHAN_ENOMEM, 0, &PyExc_MemoryError, NULL, 0},
+    {XP_NONE, XICHAN_EINVAL, 0, &PyExc_ValueError, NULL, 0},
+    {XP_NONE, XICHAN_ENAMETOOLONG, 0, &PyExc_ValueError, NULL, 0},
+    {XP_NONE, XICHAN_EBADNAME, 0, &PyExc_ValueError, NULL, 0},
+    {XP_NONE, XICHAN_E2BIG, 0, &PyExc_ValueError, "item too large: %s", X_TEXT_LIB},
+    {XP_NONE, XICHAN_ENOSPC, ST(SegmentFullError), &PyExc_MemoryError, NULL, X_CODE},
+    {XP_NONE, XICHAN_EACCES, ST(AccessDeniedError), &PyExc_PermissionError, NULL, X_CODE},
+    {XP_NONE, XICHAN_EPERM, ST(AccessDeniedError), &PyExc_PermissionError, NULL, X_CODE},
+    /* Anything else: XichanError("XICHAN_E...: message"), with .code. */
+    {XP_NONE, 0, ST(XichanError), &PyExc_RuntimeError, NULL, X_CODE},
+};
+#undef ST
+
+static PyObject *state_cls(xp_state *st, size_t off)
+{
+    return *(PyObject **)((char *)st + off);
+}
+
+/* The one translator; name (a str) describes the object instead of id. */
+static PyObject *translate(xp_state *st, int err, int kind, uint64_t id, PyObject *name)
+{
+    static const char *kind_names[] = {"object", "queue", "channel", "shared buffer"};
+    const struct xlat *x = xlat;
+    PyObject *pending = NULL, *cls, *base, *what, *text;
+
+    /* An interrupt callback that raised (KeyboardInterrupt from a signal
+     * handler) ends the wait with XICHAN_EINTR: its exception is the
+     * answer.  Any other exception still set is a bug of the caller: ours
+     * is raised with it as __context__, never dropped. */
+    if (PyErr_Occurred()) {
+        if (err == XICHAN_EINTR)
+            return NULL;
+        xp_err_keep(&pending);
+    }
+    while (x->err && !(x->err == err && (x->kind == XP_NONE || x->kind == kind)))
+        x++;
+    base = kind == XP_QUEUE  ? exc_or(st->QueueError, PyExc_RuntimeError)
+           : kind == XP_CHAN ? exc_or(st->ChannelError, PyExc_RuntimeError)
+                             : PyExc_RuntimeError;
+    cls = x->cls ? exc_or(state_cls(st, x->cls), x->builtin ? *x->builtin : base)
+          : x->builtin ? *x->builtin
+                       : base;
+    what = name ? PyUnicode_FromFormat("%s named %R", kind_names[kind & 3], name)
+                : PyUnicode_FromFormat("%s %llu", kind_names[kind & 3], (unsigned long long)id);
+    if (!what)
+        goto chain;
+    if (x->flags & X_RELEASED && !name && chan_is_released(st, id))
+        text = PyUnicode_FromFormat("%U is already closed", what);
+    else if (!x->msg)
+        text = x->err ? PyUnicode_FromString(xichan_strerror(err))
+                      : PyUnicode_FromFormat("%s: %s", xichan_err_name(err), xichan_strerror(err));
+    else if (x->flags & X_TEXT_LIB) /* msg's one %s is the library's message */
+        text = PyUnicode_FromFormat(x->msg, xichan_strerror(err));
+    else if (x->flags & X_TEXT_BOTH) /* %U the object, %s the library's message */
+        text = PyUnicode_FromFormat(x->msg, what, xichan_strerror(err));
+    else
+        text = PyUnicode_FromFormat(x->msg, what);
+    Py_DECREF(what);
+    if (!text)
+        goto chain;
+    set_exc(cls, (x->flags & X_CODE) ? err : 0, "%U", text);
+    Py_DECREF(text);
+chain:
+    if (pending) {
+        PyObject *now = NULL;
+        xp_err_keep(&now);
+        if (now) {
+            PyException_SetContext(now, pending); /* steals pending */
+            xp_err_restore(now);
+        } else {
+            xp_err_restore(pending);
+        }
+    }
+    return NULL;
+}
+
 PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id)
 {
-    unsigned long long n = (unsigned long long)id;
-    PyObject *base;
+    return translate(st, err, kind, id, NULL);
+}
 
-    if (PyErr_Occurred()) /* an interrupt callback raised (KeyboardInterrupt) */
-        return NULL;
-    if (kind == XP_QUEUE) {
-        base = exc_or(st->QueueError, PyExc_RuntimeError);
-        switch (err) {
-        case XICHAN_ENOTFOUND:
-            set_exc(exc_or(st->QueueNotFoundError, base), 0, "queue %llu not found", n);
-            return NULL;
-        case XICHAN_EEMPTY:
-            set_exc(exc_or(st->QueueEmpty, base), 0, "queue %llu is empty", n);
-            return NULL;
-        case XICHAN_EFULL:
-            set_exc(exc_or(st->QueueFull, base), 0, "queue %llu is full", n);
-            return NULL;
-        case XICHAN_EUNBOUND:
-            set_exc(exc_or(st->QueueItemDestroyed, base), 0,
-                    "item's original interpreter destroyed");
-            return NULL;
-        case XICHAN_ENOTBOUND:
-            set_exc(base, 0, "queue %llu never bound", n);
-            return NULL;
-        case XICHAN_EEXIST:
-            set_exc(base, 0, "a queue with that name already exists");
-            return NULL;
-        }
-    } else if (kind == XP_CHAN) {
-        base = exc_or(st->ChannelError, PyExc_RuntimeError);
-        switch (err) {
-        case XICHAN_ENOTFOUND:
-            set_exc(exc_or(st->ChannelNotFoundError, base), 0, "channel %llu not found", n);
-            return NULL;
-        case XICHAN_ECLOSED:
-            set_exc(exc_or(st->ChannelClosedError, base), 0,
-                    chan_is_released(st, id) ? "channel %llu is already closed"
-                                              : "channel %llu is closed", n);
-            return NULL;
-        case XICHAN_EEMPTY:
-            set_exc(exc_or(st->ChannelEmptyError, base), 0, "channel %llu is empty", n);
-            return NULL;
-        case XICHAN_ENOTEMPTY:
-            set_exc(exc_or(st->ChannelNotEmptyError, base), 0,
-                    "channel %llu may not be closed if not empty (try force=True)", n);
-            return NULL;
-        case XICHAN_ETIMEDOUT:
-            PyErr_SetString(PyExc_TimeoutError, "timed out");
-            return NULL;
-        case XICHAN_EUNBOUND:
-            set_exc(exc_or(st->ChannelItemDestroyed, base), 0,
-                    "item's original interpreter destroyed");
-            return NULL;
-        case XICHAN_ENOTBOUND:
-            set_exc(base, 0, "channel %llu never bound", n);
-            return NULL;
-        case XICHAN_EEXIST:
-            set_exc(base, 0, "a channel with that name already exists");
-            return NULL;
-        }
-    } else if (kind == XP_BUF && err == XICHAN_ENOTFOUND) {
-        set_exc(exc_or(st->XichanError, PyExc_RuntimeError), err, "shared buffer %llu not found",
-                n);
-        return NULL;
-    }
-    switch (err) {
-    case XICHAN_EINTR:
-        PyErr_SetString(PyExc_InterruptedError, "interrupted");
-        return NULL;
-    case XICHAN_ETIMEDOUT:
-        PyErr_SetString(PyExc_TimeoutError, "timed out");
-        return NULL;
-    case XICHAN_ENOMEM:
-        return PyErr_NoMemory();
-    case XICHAN_EINVAL:
-    case XICHAN_ENAMETOOLONG:
-    case XICHAN_EBADNAME:
-        PyErr_SetString(PyExc_ValueError, xichan_strerror(err));
-        return NULL;
-    case XICHAN_E2BIG:
-        PyErr_Format(PyExc_ValueError, "item too large: %s", xichan_strerror(err));
-        return NULL;
-    case XICHAN_ENOSPC:
-        set_exc(exc_or(st->SegmentFullError, PyExc_MemoryError), err, "%s", xichan_strerror(err));
-        return NULL;
-    case XICHAN_ELOCKED:
-        /* The message names the holder's pid (xichan_strerror, this thread). */
-        if (kind == XP_QUEUE || kind == XP_CHAN)
-            set_exc(exc_or(st->ObjectLockedError, PyExc_TimeoutError), err, "%s %llu: %s",
-                    kind == XP_QUEUE ? "queue" : "channel", n, xichan_strerror(err));
-        else
-            set_exc(exc_or(st->ObjectLockedError, PyExc_TimeoutError), err, "%s",
-                    xichan_strerror(err));
-        return NULL;
-    case XICHAN_EACCES:
-    case XICHAN_EPERM:
-        set_exc(exc_or(st->AccessDeniedError, PyExc_PermissionError), err, "%s",
-                xichan_strerror(err));
-        return NULL;
-    default:
-        set_exc(exc_or(st->XichanError, PyExc_RuntimeError), err, "%s: %s", xichan_err_name(err),
-                xichan_strerror(err));
-        return NULL;
-    }
+PyObject *raise_from_err_named(xp_state *st, int err, int kind, PyObject *name)
+{
+    return translate(st, err, kind, 0, name);
 }
 
 int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id)
@@ -349,6 +374,25 @@ void xp_exc_setattr(const char *name, PyObject *value)
 }
 
 /* -------------------------------------------------- argument helpers */
+
+int xp_check_unboundop(long op, int default_ok)
+{
+    if (!XICHAN_UNBOUND_OK(op) || (!default_ok && op == XICHAN_UNBOUND_DEFAULT)) {
+        PyErr_Format(PyExc_ValueError, "unsupported unboundop %ld", op);
+        return -1;
+    }
+    return 0;
+}
+
+int xp_unboundop(PyObject *arg, int default_ok, int *op)
+{
+    long v = PyLong_AsLong(arg);
+
+    if ((v == -1 && PyErr_Occurred()) || xp_check_unboundop(v, default_ok))
+        return -1;
+    *op = (int)v;
+    return 0;
+}
 
 int xp_deadline(PyObject *timeout, int64_t *deadline)
 {
@@ -644,6 +688,10 @@ static void mod_free(void *m)
     mod_clear((PyObject *)m);
     xp_exports_sweep(st, 1);
     xp_bufreg_clear(st);
+    if (st->zone) {
+        msgpack_zone_free(st->zone);
+        st->zone = NULL;
+    }
     if (st->cl) {
         /* A thread still blocked in a call uses the handle: leave it to
          * process exit (the daemon then ends the session). */

@@ -27,20 +27,6 @@ static int get_cid(PyObject *arg, xichan_chan_id *c)
     return rc;
 }
 
-static int get_op(PyObject *arg, int *op)
-{
-    long v = PyLong_AsLong(arg);
-
-    if (v == -1 && PyErr_Occurred())
-        return -1;
-    if (v < XICHAN_UNBOUND_DEFAULT || v > XICHAN_UNBOUND_REPLACE) {
-        PyErr_Format(PyExc_ValueError, "unsupported unboundop %ld", v);
-        return -1;
-    }
-    *op = (int)v;
-    return 0;
-}
-
 /* chan_create(unboundop, name=None) -> cid */
 static PyObject *c_create(PyObject *m, PyObject *args, PyObject *kw)
 {
@@ -53,10 +39,8 @@ static PyObject *c_create(PyObject *m, PyObject *args, PyObject *kw)
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "i|z:chan_create", kwlist, &o.unboundop, &o.name))
         return NULL;
-    if (o.unboundop < 1 || o.unboundop > 3) {
-        PyErr_Format(PyExc_ValueError, "unsupported unboundop %d", o.unboundop);
+    if (xp_check_unboundop(o.unboundop, 0))
         return NULL;
-    }
     if (!(cl = xp_client(st)))
         return NULL;
     if ((err = xichan_chan_create(cl, &o, &c)))
@@ -74,13 +58,8 @@ static PyObject *c_open(PyObject *m, PyObject *arg)
 
     if (!cl || !name)
         return NULL;
-    if ((err = xichan_chan_open(cl, name, &c))) {
-        if (err == XICHAN_ENOTFOUND && st->ChannelNotFoundError) {
-            PyErr_Format(st->ChannelNotFoundError, "no channel named %R", arg);
-            return NULL;
-        }
-        return raise_from_err(st, err, XP_CHAN, 0);
-    }
+    if ((err = xichan_chan_open(cl, name, &c)))
+        return raise_from_err_named(st, err, XP_CHAN, arg);
     return PyLong_FromUnsignedLongLong(c.id);
 }
 
@@ -144,7 +123,7 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_TypeError, "chan_send(cid, obj, unboundop, timeout, nowait)");
         return NULL;
     }
-    if (get_cid(args[0], &c) || get_op(args[2], &op) || (nowait = PyObject_IsTrue(args[4])) < 0)
+    if (get_cid(args[0], &c) || xp_unboundop(args[2], 1, &op) || (nowait = PyObject_IsTrue(args[4])) < 0)
         return NULL;
     if (nowait)
         deadline = XICHAN_NOWAIT;
@@ -257,47 +236,37 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     return res;
 }
 
-/* chan_close(cid, *, send=False, recv=False, force=False) */
-static PyObject *c_close(PyObject *m, PyObject *args, PyObject *kw)
+/* chan_close / chan_release(cid, *, send=False, recv=False, force=False):
+ * the ends as XICHAN_END_* flags, XICHAN_CLOSE_FORCE with force. */
+static PyObject *c_ends(PyObject *m, PyObject *args, PyObject *kw, const char *fmt, int release)
 {
     static char *kwlist[] = {"", "send", "recv", "force", NULL};
     xp_state *st = xp_state_of(m);
     PyObject *id;
     xichan_client *cl;
     xichan_chan_id c;
-    int send = 0, recv = 0, force = 0, err;
+    int send = 0, recv = 0, force = 0, err, ends;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$ppp:chan_close", kwlist, &id, &send, &recv,
-                                     &force))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &id, &send, &recv, &force))
         return NULL;
     if (get_cid(id, &c) || !(cl = xp_client(st)))
         return NULL;
-    err = xichan_chan_close(cl, c, (send ? XICHAN_END_SEND : 0) | (recv ? XICHAN_END_RECV : 0) |
-                                       (force ? XICHAN_CLOSE_FORCE : 0));
+    ends = (send ? XICHAN_END_SEND : 0) | (recv ? XICHAN_END_RECV : 0);
+    err = release ? xichan_chan_release(cl, c, ends)
+                  : xichan_chan_close(cl, c, ends | (force ? XICHAN_CLOSE_FORCE : 0));
     if (err)
         return raise_from_err(st, err, XP_CHAN, c.id);
     Py_RETURN_NONE;
 }
 
-/* chan_release(cid, *, send=False, recv=False, force=False) */
+static PyObject *c_close(PyObject *m, PyObject *args, PyObject *kw)
+{
+    return c_ends(m, args, kw, "O|$ppp:chan_close", 0);
+}
+
 static PyObject *c_release(PyObject *m, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"", "send", "recv", "force", NULL};
-    xp_state *st = xp_state_of(m);
-    PyObject *id;
-    xichan_client *cl;
-    xichan_chan_id c;
-    int send = 0, recv = 0, force = 0, err;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$ppp:chan_release", kwlist, &id, &send, &recv,
-                                     &force))
-        return NULL;
-    if (get_cid(id, &c) || !(cl = xp_client(st)))
-        return NULL;
-    err = xichan_chan_release(cl, c, (send ? XICHAN_END_SEND : 0) | (recv ? XICHAN_END_RECV : 0));
-    if (err)
-        return raise_from_err(st, err, XP_CHAN, c.id);
-    Py_RETURN_NONE;
+    return c_ends(m, args, kw, "O|$ppp:chan_release", 1);
 }
 
 /* chan_info(cid) -> the 16 fields of CPython's ChannelInfo, in its order */

@@ -18,20 +18,6 @@
  */
 #include "xichan_py.h"
 
-static int parse_op(PyObject *arg, int *op)
-{
-    long v = PyLong_AsLong(arg);
-
-    if (v == -1 && PyErr_Occurred())
-        return -1;
-    if (v < XICHAN_UNBOUND_DEFAULT || v > XICHAN_UNBOUND_REPLACE) {
-        PyErr_Format(PyExc_ValueError, "unsupported unboundop %ld", v);
-        return -1;
-    }
-    *op = (int)v;
-    return 0;
-}
-
 static int nargs_ok(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
 {
     if (nargs < lo || nargs > hi) {
@@ -57,10 +43,8 @@ static PyObject *q_create(PyObject *m, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Lii|z:queue_create", kwlist, &maxsize, &o.fmt,
                                      &o.unboundop, &name))
         return NULL;
-    if (o.unboundop < 1 || o.unboundop > 3) {
-        PyErr_Format(PyExc_ValueError, "unsupported unboundop %d", o.unboundop);
+    if (xp_check_unboundop(o.unboundop, 0))
         return NULL;
-    }
     if (!(cl = xp_client(st)))
         return NULL;
     o.maxsize = maxsize;
@@ -80,13 +64,8 @@ static PyObject *q_open(PyObject *m, PyObject *arg)
 
     if (!cl || !name)
         return NULL;
-    if ((err = xichan_queue_open(cl, name, &q))) {
-        if (err == XICHAN_ENOTFOUND && st->QueueNotFoundError) {
-            PyErr_Format(st->QueueNotFoundError, "no queue named %R", arg);
-            return NULL;
-        }
-        return raise_from_err(st, err, XP_QUEUE, 0);
-    }
+    if ((err = xichan_queue_open(cl, name, &q)))
+        return raise_from_err_named(st, err, XP_QUEUE, arg);
     return PyLong_FromUnsignedLongLong(q.id);
 }
 
@@ -157,7 +136,7 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     int op, err;
 
     if (nargs_ok("queue_put", nargs, 4, 5) || xp_id_arg(args[0], "queue ID", &q.id) ||
-        parse_op(args[3], &op) || xp_deadline(nargs > 4 ? args[4] : Py_None, &deadline))
+        xp_unboundop(args[3], 1, &op) || xp_deadline(nargs > 4 ? args[4] : Py_None, &deadline))
         return NULL;
     fmt = PyLong_AsLong(args[2]);
     if (fmt == -1 && PyErr_Occurred())
@@ -342,7 +321,7 @@ static PyObject *q_put_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     int op, err = 0;
 
     if (nargs_ok("queue_put_many", nargs, 4, 5) || xp_id_arg(args[0], "queue ID", &q.id) ||
-        parse_op(args[3], &op) || xp_deadline(nargs > 4 ? args[4] : Py_None, &deadline))
+        xp_unboundop(args[3], 1, &op) || xp_deadline(nargs > 4 ? args[4] : Py_None, &deadline))
         return NULL;
     fmt = PyLong_AsLong(args[2]);
     if (fmt == -1 && PyErr_Occurred())

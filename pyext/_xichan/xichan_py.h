@@ -66,6 +66,9 @@ typedef struct xp_state {
 
     xp_bufreg *bufs;
     size_t nbufs, capbufs;
+
+    msgpack_zone *zone;  /* codec.c: msgpack_unpack's zone, reused item after item */
+    int zone_busy;       /* a decode is walking it (a nested one takes its own) */
 } xp_state;
 
 /* ------------------------------------------------------------- module.c */
@@ -75,8 +78,11 @@ xp_state *xp_state_from_type(PyTypeObject *tp);
 /* The session of this interpreter, opened on first use (and again in a
  * forked child).  NULL with an exception set on failure. */
 xichan_client *xp_client(xp_state *st);
-/* Sets the exception for a XICHAN_E* code; always returns NULL. */
+/* Sets the exception for a XICHAN_E* code; always returns NULL.  The one
+ * translator of codes into exceptions (module.c's table). */
 PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id);
+/* The same for an object named by name (a str) rather than by id. */
+PyObject *raise_from_err_named(xp_state *st, int err, int kind, PyObject *name);
 /* Same, returning -1, for int-returning helpers. */
 int raise_from_err_int(xp_state *st, int err, int kind, uint64_t id);
 /* Takes the raised exception into *first if that is still NULL (else drops
@@ -88,6 +94,11 @@ void xp_err_restore(PyObject *exc);
 void xp_exc_setattr(const char *name, PyObject *value);
 /* timeout (None, int or float seconds) -> absolute deadline; -1 on error. */
 int xp_deadline(PyObject *timeout, int64_t *deadline);
+/* An unbound op: 0 ok, or -1 with ValueError.  default_ok: 0
+ * (XICHAN_UNBOUND_DEFAULT, "the object's") is accepted too. */
+int xp_check_unboundop(long op, int default_ok);
+/* The same for a Python int argument, stored in *op. */
+int xp_unboundop(PyObject *arg, int default_ok, int *op);
 /* Object id argument (a non-negative int) -> uint64; -1 on error. */
 int xp_id_arg(PyObject *arg, const char *what, uint64_t *out);
 /* Imports xichan.queues / xichan.channels so they register their classes. */
@@ -172,12 +183,7 @@ PyObject *xp_unpickle(xp_state *st, PyObject *pickled);
 /* A handle of another session's object, bound for ours. */
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 
-/* Handle ext payload: kind u8, flags u8, id u64 little-endian. */
-#define XP_EXT_HANDLE 1
-#define XP_EXT_BUFFER 2
-#define XP_HF_SEND 1
-#define XP_HF_RECV 2
-#define XP_HF_CHANID 0x10 /* a bare ChannelID rather than an end */
+/* The ext types and handle flags are xichan.h's (XICHAN_EXT_*, XICHAN_HANDLE_*). */
 
 /* ---------------------------------------------------------- sharedbuf.c */
 

@@ -139,7 +139,7 @@ static int xid_getdata(PyThreadState *ts, PyObject *obj, _PyCrossInterpreterData
         err = xid_id(obj, "_id", &x.id);
     } else if (tp == st->SendChannelType || tp == st->RecvChannelType) {
         x.kind = XICHAN_KIND_CHANNEL;
-        x.flags = tp == st->SendChannelType ? XP_HF_SEND : XP_HF_RECV;
+        x.flags = tp == st->SendChannelType ? XICHAN_HANDLE_SEND : XICHAN_HANDLE_RECV;
         err = xid_id(obj, "_id", &x.id);
     } else if (tp == st->ChannelIDType) {
         PyObject *end = PyObject_GetAttrString(obj, "_end");
@@ -147,9 +147,9 @@ static int xid_getdata(PyThreadState *ts, PyObject *obj, _PyCrossInterpreterData
         if (!end)
             return -1;
         x.kind = XICHAN_KIND_CHANNEL;
-        x.flags = XP_HF_CHANID |
+        x.flags = XICHAN_HANDLE_CHANID |
                   (PyUnicode_Check(end) && PyUnicode_CompareWithASCIIString(end, "send") == 0
-                       ? XP_HF_SEND : XP_HF_RECV);
+                       ? XICHAN_HANDLE_SEND : XICHAN_HANDLE_RECV);
         Py_DECREF(end);
         err = xid_id(obj, "", &x.id);
     } else if ((PyTypeObject *)tp == st->SharedBufferType) {

@@ -2,8 +2,11 @@
 
 Mirrors CPython 3.13's test.support.interpreters._crossinterp: the unbound
 markers and the base ItemInterpreterDestroyed.  "Interpreter" means a xichan
-session: one Python interpreter or one C client (see xichan(7)).
+session: one Python interpreter or one C client (see xichan(7)).  The unbound
+ops' numbers are the C library's (_xichan.UNBOUND_*), never spelt again here.
 """
+
+from . import _xichan
 
 
 class ItemInterpreterDestroyed(Exception):
@@ -82,9 +85,9 @@ UNBOUND_ERROR = object()
 UNBOUND_REMOVE = object()
 
 _UNBOUND_CONSTANT_TO_FLAG = {
-    UNBOUND_REMOVE: 1,
-    UNBOUND_ERROR: 2,
-    UNBOUND: 3,
+    UNBOUND_REMOVE: _xichan.UNBOUND_REMOVE,
+    UNBOUND_ERROR: _xichan.UNBOUND_ERROR,
+    UNBOUND: _xichan.UNBOUND_REPLACE,
 }
 _UNBOUND_FLAG_TO_CONSTANT = {v: k
                              for k, v in _UNBOUND_CONSTANT_TO_FLAG.items()}
@@ -113,6 +116,32 @@ def resolve_unbound(flag, exctype_destroyed):
         return UNBOUND
     else:
         raise NotImplementedError(repr(op))
+
+
+def unbound_codec(module_unbound, exctype_destroyed):
+    """(serialize, resolve) for a module (queues, channels) whose own UNBOUND
+    marker is module_unbound and whose ItemInterpreterDestroyed is
+    exctype_destroyed: serialize(op) -> (flag,), resolve(flag) -> marker."""
+    def serialize(unbound):
+        if unbound is module_unbound:
+            unbound = UNBOUND
+        return serialize_unbound(unbound)
+
+    def resolve(flag):
+        resolved = resolve_unbound(flag, exctype_destroyed)
+        return module_unbound if resolved is UNBOUND else resolved
+
+    return serialize, resolve
+
+
+def pick_unbound(unbound, unbounditems):
+    """unbounditems= (3.14's spelling) or unbound= (3.13's): either, or both
+    when they are the same; None when neither was given."""
+    if unbounditems is not None:
+        if unbound is not None and unbound is not unbounditems:
+            raise TypeError('give either unbound= or unbounditems=, not both')
+        return unbounditems
+    return unbound
 
 
 def check_timeout(timeout):

@@ -64,24 +64,12 @@ UNBOUND = _crossinterp.UnboundItem.singleton('queue', __name__)
 _UNBOUND_ITEM = _xichan.UNBOUND_ITEM
 
 
-def _serialize_unbound(unbound):
-    if unbound is UNBOUND:
-        unbound = _crossinterp.UNBOUND
-    return _crossinterp.serialize_unbound(unbound)
-
-
-def _resolve_unbound(flag):
-    resolved = _crossinterp.resolve_unbound(flag, ItemInterpreterDestroyed)
-    if resolved is _crossinterp.UNBOUND:
-        resolved = UNBOUND
-    return resolved
+_serialize_unbound, _resolve_unbound = _crossinterp.unbound_codec(UNBOUND,
+                                                                  ItemInterpreterDestroyed)
 
 
 def _unbound_op(default, unbound, unbounditems):
-    if unbounditems is not None:
-        if unbound is not None and unbound is not unbounditems:
-            raise TypeError('give either unbound= or unbounditems=, not both')
-        unbound = unbounditems
+    unbound = _crossinterp.pick_unbound(unbound, unbounditems)
     if unbound is None:
         return default[0]
     return _serialize_unbound(unbound)[0]

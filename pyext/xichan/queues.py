@@ -90,25 +90,9 @@ _dumps = pickle.dumps
 UNBOUND = _crossinterp.UnboundItem.singleton('queue', __name__)
 
 
-def _serialize_unbound(unbound):
-    if unbound is UNBOUND:
-        unbound = _crossinterp.UNBOUND
-    return _crossinterp.serialize_unbound(unbound)
-
-
-def _resolve_unbound(flag):
-    resolved = _crossinterp.resolve_unbound(flag, ItemInterpreterDestroyed)
-    if resolved is _crossinterp.UNBOUND:
-        resolved = UNBOUND
-    return resolved
-
-
-def _unbound_arg(unbound, unbounditems):
-    if unbounditems is not None:
-        if unbound is not None and unbound is not unbounditems:
-            raise TypeError('give either unbound= or unbounditems=, not both')
-        return unbounditems
-    return unbound
+_serialize_unbound, _resolve_unbound = _crossinterp.unbound_codec(UNBOUND,
+                                                                  ItemInterpreterDestroyed)
+_unbound_arg = _crossinterp.pick_unbound
 
 
 def create(maxsize=0, *, syncobj=False, unbounditems=UNBOUND, name=None):

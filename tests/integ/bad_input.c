@@ -20,9 +20,9 @@ int main(void)
     int n = 0, err;
 
     /* No daemon and autostart off: a clear error, not a hang. */
-    XT_ERR(xichan_client_open(&cl, &(xichan_client_opts){.autostart = 0}), XICHAN_ENODAEMON);
+    XT_ERR(xichan_client_open(&cl, &(xichan_client_opts){.autostart = XICHAN_AUTOSTART_OFF}), XICHAN_ENODAEMON);
     XT_CHECK(strstr(xichan_strerror(XICHAN_ENODAEMON), "xichand") != NULL);
-    XT_ERR(xichan_client_open(&cl, &(xichan_client_opts){.name = "bad/name", .autostart = 0}),
+    XT_ERR(xichan_client_open(&cl, &(xichan_client_opts){.name = "bad/name", .autostart = XICHAN_AUTOSTART_OFF}),
            XICHAN_EINVAL);
 
     xt_start_daemon("--size 8M");

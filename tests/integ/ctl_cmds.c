@@ -154,9 +154,9 @@ static void test_help(void)
     XT_EQ_INT(run("xichanctl get --help"), 0);
     HAS("--timeout S");
     /* Every command the overview lists has its own help (and this file,
-     * ctl_cleanup.c or ctl_list.c runs each of them). */
+     * ctl_cleanup.c, ctl_list.c, ctl_ops.c or daemon_stop.c runs each of them). */
     XT_EQ_INT(run("%s", each_command_has_help), 0);
-    HAS("12 commands");
+    HAS("15 commands");
     XT_EQ_INT(run("xichanctl help gc"), 0);
     HAS("usage: xichanctl cleanup");
     XT_EQ_INT(run("xichanctl help nosuch"), 1);
@@ -226,7 +226,7 @@ static void test_put_to_c(xichan_queue_id jobs)
     msgpack_unpacked_destroy(&u);
     XT_EQ_INT(bg_wait(p), 0);
 
-    p = bg("xichanctl put --format json jobs '{\"i\": -5, \"u\": 18446744073709551615, "
+    p = bg("xichanctl put --format json jobs '{\"i\": -5, \"u\": 9223372036854775807, "
            "\"f\": 2.5, \"e\": 1e3, \"s\": \"caf\\u00e9 \\ud83d\\ude00\", \"t\": true, "
            "\"n\": null, \"a\": [1, \"x\"], \"o\": {}}'");
     get_unpacked(jobs, &u);
@@ -234,7 +234,7 @@ static void test_put_to_c(xichan_queue_id jobs)
     XT_EQ_INT(field(&u.data, "i")->type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
     XT_EQ_INT(field(&u.data, "i")->via.i64, -5);
     XT_EQ_INT(field(&u.data, "u")->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
-    XT_CHECK(field(&u.data, "u")->via.u64 == UINT64_MAX);
+    XT_CHECK(field(&u.data, "u")->via.u64 == INT64_MAX);
     XT_EQ_INT(field(&u.data, "f")->type, MSGPACK_OBJECT_FLOAT64);
     XT_CHECK(field(&u.data, "f")->via.f64 == 2.5);
     XT_EQ_INT(field(&u.data, "e")->type, MSGPACK_OBJECT_FLOAT64);
@@ -332,16 +332,19 @@ static void test_round_trips(void)
 static void test_put_errors(xichan_queue_id jobs)
 {
     XT_EQ_INT(run("xichanctl put --format json jobs '{\"a\": 1,}'"), 1);
-    HAS("bad JSON at line 1, column 9: expected a string key");
+    HAS("bad JSON at line 1, column 9: ");
     XT_EQ_INT(run("xichanctl put --format json jobs '[1,\n 2'"), 1);
-    HAS("line 2, column 3: expected ',' or ']'");
+    HAS("bad JSON at line 2, ");
+    HAS("']' expected");
     XT_EQ_INT(run("xichanctl put --format json jobs 'True'"), 1);
     XT_EQ_INT(run("xichanctl put --format json jobs '1 2'"), 1);
-    HAS("more text after the JSON value");
+    HAS("end of file expected");
     XT_EQ_INT(run("xichanctl put --format json jobs 99999999999999999999"), 1);
-    HAS("integer above 2^64-1");
-    XT_EQ_INT(run("xichanctl put --format json jobs \"$(printf '%%040d' 0 | tr 0 '[')\""), 1);
+    HAS("too big integer"); /* beyond int64 */
+    XT_EQ_INT(run("xichanctl put --format json jobs \"$(printf '%%040d' 0 | tr 0 '[')$(printf '%%040d' 0 | tr 0 ']')\""), 1);
     HAS("nested deeper than 32 levels");
+    XT_EQ_INT(run("xichanctl put --format json jobs '{\"a\": 1, \"a\": 2}'"), 1);
+    HAS("duplicate object key");
     XT_EQ_INT(run("printf '' | xichanctl put --format json jobs"), 1);
     HAS("empty input");
     XT_EQ_INT(run("printf '\\377' | xichanctl put jobs"), 1);

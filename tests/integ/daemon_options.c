@@ -75,7 +75,7 @@ static void touch_session(void)
 {
     xichan_client *cl;
 
-    XT_OK(xichan_client_open(&cl, &(xichan_client_opts){.autostart = 0}));
+    XT_OK(xichan_client_open(&cl, &(xichan_client_opts){.autostart = XICHAN_AUTOSTART_OFF}));
     xichan_client_close(cl);
 }
 

@@ -6,11 +6,15 @@
  * then checks, against the staged tree:
  *   - the files are where mk/install.mk says, the library's dev symlink and
  *     the man pages' alias symlinks are symlinks, nothing carries DESTDIR;
+ *   - the systemd unit's ExecStart= is the installed xichand (Type=notify),
+ *     and the bash completion loads and completes a command;
  *   - the README's C example (the ```c block of README.md), compiled with
  *     `pkg-config --cflags --libs xichan` (PKG_CONFIG_SYSROOT_DIR=<tmp>),
  *     prints "got hello" against the harness's daemon -- linked to the
  *     shared library, and again statically with `pkg-config --static`, which
- *     checks the Libs.private line;
+ *     checks the Libs.private and Requires.private lines, once with the
+ *     queue "jobs" the first run left (XICHAN_EEXIST handled) and once
+ *     without;
  *   - the installed xichanctl runs, and every installed page renders with
  *     `man -l` (or mandoc), and `man -M` finds pages by name;
  *   - make uninstall leaves no file behind.
@@ -250,6 +254,20 @@ int main(void)
     check_file("lib/libxichan.a", 0);
     check_file("include/xichan.h", 0);
     check_file("lib/pkgconfig/xichan.pc", 0);
+    check_file("lib/systemd/system/xichand@.service", 0);
+    check_file("lib/tmpfiles.d/xichan.conf", 0);
+    check_file("share/bash-completion/completions/xichanctl", 0);
+    /* The unit runs the installed daemon (its ExecStart from PREFIX), as
+     * Type=notify; the completion loads in a plain bash and completes. */
+    snprintf(cmd, sizeof(cmd),
+             "grep -qx 'ExecStart=/usr/bin/xichand --foreground --name %%i --runtime-dir /run/xichan' "
+             "'%s/usr/lib/systemd/system/xichand@.service' && "
+             "grep -qx 'Type=notify' '%s/usr/lib/systemd/system/xichand@.service' && "
+             "bash -c '. \"$0\" && COMP_WORDS=(xichanctl pu) COMP_CWORD=1 && _xichanctl && "
+             "[ \"${COMPREPLY[*]}\" = \"put purge\" ]' "
+             "'%s/usr/share/bash-completion/completions/xichanctl'",
+             tmp, tmp, tmp);
+    XT_EQ_INT(sh(cmd), 0);
     pages = check_man_pages();
     XT_CHECK(pages > 10);
     snprintf(cmd, sizeof(cmd), "grep -rlF '%s' '%s/usr/lib/pkgconfig' '%s/usr/share/man' && exit 1; "
@@ -264,11 +282,18 @@ int main(void)
              ">'%s/cc.log' 2>&1", EX_SANITIZE, tmp, tmp, pc, tmp);
     run_logged(cmd, "cc.log");
     run_example("ex");
+    /* msgpack-c comes through its own .pc (Requires.private), not a hard-coded -l. */
+    snprintf(cmd, sizeof(cmd), "%s --print-requires-private xichan | grep -qE '^msgpack(-c)?$' && "
+             "! grep -q 'lmsgpackc' '%s/usr/lib/pkgconfig/xichan.pc'", pc, tmp);
+    XT_EQ_INT(sh(cmd), 0);
     /* Static: the archive needs what Libs.private lists (msgpack-c, pthreads). */
     snprintf(cmd, sizeof(cmd), "cc %s -o '%s/ex-static' '%s/ex.c' $(%s --cflags xichan) "
              "$(%s --static --libs xichan | sed 's/-lxichan /-Wl,-Bstatic -lxichan -Wl,-Bdynamic /') "
              ">'%s/cc.log' 2>&1", EX_SANITIZE, tmp, tmp, pc, pc, tmp);
     run_logged(cmd, "cc.log");
+    /* The queue "jobs" the first run made is still there: the example uses
+     * it (it once ignored XICHAN_EEXIST, printed nothing and exited 0). */
+    run_example("ex-static");
     drop_jobs_queue();
     run_example("ex-static");
 

@@ -1,7 +1,7 @@
 /*
  * private.h -- for tests that play every part themselves on a private
  * segment (no daemon): fault_sweep.c, fault_fail.c, corrupt_fifo_tail.c,
- * corrupt_heap_walk.c.
+ * corrupt_heap_walk.c, purge_crash.c.
  *
  * CHECK(cond, fmt, ...) names the condition and exits 1 when it fails;
  * private_segment() creates a segment of geometry g that only this process

@@ -37,7 +37,7 @@ static void expect_in(const char *text, const char *needle)
 static void stranger_open(void *arg)
 {
     int want = (int)(long)arg;
-    xichan_client_opts o = {.autostart = 0};
+    xichan_client_opts o = {.autostart = XICHAN_AUTOSTART_OFF};
     xichan_client *cl = NULL;
     char uid_text[64];
 
@@ -65,7 +65,7 @@ static void stranger_ctl(void *arg)
 static void stranger_autostart(void *arg)
 {
     const char *ns = arg;
-    xichan_client_opts o = {.name = ns, .autostart = 1};
+    xichan_client_opts o = {.name = ns, .autostart = XICHAN_AUTOSTART_ON};
     xichan_client *cl = NULL;
 
     xt_become(stranger, stranger, NULL, 0);

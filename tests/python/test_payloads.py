@@ -180,13 +180,15 @@ class TestCInterop(XTestCase):
                 self.assertEqual(q.get_nowait(), '\ud800')
             else:
                 self.assertEqual(q.get_nowait(), want, data)
-        nested = b'\x91' * 100 + b'\x01'
+        # msgpack-c reads 32 levels of nesting, as every C reader does.
+        nested = b'\x91' * 32 + b'\x01'
         self.put_raw(q, nested)
         v = q.get_nowait()
-        for _ in range(100):
+        for _ in range(32):
             v, = v
         self.assertEqual(v, 1)
-        bad = [b'', b'\xc1', b'\x01\x02', b'\xcd\x01', b'\xdd\xff\xff\xff\xff',
+        bad = [b'\x91' * 33 + b'\x01', b'\xdd\x01\x00\x00\x00\x01',  # too deep; claims 16M
+               b'', b'\xc1', b'\x01\x02', b'\xcd\x01', b'\xdd\xff\xff\xff\xff',
                b'\xdf\x7f\xff\xff\xff\x01', b'\xc6\xff\xff\xff\xffab', b'\xc7\x01',
                b'\xa3ab', b'\xd7\x01abc']
         for data in bad:

@@ -178,7 +178,7 @@ struct waker {
     xichan_client *c;
     xichan_queue_id q;
     int delay_ms;
-    int what; /* 0 put, 1 get, 2 destroy */
+    int what; /* 0 put, 1 get, 2 destroy, 3 purge */
 };
 
 static void *waker_main(void *arg)
@@ -191,8 +191,10 @@ static void *waker_main(void *arg)
         put_int(w->c, w->q, 42, 0);
     else if (w->what == 1)
         get_int(w->c, w->q);
-    else
+    else if (w->what == 2)
         ut_ok(xichan_queue_destroy(w->c, w->q));
+    else
+        assert_int_equal(xichan_queue_purge(w->c, w->q), 1);
     return NULL;
 }
 
@@ -210,18 +212,28 @@ static void test_queue_blocked_get_wakes_on_put(void **state)
     pthread_join(t, NULL);
 }
 
-static void test_queue_blocked_put_completes_after_get(void **state)
+/*
+ * A put blocked on a full queue (maxsize 1) with no deadline, released by
+ * the waker's action what (1 get, 3 purge): only that call's wake can end
+ * the wait -- the binary's alarm is the hang bound.
+ */
+static void blocked_put_released_by(int what)
 {
     xichan_queue_id q = mkq(1, 0);
-    struct waker w = {cl, q, 30, 1};
+    struct waker w = {cl, q, 30, what};
     pthread_t t;
     int v = 7;
 
     put_int(cl, q, 1, 0);
     pthread_create(&t, NULL, waker_main, &w);
-    ut_ok(xichan_queue_put(cl, q, 0, &v, sizeof(v), 0, xichan_deadline(5)));
+    ut_ok(xichan_queue_put(cl, q, 0, &v, sizeof(v), 0, XICHAN_FOREVER));
     pthread_join(t, NULL);
     assert_int_equal(get_int(cl, q), 7);
+}
+
+static void test_queue_blocked_put_completes_after_get(void **state)
+{
+    blocked_put_released_by(1);
 }
 
 static void test_queue_destroy_wakes_blocked_get_with_enotfound(void **state)
@@ -458,9 +470,9 @@ static void test_queue_last_release_destroys_with_items(void **state)
     ut_ok(xichan_queue_bind(cl, q)); /* 2 binds */
     ut_ok(xichan_info(cl, XICHAN_KIND_QUEUE, q.id, &info));
     assert_int_equal(info.nbound, 2);
-    ut_ok(xichan_queue_release(cl, q));
-    ut_ok(xichan_queue_release(cl, q));
-    ut_err(xichan_queue_release(cl, q), XICHAN_ENOTFOUND);
+    ut_ok(xichan_queue_unbind(cl, q));  /* the name */
+    ut_ok(xichan_queue_release(cl, q)); /* its CPython-style alias: the same */
+    ut_err(xichan_queue_unbind(cl, q), XICHAN_ENOTFOUND);
     ut_err((int)xichan_queue_count(cl, q), XICHAN_ENOTFOUND);
     ut_heap_ok(shm);
 }
@@ -471,6 +483,7 @@ static void test_queue_release_without_bind_is_enotbound(void **state)
     xichan_client *other = ut_client(shm);
 
     ut_err(xichan_queue_release(other, q), XICHAN_ENOTBOUND);
+    ut_err(xichan_queue_unbind(other, q), XICHAN_ENOTBOUND);
     assert_int_equal(xichan_queue_count(cl, q), 0);
     ut_client_end(other);
 }
@@ -721,6 +734,170 @@ static void test_queue_get_many_reports_unbound_error_alone(void **state)
     xichan_items_release(got, 1);
 }
 
+/* ---------------------------------------------- counters, peek, purge */
+
+static void test_queue_counters_count_puts_gets_and_bytes(void **state)
+{
+    xichan_queue_id q = mkq(0, 0), other = mkq(0, 0);
+    xichan_obj_info info;
+    char big[100] = {0};
+
+    put_int(cl, q, 1, 0);
+    put_int(cl, q, 2, 0);
+    ut_ok(xichan_queue_put(cl, q, XICHAN_FMT_RAW, big, sizeof(big), 0, XICHAN_NOWAIT));
+    get_int(cl, q);
+    ut_ok(xichan_info(cl, XICHAN_KIND_QUEUE, q.id, &info));
+    assert_int_equal(info.puts, 3);
+    assert_int_equal(info.gets, 1);
+    assert_int_equal(info.put_bytes, 2 * sizeof(int) + sizeof(big));
+    assert_int_equal(info.count, 2);
+    /* A purge drops items: they were put, never got. */
+    assert_int_equal(xichan_queue_purge(cl, q), 2);
+    ut_ok(xichan_info(cl, XICHAN_KIND_QUEUE, q.id, &info));
+    assert_int_equal(info.puts, 3);
+    assert_int_equal(info.gets, 1);
+    /* Per object: the other queue saw nothing. */
+    ut_ok(xichan_info(cl, XICHAN_KIND_QUEUE, other.id, &info));
+    assert_int_equal(info.puts + info.gets + info.put_bytes, 0);
+}
+
+static void test_queue_peek_copies_and_leaves_items(void **state)
+{
+    xichan_client *p = ut_client(shm);
+    xichan_queue_id q = mkq(0, XICHAN_UNBOUND_REPLACE);
+    xichan_item it;
+    char buf[16];
+    int v;
+
+    ut_err(xichan_peek(cl, XICHAN_KIND_QUEUE, q.id, 0, buf, sizeof(buf), &it), XICHAN_EEMPTY);
+    for (int i = 0; i < 3; i++)
+        put_int(cl, q, 10 + i, 0);
+    put_int(p, q, 99, 0);
+    ut_client_end_how(p, XICHAN_ENDED_UNBIND); /* its item becomes UNBOUND */
+    for (int i = 0; i < 3; i++) {
+        ut_ok(xichan_peek(cl, XICHAN_KIND_QUEUE, q.id, (uint64_t)i, buf, sizeof(buf), &it));
+        assert_ptr_equal(it.data, buf);
+        assert_int_equal(it.len, sizeof(int));
+        assert_int_equal(it.unbound, 0);
+        assert_int_equal(it.producer, xichan_client_session(cl));
+        memcpy(&v, buf, sizeof(v));
+        assert_int_equal(v, 10 + i);
+        xichan_item_release(&it); /* owns nothing: a no-op */
+    }
+    ut_ok(xichan_peek(cl, XICHAN_KIND_QUEUE, q.id, 3, buf, sizeof(buf), &it));
+    assert_int_equal(it.unbound, 1);
+    assert_int_equal(it.len, 0);
+    ut_err(xichan_peek(cl, XICHAN_KIND_QUEUE, q.id, 4, buf, sizeof(buf), &it), XICHAN_EEMPTY);
+    /* Too small a buffer: E2BIG, and the size it needs. */
+    ut_err(xichan_peek(cl, XICHAN_KIND_QUEUE, q.id, 0, buf, 2, &it), XICHAN_E2BIG);
+    assert_int_equal(it.len, sizeof(int));
+    ut_err(xichan_peek(cl, XICHAN_KIND_QUEUE, q.id + 100, 0, buf, sizeof(buf), &it),
+           XICHAN_ENOTFOUND);
+    ut_err(xichan_peek(cl, XICHAN_KIND_QUEUE, q.id, 0, NULL, 4, &it), XICHAN_EINVAL);
+    /* Nothing was taken. */
+    assert_int_equal(xichan_queue_count(cl, q), 4);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(get_int(cl, q), 10 + i);
+}
+
+static void test_queue_purge_keeps_the_queue(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    xichan_stats st;
+    uint64_t used;
+
+    ut_ok(xichan_stats_get(cl, &st));
+    used = st.heap_used;
+    assert_int_equal(xichan_queue_purge(cl, q), 0);
+    for (int i = 0; i < 50; i++)
+        put_int(cl, q, i, 0);
+    assert_int_equal(xichan_queue_purge(cl, q), 50);
+    assert_int_equal(xichan_queue_count(cl, q), 0);
+    ut_ok(xichan_stats_get(cl, &st));
+    assert_int_equal(st.heap_used, used); /* every item's block is free again */
+    put_int(cl, q, 7, 0);                 /* still a working queue */
+    assert_int_equal(get_int(cl, q), 7);
+    ut_err(xichan_queue_purge(cl, (xichan_queue_id){q.id + 100}), XICHAN_ENOTFOUND);
+}
+
+static void test_queue_purge_wakes_a_blocked_putter(void **state)
+{
+    blocked_put_released_by(3);
+}
+
+/* ---------------------------------------------------------- hand-off */
+
+static void test_queue_handoff_returns_once_taken(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    struct waker w = {cl, q, 30, 1}; /* a getter, 30 ms later */
+    pthread_t t;
+    int v = 42;
+
+    pthread_create(&t, NULL, waker_main, &w);
+    /* No deadline: only the getter's take ends it (the alarm is the bound). */
+    ut_ok(xichan_queue_handoff(cl, q, XICHAN_FMT_RAW, &v, sizeof(v), 0, XICHAN_FOREVER));
+    pthread_join(t, NULL);
+    assert_int_equal(xichan_queue_count(cl, q), 0);
+}
+
+static void test_queue_handoff_withdraws_what_nobody_took(void **state)
+{
+    xichan_queue_id q = mkq(0, 0), full = mkq(1, 0);
+    xichan_obj_info info;
+    int v = 1, calls = 0;
+
+    put_int(cl, q, 7, 0); /* an item before ours stays */
+    ut_err(xichan_queue_handoff(cl, q, XICHAN_FMT_RAW, &v, sizeof(v), 0, xichan_deadline(0.05)),
+           XICHAN_ETIMEDOUT);
+    assert_int_equal(xichan_queue_count(cl, q), 1);
+    ut_ok(xichan_info(cl, XICHAN_KIND_QUEUE, q.id, &info));
+    assert_int_equal(info.puts, 2); /* it was queued, then withdrawn */
+    assert_int_equal(get_int(cl, q), 7);
+    /* The interrupt callback withdraws it too. */
+    xichan_client_set_interrupt(cl, stop_after, &calls, 10);
+    ut_err(xichan_queue_handoff(cl, q, XICHAN_FMT_RAW, &v, sizeof(v), 0, xichan_deadline(5)),
+           XICHAN_EINTR);
+    xichan_client_set_interrupt(cl, NULL, NULL, 0);
+    assert_int_equal(xichan_queue_count(cl, q), 0);
+    /* No room: nothing queued. */
+    put_int(cl, full, 1, 0);
+    ut_err(xichan_queue_handoff(cl, full, XICHAN_FMT_RAW, &v, sizeof(v), 0, XICHAN_NOWAIT),
+           XICHAN_EFULL);
+    assert_int_equal(xichan_queue_count(cl, full), 1);
+    ut_err(xichan_queue_handoff(cl, (xichan_queue_id){q.id + 100}, XICHAN_FMT_RAW, &v, sizeof(v),
+                                0, XICHAN_NOWAIT),
+           XICHAN_ENOTFOUND);
+}
+
+static void test_sessions_lists_each_session_with_its_objects(void **state)
+{
+    xichan_client *p = ut_client(shm);
+    xichan_queue_id q = mkq(0, 0);
+    xichan_session_info rows[8];
+    int n;
+
+    ut_ok(xichan_queue_bind(p, q));
+    ut_ok(xichan_queue_bind(p, q)); /* one entry, two refs: one object */
+    ut_err(xichan_sessions(cl, NULL, 4), XICHAN_EINVAL);
+    assert_int_equal(xichan_sessions(cl, NULL, 0), 2);
+    n = xichan_sessions(cl, rows, 8);
+    assert_int_equal(n, 2);
+    assert_true(rows[0].sid < rows[1].sid);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rows[i].pid, getpid());
+        assert_int_equal(rows[i].uid, getuid());
+        assert_int_equal(rows[i].state, XICHAN_SESSION_LIVE);
+        assert_string_equal(rows[i].kind, "unit");
+        assert_true(rows[i].start_ns > 0);
+        assert_int_equal(rows[i].nobjects, 1);
+    }
+    assert_int_equal(xichan_sessions(cl, rows, 1), 2); /* the total, one row filled */
+    ut_client_end(p);
+    assert_int_equal(xichan_sessions(cl, rows, 8), 1);
+    assert_int_equal(rows[0].sid, xichan_client_session(cl));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +935,13 @@ int main(void)
         T(test_queue_put_many_get_many_keep_order),
         T(test_queue_put_many_stops_when_full),
         T(test_queue_get_many_reports_unbound_error_alone),
+        T(test_queue_counters_count_puts_gets_and_bytes),
+        T(test_queue_peek_copies_and_leaves_items),
+        T(test_queue_purge_keeps_the_queue),
+        T(test_queue_purge_wakes_a_blocked_putter),
+        T(test_queue_handoff_returns_once_taken),
+        T(test_queue_handoff_withdraws_what_nobody_took),
+        T(test_sessions_lists_each_session_with_its_objects),
 #undef T
     };
 
