@@ -126,7 +126,7 @@ static int withdraw(xichan_client *cl, struct xichan_obj *o, uint32_t ticket)
     xichan__obj_unlock(o);
     xichan__item_discard(cl, xichan__blk_off(cl->shm, b));
     /* Let other senders and receivers see the new state. */
-    xichan__notify(&o->get_seq, &o->putters, INT32_MAX);
+    xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE, INT32_MAX);
     return 1;
 }
 
@@ -197,7 +197,7 @@ static int send_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t
     }
     ticket = xichan__item(b)->ticket;
     xichan__obj_unlock(o);
-    xichan__notify(&o->put_seq, &o->getters, 1);
+    xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, 1);
     xichan__fault(XICHAN_FAULT_CHAN_SEND_PUBLISHED);
     if (!rendezvous)
         return waiting > queued; /* a blocked receiver is there for this item */
@@ -278,16 +278,15 @@ int xichan_chan_recv(xichan_client *cl, xichan_chan_id c, xichan_item *item, int
             left = o->fifo.count;
             /* A closing channel closes once its last item is received. */
             if (!left && (flags_of(o) & XICHAN_OF_CLOSING))
-                xichan__chan_mark_closed(o);
+                xichan__chan_mark_closed(cl->shm, o);
             xichan__obj_unlock(o);
             /* Every blocked sender checks whether this was its item. */
-            xichan__notify(&o->get_seq, &o->putters, INT32_MAX);
-            if (left && xa_load_relaxed(&o->getters))
-                xichan__wake(&o->put_seq, 1); /* pass the wake on */
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE | (left ? XICHAN__EV_MORE : 0),
+                               INT32_MAX);
             return xichan__item_deliver(cl, b, item);
         }
         if (err == XICHAN_EEMPTY && (flags_of(o) & XICHAN_OF_CLOSING)) {
-            xichan__chan_mark_closed(o);
+            xichan__chan_mark_closed(cl->shm, o);
             err = XICHAN_ECLOSED;
         }
         if (err != XICHAN_EEMPTY || timed_out || deadline_ns == XICHAN_NOWAIT ||
@@ -323,17 +322,17 @@ int xichan_chan_close(xichan_client *cl, xichan_chan_id c, int flags)
     if (f & XICHAN_OF_CLOSED) {
         err = XICHAN_ECLOSED;
     } else if (o->fifo.count == 0) {
-        xichan__chan_mark_closed(o);
+        xichan__chan_mark_closed(cl->shm, o);
     } else if (flags & XICHAN_CLOSE_FORCE) {
         err = xichan__fifo_drop_all(cl->shm, o, cl->sid);
         xichan__fault(XICHAN_FAULT_CHAN_CLOSE_DROPPED);
-        xichan__chan_mark_closed(o);
+        xichan__chan_mark_closed(cl->shm, o);
     } else if ((flags & (XICHAN_END_SEND | XICHAN_END_RECV)) == XICHAN_END_SEND) {
         if (f & XICHAN_OF_CLOSING) {
             err = XICHAN_ECLOSED;
         } else {
             xa_or_release(&o->flags, XICHAN_OF_CLOSING);
-            xichan__notify(&o->put_seq, &o->getters, INT32_MAX);
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE | XICHAN__EV_LOCKED, INT32_MAX);
         }
     } else {
         err = XICHAN_ENOTEMPTY;

@@ -163,10 +163,39 @@ int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
  * sleeps in the kernel, not while it spins. */
 int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                         const struct xichan_waiter *w, xichan_atomic_u32 *hint);
+/* The raw primitives under xichan__obj_signal; nothing else calls them
+ * (unit tests of this file do). */
 /* Wakes up to n waiters of word (INT32_MAX: all). */
 void xichan__wake(xichan_atomic_u32 *word, int n);
 /* Bumps a sequence word and wakes its waiters if the hint says there are any. */
 void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n);
+
+/*
+ * What changed in an object, for xichan__obj_signal (tag-obj-signal).
+ *   XICHAN__EV_READABLE  an item came in, or a channel began closing: wakes
+ *                        up to n getters/receivers.
+ *   XICHAN__EV_WRITABLE  an item went out (taken, withdrawn): wakes up to n
+ *                        putters/senders.
+ *   XICHAN__EV_MORE      with WRITABLE after a take: items are left, so one
+ *                        more sleeping getter is woken (the wake passed on).
+ *   XICHAN__EV_ALL       anything may have changed (closed, destroyed,
+ *                        repaired, a session ended): every waiter of every
+ *                        kind wakes and looks again; n is ignored.
+ *   XICHAN__EV_LOCKED    the caller holds the object's lock.
+ */
+enum {
+    XICHAN__EV_READABLE = 1u << 0,
+    XICHAN__EV_WRITABLE = 1u << 1,
+    XICHAN__EV_ALL = 1u << 2,
+    XICHAN__EV_MORE = 1u << 8,
+    XICHAN__EV_LOCKED = 1u << 9,
+};
+/*
+ * The one way to say "this object changed": every waiter that may care is
+ * woken, whatever mechanism it waits with.  Called after the state change
+ * is stored (under the lock or after it), never before.
+ */
+void xichan__obj_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned ev, int n);
 
 /* ---------------------------------------------------------- alloc.c */
 
@@ -334,7 +363,7 @@ void xichan__chan_count_ends(struct xichan_shm *shm, const struct xichan_objref 
 uint32_t xichan__chan_end_sessions(struct xichan_shm *shm, const struct xichan_objref *ref,
                                    uint16_t end, uint32_t *sids, size_t cap);
 /* Sets CLOSED and wakes every waiter.  needs the object's lock */
-void xichan__chan_mark_closed(struct xichan_obj *o);
+void xichan__chan_mark_closed(struct xichan_shm *shm, struct xichan_obj *o);
 /* +1/-1 reference held by an item in flight.  Takes table_lock. */
 int xichan__obj_inflight(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
                          int delta);

@@ -87,7 +87,7 @@ static int put_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t 
                 break;
             }
             xichan__obj_unlock(o);
-            xichan__notify(&o->put_seq, &o->getters, 1);
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, 1);
             return 0;
         }
         if (timed_out || deadline_ns == XICHAN_NOWAIT || xichan_now_ns() >= deadline_ns) {
@@ -155,9 +155,7 @@ int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item, in
             left = o->fifo.count;
             xichan__fault(XICHAN_FAULT_GET_LEASED);
             xichan__obj_unlock(o);
-            xichan__notify(&o->get_seq, &o->putters, 1);
-            if (left && xa_load_relaxed(&o->getters))
-                xichan__wake(&o->put_seq, 1); /* pass the wake on */
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE | (left ? XICHAN__EV_MORE : 0), 1);
             return xichan__item_deliver(cl, b, item);
         }
         if (err != XICHAN_EEMPTY || timed_out || deadline_ns == XICHAN_NOWAIT ||
@@ -230,21 +228,21 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
                 pushed++;
             if (err) {
                 xichan__obj_unlock(o);
-                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, (int)k);
                 break;
             }
             if (pushed == k || !is_full(o)) {
                 xichan__obj_unlock(o);
-                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, (int)k);
                 continue;
             }
             if (timed_out || deadline_ns == XICHAN_NOWAIT || xichan_now_ns() >= deadline_ns) {
                 xichan__obj_unlock(o);
-                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, (int)k);
                 err = XICHAN_EFULL;
                 break;
             }
-            xichan__notify(&o->put_seq, &o->getters, (int)k); /* wake getters for what is in */
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, (int)k); /* wake getters for what is in */
             err = xichan__obj_sleep(cl, o, &o->get_seq, &o->putters, deadline_ns);
             if (err == XICHAN_ETIMEDOUT)
                 timed_out = 1, err = 0;
@@ -299,9 +297,8 @@ int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *ite
             xichan__obj_unlock(o);
             if (!k)
                 return err ? err : XICHAN_EEMPTY;
-            xichan__notify(&o->get_seq, &o->putters, (int)k);
-            if (left && xa_load_relaxed(&o->getters))
-                xichan__wake(&o->put_seq, 1); /* pass the wake on */
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE | (left ? XICHAN__EV_MORE : 0),
+                               (int)k);
             break;
         }
         err = xichan__obj_sleep(cl, o, &o->put_seq, &o->getters, deadline_ns);

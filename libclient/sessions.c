@@ -153,10 +153,7 @@ static int unbind_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint3
         return err == XICHAN_ENOTFOUND ? 0 : err;
     err = xichan__fifo_unbind(shm, o, sid, my_sid);
     xichan__obj_unlock(o);
-    xa_add_release(&o->put_seq, 1);
-    xa_add_release(&o->get_seq, 1);
-    xichan__wake(&o->put_seq, INT32_MAX);
-    xichan__wake(&o->get_seq, INT32_MAX);
+    xichan__obj_signal(shm, o, XICHAN__EV_ALL, 0);
     return err < 0 ? err : 0;
 }
 

@@ -233,7 +233,7 @@ static int withdraw(xichan_client *cl, struct xichan_obj *o, uint32_t ticket)
     xichan__obj_unlock(o);
     xichan__item_discard(cl, xichan__blk_off(cl->shm, b));
     /* A slot came free: a putter waiting for room may go. */
-    xichan__notify(&o->get_seq, &o->putters, 1);
+    xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE, 1);
     return 1;
 }
 
