@@ -61,6 +61,7 @@ enum xichan_fault {
     XICHAN_FAULT_CLEANUP_OBJECTS,   /* sessions: step 1 done, bindings not dropped */
     XICHAN_FAULT_CLEANUP_BINDINGS,  /* sessions: step 2 done, blocks not reclaimed */
     XICHAN_FAULT_REPAIR_DONE,       /* lock: repaired after EOWNERDEAD, not yet consistent */
+    XICHAN_FAULT_WSET_CLAIMED,      /* wait set: registration claimed, not yet linked */
     XICHAN_FAULT_KILL_MAX_,
     /* fail points: the step returns an error and changes nothing */
     XICHAN_FAULT_FAIL_HEAP = 64,    /* heap allocation: XICHAN_ENOSPC (all or nothing) */
@@ -96,6 +97,9 @@ struct xichan_shm {
     struct xichan_session *sessions;
     struct xichan_obj *objects;
     struct xichan_binding *bindings;
+    struct xichan_wset *wsets;   /* nwsets == nsessions */
+    struct xichan_wreg *wregs;   /* nwregs == nobjects */
+    uint32_t nwsets, nwregs;
     uint8_t *heap;            /* heap base; unit offsets count from here */
     uint64_t heap_size;
     uint32_t heap_units;
@@ -196,6 +200,13 @@ enum {
  * is stored (under the lock or after it), never before.
  */
 void xichan__obj_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned ev, int n);
+
+/* -------------------------------------------------------- waitset.c */
+
+/* Marks and wakes the wait sets registered on o for ev (from obj_signal). */
+void xichan__waitset_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned ev);
+/* Daemon cleanup: frees sid's registrations (unlinking them) and wait sets. */
+int xichan__waitset_drop_session(struct xichan_shm *shm, uint32_t sid);
 
 /* ---------------------------------------------------------- alloc.c */
 

@@ -341,6 +341,8 @@ static int destroy_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t
     xa_store_release(&o->state, XICHAN_OBJ_FREE); /* commit */
     /* Blocked callers wake, relock, and see the gen change: ENOTFOUND. */
     xichan__obj_signal(shm, o, XICHAN__EV_ALL | XICHAN__EV_LOCKED, 0);
+    /* Wait-set registrations stay their owners' to free (waitset.c). */
+    xa_store_release(&o->whead, 0);
     return err;
 }
 

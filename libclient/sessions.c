@@ -175,6 +175,8 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
      * are leased to the ended session itself, not to the cleaner: if the
      * cleaner dies half-way, step 3 of the rerun frees them.
      */
+    /* Step 0: its wait-set registrations and wait sets (waitset.c). */
+    (void)xichan__waitset_drop_session(shm, sid);
     /* A broken object is beyond help; the rest still gets cleaned. */
     for (uint32_t i = 0; i < shm->nobjects; i++)
         if ((e = unbind_object(shm, i, sid, sid)) && e != XICHAN_EBROKEN && !err)

@@ -239,19 +239,20 @@ void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n)
 
 void xichan__obj_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned ev, int n)
 {
-    (void)shm;
     if (ev & XICHAN__EV_ALL) {
         /* Bump both words so a waiter about to sleep sees the change. */
         xa_add_release(&o->put_seq, 1);
         xa_add_release(&o->get_seq, 1);
         xichan__wake(&o->put_seq, INT32_MAX);
         xichan__wake(&o->get_seq, INT32_MAX);
-        return;
+    } else {
+        if (ev & XICHAN__EV_READABLE)
+            xichan__notify(&o->put_seq, &o->getters, n);
+        if (ev & XICHAN__EV_WRITABLE)
+            xichan__notify(&o->get_seq, &o->putters, n);
+        if ((ev & XICHAN__EV_MORE) && xa_load_relaxed(&o->getters))
+            xichan__wake(&o->put_seq, 1); /* pass the wake on */
     }
-    if (ev & XICHAN__EV_READABLE)
-        xichan__notify(&o->put_seq, &o->getters, n);
-    if (ev & XICHAN__EV_WRITABLE)
-        xichan__notify(&o->get_seq, &o->putters, n);
-    if ((ev & XICHAN__EV_MORE) && xa_load_relaxed(&o->getters))
-        xichan__wake(&o->put_seq, 1); /* pass the wake on */
+    /* The second way of waiting: wait sets that watch o (waitset.c). */
+    xichan__waitset_signal(shm, o, ev);
 }

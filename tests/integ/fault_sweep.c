@@ -10,8 +10,8 @@
  *      every mutating path (put, get, send_nowait, recv, a rendezvous send
  *      that times out and is withdrawn, bind, release, create, destroy, a
  *      forced close of a channel holding items, and -- playing the daemon --
- *      registering and ending a session D and the cleanup of a third
- *      session C).  It counts in a shared page each call that returned
+ *      a wait set on the queue, registering and ending a session D and
+ *      the cleanup of a third session C).  It counts in a shared page each call that returned
  *      success, just after it returned;
  *   3. the child dies by SIGKILL at P (or finishes, if the workload never
  *      reaches P that often);
@@ -131,6 +131,15 @@ static void workload(xichan_client *b, xichan_client *c, xichan_queue_id q, xich
             CHECK(xichan_chan_send_nowait(b, tmpc, 0, &v, sizeof(v), 0) >= 0, "send tmp");
         CHECK(xichan_chan_close(b, tmpc, XICHAN_CLOSE_FORCE) == 0, "force close");
         CHECK(xichan_chan_destroy(b, tmpc) == 0, "destroy tmp channel");
+    }
+    /* A wait set on the queue, a wait that finds it ready, then its removal. */
+    {
+        xichan_waitset *ws;
+        xichan_ready r[1];
+        CHECK(xichan_waitset_create(b, &ws) == 0, "waitset");
+        CHECK(xichan_waitset_add_queue(ws, q, XICHAN_EV_READABLE, 0) >= 0, "waitset add");
+        CHECK(xichan_waitset_wait(ws, r, 1, XICHAN_NOWAIT) == 1, "waitset wait");
+        xichan_waitset_destroy(ws);
     }
     /* Play the daemon: register session D and end it at once. */
     {
@@ -299,6 +308,11 @@ static int run_one(int point, long hit)
     end_session(a);
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.free_blocks == 1 && r.used_bytes == 0,
           "point %d: heap not empty at the end: %s", point, r.why);
+    /* No wait set or registration outlives its session. */
+    for (uint32_t i = 0; i < shm->nwregs; i++)
+        CHECK(xa_load_relaxed(&shm->wregs[i].sid) == 0, "point %d: registration %u left", point, i);
+    for (uint32_t i = 0; i < shm->nwsets; i++)
+        CHECK(xa_load_relaxed(&shm->wsets[i].owner) == 0, "point %d: wait set %u left", point, i);
     /* A session the "daemon" was registering when it died never went live. */
     for (uint32_t i = 0; i < shm->nsessions; i++)
         CHECK(xa_load_relaxed(&shm->sessions[i].state) == XICHAN_SESS_FREE,
