@@ -594,18 +594,22 @@ out:
 void xichan_waitset_destroy(xichan_waitset *ws)
 {
     struct xichan_shm *shm;
+    int stale;
 
     if (!ws)
         return;
-    if (ws->efd >= 0) {
+    /* A forked child's copy has no helper thread and owns nothing in the
+     * segment: it only frees its memory. */
+    stale = xichan__client_ok(ws->cl) != 0;
+    if (ws->efd >= 0 && !stale) {
         xa_store_release(&ws->stop, 1);
         xichan__notify(&ws->w->seq, &ws->w->sleepers, INT32_MAX);
         xichan__wake(&ws->w->seq, INT32_MAX); /* the helper may not have raised the hint yet */
         pthread_join(ws->helper, NULL);
-        close(ws->efd);
     }
-    /* A forked child's copy owns nothing in the segment: just free it. */
-    if (xichan__client_ok(ws->cl) == 0) {
+    if (ws->efd >= 0)
+        close(ws->efd);
+    if (!stale) {
         shm = ws->cl->shm;
         for (uint32_t i = 0; i < XICHAN_WSET_MEMBERS; i++)
             if (ws->m[i].used)

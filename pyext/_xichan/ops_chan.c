@@ -200,6 +200,123 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
     Py_RETURN_NONE;
 }
 
+/*
+ * The two-step send of send_async (xichan_chan_send_start, xichan.h):
+ * chan_send_start(cid, obj, unboundop, buffer) -> ticket queues the item;
+ * chan_send_check(cid, ticket) -> True (received), False (waiting), or
+ * ChannelClosedError (dropped); chan_send_cancel(cid, ticket) -> True if
+ * a receiver had taken it, False if it was withdrawn.
+ */
+static PyObject *c_send_start(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    PyObject *obj, *mv = NULL;
+    uint64_t ticket = 0;
+    xp_enc e;
+    int op, buffer, err;
+
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "chan_send_start(cid, obj, unboundop, buffer)");
+        return NULL;
+    }
+    if (get_cid(args[0], &c) || get_op(args[2], &op) || (buffer = PyObject_IsTrue(args[3])) < 0)
+        return NULL;
+    obj = args[1];
+    if (buffer) {
+        if (!(mv = PyMemoryView_FromObject(obj)))
+            return NULL;
+        obj = mv;
+    }
+    if (!(cl = xp_client(st))) {
+        Py_XDECREF(mv);
+        return NULL;
+    }
+    XP_SWEEP(st);
+    xp_enc_init(&e, st, cl);
+    if (xp_encode(&e, obj)) {
+        err = -1;
+        goto fail;
+    }
+    if (e.direct) { /* one payload, as a nested buffer is sent */
+        char *payload;
+        size_t n;
+        if (xp_buffer_payload(&e, &e.hold, &payload, &n)) {
+            err = -1;
+            goto fail;
+        }
+        e.direct = 0;
+        e.raw = payload;
+        e.rawlen = n;
+        e.fmt = XICHAN_FMT_BUFFER;
+    }
+    err = xichan_chan_send_start(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op, &ticket);
+    if (err < 0) {
+        raise_from_err(st, err, XP_CHAN, c.id);
+        goto fail;
+    }
+    /* Queued: an export nobody here claims goes with the item. */
+    for (size_t i = 0; i < e.nrefs; i++)
+        if (e.refs[i].kind == 0)
+            xp_export_settle(st, e.refs[i].id);
+    xp_enc_fini(&e);
+    Py_XDECREF(mv);
+    return PyLong_FromUnsignedLongLong(ticket);
+
+fail:
+    xp_enc_abort(&e);
+    xp_enc_fini(&e);
+    Py_XDECREF(mv);
+    return NULL;
+}
+
+static int ticket_args(PyObject *const *args, Py_ssize_t nargs, xichan_chan_id *c,
+                       unsigned long long *t)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "expected (cid, ticket)");
+        return -1;
+    }
+    if (get_cid(args[0], c))
+        return -1;
+    *t = PyLong_AsUnsignedLongLong(args[1]);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *c_send_check(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    unsigned long long t;
+    int err;
+
+    if (ticket_args(args, nargs, &c, &t) || !(cl = xp_client(st)))
+        return NULL;
+    err = xichan_chan_send_check(cl, c, t);
+    if (err == 0)
+        Py_RETURN_TRUE;
+    if (err == XICHAN_EEMPTY)
+        Py_RETURN_FALSE;
+    return raise_from_err(st, err, XP_CHAN, c.id);
+}
+
+static PyObject *c_send_cancel(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    unsigned long long t;
+    int err;
+
+    if (ticket_args(args, nargs, &c, &t) || !(cl = xp_client(st)))
+        return NULL;
+    if ((err = xichan_chan_send_cancel(cl, c, t)) < 0)
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    return PyBool_FromLong(err == 1);
+}
+
 static PyObject *c_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     return send_common(m, args, nargs, 0);
@@ -379,6 +496,12 @@ PyMethodDef xp_chan_methods[] = {
      "chan_send(cid, obj, unboundop, timeout, nowait)"},
     {"chan_send_buffer", (PyCFunction)(void (*)(void))c_send_buffer, METH_FASTCALL,
      "chan_send_buffer(cid, obj, unboundop, timeout, nowait)"},
+    {"chan_send_start", (PyCFunction)(void (*)(void))c_send_start, METH_FASTCALL,
+     "chan_send_start(cid, obj, unboundop, buffer) -> ticket: queued, as send_nowait."},
+    {"chan_send_check", (PyCFunction)(void (*)(void))c_send_check, METH_FASTCALL,
+     "chan_send_check(cid, ticket) -> True if received, False while it waits."},
+    {"chan_send_cancel", (PyCFunction)(void (*)(void))c_send_cancel, METH_FASTCALL,
+     "chan_send_cancel(cid, ticket) -> True if already received, else withdrawn: False."},
     {"chan_recv", (PyCFunction)(void (*)(void))c_recv, METH_FASTCALL,
      "chan_recv(cid, timeout=None, nowait=False[, default])"},
     {"chan_close", (PyCFunction)(void (*)(void))c_close, METH_VARARGS | METH_KEYWORDS,
