@@ -345,15 +345,24 @@ static void arm(xichan_waitset *ws)
         (void)!write(ws->efd, &one, sizeof(one));
 }
 
-/* Clears the fd.  It reads even when armed was 0: the helper may have
- * set armed and written after our previous read found nothing. */
+/*
+ * Clears the fd: read, then armed = 0, in that order.  The other order
+ * lost wakes: an arm() between the store and the read set armed and wrote,
+ * the read drained the write, and armed stayed 1 over an empty eventfd, so
+ * every later arm() skipped its write and the fd never polled readable
+ * again.  In this order an arm() between the read and the store sees
+ * armed == 1 and skips its write, but what it saw (summary bits) is taken
+ * by the take_bits() that follows every disarm; the read also drains a
+ * write whose arm() found armed == 0 before our previous store, so a
+ * stray count only makes one spurious readable.
+ */
 static void disarm(xichan_waitset *ws)
 {
     uint64_t v;
 
     if (ws->efd >= 0) {
-        xa_store_release(&ws->armed, 0);
         (void)!read(ws->efd, &v, sizeof(v));
+        xa_store_release(&ws->armed, 0);
     }
 }
 

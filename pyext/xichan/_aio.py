@@ -44,6 +44,7 @@ CLOSED = _xichan.EV_CLOSED
 _KQ = _xichan.KIND_QUEUE
 _KC = _xichan.KIND_CHANNEL
 _TIMEDOUT = object()
+_IDLE_MEMBERS = 256   # members a loop keeps registered with no waiter
 
 __all__ = ['WaitSet', 'select', 'READABLE', 'WRITABLE', 'CLOSED']
 
@@ -190,7 +191,10 @@ class _LoopWaiter:
             dq.remove(fut)
         except ValueError:
             pass
-        if not dq:
+        # A member with no waiter left stays registered (the next await on
+        # the object needs no new registration) until it is reported ready
+        # with nobody waiting, or too many idle ones pile up.
+        if not dq and len(self.members) > _IDLE_MEMBERS:
             self._drop(m)
 
     def _drop(self, m):
@@ -202,7 +206,10 @@ class _LoopWaiter:
     def _on_ready(self):
         for m, ev, _ in self.ws.wait(0):
             dq = self.waiters.get(m)
-            if not dq:
+            if dq is None:
+                continue
+            if not dq:      # ready, and nobody here waits for it: stop watching
+                self._drop(m)
                 continue
             every = ev & CLOSED or (self.keys[m][0] == _KC and self.keys[m][2] == WRITABLE)
             while dq:
@@ -211,7 +218,7 @@ class _LoopWaiter:
                     fut.set_result(None)
                     if not every:
                         break
-            if not dq:
+            if ev & CLOSED:
                 self._drop(m)
 
     def close(self):

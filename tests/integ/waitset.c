@@ -207,6 +207,51 @@ static void test_thousand_members(xichan_client *cl)
     printf("1000 members: the one made ready, each time: ok\n");
 }
 
+#define PP_ROUNDS 20000
+
+/* Echoes q[3] -> q[4], waiting in poll() on a wait set's fd. */
+static void fd_echo(void *arg)
+{
+    xichan_client *cl;
+    xichan_waitset *ws;
+    xichan_ready r[2];
+    xichan_item it;
+    struct pollfd p;
+
+    XT_OK(xichan_client_open(&cl, NULL));
+    XT_OK(xichan_waitset_create(cl, &ws));
+    XT_EQ_INT(xichan_waitset_add_queue(ws, q[3], XICHAN_EV_READABLE, 0), 0);
+    p = (struct pollfd){.fd = xichan_waitset_fd(ws), .events = POLLIN};
+    XT_CHECK(p.fd >= 0);
+    for (int i = 0; i < PP_ROUNDS;) {
+        XT_CHECK(poll(&p, 1, 10000) == 1); /* a lost wake fails here, not in the timeout */
+        XT_CHECK(xichan_waitset_wait(ws, r, 2, XICHAN_NOWAIT) >= 0);
+        while (xichan_queue_get(cl, q[3], &it, XICHAN_NOWAIT) == 0) {
+            XT_OK(xichan_queue_put(cl, q[4], 0, it.data, it.len, 0, XICHAN_NOWAIT));
+            xichan_item_release(&it);
+            i++;
+        }
+    }
+    xichan_waitset_destroy(ws);
+    xichan_client_close(cl);
+}
+
+/* The event-loop path under a storm: every wake through the eventfd. */
+static void test_fd_ping_pong(xichan_client *cl)
+{
+    xichan_item it;
+    pid_t pid = xt_fork(fd_echo, NULL);
+
+    for (int i = 0; i < PP_ROUNDS; i++) {
+        XT_OK(xichan_queue_put(cl, q[3], 0, &i, sizeof(i), 0, XICHAN_NOWAIT));
+        XT_OK(xichan_queue_get(cl, q[4], &it, xichan_now_ns() + 10000000000ll));
+        XT_CHECK(it.len == sizeof(i) && memcmp(it.data, &i, sizeof(i)) == 0);
+        xichan_item_release(&it);
+    }
+    XT_EQ_INT(xt_wait(pid, 10000), 0);
+    printf("%d round trips through a wait set's fd: ok\n", PP_ROUNDS);
+}
+
 /* Registers on q[0] and waits until killed. */
 static void registered_waiter(void *arg)
 {
@@ -280,6 +325,7 @@ int main(void)
     test_level_triggered_across_processes(cl);
     test_writable_closed_and_channels(cl);
     test_thousand_members(cl);
+    test_fd_ping_pong(cl);
     test_killed_waiters_leave_nothing(cl);
     xichan_client_close(cl);
     return 0;
