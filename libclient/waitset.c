@@ -85,6 +85,7 @@ struct member {
 
 struct xichan_waitset {
     xichan_client *cl;
+    pid_t pid;                     /* getpid() at create: another pid = a forked child */
     pthread_mutex_t mu;
     uint32_t slot, gen;
     struct xichan_wset *w;
@@ -385,6 +386,19 @@ static void *helper_main(void *arg)
 
 /* --------------------------------------------------------------- API */
 
+/*
+ * 0, or XICHAN_ESTALE in a forked child.  It reads the set, not its client:
+ * a forked child may have closed (freed) the parent's client already.
+ */
+static int ws_ok(const xichan_waitset *ws)
+{
+    extern pid_t xichan__pid_cache;
+
+    if (!ws)
+        return XICHAN_EINVAL;
+    return ws->pid == xichan__pid_cache ? 0 : XICHAN_ESTALE;
+}
+
 int xichan_waitset_create(xichan_client *cl, xichan_waitset **out)
 {
     struct xichan_shm *shm;
@@ -424,6 +438,7 @@ int xichan_waitset_create(xichan_client *cl, xichan_waitset **out)
         xa_store_relaxed(&ws->w->ready[k], 0);
     xa_store_relaxed(&ws->w->sleepers, 0);
     ws->cl = cl;
+    ws->pid = cl->pid;
     ws->efd = -1;
     pthread_mutex_init(&ws->mu, NULL);
     *out = ws;
@@ -445,9 +460,7 @@ static int add(xichan_waitset *ws, int kind, uint64_t id, unsigned events, uint6
     uint32_t i, r;
     int err;
 
-    if (!ws)
-        return XICHAN_EINVAL;
-    if ((err = xichan__client_ok(ws->cl)))
+    if ((err = ws_ok(ws)))
         return err;
     if (!events || (events & ~(unsigned)(XICHAN_EV_READABLE | XICHAN_EV_WRITABLE | XICHAN_EV_CLOSED)))
         return XICHAN_EINVAL;
@@ -512,9 +525,7 @@ int xichan_waitset_remove(xichan_waitset *ws, int member)
 {
     int err;
 
-    if (!ws)
-        return XICHAN_EINVAL;
-    if ((err = xichan__client_ok(ws->cl)))
+    if ((err = ws_ok(ws)))
         return err;
     if (member < 0 || member >= (int)XICHAN_WSET_MEMBERS)
         return XICHAN_ENOTFOUND;
@@ -534,10 +545,10 @@ int xichan_waitset_wait(xichan_waitset *ws, xichan_ready *ready, size_t cap, int
 {
     int n, err, timed_out = 0;
 
-    if (!ws || !ready || cap == 0)
-        return XICHAN_EINVAL;
-    if ((err = xichan__client_ok(ws->cl)))
+    if ((err = ws_ok(ws)))
         return err;
+    if (!ready || cap == 0)
+        return XICHAN_EINVAL;
     if (cap > XICHAN_WSET_MEMBERS)
         cap = XICHAN_WSET_MEMBERS;
     pthread_mutex_lock(&ws->mu);
@@ -573,9 +584,7 @@ int xichan_waitset_fd(xichan_waitset *ws)
 {
     int err, fd;
 
-    if (!ws)
-        return XICHAN_EINVAL;
-    if ((err = xichan__client_ok(ws->cl)))
+    if ((err = ws_ok(ws)))
         return err;
     pthread_mutex_lock(&ws->mu);
     if (ws->efd < 0) {
@@ -609,7 +618,7 @@ void xichan_waitset_destroy(xichan_waitset *ws)
         return;
     /* A forked child's copy has no helper thread and owns nothing in the
      * segment: it only frees its memory. */
-    stale = xichan__client_ok(ws->cl) != 0;
+    stale = ws_ok(ws) != 0;
     if (ws->efd >= 0 && !stale) {
         xa_store_release(&ws->stop, 1);
         xichan__notify(&ws->w->seq, &ws->w->sleepers, INT32_MAX);

@@ -65,6 +65,18 @@ static void put_one(void *arg)
     xichan_client_close(cl);
 }
 
+static xichan_waitset *stale_ws;
+
+static void stale_child(void *arg)
+{
+    xichan_ready r[1];
+
+    XT_ERR(xichan_waitset_wait(stale_ws, r, 1, XICHAN_NOWAIT), XICHAN_ESTALE);
+    XT_ERR(xichan_waitset_add_queue(stale_ws, q[0], XICHAN_EV_READABLE, 0), XICHAN_ESTALE);
+    XT_ERR(xichan_waitset_fd(stale_ws), XICHAN_ESTALE);
+    xichan_waitset_destroy(stale_ws);
+}
+
 static void test_level_triggered_across_processes(xichan_client *cl)
 {
     xichan_waitset *ws;
@@ -116,9 +128,15 @@ static void test_level_triggered_across_processes(xichan_client *cl)
     XT_EQ_INT(xichan_waitset_wait(ws, r, 4, XICHAN_NOWAIT), 0);
     XT_OK(xichan_queue_get(cl, q[0], &it, XICHAN_NOWAIT));
     xichan_item_release(&it);
+    /* A forked child cannot use the parent's set; destroying its copy
+     * leaves the parent's registrations alone. */
+    stale_ws = ws;
+    pid = xt_fork(stale_child, NULL);
+    XT_EQ_INT(xt_wait(pid, 10000), 0);
+    XT_EQ_INT(regs_of(cl, cl->sid), 2);
     xichan_waitset_destroy(ws);
     XT_EQ_INT(regs_of(cl, cl->sid), 0);
-    printf("level-triggered across processes, fd and blocking wait: ok\n");
+    printf("level-triggered across processes, fd and blocking wait, fork: ok\n");
 }
 
 static void test_writable_closed_and_channels(xichan_client *cl)
