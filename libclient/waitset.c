@@ -186,12 +186,16 @@ static void unlink_reg(struct xichan_shm *shm, struct xichan_obj *o, uint32_t r)
     }
 }
 
-/* Unlinks (if linked) and frees registration index i. */
+/* Unlinks (if linked) and frees registration index i, if sid still owns it
+ * (the daemon may have freed it for a session that ended, and another
+ * session claimed it since). */
 static void drop_reg(struct xichan_shm *shm, uint32_t i, uint32_t sid)
 {
     struct xichan_wreg *g = &shm->wregs[i];
     struct xichan_objref ref;
 
+    if (xa_load_acquire(&g->sid) != sid)
+        return;
     if (g->obj < shm->nobjects) {
         ref.o = &shm->objects[g->obj];
         ref.slot = g->obj;
@@ -632,8 +636,11 @@ void xichan_waitset_destroy(xichan_waitset *ws)
         for (uint32_t i = 0; i < XICHAN_WSET_MEMBERS; i++)
             if (ws->m[i].used)
                 drop_reg(shm, ws->m[i].reg, ws->cl->sid);
-        xa_add_release(&ws->w->gen, 1);
-        xa_store_release(&ws->w->owner, 0);
+        if (xa_load_acquire(&ws->w->owner) == ws->cl->sid &&
+            xa_load_relaxed(&ws->w->gen) == ws->gen) {
+            xa_add_release(&ws->w->gen, 1);
+            xa_store_release(&ws->w->owner, 0);
+        }
     }
     pthread_mutex_destroy(&ws->mu);
     free(ws->m);

@@ -473,7 +473,8 @@ typedef struct xichan_ready {
 /* Creates an empty wait set.  XICHAN_ELIMIT if the segment's table of wait
  * sets (one per session slot) is full. */
 XICHAN_EXTERN int xichan_waitset_create(xichan_client *cl, xichan_waitset **out);
-/* Removes every member and frees the set (and its fd).  NULL is a no-op. */
+/* Removes every member and frees the set (and its fd).  NULL is a no-op.
+ * Destroy a set before closing its client. */
 XICHAN_EXTERN void xichan_waitset_destroy(xichan_waitset *ws);
 /*
  * Adds a queue or a channel with the events of interest; returns the
