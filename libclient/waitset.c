@@ -23,7 +23,8 @@
  * again by the next wait, so what the caller did not drain is reported
  * again; a member found not ready leaves the list until its bit is set
  * again.  The cost of a wait is the members flagged or still ready, not
- * the size of the set (bench: waitset_scale).
+ * the size of the set (scripts/bench/run, part c_waitset: a set of 1000
+ * queues answers a ping-pong as fast as a set of one).
  *
  * THE FILE DESCRIPTOR.  Decision: an eventfd written by one helper thread
  * per set that sleeps on the set's futex word.  The alternatives:
@@ -36,12 +37,18 @@
  *   - io_uring's futex wait with an eventfd attached: no thread, but Linux
  *     6.7 and liburing 2.5 or later, which CI machines do not promise.
  * The helper thread costs one extra wake-up on the path (futex -> helper
- * -> eventfd -> the loop's epoll), a few microseconds next to an asyncio
- * iteration's tens; a notifier's cost is the same FUTEX_WAKE a blocked get
- * already needs, only when the set sleeps.  An idle set's helper sleeps in
- * FUTEX_WAIT with no timeout: no CPU (bench: asyncio_idle).  The fd is
- * level-triggered: a wait that reports members leaves it readable; one
- * that finds nothing clears it.
+ * -> eventfd -> the loop's epoll); a notifier's cost is the same
+ * FUTEX_WAKE a blocked get already needs, and only when the set sleeps.
+ * Measured (c_waitset, 64-byte C round trip, the echo waiting in a set, 2
+ * vCPUs shared with other load; p50): pinned across CPUs, blocking get
+ * 0.87 us, wait set 1.15 us, poll() on its fd 1.30 us; unpinned 4.3, 4.5
+ * and 8.2 us -- the fd path within 2x of a blocking get.  A socket per
+ * waiter would replace the helper's hop with a sendto whose wake is the
+ * bench's pipe row (4.3 us unpinned, 27 us when the reader truly sleeps),
+ * paid by every notifier.  An idle set's helper sleeps in FUTEX_WAIT with
+ * no timeout: no CPU (py_aio: 1000 tasks awaiting on 100 queues used
+ * 0.5 ms of CPU in 2 s).  The fd is level-triggered: a wait that reports
+ * members leaves it readable; one that finds nothing clears it.
  *
  * CRASH ARGUMENT.  Authoritative: wset.owner, wreg.sid (claimed by CAS,
  * freed by one store), the whead chain (one store links, one unlinks,
