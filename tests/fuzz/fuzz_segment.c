@@ -118,7 +118,7 @@ static xichan_client *mkclient(struct xichan_shm *shm)
 
 static void build_template(void)
 {
-    struct xichan_shm_geometry g = {4096 + 64 * 1024, 4, 8, 16};
+    struct xichan_shm_geometry g = {8192 + 64 * 1024, 4, 8, 16};
     struct xichan_shm *shm;
     xichan_client *a, *b, *c;
     xichan_queue_id q1, q2, q3;
