@@ -76,7 +76,8 @@ class WaitSet:
     ``[]`` when ``timeout`` passes.  ``fileno()`` is a file descriptor that
     polls readable while a member may be ready, for ``selectors``, ``select``
     and event loops: when it is readable, call ``wait(0)``.  ``CLOSED`` is
-    always reported for a destroyed object or a closed channel.
+    always reported for a destroyed object or a closed channel.  One thread
+    uses a WaitSet at a time (a wait holds it); select() keeps one per thread.
     """
 
     def __init__(self):
