@@ -29,7 +29,7 @@
  * THE FILE DESCRIPTOR.  Decision: an eventfd written by one helper thread
  * per set that sleeps on the set's futex word.  The alternatives:
  *   - the daemon forwarding wakes: a socket round trip per event and the
- *     daemon in every data path, which DESIGN.md keeps it out of;
+ *     daemon in every data path, which the design keeps it out of;
  *   - a socket per waiter that notifiers send a datagram to (iceoryx2's
  *     way): every putting process must find and open every waiter's
  *     socket, a pathname lookup per event (or fds cached per peer), and a
