@@ -36,7 +36,8 @@ int xd_serve(void);
 int xd_adopt(void);
 /* Start-up succeeded: tells a --daemon launcher, moves stderr to --log-file. */
 void xd_ready(void);
-/* Unlinks the segment, socket, pid and lock files. */
+/* Unlinks the socket, pid and lock files; unmaps (and so lets go of) the
+ * segment, which stays. */
 void xd_remove_files(void);
 
 /* access.c: who may use the namespace (the decisions are at its top). */

@@ -48,6 +48,7 @@ struct conn {
     gid_t gid;
     uint32_t slot, sid;
     int ack;            /* send BYE_ACK once cleaned up */
+    int how;            /* XICHAN_ENDED_*: a BYE may ask for the unbind */
     struct conn *next;
 };
 
@@ -63,7 +64,7 @@ struct job {
 struct ghost {
     uv_poll_t poll;
     int pidfd;
-    uint32_t slot;
+    uint32_t slot, sid;
     struct ghost *next;
 };
 
@@ -78,7 +79,7 @@ static struct job *jobs_head, *jobs_tail;
 static int job_running, shutting_down;
 static uint32_t *adopt_dead, n_adopt_dead;
 static int *adopt_pidfd;
-static uint32_t *adopt_slot, n_adopt_live;
+static uint32_t *adopt_slot, *adopt_sid, n_adopt_live;
 
 static int pidfd_open(pid_t pid)
 {
@@ -150,12 +151,11 @@ static void run_next_job(void)
     uv_queue_work(loop, &j->work, work_cb, after_work_cb);
 }
 
-/* Marks the slot CLEANING now and queues its cleanup. */
-static void end_session(uint32_t slot, struct conn *c)
+/* Queues the cleanup of the ended session (slot, sid). */
+static void queue_cleanup(uint32_t slot, uint32_t sid, struct conn *c)
 {
     struct job *j = calloc(1, sizeof(*j));
 
-    xichan__session_ending(xd.shm, slot);
     if (!j) {
         xd_log(XD_ERROR, "out of memory: session in slot %u stays until restart", slot);
         if (c)
@@ -163,7 +163,7 @@ static void end_session(uint32_t slot, struct conn *c)
         return;
     }
     j->slot = slot;
-    j->sid = xd.shm->sessions[slot].sid;
+    j->sid = sid;
     j->conn = c;
     if (jobs_tail)
         jobs_tail->next = j;
@@ -171,6 +171,22 @@ static void end_session(uint32_t slot, struct conn *c)
         jobs_head = j;
     jobs_tail = j;
     run_next_job();
+}
+
+/*
+ * Marks the live session (slot, sid) ended now -- how (XICHAN_ENDED_*) says
+ * what becomes of its items (sessions.c) -- and queues its cleanup.  A
+ * stale notice for a slot that no longer holds that session does nothing.
+ */
+static void end_session(uint32_t slot, uint32_t sid, int how, struct conn *c)
+{
+    if (xichan__session_ending(xd.shm, slot, sid, how) != 0) {
+        xd_log(XD_WARN, "session %u in slot %u had already ended; nothing to clean up", sid, slot);
+        if (c)
+            conn_release(c);
+        return;
+    }
+    queue_cleanup(slot, sid, c);
 }
 
 /* ------------------------------------------------------- connections */
@@ -214,7 +230,7 @@ static void conn_end(struct conn *c, int ack, const char *why)
     if (c->pidfd >= 0)
         uv_poll_stop(&c->pidpoll);
     xd_log(XD_INFO, "session %u (pid %d) ended: %s", c->sid, (int)c->pid, why);
-    end_session(c->slot, c);
+    end_session(c->slot, c->sid, c->how, c);
 }
 
 static void welcome(struct conn *c, int status, const char *msg)
@@ -293,7 +309,7 @@ static uint32_t count_cleaning(void)
     uint32_t n = 0;
 
     for (uint32_t i = 0; i < xd.shm->nsessions; i++)
-        n += xa_load_relaxed(&xd.shm->sessions[i].state) == XICHAN_SESS_CLEANING;
+        n += xichan__sess_ending(xa_load_relaxed(&xd.shm->sessions[i].state));
     return n;
 }
 
@@ -369,6 +385,7 @@ static void on_conn(uv_poll_t *h, int status, int events)
 {
     struct conn *c = h->data;
     char m[512];
+    uint32_t flags;
     ssize_t n;
 
     do
@@ -382,8 +399,9 @@ static void on_conn(uv_poll_t *h, int status, int events)
     }
     if (c->state == C_HELLO) {
         on_hello(c, m, (size_t)n);
-    } else if (c->state == C_LIVE && xichan__proto_bye(m, (size_t)n) == 0) {
-        conn_end(c, 1, "closed by the client");
+    } else if (c->state == C_LIVE && xichan__proto_bye(m, (size_t)n, &flags) == 0) {
+        c->how = flags & XICHAN_BYE_UNBIND ? XICHAN_ENDED_UNBIND : XICHAN_ENDED_KEEP;
+        conn_end(c, 1, c->how == XICHAN_ENDED_UNBIND ? "unbound by the client" : "closed by the client");
     } else {
         xd_log(XD_WARN, "session %u sent an unexpected %zd-byte message; ignored", c->sid, n);
     }
@@ -448,17 +466,18 @@ int xd_adopt(void)
 
     adopt_dead = calloc(n, sizeof(*adopt_dead));
     adopt_slot = calloc(n, sizeof(*adopt_slot));
+    adopt_sid = calloc(n, sizeof(*adopt_sid));
     adopt_pidfd = calloc(n, sizeof(*adopt_pidfd));
-    if (!adopt_dead || !adopt_slot || !adopt_pidfd)
+    if (!adopt_dead || !adopt_slot || !adopt_sid || !adopt_pidfd)
         return -1;
     for (uint32_t i = 0; i < n; i++) {
         struct xichan_session *s = &xd.shm->sessions[i];
         uint32_t st = xa_load_acquire(&s->state);
         int fd;
 
-        if (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING)
+        if (st != XICHAN_SESS_LIVE && !xichan__sess_ending(st))
             continue;
-        /* A CLEANING slot's process is gone already: finish its cleanup. */
+        /* An ended slot's process is gone already: finish its cleanup. */
         fd = st == XICHAN_SESS_LIVE && s->pid ? pidfd_open((pid_t)s->pid) : -1;
         if (fd < 0 && st == XICHAN_SESS_LIVE && s->pid && errno != ESRCH) {
             /* It may well be alive: never clean up a running session. */
@@ -472,6 +491,7 @@ int xd_adopt(void)
             adopt_dead[n_adopt_dead++] = i;
         } else {
             adopt_slot[n_adopt_live] = i;
+            adopt_sid[n_adopt_live] = s->sid;
             adopt_pidfd[n_adopt_live++] = fd;
         }
     }
@@ -504,15 +524,23 @@ static void on_ghost_exit(uv_poll_t *h, int status, int events)
 {
     struct ghost *g = h->data;
 
-    xd_log(XD_INFO, "session in slot %u (from the previous daemon) ended: process exited", g->slot);
-    end_session(g->slot, NULL);
+    xd_log(XD_INFO, "session %u (from the previous daemon) ended: process exited", g->sid);
+    end_session(g->slot, g->sid, XICHAN_ENDED_KEEP, NULL);
     ghost_drop(g);
 }
 
 static void start_adopted(void)
 {
-    for (uint32_t i = 0; i < n_adopt_dead; i++)
-        end_session(adopt_dead[i], NULL);
+    for (uint32_t i = 0; i < n_adopt_dead; i++) {
+        const struct xichan_session *s = &xd.shm->sessions[adopt_dead[i]];
+        uint32_t st = xa_load_acquire(&s->state);
+        /* Ended already (the previous daemon died during its cleanup): run
+         * that cleanup again, of the kind it was. */
+        if (xichan__sess_ending(st))
+            queue_cleanup(adopt_dead[i], s->sid, NULL);
+        else
+            end_session(adopt_dead[i], s->sid, XICHAN_ENDED_KEEP, NULL);
+    }
     for (uint32_t i = 0; i < n_adopt_live; i++) {
         struct ghost *g = calloc(1, sizeof(*g));
         if (!g || uv_poll_init(loop, &g->poll, adopt_pidfd[i]) != 0) {
@@ -521,6 +549,7 @@ static void start_adopted(void)
         }
         g->pidfd = adopt_pidfd[i];
         g->slot = adopt_slot[i];
+        g->sid = adopt_sid[i];
         g->poll.data = g;
         g->next = ghosts;
         ghosts = g;
@@ -528,6 +557,7 @@ static void start_adopted(void)
     }
     free(adopt_dead);
     free(adopt_slot);
+    free(adopt_sid);
     free(adopt_pidfd);
 }
 
@@ -535,7 +565,8 @@ static void start_adopted(void)
 
 static void on_signal(uv_signal_t *h, int signum)
 {
-    xd_log(XD_INFO, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    xd_log(XD_INFO, "%s: stopping; the segment stays, with its objects and items, for the next "
+           "daemon", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     shutting_down = 1;
     uv_poll_stop(&listen_poll);
     if (!job_running)
@@ -592,7 +623,9 @@ int xd_serve(void)
     /* After xd_ready, so that a --log-file starts with this line. */
     xd_log(XD_INFO, "serving namespace '%s' on %s", xd.ns, xd.sock_path);
     uv_run(loop, UV_RUN_DEFAULT);
-    /* Stopped by a signal: the files go; connections close with the process. */
+    /* Stopped by a signal: the files go, the segment stays; connections close
+     * with the process, and their sessions stay live in the segment for the
+     * next daemon, which watches their processes (xd_adopt). */
     close(listen_fd);
     return 0;
 }

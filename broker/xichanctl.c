@@ -31,7 +31,8 @@
 enum {
     O_NAME = 1 << 0, O_MAXSIZE = 1 << 1, O_UNBOUND = 1 << 2, O_KIND = 1 << 3,
     O_FORMAT = 1 << 4, O_TIMEOUT = 1 << 5, O_INTERVAL = 1 << 6, O_COUNT = 1 << 7,
-    O_YES = 1 << 8, O_NOWAIT = 1 << 9, O_RAW = 1 << 10,
+    O_YES = 1 << 8, O_NOWAIT = 1 << 9, O_RAW = 1 << 10, O_WAIT = 1 << 11,
+    O_DISCARD = 1 << 12, O_FORCE = 1 << 13,
 };
 
 struct cmd {
@@ -50,8 +51,7 @@ struct cmd {
 
 #define CHAN_TEXT                                                                                  \
     "\nOn a channel, xichanctl's session is associated with the end it used until\n"               \
-    "it exits.  A channel closes by itself once no session is associated with it\n"               \
-    "any more, so use one from xichanctl alongside a live peer.\n"
+    "it exits; its exit releases that association without closing the channel.\n"
 
 static const struct cmd cmds[] = {
     {"list", ctl_cmd_list, NULL, 0, 0, 0, 1,
@@ -95,9 +95,10 @@ static const struct cmd cmds[] = {
      "usage: xichanctl destroy ID|NAME [--kind queue|channel] [--json]\n\n"
      "Destroys a queue or channel at once: its items are dropped, and blocked\n"
      "callers get an error (not found, or closed for channel senders).\n\n" ID_TEXT},
-    {"put", ctl_cmd_put, NULL, O_FORMAT | O_TIMEOUT | O_NOWAIT | O_UNBOUND | O_KIND, 1, 2, 1,
+    {"put", ctl_cmd_put, NULL, O_FORMAT | O_TIMEOUT | O_NOWAIT | O_WAIT | O_UNBOUND | O_KIND, 1,
+     2, 1,
      "usage: xichanctl put ID|NAME [VALUE] [--format str|bytes|json] [--timeout S]\n"
-     "                     [--nowait] [--unbound OP] [--kind queue|channel] [--json]\n\n"
+     "                     [--nowait | --wait] [--unbound OP] [--kind queue|channel] [--json]\n\n"
      "Puts one value into a queue, or sends it on a channel, as a msgpack item\n"
      "that a Python getter receives as the natural value.  VALUE is taken from\n"
      "the command line, or read from stdin when it is absent.\n\n"
@@ -106,22 +107,26 @@ static const struct cmd cmds[] = {
      "  --format bytes  the bytes exactly, as bytes\n"
      "  --format json   one JSON value: objects arrive as dicts, arrays as tuples,\n"
      "                  numbers as int or float, null as None\n\n"
-     "Then put waits until a getter (a receiver, for a channel) has taken the\n"
-     "item.  It must: the item belongs to xichanctl's session, and an item still\n"
-     "queued when that session ends gets the unbounditems treatment -- by\n"
-     "default a getter would find UNBOUND instead of the value.\n\n"
-     "  --timeout S     give up after S seconds: the item is withdrawn (exit 4)\n"
-     "  --nowait        queue it and exit at once, leaving it to the unbound rule\n"
-     "  --unbound OP    this item's rule: replace, error or remove (default: the\n"
-     "                  object's)\n\n"
+     "put returns once the item is queued; the item stays there after xichanctl\n"
+     "exits, until a getter (a receiver, for a channel) takes it.  On a full\n"
+     "queue it waits for room.\n\n"
+     "  --timeout S     wait at most S seconds (for room; with --wait, also for the\n"
+     "                  getter): then nothing is left queued (exit 4)\n"
+     "  --nowait        fail at once if the queue is full (exit 4)\n"
+     "  --wait          return only once a getter has taken the item (a channel's\n"
+     "                  rendezvous send); on --timeout or Ctrl-C it is withdrawn\n"
+     "  --unbound OP    this item's rule for an unbind of its session: replace,\n"
+     "                  error or remove (default: the object's); xichanctl's own\n"
+     "                  session ends as a process does, so the item stays\n\n"
      "A VALUE that starts with '-' goes after '--', options before it:\n"
      "  xichanctl put --format json jobs -- -5\n\n" ID_TEXT CHAN_TEXT},
     {"get", ctl_cmd_get, NULL, O_TIMEOUT | O_RAW | O_KIND, 1, 1, 1,
      "usage: xichanctl get ID|NAME [--timeout S] [--raw] [--kind queue|channel] [--json]\n\n"
      "Takes the oldest item of a queue, or receives from a channel, and prints\n"
      "it: a msgpack value as JSON-like text (str \"text\", bytes b'...', handles\n"
-     "<queue 3>), a raw item as b'...', and an item whose producer ended as\n"
-     "UNBOUND.  Exit 4 when there is none.\n\n"
+     "<queue 3>), a raw item as b'...', and an item whose producer unbound (a\n"
+     "destroyed subinterpreter's, op replace) as UNBOUND.  Exit 4 when there is\n"
+     "none.\n\n"
      "  --timeout S     wait up to S seconds for an item (default 0: do not wait;\n"
      "                  inf: forever, until Ctrl-C)\n"
      "  --raw           print a str, bytes or raw item's bytes alone: no quotes,\n"
@@ -129,6 +134,19 @@ static const struct cmd cmds[] = {
      "  --json          {\"kind\":..,\"id\":..,\"producer\":SID,\"format\":\"msgpack\",\n"
      "                  \"unbound\":false,\"value\":...}, bytes as {\"$bytes\":\"<hex>\"}\n\n" ID_TEXT
      CHAN_TEXT},
+    {"stop", ctl_cmd_stop, NULL, O_TIMEOUT | O_DISCARD | O_FORCE, 0, 0, 0,
+     "usage: xichanctl stop [--timeout S] [--discard [--force]] [--json]\n\n"
+     "Stops the namespace's daemon (SIGTERM to the xichand holding the runtime\n"
+     "dir's lock file) and waits until it has gone (--timeout, default 10 s).\n"
+     "Stopping loses nothing: the segment stays, with every queue, channel, item\n"
+     "and id counter; clients attached to it go on working, and the next xichand\n"
+     "(started by hand, by systemd or by a client) adopts it.\n\n"
+     "  --discard       then remove the namespace: its segment, objects and items\n"
+     "                  are gone for good.  Refused while processes are still\n"
+     "                  attached to it (their pids are named)\n"
+     "  --force         with --discard: remove it all the same (those processes\n"
+     "                  go on in a copy nobody else sees)\n\n"
+     "Exit 2 when no daemon runs and --discard is not given.  Needs no daemon.\n"},
     {"cleanup", ctl_cmd_cleanup, NULL, O_YES, 0, 1, 0,
      "usage: xichanctl cleanup [GLOB] [--yes] [--runtime-dir DIR] [--json]   (alias: gc)\n\n"
      "Lists what dead daemons of this user left behind: segments\n"
@@ -163,8 +181,9 @@ static void usage(FILE *f)
             "  watch                 stats and list, refreshed every second\n"
             "  create queue|channel  create a named queue or channel (--name NAME)\n"
             "  destroy ID|NAME       destroy a queue or channel, dropping its items\n"
-            "  put ID|NAME [VALUE]   put a value (or stdin) and wait until it is taken\n"
+            "  put ID|NAME [VALUE]   put a value (or stdin); it stays until taken\n"
             "  get ID|NAME           take one item and print it\n"
+            "  stop                  stop the daemon, keeping the namespace (--discard: remove it)\n"
             "  cleanup [GLOB]        list (--yes: remove) what dead daemons left (alias gc)\n"
             "  help [COMMAND]        this text, or a command's own\n"
             "\n"
@@ -214,6 +233,9 @@ static const struct option long_opts[] = {
     {"count", required_argument, NULL, 'c'},
     {"yes", no_argument, NULL, 'y'},
     {"nowait", no_argument, NULL, 'W'},
+    {"wait", no_argument, NULL, 'w'},
+    {"discard", no_argument, NULL, 'D'},
+    {"force", no_argument, NULL, 'F'},
     {"raw", no_argument, NULL, 'R'},
     {NULL, 0, NULL, 0},
 };
@@ -231,6 +253,9 @@ static unsigned opt_bit(int ch)
     case 'c': return O_COUNT;
     case 'y': return O_YES;
     case 'W': return O_NOWAIT;
+    case 'w': return O_WAIT;
+    case 'D': return O_DISCARD;
+    case 'F': return O_FORCE;
     case 'R': return O_RAW;
     default: return 0;
     }
@@ -270,6 +295,9 @@ static int parse_cmd(struct ctl *c, const struct cmd *cmd, int argc, char **argv
         case 'n': a->objname = optarg; break;
         case 'y': a->yes = 1; break;
         case 'W': a->nowait = 1; break;
+        case 'w': a->wait = 1; break;
+        case 'D': a->discard = 1; break;
+        case 'F': a->force = 1; break;
         case 'R': a->raw = 1; break;
         case 'm':
             if ((rc = parse_count(c, "--maxsize", optarg, 0, &v)) == CTL_OK)

@@ -3,9 +3,14 @@
  *
  * One daemon serves one namespace.  It takes an flock'ed lock file in the
  * runtime dir (a second daemon exits with status 3 and says who holds it),
- * creates the segment -- or adopts the one a dead predecessor left, after
- * validating it -- listens for sessions (server.c), and on SIGTERM/SIGINT
- * removes the segment, the socket and the lock file.
+ * creates the segment -- or adopts the one a predecessor left, after
+ * validating it -- and holds an flock on the segment itself, so that no
+ * other daemon, from whatever runtime dir, serves or adopts it meanwhile
+ * (shm.c, tag-seg-lock).  It listens for sessions (server.c) and on
+ * SIGTERM/SIGINT stops: the socket, pid and lock files go, but the segment
+ * stays with every object, item and id counter -- clients attached to it
+ * go on working, and the next daemon adopts it.  Stopping never loses
+ * data; removing a namespace is explicit (xichanctl stop --discard).
  *
  * Who may use the namespace -- the modes and group of its files, --group,
  * the check of each peer -- is decided in access.c.
@@ -95,7 +100,8 @@ static void usage(FILE *f)
             "Serves the xichan namespace N ($XICHAN_NAME, default 'default') from a\n"
             "shared-memory segment of BYTES (default 64M; K, M, G suffixes), with its\n"
             "socket and lock file in D ($XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan,\n"
-            "else /tmp/xichan-$UID).  SIGTERM or SIGINT stops it and removes the segment.\n"
+            "else /tmp/xichan-$UID).  SIGTERM or SIGINT (or xichanctl stop) stops it; the\n"
+            "segment, with every queue, channel and item, stays for the next daemon.\n"
             "Only its own uid (and root) may connect; --group G ($XICHAN_GROUP), a group\n"
             "name or gid, also lets members of G in (runtime dir 0710, socket and\n"
             "segment 0660, all of group G).\n"
@@ -137,17 +143,21 @@ static int take_lock(void)
 /* ----------------------------------------------------------- segment */
 
 /*
- * The segment's name holds the uid and the namespace but not the runtime
- * dir, so a daemon of the same namespace in another dir takes no lock of
- * ours and would "adopt" a segment still being served.  The pid in the
+ * The pid of the daemon that serves the segment, for messages only: the
+ * segment's flock says whether one does (tag-seg-lock); the pid in the
  * header is untrusted, so it is only looked at: alive, and a xichand.
  */
-static pid_t live_daemon(void)
+static pid_t serving_daemon(const char *seg_name)
 {
-    pid_t pid = (pid_t)xa_load_acquire(&xd.shm->hdr->daemon_pid);
+    struct xichan_shm *shm;
     char path[64], line[128] = "";
+    pid_t pid;
     FILE *f;
 
+    if (xichan__shm_open(seg_name, &shm))
+        return 0;
+    pid = (pid_t)xa_load_acquire(&shm->hdr->daemon_pid);
+    xichan__shm_unmap(shm);
     if (pid <= 0 || pid == getpid() || kill(pid, 0) != 0)
         return 0;
     /* "pid (comm) state ...": a zombie no longer serves anything. */
@@ -167,32 +177,40 @@ static int open_segment(void)
     int err;
 
     xichan__shm_name(xd.seg_name, sizeof(xd.seg_name), xd.ns);
-    err = xichan__shm_open(xd.seg_name, &xd.shm);
-    if (err == 0) {
-        pid_t other = live_daemon();
-        if (other) {
+    for (int tries = 0; tries < 3; tries++) {
+        err = xichan__shm_claim(xd.seg_name, &xd.shm);
+        if (err == 0) {
+            /* Only a segment of our own uid, brought to the current mode (access.c). */
+            if (xd_share_segment() < 0)
+                return -1;
+            xd_log(XD_INFO, "adopting the existing segment %s (%llu bytes) left by a previous "
+                   "daemon", xd.seg_name, (unsigned long long)xd.shm->size);
+            return xd_adopt();
+        }
+        if (err == XICHAN_EBUSY) {
+            char who[32] = "?";
+            pid_t other = serving_daemon(xd.seg_name);
+            if (other)
+                snprintf(who, sizeof(who), "%d", (int)other);
             fprintf(stderr,
-                    "xichand: xichand (pid %d) still serves segment /dev/shm%s of namespace '%s',\n"
-                    "from another runtime dir: stop it, or use another --name\n",
-                    (int)other, xd.seg_name, xd.ns);
+                    "xichand: another xichand (pid %s) serves segment /dev/shm%s of namespace "
+                    "'%s',\nfrom another runtime dir: stop it (xichanctl stop with its "
+                    "--runtime-dir), or use another --name\n",
+                    who, xd.seg_name, xd.ns);
             return -2;
         }
-        /* Only a segment of our own uid, brought to the current mode (access.c). */
-        if (xd_share_segment() < 0)
+        if (err != XICHAN_ENOTFOUND) {
+            fprintf(stderr,
+                    "xichand: the existing segment /dev/shm%s cannot be adopted: %s.\n"
+                    "It is left untouched.  If no process uses it any more, remove it with\n"
+                    "  rm /dev/shm%s\n",
+                    xd.seg_name, xichan_strerror(err), xd.seg_name);
             return -1;
-        xd_log(XD_INFO, "adopting the existing segment %s (%llu bytes) left by a previous daemon",
-               xd.seg_name, (unsigned long long)xd.shm->size);
-        return xd_adopt();
+        }
+        err = xichan__shm_create(xd.seg_name, &geo, &xd.shm);
+        if (err != XICHAN_EEXIST) /* EEXIST: another daemon created it just now */
+            break;
     }
-    if (err != XICHAN_ENOTFOUND) {
-        fprintf(stderr,
-                "xichand: the existing segment /dev/shm%s cannot be adopted: %s.\n"
-                "It is left untouched.  If no process uses it any more, remove it with\n"
-                "  rm /dev/shm%s\n",
-                xd.seg_name, xichan_strerror(err), xd.seg_name);
-        return -1;
-    }
-    err = xichan__shm_create(xd.seg_name, &geo, &xd.shm);
     if (err) {
         fprintf(stderr, "xichand: cannot create segment /dev/shm%s of %llu bytes: %s%s\n",
                 xd.seg_name, (unsigned long long)xd.size, xichan_strerror(err),
@@ -236,7 +254,9 @@ static void write_pid_file(void)
 void xd_remove_files(void)
 {
     if (xd.shm) {
-        xichan__shm_unlink(xd.seg_name);
+        /* The segment stays (tag-seg-lock: unmapping lets go of it): say
+         * no daemon serves it now, for xichanctl and the next daemon. */
+        xa_store_release(&xd.shm->hdr->daemon_pid, 0);
         xichan__shm_unmap(xd.shm);
         xd.shm = NULL;
     }
@@ -476,14 +496,7 @@ int main(int argc, char **argv)
         xa_store_release(&xd.shm->hdr->daemon_pid, (uint32_t)getpid());
     }
     rc = xd_serve();
-    if (rc != 0) {
-        /*
-         * We never served.  The segment may be one we adopted, with items
-         * in it: leave it for the next daemon, which validates and adopts it.
-         */
-        xichan__shm_unmap(xd.shm);
-        xd.shm = NULL;
-    }
+    /* Stopped (or never served): the segment stays for the next daemon. */
     xd_remove_files();
     return startup_failed(rc);
 }

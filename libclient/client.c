@@ -376,9 +376,10 @@ static int reattach(xichan_client *cl)
     return 0;
 }
 
-void xichan_client_close(xichan_client *cl)
+/* Ends the session with a BYE carrying flags (XICHAN_BYE_*), unmaps. */
+static void client_end(xichan_client *cl, uint32_t flags)
 {
-    struct xichan_msg_bye bye = {XICHAN_PROTO_MAGIC, XICHAN_MSG_BYE, 0, 0};
+    struct xichan_msg_bye bye = {XICHAN_PROTO_MAGIC, XICHAN_MSG_BYE, 0, flags};
 
     if (!cl)
         return;
@@ -392,13 +393,25 @@ void xichan_client_close(xichan_client *cl)
      * BYE, then wait for the daemon to have released what the session held,
      * so that whatever the caller does next sees it gone.  Every lock of
      * ours was released when its call returned, so unmapping afterwards is
-     * safe (LESSONS.md: never unmap with a robust lock held).
+     * safe (never unmap with a robust lock held: the kernel may write into
+     * the range at exit).  With no daemon at all, the session ends when
+     * the process does -- and then as a plain end, unbind or not.
      */
     if (say_bye(cl->fd, &bye) != 0 && reattach(cl) == 0)
         (void)say_bye(cl->fd, &bye);
     close(cl->fd);
     xichan__shm_release(cl->shm);
     free(cl);
+}
+
+void xichan_client_close(xichan_client *cl)
+{
+    client_end(cl, 0);
+}
+
+void xichan_client_close_unbind(xichan_client *cl)
+{
+    client_end(cl, XICHAN_BYE_UNBIND);
 }
 
 uint32_t xichan_client_session(const xichan_client *cl)

@@ -33,6 +33,9 @@
  *   unbind  REMOVE leases then unlinks like take; ERROR and REPLACE set one
  *           flag bit in the item, each a single store, and are idempotent,
  *           so a cleanup that dies half-way is simply run again.
+ *   keep    (the producer's process ended) one store sets KEPT in each of
+ *           its items: nothing else changes, and no later unbind of a
+ *           session that reuses the id touches them (tag-sid-reuse).
  *
  * A repair that finds a link outside the heap, a block in a state no
  * linked block can have, or more blocks than the heap can hold, fails:
@@ -241,8 +244,8 @@ int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t
     return err;
 }
 
-int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t dead_sid,
-                        uint32_t my_sid)
+int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ended_sid,
+                        uint32_t my_sid, int apply_ops)
 {
     struct xichan_blk *prev = NULL, *b;
     uint32_t off = o->fifo.head, guard = xichan__heap_max_blocks(shm);
@@ -257,8 +260,16 @@ int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t d
         it = xichan__item(b);
         off = b->link;
         flags = xa_load_relaxed(&it->flags);
-        if (it->producer != dead_sid || (flags & (XICHAN_IF_UNBOUND | XICHAN_IF_UNBOUND_ERR))) {
+        if (it->producer != ended_sid || (flags & XICHAN_IF_SETTLED)) {
             prev = b;
+            continue;
+        }
+        if (!apply_ops) {
+            /* Its process ended: the item stays deliverable, for good. */
+            xa_store_release(&it->flags, (uint16_t)(flags | XICHAN_IF_KEPT));
+            prev = b;
+            changed++;
+            xichan__fault(XICHAN_FAULT_CLEANUP_KEPT);
             continue;
         }
         switch (it->unboundop) {

@@ -61,6 +61,7 @@ enum xichan_fault {
     XICHAN_FAULT_CLEANUP_OBJECTS,   /* sessions: step 1 done, bindings not dropped */
     XICHAN_FAULT_CLEANUP_BINDINGS,  /* sessions: step 2 done, blocks not reclaimed */
     XICHAN_FAULT_REPAIR_DONE,       /* lock: repaired after EOWNERDEAD, not yet consistent */
+    XICHAN_FAULT_CLEANUP_KEPT,      /* sessions: an ended process's items half marked KEPT */
     XICHAN_FAULT_WSET_CLAIMED,      /* wait set: registration claimed, not yet linked */
     XICHAN_FAULT_KILL_MAX_,
     /* fail points: the step returns an error and changes nothing */
@@ -108,6 +109,7 @@ struct xichan_shm {
     int refs;                 /* process-local users, under the registry lock */
     uint64_t ino;             /* identity of the mapped file (a recreated segment differs) */
     uid_t owner;              /* the file's owner when mapped: the daemon's uid (client.c) */
+    int fd;                   /* the flock'ed descriptor of a creator or claimer, else -1 */
 };
 
 struct xichan_shm_geometry {
@@ -118,11 +120,18 @@ struct xichan_shm_geometry {
 uint32_t xichan__layout_hash(void);
 /* "/xichan-<uid>-<namespace>" into buf (>= 64 bytes). */
 int xichan__shm_name(char *buf, size_t cap, const char *ns);
-/* Creates (O_EXCL, 0600, posix_fallocate) and lays out a fresh segment. */
+/* Creates (O_EXCL, 0600, posix_fallocate) and lays out a fresh segment,
+ * holding its flock (shm.c, tag-seg-lock) until xichan__shm_unmap. */
 int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
                        struct xichan_shm **out);
 /* Maps an existing segment and validates its header (XICHAN_EVERSION, ECORRUPT). */
 int xichan__shm_open(const char *name, struct xichan_shm **out);
+/*
+ * As xichan__shm_open, for a daemon adopting the segment or xichanctl
+ * discarding it: also takes its flock (tag-seg-lock) until
+ * xichan__shm_unmap.  XICHAN_EBUSY: a daemon serves it.
+ */
+int xichan__shm_claim(const char *name, struct xichan_shm **out);
 /* Process-wide shared mapping: open once per name, refcounted. */
 int xichan__shm_acquire(const char *name, struct xichan_shm **out);
 void xichan__shm_release(struct xichan_shm *shm);
@@ -301,9 +310,14 @@ int xichan__fifo_has(struct xichan_shm *shm, struct xichan_obj *o, uint32_t tick
 int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o);
 /* Frees every item (takes heap_lock inside). */
 int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid);
-/* Applies each item's unbound op to dead_sid's items; returns how many changed. */
-int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t dead_sid,
-                        uint32_t my_sid);
+/*
+ * Settles the items ended_sid put and nobody settled yet: with apply_ops,
+ * each gets its unbound op (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE);
+ * without, each is marked KEPT and stays deliverable as it is.  Returns how
+ * many changed.
+ */
+int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ended_sid,
+                        uint32_t my_sid, int apply_ops);
 
 /* -------------------------------------------------------- objects.c */
 
@@ -378,8 +392,14 @@ void xichan__chan_mark_closed(struct xichan_shm *shm, struct xichan_obj *o);
 /* +1/-1 reference held by an item in flight.  Takes table_lock. */
 int xichan__obj_inflight(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
                          int delta);
-/* Releases every binding of sid (table_lock held), destroying orphaned objects. */
-int xichan__bindings_drop_session(struct xichan_shm *shm, uint32_t sid, uint32_t my_sid);
+/*
+ * Releases every binding of sid (table_lock held), destroying orphaned
+ * objects.  With close_orphans, a channel left with no open association is
+ * closed, as CPython closes it when an interpreter goes; without (the
+ * session's process ended), it stays open for whoever comes next.
+ */
+int xichan__bindings_drop_session(struct xichan_shm *shm, uint32_t sid, uint32_t my_sid,
+                                  int close_orphans);
 /* Fills an info record; needs the object's lock. */
 void xichan__obj_fill_info(struct xichan_shm *shm, struct xichan_obj *o, xichan_obj_info *info);
 
@@ -427,12 +447,28 @@ int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char
                         uint32_t *slot, uint32_t *sid);
 /*
  * Daemon, worker thread: releases everything the ended session held -- its
- * bindings and channel associations, the unbound ops on items it put, the
- * blocks it had reserved or leased -- then frees the slot.
+ * bindings and channel associations, the blocks it had reserved or leased
+ * -- settles the items it put (kept, or their unbound ops if it ended by
+ * an unbind), then frees the slot.
  */
 int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t my_sid);
-/* Marks an ended session's slot CLEANING (daemon loop thread). */
-void xichan__session_ending(struct xichan_shm *shm, uint32_t slot);
+
+/* How a session ended (sessions.c has the rules). */
+enum xichan_end {
+    XICHAN_ENDED_KEEP = 0,   /* its process exited or died, or a plain close */
+    XICHAN_ENDED_UNBIND = 1, /* an explicit unbind, or a destroyed subinterpreter */
+};
+/*
+ * Marks the live session (slot, sid) ended -- CLEANING, or UNBINDING for
+ * XICHAN_ENDED_UNBIND -- (daemon loop thread).  0, or XICHAN_ENOTFOUND if
+ * the slot does not hold that live session (already ended, or reused).
+ */
+int xichan__session_ending(struct xichan_shm *shm, uint32_t slot, uint32_t sid, int how);
+/* 1 if a session state means "ended, cleanup not finished". */
+static inline int xichan__sess_ending(uint32_t state)
+{
+    return state == XICHAN_SESS_CLEANING || state == XICHAN_SESS_UNBINDING;
+}
 
 /* --------------------------------------------------------- client.c */
 

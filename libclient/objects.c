@@ -576,7 +576,8 @@ int xichan__obj_inflight(struct xichan_shm *shm, const struct xichan_objref *ref
     return err;
 }
 
-int xichan__bindings_drop_session(struct xichan_shm *shm, uint32_t sid, uint32_t my_sid)
+int xichan__bindings_drop_session(struct xichan_shm *shm, uint32_t sid, uint32_t my_sid,
+                                  int close_orphans)
 {
     int err = 0;
 
@@ -595,8 +596,9 @@ int xichan__bindings_drop_session(struct xichan_shm *shm, uint32_t sid, uint32_t
         if (xa_load_relaxed(&ref.o->state) == XICHAN_OBJ_LIVE &&
             xa_load_relaxed(&ref.o->gen) == ref.gen) {
             int e = maybe_destroy(shm, &ref, my_sid);
-            /* Its associations went with the entry (CPython's at-exit release). */
-            if (!e && xa_load_relaxed(&ref.o->state) == XICHAN_OBJ_LIVE &&
+            /* Its associations went with the entry (CPython's at-exit
+             * release); only an unbind closes what that leaves unused. */
+            if (!e && close_orphans && xa_load_relaxed(&ref.o->state) == XICHAN_OBJ_LIVE &&
                 xa_load_relaxed(&ref.o->gen) == ref.gen)
                 e = autoclose(shm, &ref, my_sid);
             if (e && !err)

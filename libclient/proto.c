@@ -21,12 +21,15 @@ int xichan__proto_hello(const void *buf, size_t n, struct xichan_msg_hello *out)
     return 0;
 }
 
-int xichan__proto_bye(const void *buf, size_t n)
+int xichan__proto_bye(const void *buf, size_t n, uint32_t *flags)
 {
     struct xichan_msg_bye m;
 
     if (!buf || n != sizeof(m))
         return XICHAN_EINVAL;
     memcpy(&m, buf, sizeof(m));
-    return m.magic == XICHAN_PROTO_MAGIC && m.type == XICHAN_MSG_BYE ? 0 : XICHAN_EINVAL;
+    if (m.magic != XICHAN_PROTO_MAGIC || m.type != XICHAN_MSG_BYE)
+        return XICHAN_EINVAL;
+    *flags = m.flags;
+    return 0;
 }

@@ -15,7 +15,9 @@
  *                                     hash; claims a session slot
  *          <------------------------  WELCOME (status 0: sid, slot, segment)
  *   ... works on the segment directly ...
- *   BYE    ------------------------>  releases the session's state
+ *   BYE    ------------------------>  releases the session's state (the
+ *                                     UNBIND flag: and applies the unbound
+ *                                     ops to the items it put)
  *          <------------------------  BYE_ACK
  *   close
  *
@@ -23,7 +25,8 @@
  * not the client's when a group shares the namespace.
  *
  * A client that dies skips BYE: the daemon sees EOF (or the pidfd of the
- * peer process becoming readable) and does the same cleanup.
+ * peer process becoming readable) and does the same cleanup as for a BYE
+ * without UNBIND: the items the session put stay deliverable.
  *
  * If the daemon dies, clients keep working on the segment; a new daemon
  * adopts it and watches the old sessions' processes through pidfds.  A
@@ -75,15 +78,19 @@ struct xichan_msg_welcome {
     char message[160];
 };
 
+/* BYE flags. */
+#define XICHAN_BYE_UNBIND 1u /* apply the unbound ops (xichan_client_close_unbind) */
+
 struct xichan_msg_bye {
     uint32_t magic;
     uint32_t type;          /* XICHAN_MSG_BYE or XICHAN_MSG_BYE_ACK */
     int32_t status;
-    uint32_t reserved;
+    uint32_t flags;         /* BYE: XICHAN_BYE_*; unknown bits are ignored */
 };
 
 /* Check untrusted bytes (proto.c): 0, XICHAN_EINVAL or XICHAN_EVERSION. */
 int xichan__proto_hello(const void *buf, size_t n, struct xichan_msg_hello *out);
-int xichan__proto_bye(const void *buf, size_t n);
+/* 0 and the BYE's flags in *flags, or XICHAN_EINVAL. */
+int xichan__proto_bye(const void *buf, size_t n, uint32_t *flags);
 
 #endif /* XICHAN_PROTO_H */

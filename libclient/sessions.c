@@ -28,11 +28,11 @@
  *     owner or by step 3): step 3 freed every one; if it fails, for any
  *     reason, the slot stays CLEANING and its id stays taken.
  *   - queued items (producer in the item header and as the QUEUED block's
- *     owner): the only code that selects items by producer is step 1's
- *     unbind, which skips items already marked UNBOUND/UNBOUND_ERR, and
- *     step 1 marked (or removed) every one in every object it could lock,
+ *     owner): the only code that selects items by producer is step 1,
+ *     which skips items already settled (KEPT, UNBOUND, UNBOUND_ERR), and
+ *     step 1 settled (or removed) every one in every object it could lock,
  *     so a later session with the same id that ends does not touch them.
- *     Items of old ids left unmarked sit in broken objects, which no one
+ *     Items of old ids left unsettled sit in broken objects, which no one
  *     can lock again.  A QUEUED block's owner field is never compared
  *     with a sid (frees and reclaims look at RESERVED and LEASED only).
  *   - reattach (server.c) matches slot, sid, LIVE state and pid, and two
@@ -41,14 +41,38 @@
  * may equal the id of a session that started after it (2^28 sessions
  * later).  It is documented as the producer's id, not as a unique key.
  *
- * Ending a session (clean close, process death, or a restarted daemon finding
- * a dead pid) runs xichan__session_cleanup in a daemon worker thread:
+ * HOW A SESSION ENDS decides what happens to the items it put.  In CPython
+ * an item's data belongs to the interpreter that put it, so the item is
+ * "unbound" when that interpreter goes.  Here an item is a self-contained
+ * copy in the segment that belongs to no process, and users of a
+ * cross-process queue expect what was put to be delivered.  So:
  *
- *   1. every object, under its lock: apply the unbound op of each item the
- *      session put (fifo.c), then wake all waiters -- a waiter that was
- *      woken and then killed may have swallowed a wake meant for others;
+ *   CLEANING   the process exited or died (EOF, the pidfd, a dead pid found
+ *              at adoption), or a plain xichan_client_close: every item the
+ *              session put stays deliverable as it is, whatever its
+ *              unbound op (step 1 marks it KEPT), and releasing its channel
+ *              associations never auto-closes a channel;
+ *   UNBINDING  an explicit unbind (xichan_client_close_unbind, which the
+ *              Python binding uses when a subinterpreter is destroyed while
+ *              its process lives on): CPython's rules -- each item gets its
+ *              unbound op, and a channel left with no open association is
+ *              closed.
+ *
+ * Either way the session's bindings go, and an unnamed object that nothing
+ * else binds is destroyed with its items, as CPython destroys an object
+ * whose last reference goes.  One state store records both "ended" and
+ * how, so a cleanup rerun by the next daemon does the same thing.
+ *
+ * Ending a session runs xichan__session_cleanup in a daemon worker thread:
+ *
+ *   1. every object, under its lock: settle each item the session put and
+ *      nobody settled yet (fifo.c: KEPT, or the unbound op), then wake all
+ *      waiters -- a waiter that was woken and then killed may have
+ *      swallowed a wake meant for others.  Taking the lock also repairs an
+ *      object whose lock the dead session held;
  *   2. under table_lock: drop the session's bindings and associations,
- *      destroying objects that nothing keeps any more (objects.c);
+ *      destroying objects that nothing keeps any more, auto-closing
+ *      channels only when UNBINDING (objects.c);
  *   3. under heap_lock: free every block the session still had reserved or
  *      leased (alloc.c).  This must come after step 1: a put that died
  *      between linking its block and marking it QUEUED leaves a linked
@@ -60,7 +84,8 @@
  * bindings already dropped are not found again; reclaimed blocks are FREE),
  * and the slot stays CLEANING until step 4.  A daemon that dies during a
  * cleanup leaves a CLEANING slot, and the next daemon runs the whole
- * cleanup again when it adopts the segment; until then the slot's id is
+ * cleanup again when it adopts the segment -- the state, CLEANING or
+ * UNBINDING, tells it which kind; until then the slot's id is
  * not handed out again (tag-sid-reuse), so nothing the half-cleaned
  * session owns can be mistaken for a new session's.  Opening: the counter
  * moves past an id before the slot is written and the LIVE store commits;
@@ -133,15 +158,25 @@ int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char
     return XICHAN_ELIMIT;
 }
 
-void xichan__session_ending(struct xichan_shm *shm, uint32_t slot)
+int xichan__session_ending(struct xichan_shm *shm, uint32_t slot, uint32_t sid, int how)
 {
-    if (slot < shm->nsessions &&
-        xa_load_relaxed(&shm->sessions[slot].state) == XICHAN_SESS_LIVE)
-        xa_store_release(&shm->sessions[slot].state, XICHAN_SESS_CLEANING);
+    struct xichan_session *s;
+
+    if (slot >= shm->nsessions)
+        return XICHAN_ENOTFOUND;
+    s = &shm->sessions[slot];
+    /* The sid check: a stale notice (a ghost of an adopted segment, a
+     * second end) must never end whoever holds the slot now. */
+    if (xa_load_relaxed(&s->state) != XICHAN_SESS_LIVE || s->sid != sid)
+        return XICHAN_ENOTFOUND;
+    xa_store_release(&s->state,
+                     how == XICHAN_ENDED_UNBIND ? XICHAN_SESS_UNBINDING : XICHAN_SESS_CLEANING);
+    return 0;
 }
 
 /* Step 1 for one object. */
-static int unbind_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint32_t my_sid)
+static int settle_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint32_t my_sid,
+                         int apply_ops)
 {
     struct xichan_obj *o = &shm->objects[i];
     struct xichan_objref ref = {o, i, xa_load_acquire(&o->gen)};
@@ -151,7 +186,7 @@ static int unbind_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint3
         return 0;
     if ((err = xichan__obj_lock_until(shm, &ref, my_sid, xichan_now_ns() + CLEANUP_LOCK_NS)))
         return err == XICHAN_ENOTFOUND ? 0 : err;
-    err = xichan__fifo_unbind(shm, o, sid, my_sid);
+    err = xichan__fifo_unbind(shm, o, sid, my_sid, apply_ops);
     xichan__obj_unlock(o);
     xichan__obj_signal(shm, o, XICHAN__EV_ALL, 0);
     return err < 0 ? err : 0;
@@ -161,14 +196,16 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
 {
     struct xichan_session *s;
     uint64_t nfreed;
-    uint32_t sid;
-    int err = 0, e;
+    uint32_t sid, state;
+    int err = 0, e, unbind;
 
     if (slot >= shm->nsessions)
         return XICHAN_EINVAL;
     s = &shm->sessions[slot];
-    if (xa_load_acquire(&s->state) != XICHAN_SESS_CLEANING)
+    state = xa_load_acquire(&s->state);
+    if (!xichan__sess_ending(state))
         return XICHAN_EINVAL;
+    unbind = state == XICHAN_SESS_UNBINDING;
     sid = s->sid;
     /*
      * Blocks unlinked on the way (removed items, items of destroyed objects)
@@ -179,11 +216,11 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
     (void)xichan__waitset_drop_session(shm, sid);
     /* A broken object is beyond help; the rest still gets cleaned. */
     for (uint32_t i = 0; i < shm->nobjects; i++)
-        if ((e = unbind_object(shm, i, sid, sid)) && e != XICHAN_EBROKEN && !err)
+        if ((e = settle_object(shm, i, sid, sid, unbind)) && e != XICHAN_EBROKEN && !err)
             err = e;
     xichan__fault(XICHAN_FAULT_CLEANUP_OBJECTS);
     if ((e = xichan__table_lock(shm, sid, xichan_now_ns() + CLEANUP_LOCK_NS)) == 0) {
-        e = xichan__bindings_drop_session(shm, sid, sid);
+        e = xichan__bindings_drop_session(shm, sid, sid, unbind);
         xichan__table_unlock(shm);
     }
     xichan__fault(XICHAN_FAULT_CLEANUP_BINDINGS);

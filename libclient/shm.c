@@ -8,6 +8,25 @@
  * refuses (XICHAN_ECORRUPT: "never finished"); one that dies after leaves a
  * complete segment that a new daemon adopts.
  *
+ * ONE DAEMON PER SEGMENT (tag-seg-lock).  The segment's name holds the uid
+ * and the namespace but not the runtime dir, so the lock file in the runtime
+ * dir cannot keep two daemons started from different dirs off one segment.
+ * The segment file itself carries the lock: a daemon holds flock(LOCK_EX)
+ * on its descriptor of the segment for its whole life, and the kernel drops
+ * it when the daemon dies, so "the flock is free" means "no daemon serves
+ * this segment", with no pid to trust.
+ *   create  O_EXCL, then flock, then lay out and commit READY: a segment
+ *           that is not READY yet is always locked by its creator, except
+ *           in the instant between O_EXCL and flock;
+ *   claim   (adopting, or xichanctl discarding) open, flock(LOCK_NB): busy
+ *           means a daemon serves it (XICHAN_EBUSY).  Got it, the segment
+ *           is ours alone; one not READY is then either in that instant of
+ *           its creator or left by a creator that died, so claim lets go
+ *           and looks again for a second before calling it unfinished.
+ *           The mapping is made from the locked descriptor, and the name is
+ *           checked to still name that file, so what was validated is what
+ *           was locked.
+ *
  * Validation on open computes every region from the header and checks that
  * the regions lie inside the file, do not overlap and match the sizes this
  * build would use; pointers are computed once here and never re-derived from
@@ -19,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -169,6 +189,12 @@ int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
     }
     /* The umask may have narrowed 0600 further; make it exactly 0600. */
     (void)fchmod(fd, 0600);
+    /* tag-seg-lock: held until xichan__shm_unmap.  Blocking: a claimer
+     * holds it for an instant at most, finding the segment unfinished. */
+    if (flock(fd, LOCK_EX) < 0) {
+        err = XICHAN_EIO;
+        goto fail_alloc;
+    }
     /*
      * Reserve every page now: ftruncate alone reserves nothing on tmpfs, and a
      * full /dev/shm would then kill some client with SIGBUS much later.
@@ -187,7 +213,7 @@ int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
         shm->ino = (uint64_t)st.st_ino;
         shm->owner = st.st_uid;
     }
-    close(fd);
+    shm->fd = fd;
     shm->size = geo->size;
     snprintf(shm->name, sizeof(shm->name), "%s", name);
     shm->refs = 1;
@@ -229,6 +255,7 @@ int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
 fail_init:
     munmap(shm->base, shm->size);
     shm_unlink(name);
+    close(fd);
     free(shm);
     return err;
 fail_alloc:
@@ -271,26 +298,32 @@ static int validate(struct xichan_shm *shm)
     return 0;
 }
 
-int xichan__shm_open(const char *name, struct xichan_shm **out)
+/* 1 if the segment on fd may be one whose creation is under way: empty
+ * (before posix_fallocate), or laid out but not yet committed READY. */
+static int unfinished(int fd)
 {
-    struct xichan_shm *shm;
-    struct stat st;
-    int fd, err;
+    struct xichan_shm_hdr h;
+    ssize_t n = pread(fd, &h, sizeof(h), 0);
 
-    *out = NULL;
-    if (strlen(name) >= sizeof(shm->name))
-        return XICHAN_ENAMETOOLONG;
-    shm = calloc(1, sizeof(*shm));
+    if (n == 0)
+        return 1;
+    return n == (ssize_t)sizeof(h) && memcmp(h.magic, XICHAN_MAGIC, sizeof(h.magic)) == 0 &&
+           xa_load_acquire(&h.state) != XICHAN_SEG_READY;
+}
+
+/* Maps the segment open on fd (kept as shm->fd if keep_fd, else closed)
+ * and validates it. */
+static int map_fd(int fd, const char *name, int keep_fd, struct xichan_shm **out)
+{
+    struct xichan_shm *shm = calloc(1, sizeof(*shm));
+    struct stat st;
+    int err;
+
     if (!shm)
         return XICHAN_ENOMEM;
-    fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-    if (fd < 0) {
-        err = errno == ENOENT ? XICHAN_ENOTFOUND : errno == EACCES ? XICHAN_EPERM : XICHAN_EIO;
-        goto fail_open;
-    }
     if (fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(struct xichan_shm_hdr)) {
         err = XICHAN_ECORRUPT;
-        goto fail_map;
+        goto fail;
     }
     shm->size = (size_t)st.st_size;
     shm->ino = (uint64_t)st.st_ino;
@@ -298,24 +331,93 @@ int xichan__shm_open(const char *name, struct xichan_shm **out)
     shm->base = mmap(NULL, shm->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (shm->base == MAP_FAILED) {
         err = XICHAN_EIO;
-        goto fail_map;
+        goto fail;
     }
-    close(fd);
     snprintf(shm->name, sizeof(shm->name), "%s", name);
     shm->refs = 1;
+    shm->fd = keep_fd ? fd : -1;
     if ((err = validate(shm)))
         goto fail_validate;
+    if (!keep_fd)
+        close(fd);
     *out = shm;
     return 0;
 
 fail_validate:
     munmap(shm->base, shm->size);
+fail:
     free(shm);
     return err;
-fail_map:
-    close(fd);
-fail_open:
-    free(shm);
+}
+
+static int open_name(const char *name, int *fd)
+{
+    if (strlen(name) >= sizeof(((struct xichan_shm *)0)->name))
+        return XICHAN_ENAMETOOLONG;
+    *fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    if (*fd < 0)
+        return errno == ENOENT ? XICHAN_ENOTFOUND : errno == EACCES ? XICHAN_EPERM : XICHAN_EIO;
+    return 0;
+}
+
+int xichan__shm_open(const char *name, struct xichan_shm **out)
+{
+    int fd, err;
+
+    *out = NULL;
+    if ((err = open_name(name, &fd)))
+        return err;
+    if ((err = map_fd(fd, name, 0, out)))
+        close(fd);
+    return err;
+}
+
+/* 1 if name still names the file open on fd. */
+static int names_fd(const char *name, int fd)
+{
+    struct stat a, b;
+    int fd2 = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+    int same;
+
+    if (fd2 < 0)
+        return 0;
+    same = fstat(fd, &a) == 0 && fstat(fd2, &b) == 0 && a.st_ino == b.st_ino &&
+           a.st_dev == b.st_dev;
+    close(fd2);
+    return same;
+}
+
+#define CLAIM_TRIES 20
+#define CLAIM_PAUSE_NS (50 * 1000000L)
+
+int xichan__shm_claim(const char *name, struct xichan_shm **out)
+{
+    int fd, err = XICHAN_ECORRUPT;
+
+    *out = NULL;
+    for (int tries = 0; tries < CLAIM_TRIES; tries++) {
+        if ((err = open_name(name, &fd)))
+            return err;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            err = errno == EWOULDBLOCK ? XICHAN_EBUSY : XICHAN_EIO;
+            close(fd);
+            return err;
+        }
+        if (!names_fd(name, fd)) {
+            /* Unlinked (and perhaps made anew) since we opened it. */
+            close(fd);
+            continue;
+        }
+        err = map_fd(fd, name, 1, out);
+        if (err != XICHAN_ECORRUPT || !unfinished(fd)) {
+            if (err)
+                close(fd);
+            return err;
+        }
+        /* Not READY: its creator is between O_EXCL and flock, or died. */
+        close(fd);
+        nanosleep(&(struct timespec){0, CLAIM_PAUSE_NS}, NULL);
+    }
     return err;
 }
 
@@ -324,6 +426,8 @@ void xichan__shm_unmap(struct xichan_shm *shm)
     if (!shm)
         return;
     munmap(shm->base, shm->size);
+    if (shm->fd >= 0)
+        close(shm->fd); /* drops the flock of tag-seg-lock, if we held it */
     free(shm);
 }
 

@@ -63,7 +63,7 @@
 #include "atomics.h"
 
 #define XICHAN_MAGIC "XICHANsg"
-#define XICHAN_LAYOUT_VERSION 2u
+#define XICHAN_LAYOUT_VERSION 3u
 
 #define XICHAN_UNIT 16u              /* heap sizes and offsets are in units */
 #define XICHAN_NBINS 32u             /* free-list bins: bin k holds [2^k, 2^(k+1)) units */
@@ -123,7 +123,8 @@ struct xichan_shm_hdr {
 enum xichan_sess_state {
     XICHAN_SESS_FREE = 0,
     XICHAN_SESS_LIVE = 1,     /* connected */
-    XICHAN_SESS_CLEANING = 2, /* ended; the daemon is releasing what it held */
+    XICHAN_SESS_CLEANING = 2, /* ended with its process (or a plain close): items kept */
+    XICHAN_SESS_UNBINDING = 3, /* ended by an unbind: its items get their unbound op */
 };
 
 /* Written by the daemon only; clients read their own slot. */
@@ -274,9 +275,12 @@ struct xichan_blk {
 };
 
 enum xichan_item_flags {
-    XICHAN_IF_UNBOUND = 1u << 0,      /* producer ended, op REPLACE applied */
-    XICHAN_IF_UNBOUND_ERR = 1u << 1,  /* producer ended, op ERROR applied */
+    XICHAN_IF_UNBOUND = 1u << 0,      /* producer unbound, op REPLACE applied */
+    XICHAN_IF_UNBOUND_ERR = 1u << 1,  /* producer unbound, op ERROR applied */
+    XICHAN_IF_KEPT = 1u << 2,         /* producer's process ended: the item stays as it is */
 };
+/* An item whose producer's end was already settled: no later unbind touches it. */
+#define XICHAN_IF_SETTLED (XICHAN_IF_UNBOUND | XICHAN_IF_UNBOUND_ERR | XICHAN_IF_KEPT)
 
 struct xichan_itemhdr {
     uint32_t len;            /* payload bytes */

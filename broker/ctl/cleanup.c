@@ -26,7 +26,14 @@
  *              process maps it or holds it open: /proc/<pid>/maps and
  *              /proc/<pid>/fd of every process we may read.  A process of
  *              another user cannot open a 0600 segment of ours (root
- *              aside), so what we cannot read cannot be using it.
+ *              aside), so what we cannot read cannot be using it.  And a
+ *              stopped daemon leaves its segment on purpose, data and all,
+ *              for the next one (xichand(8)): a segment that holds any
+ *              queue, channel or buffer is data, not litter, and is left
+ *              for `xichanctl stop --discard`.  Only an empty one, or one
+ *              no daemon of this build could adopt (corrupt, another
+ *              layout), is stale.  The test holds the segment's own flock
+ *              (shm.c, tag-seg-lock), so no daemon adopts it meanwhile.
  *
  * An optional glob limits the namespaces looked at (tests use it so as not
  * to touch anything else on the machine).
@@ -250,6 +257,41 @@ static const char *comm(pid_t pid, char *buf, size_t cap)
     return buf;
 }
 
+/* A segment no process maps: stale if it holds nothing anyone could want. */
+static void segment(struct report *r, const struct scan *s, const struct ns *ns, const char *path)
+{
+    struct ctl_census cs;
+    struct xichan_shm *shm;
+    char shm_name[80], why[320];
+    int err;
+
+    snprintf(shm_name, sizeof(shm_name), "/%s%s", s->prefix, ns->name);
+    err = xichan__shm_claim(shm_name, &shm);
+    if (err == XICHAN_EBUSY) {
+        row(r, ns->name, "segment", path, "live",
+            "a daemon serves it from another runtime dir; left alone", 0);
+        return;
+    }
+    if (err == XICHAN_ENOTFOUND)
+        return;
+    if (err) {
+        snprintf(why, sizeof(why), "no daemon serves it, no process maps it, and no daemon "
+                 "could adopt it: %s", xichan_strerror(err));
+        stale(r, ns->name, "segment", path, why, 1);
+        return;
+    }
+    ctl_census(shm, &cs);
+    if (cs.objects) {
+        snprintf(why, sizeof(why), "holds %u objects (%u named) with %llu items: kept for the "
+                 "next `xichand --name %s`; `xichanctl --name %s stop --discard` removes it",
+                 cs.objects, cs.named, (unsigned long long)cs.items, ns->name, ns->name);
+        row(r, ns->name, "segment", path, "kept", why, 0);
+    } else {
+        stale(r, ns->name, "segment", path, "empty, no daemon serves it and no process maps it", 1);
+    }
+    xichan__shm_unmap(shm); /* after the removal: no daemon adopted it meanwhile */
+}
+
 static void one_namespace(struct report *r, struct scan *s, const struct ns *ns)
 {
     char seg[160], sock[512], lock[512], why[320], name[32];
@@ -280,7 +322,7 @@ static void one_namespace(struct report *r, struct scan *s, const struct ns *ns)
                  (int)ns->user, comm(ns->user, name, sizeof(name)), ns->name);
         row(r, ns->name, "segment", seg, "in-use", why, 0);
     } else if (ns->seg) {
-        stale(r, ns->name, "segment", seg, "no daemon serves it and no process maps it", 1);
+        segment(r, s, ns, seg);
     }
     if (ns->sock)
         stale(r, ns->name, "socket", sock,

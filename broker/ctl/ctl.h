@@ -8,6 +8,7 @@
  *   items.c     create, destroy, put, get
  *   codec.c     JSON text -> msgpack (put --format json); items -> text
  *   cleanup.c   cleanup (gc): stale segments and runtime files
+ *   stop.c      stop (keeps the namespace), stop --discard (removes it)
  *
  * Every command returns an exit status (CTL_*), having said on stderr what
  * went wrong and what to do about it.
@@ -43,7 +44,8 @@ struct ctl_args {
     double timeout;        /* --timeout seconds; < 0: not given */
     double interval;       /* watch --interval */
     long count;            /* watch --count; 0: forever */
-    int yes, nowait, raw;
+    int yes, nowait, wait, raw;
+    int discard, force;    /* stop --discard [--force] */
     int npos;              /* positional arguments after the command */
     char **pos;
 };
@@ -138,5 +140,15 @@ int ctl_cmd_destroy(struct ctl *c);
 int ctl_cmd_put(struct ctl *c);
 int ctl_cmd_get(struct ctl *c);
 int ctl_cmd_cleanup(struct ctl *c);
+int ctl_cmd_stop(struct ctl *c);
+
+/* stop.c: what a segment holds -- live objects and their items, and the
+ * sessions whose process still runs. */
+struct ctl_census {
+    uint32_t objects, named, sessions;
+    uint64_t items;
+    pid_t pids[8]; /* the first attached processes */
+};
+void ctl_census(struct xichan_shm *shm, struct ctl_census *c);
 
 #endif /* XICHAN_CTL_H */

@@ -289,7 +289,7 @@ static uint32_t copy_sessions(struct xichan_shm *shm, struct sess_row *rows)
         /* Acquire: pairs with the daemon's release store of LIVE (sessions.c). */
         uint32_t st = xa_load_acquire(&s->state), sid = s->sid;
 
-        if (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING)
+        if (st != XICHAN_SESS_LIVE && !xichan__sess_ending(st))
             continue;
         rows[n].s.sid = sid;
         rows[n].s.pid = s->pid;

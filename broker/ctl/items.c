@@ -7,19 +7,16 @@
  *           named.  xichanctl's binding goes when it exits, so an unnamed
  *           object would die at once: create requires --name.
  *
- *   put     An item's producer is the session that put it, and when that
- *           session ends the item gets its unbounditems treatment
- *           (SEMANTICS.md: replace -> getters see UNBOUND, remove -> gone,
- *           error -> the get fails).  So put does not just queue and exit:
- *           it hands the item over, staying until a getter has taken it
- *           (--timeout bounds the wait; on timeout or Ctrl-C the item is
- *           withdrawn, so no getter ever sees it half-delivered).  For a
- *           channel that is send's own rendezvous.  --nowait queues and
- *           exits, and says what the unbound rule will do to the item.
- *           (A "keep" unbound op in the library would let put return at
- *           once; SEMANTICS.md §4 item 11 discusses it.)
+ *   put     An item outlives the process that put it (xichan(7), "Items
+ *           and sessions"), so put queues the item and exits, like
+ *           redis-cli LPUSH; on a full queue it waits for room (up to
+ *           --timeout; --nowait: not at all).  --wait hands the item over
+ *           instead, staying until a getter has taken it (--timeout bounds
+ *           the wait; on timeout or Ctrl-C the item is withdrawn, so no
+ *           getter ever sees it half-delivered).  For a channel --wait is
+ *           send's own rendezvous, and the default a send_nowait.
  *
- * The queue hand-off reads internals: it finds its item's ticket under the
+ * The --wait queue hand-off reads internals: it finds its item's ticket under the
  * queue's lock (sids are never reused and xichanctl puts one item, so "the
  * item whose producer is us" is exact), then checks xichan__fifo_has(),
  * which is exact for a queue because items leave from the head, or by
@@ -284,6 +281,8 @@ int ctl_cmd_put(struct ctl *c)
                                          : XICHAN_FOREVER;
     int rc, err;
 
+    if (c->a.nowait && c->a.wait)
+        return ctl_usage(c, "--nowait and --wait exclude each other");
     msgpack_sbuffer_init(&sb);
     if ((rc = ctl_resolve(c, c->a.pos[0], &r)) != CTL_OK || (rc = pack_value(c, &sb)) != CTL_OK)
         goto out;
@@ -298,9 +297,9 @@ int ctl_cmd_put(struct ctl *c)
             rc = CTL_EEMPTY;
             goto out;
         }
-        if (!err && !c->a.nowait)
+        if (!err && c->a.wait)
             err = queue_handoff(c, &r, deadline);
-    } else if (c->a.nowait) {
+    } else if (!c->a.wait) {
         err = xichan_chan_send_nowait(c->cl, (xichan_chan_id){r.id}, XICHAN_FMT_MSGPACK, sb.data,
                                       sb.size, c->a.unboundop);
         err = err > 0 ? 0 : err;
@@ -319,19 +318,9 @@ int ctl_cmd_put(struct ctl *c)
         rc = ctl_fail(c, err, "cannot put into %s", desc);
         goto out;
     }
-    if (c->a.nowait) {
-        int op = c->a.unboundop ? c->a.unboundop : r.info.unboundop;
-        fprintf(stderr,
-                "xichanctl put: queued in %s; xichanctl's session ends now, so unless it is taken "
-                "first the unbounditems rule '%s' applies to it (%s)\n",
-                desc, ctl_op_name(op),
-                op == XICHAN_UNBOUND_REMOVE  ? "it disappears"
-                : op == XICHAN_UNBOUND_ERROR ? "the get that finds it fails"
-                                             : "a getter finds UNBOUND");
-    }
     if (c->json)
         printf("{\"kind\":\"%s\",\"id\":%llu,\"bytes\":%zu,\"taken\":%s}\n", ctl_kind_name(r.kind),
-               (unsigned long long)r.id, sb.size, c->a.nowait ? "false" : "true");
+               (unsigned long long)r.id, sb.size, c->a.wait ? "true" : "false");
 out:
     msgpack_sbuffer_destroy(&sb);
     return rc;

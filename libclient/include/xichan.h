@@ -133,8 +133,26 @@ typedef struct xichan_client_opts {
  * copy answers every call with XICHAN_ESTALE: open a new client there.
  */
 XICHAN_EXTERN int xichan_client_open(xichan_client **out, const xichan_client_opts *opts);
-/* Releases the session's bindings and items (as at process death), unmaps. */
+/*
+ * Ends the session, as the end of its process does: its bindings and
+ * channel associations are released (an unnamed object nothing else binds
+ * is destroyed), and every item it put stays deliverable, whatever the
+ * item's unbound op; no channel is closed by it.  Then unmaps.  Waits for
+ * the daemon to have released it (a few ms); with no daemon running, the
+ * session ends when a daemon next adopts the segment.
+ */
 XICHAN_EXTERN void xichan_client_close(xichan_client *cl);
+/*
+ * Ends the session as CPython ends an interpreter: as xichan_client_close,
+ * and also each item the session put and nobody took yet gets its unbound
+ * op (XICHAN_UNBOUND: received as an UNBOUND marker; XICHAN_UNBOUND_ERROR:
+ * its receiver gets XICHAN_EUNBOUND; XICHAN_UNBOUND_REMOVE: removed), and a
+ * channel left with no open association on either end is closed.  The
+ * Python binding uses it when a subinterpreter is destroyed while its
+ * process lives on.  If no daemon runs at that moment, the session instead
+ * ends as a plain close when its process exits.
+ */
+XICHAN_EXTERN void xichan_client_close_unbind(xichan_client *cl);
 /* This session's id (>= 1), unique in the namespace for its whole life. */
 XICHAN_EXTERN uint32_t xichan_client_session(const xichan_client *cl);
 
@@ -158,7 +176,12 @@ enum {
     XICHAN_FMT_BUFFER = 3   /* buffer metadata + bytes (see xichan.7) */
 };
 
-/* What happens to an item when the session that put it ends (CPython values). */
+/*
+ * What happens to an item when the session that put it ends by an unbind
+ * (xichan_client_close_unbind; CPython's values).  An item whose producer's
+ * process ended, or that closed with xichan_client_close, is delivered as
+ * it is whatever its op.
+ */
 enum {
     XICHAN_UNBOUND_DEFAULT = 0, /* per call: use the object's default */
     XICHAN_UNBOUND_REMOVE = 1,  /* the item disappears */
@@ -170,7 +193,7 @@ typedef struct xichan_item {
     const void *data; /* points into the segment; valid until xichan_item_release() */
     size_t len;
     int fmt;          /* XICHAN_FMT_* */
-    int unbound;      /* 1: the producer ended; data is empty (CPython's UNBOUND) */
+    int unbound;      /* 1: the producer unbound with op REPLACE; data is empty (CPython's UNBOUND) */
     uint32_t producer; /* session id of the producer (ids wrap after 2^28 sessions) */
     /* private */
     xichan_client *cl_;

@@ -4,9 +4,13 @@
  * Decisions recorded here (DESIGN.md "Python", SEMANTICS.md §0):
  *
  *   - One xichan session per interpreter, opened lazily by xp_client() on the
- *     first call that needs it and closed in m_free, so the end of an
- *     interpreter applies the unbound ops to its items exactly like the end
- *     of a process.  A forked child sees another pid and opens a fresh
+ *     first call that needs it and closed in m_free.  How it closes follows
+ *     xichan(7) "Items and sessions": a subinterpreter destroyed while its
+ *     process lives on ends with xichan_client_close_unbind, so its items
+ *     get their unbound ops and channels auto-close as in CPython; the
+ *     main interpreter, or any interpreter while the runtime shuts down,
+ *     ends with a plain close, as the end of the process would: what it
+ *     put stays deliverable.  A forked child sees another pid and opens a fresh
  *     session (the parent's handle answers XICHAN_ESTALE there); the Python
  *     layer's at-fork hook then rebinds the live Queue/channel objects.
  *   - A call that may wait is first tried once with the GIL held (deadline
@@ -481,9 +485,40 @@ static PyObject *mod_register(PyObject *m, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+/*
+ * _end_session(unbind): ends this interpreter's session now, as its end
+ * would: unbind=True as a destroyed subinterpreter (the unbound ops
+ * apply), False as the end of the process.  For tests of those rules in
+ * processes, on Pythons without subinterpreters; the interpreter's objects
+ * are not usable afterwards (the next call opens a new, unbound session).
+ */
+static PyObject *mod_end_session(PyObject *m, PyObject *unbind)
+{
+    xp_state *st = xp_state_of(m);
+    int how = PyObject_IsTrue(unbind);
+
+    if (how < 0)
+        return NULL;
+    if (__atomic_load_n(&xp_blocked, __ATOMIC_RELAXED)) {
+        PyErr_SetString(PyExc_RuntimeError, "another thread is blocked in a call");
+        return NULL;
+    }
+    if (st->cl && st->cl_pid == xp_pid) {
+        xichan_client *cl = st->cl;
+        xp_exports_sweep(st, 1);
+        st->cl = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        (how ? xichan_client_close_unbind : xichan_client_close)(cl);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef mod_methods[] = {
     {"_register", (PyCFunction)(void (*)(void))mod_register, METH_VARARGS | METH_KEYWORDS,
      "Hand the Python layer's classes to C (like CPython's _register_heap_types)."},
+    {"_end_session", mod_end_session, METH_O,
+     "_end_session(unbind): end this interpreter's session now (tests only)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -572,6 +607,21 @@ static int mod_clear(PyObject *m)
     return 0;
 }
 
+/* 1 if the interpreter being finalized is a subinterpreter whose process
+ * goes on (not the main one, and the runtime is not shutting down). */
+static int xp_subinterp_ending(void)
+{
+    PyInterpreterState *me = PyInterpreterState_Get();
+
+    if (me == PyInterpreterState_Main())
+        return 0;
+#if PY_VERSION_HEX >= 0x030D0000
+    return !Py_IsFinalizing();
+#else
+    return !_Py_IsFinalizing();
+#endif
+}
+
 static void mod_free(void *m)
 {
     xp_state *st = xp_state_of((PyObject *)m);
@@ -584,8 +634,10 @@ static void mod_free(void *m)
     if (st->cl) {
         /* A thread still blocked in a call uses the handle: leave it to
          * process exit (the daemon then ends the session). */
-        if (st->cl_pid != xp_pid || __atomic_load_n(&xp_blocked, __ATOMIC_RELAXED) == 0)
-            xichan_client_close(st->cl);
+        if (st->cl_pid != xp_pid)
+            xichan_client_close(st->cl); /* a forked child's copy: closes the socket only */
+        else if (__atomic_load_n(&xp_blocked, __ATOMIC_RELAXED) == 0)
+            (xp_subinterp_ending() ? xichan_client_close_unbind : xichan_client_close)(st->cl);
         st->cl = NULL;
     }
 }

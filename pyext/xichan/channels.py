@@ -13,6 +13,9 @@ Differences from CPython 3.13, all deliberate (SEMANTICS.md §0):
 - ``unbounditems=`` is accepted per call as well as ``unbound=``;
 - a channel can be named (``create(name=...)``, ``open(name)``);
 - ends pickle by id, so passing one to a multiprocessing child attaches it.
+- what a process puts outlives the process: the unbound ops (UNBOUND,
+  UNBOUND_ERROR, UNBOUND_REMOVE) apply only when a subinterpreter is
+  destroyed while its process lives on (see xichan(7), "Items and sessions").
 """
 
 import operator

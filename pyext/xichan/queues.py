@@ -15,6 +15,9 @@ Differences from CPython 3.13, all deliberate (SEMANTICS.md §0):
   fork) attaches the same queue there;
 - put_many()/get_many() (and their _nowait variants) move a batch with one
   lock and one wake-up: see Queue.put_many.
+- what a process puts outlives the process: the unbound ops (UNBOUND,
+  UNBOUND_ERROR, UNBOUND_REMOVE) apply only when a subinterpreter is
+  destroyed while its process lives on (see xichan(7), "Items and sessions").
 """
 
 import operator

@@ -85,8 +85,10 @@ def worker(jobs, results, collected):
     """Count the words of each job until None; then send the whole tally.
 
     The same code serves both pools: it only calls put() and get().  It
-    stays alive until the parent has collected everything, because a xichan
-    item outlives the process that put it only as UNBOUND (xichan(7)).
+    stays alive until the parent has collected everything, for the sake of
+    multiprocessing.Queue, whose put() only hands the item to a feeder
+    thread of this process; a xichan item is in the queue when put()
+    returns and outlives the process (xichan(7)).
     """
     pid = os.getpid()
     tally = collections.Counter()

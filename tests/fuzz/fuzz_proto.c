@@ -34,16 +34,17 @@ static void check_hello(const void *buf, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    uint32_t flags;
     int err;
 
     check_hello(data, size);
-    err = xichan__proto_bye(data, size);
+    err = xichan__proto_bye(data, size, &flags);
     if (err != 0 && err != XICHAN_EINVAL)
         abort();
     if (err == 0 && size != sizeof(struct xichan_msg_bye))
         abort();
     (void)xichan__proto_hello(NULL, size, &(struct xichan_msg_hello){0});
-    (void)xichan__proto_bye(NULL, size);
+    (void)xichan__proto_bye(NULL, size, &flags);
 
     /* The same bytes with a valid header: the accepting paths. */
     if (size >= sizeof(struct xichan_msg_hello)) {
@@ -61,7 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct xichan_msg_bye b;
         memcpy(&b, data, sizeof(b));
         b.magic = XICHAN_PROTO_MAGIC;
-        if (xichan__proto_bye(&b, sizeof(b)) != (b.type == XICHAN_MSG_BYE ? 0 : XICHAN_EINVAL))
+        flags = ~b.flags;
+        if (xichan__proto_bye(&b, sizeof(b), &flags) != (b.type == XICHAN_MSG_BYE ? 0 : XICHAN_EINVAL))
+            abort();
+        if (b.type == XICHAN_MSG_BYE && flags != b.flags)
             abort();
     }
     return 0;

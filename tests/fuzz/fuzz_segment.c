@@ -263,10 +263,12 @@ static void cleanup_sessions(struct xichan_shm *shm, uint32_t skip_slot)
     for (uint32_t i = 0; i < shm->nsessions; i++) {
         uint32_t st = xa_load_acquire(&shm->sessions[i].state);
 
-        if (i == skip_slot || (st != XICHAN_SESS_LIVE && st != XICHAN_SESS_CLEANING))
+        if (i == skip_slot || (st != XICHAN_SESS_LIVE && !xichan__sess_ending(st)))
             continue;
-        /* As xd_adopt and end_session do: mark, then clean. */
-        xichan__session_ending(shm, i);
+        /* As xd_adopt and end_session do: mark, then clean (odd slots
+         * unbind, even ones end as processes do). */
+        (void)xichan__session_ending(shm, i, shm->sessions[i].sid,
+                                     (i & 1) ? XICHAN_ENDED_UNBIND : XICHAN_ENDED_KEEP);
         (void)xichan__session_cleanup(shm, i, 0);
     }
 }
@@ -491,7 +493,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data_ops(cl, mode);
     /* The fuzzing client ends too, as at process death. */
     if (cl->slot != UINT32_MAX) {
-        xichan__session_ending(shm, cl->slot);
+        (void)xichan__session_ending(shm, cl->slot, cl->sid, XICHAN_ENDED_KEEP);
         (void)xichan__session_cleanup(shm, cl->slot, 0);
     }
     check_no_lock_held(shm);

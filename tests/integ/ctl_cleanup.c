@@ -9,6 +9,8 @@
  *     daemon's segment, socket and lock file stay, and it still serves.
  *   - a segment some process maps (clients outliving their daemon) is
  *     "in-use" and stays, even with --yes;
+ *   - a segment a stopped daemon left with a queue in it is "kept" (data,
+ *     not litter) until xichanctl stop --discard;
  *   - in a second runtime dir, a namespace whose lock file this test holds
  *     with flock (as a daemon would) is "live" and left alone, while a
  *     stale socket and lock beside it go.
@@ -184,9 +186,21 @@ int main(void)
     XT_OK(rmdir(dir2));
     dir2[0] = '\0';
 
+    /* A stopped daemon's segment holds data: kept, even with --yes, until
+     * stop --discard. */
+    XT_EQ_INT(run("xichanctl create queue --name kept && xichanctl put kept v"), 0);
+    XT_EQ_INT(run("xichanctl stop"), 0);
+    XT_EQ_INT(xt_reap_daemon(5000), 0);
+    XT_EQ_INT(run("xichanctl cleanup --yes %s", glob), 0);
+    HAS("kept");
+    HAS("holds 1 objects (1 named) with 1 items");
+    XT_CHECK(exists(live_seg));
+    XT_EQ_INT(run("xichanctl stop --discard"), 0);
+    XT_CHECK(!exists(live_seg));
+
     XT_EQ_INT(run("xichanctl cleanup --yes extra args"), 1);
     XT_EQ_INT(run("xichanctl cleanup --kind queue"), 1);
-    printf("ctl_cleanup: stale segment, socket and lock listed and removed; live, mapped and "
-           "locked namespaces left alone\n");
+    printf("ctl_cleanup: stale segment, socket and lock listed and removed; live, mapped, "
+           "locked and data-holding namespaces left alone\n");
     return 0;
 }

@@ -6,9 +6,9 @@
  *   help texts; create (needs --name; the object outlives xichanctl);
  *   put from argv and stdin in each --format, read back by a C client with
  *   xichan_item_unpack (the JSON types checked one by one) and by
- *   xichanctl get; put's hand-off (withdrawn on timeout, refused on a full
- *   queue, --nowait leaving the item to its unbound rule: UNBOUND, or the
- *   error); get of raw, pickle and handle items (the handle's in-flight
+ *   xichanctl get; put returns once queued and its item outlives xichanctl
+ *   whatever its unbound op; --wait's hand-off (withdrawn on timeout),
+ *   --nowait refused on a full queue; get of raw, pickle and handle items (the handle's in-flight
  *   reference is given back); channels both ways; destroy and ambiguous
  *   ids; stats, sessions and watch; bad JSON and bad values.
  *
@@ -109,8 +109,7 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
-/* Until the daemon has ended every session but ours (a put's unbound rule
- * is applied when its session's cleanup has run). */
+/* Until the daemon has ended every session but ours (their cleanups ran). */
 static void wait_sessions_gone(void)
 {
     for (int i = 0; i < 100; i++) {
@@ -157,7 +156,7 @@ static void test_help(void)
     /* Every command the overview lists has its own help (and this file,
      * ctl_cleanup.c or ctl_list.c runs each of them). */
     XT_EQ_INT(run("%s", each_command_has_help), 0);
-    HAS("11 commands");
+    HAS("12 commands");
     XT_EQ_INT(run("xichanctl help gc"), 0);
     HAS("usage: xichanctl cleanup");
     XT_EQ_INT(run("xichanctl help nosuch"), 1);
@@ -345,10 +344,12 @@ static void test_put_errors(xichan_queue_id jobs)
     HAS("no queue or channel 'nosuch'");
     XT_EQ_INT(xichan_queue_count(cl, jobs), 0);
 
-    /* Not taken in time: withdrawn, the queue is as before. */
-    XT_EQ_INT(run("xichanctl put jobs x --timeout 0.2"), 4);
+    /* --wait, not taken in time: withdrawn, the queue is as before. */
+    XT_EQ_INT(run("xichanctl put jobs x --wait --timeout 0.2"), 4);
     HAS("no getter took the item in time; it was withdrawn");
     XT_EQ_INT(xichan_queue_count(cl, jobs), 0);
+    XT_EQ_INT(run("xichanctl put jobs x --wait --nowait"), 1);
+    HAS("--nowait and --wait exclude each other");
     /* Full (maxsize 2). */
     XT_OK(xichan_queue_put(cl, jobs, XICHAN_FMT_RAW, "1", 1, 0, XICHAN_NOWAIT));
     XT_OK(xichan_queue_put(cl, jobs, XICHAN_FMT_RAW, "2", 1, 0, XICHAN_NOWAIT));
@@ -365,24 +366,25 @@ static void test_put_errors(xichan_queue_id jobs)
     XT_EQ_INT(run("xichanctl get nosuch"), 3);
 }
 
-/* --nowait leaves the item to its producer's fate: UNBOUND or the error. */
-static void test_nowait_unbound(void)
+/*
+ * put returns once the item is queued, and the item outlives xichanctl's
+ * session, whatever its unbound op: its process ended, it did not unbind.
+ */
+static void test_put_outlives_ctl(void)
 {
-    XT_EQ_INT(run("xichanctl create queue --name rq"), 0);
-    XT_EQ_INT(run("xichanctl put rq gone --nowait"), 0);
-    HAS("a getter finds UNBOUND");
-    XT_EQ_INT(run("xichanctl put rq gone --nowait --unbound error"), 0);
-    HAS("the get that finds it fails");
-    wait_sessions_gone();
-    XT_EQ_INT(run("xichanctl get rq"), 0);
-    XT_CHECK(!strcmp(out, "UNBOUND\n"));
-    XT_EQ_INT(run("xichanctl get rq"), 5);
-    HAS("unbounditems rule is 'error'");
-    XT_EQ_INT(run("xichanctl put rq x --nowait --json"), 0);
+    XT_EQ_INT(run("xichanctl create queue --name rq --unbound remove"), 0);
+    XT_EQ_INT(run("xichanctl put rq first"), 0);
+    XT_EQ_INT(run("xichanctl put rq second --nowait --unbound error"), 0);
+    XT_EQ_INT(run("xichanctl put rq third --json"), 0);
     HAS("\"taken\":false");
     wait_sessions_gone();
+    XT_EQ_INT(run("xichanctl get rq"), 0);
+    XT_CHECK(!strcmp(out, "\"first\"\n"));
+    XT_EQ_INT(run("xichanctl get rq"), 0);
+    XT_CHECK(!strcmp(out, "\"second\"\n"));
     XT_EQ_INT(run("xichanctl --json get rq"), 0);
-    HAS("\"unbound\":true,\"value\":null}");
+    HAS("\"unbound\":false,\"value\":\"third\"}");
+    XT_EQ_INT(run("xichanctl get rq"), 4);
 }
 
 /* Items from C in other formats, and a handle whose reference get gives back. */
@@ -438,7 +440,7 @@ static void test_channel(void)
     XT_CHECK(str_is(&u.data.via.array.ptr[1], "two"));
     msgpack_unpacked_destroy(&u);
     xichan_item_release(&it);
-    XT_EQ_INT(bg_wait(p), 0); /* the rendezvous completed */
+    XT_EQ_INT(bg_wait(p), 0);
 
     p = bg("xichanctl get c:%llu --timeout 5", (unsigned long long)ch.id);
     msgpack_sbuffer_init(&sb);
@@ -451,8 +453,13 @@ static void test_channel(void)
     msgpack_sbuffer_destroy(&sb);
     XT_EQ_INT(bg_wait(p), 0);
     HAS("{\"x\": 1}\n");
-    XT_EQ_INT(run("xichanctl put ch x --timeout 0.2"), 4);
+    XT_EQ_INT(run("xichanctl put ch x --wait --timeout 0.2"), 4);
     HAS("no receiver took the item in time; it was withdrawn");
+    XT_EQ_INT(xichan_chan_count(cl, ch), 0);
+    /* Without --wait the item stays for a receiver after xichanctl exits. */
+    XT_EQ_INT(run("xichanctl put ch later"), 0);
+    XT_OK(xichan_chan_recv(cl, ch, &it, xichan_deadline(5)));
+    xichan_item_release(&it);
 }
 
 static void test_destroy(void)
@@ -513,13 +520,13 @@ int main(void)
     test_put_to_python();
     test_round_trips();
     test_put_errors(jobs);
-    test_nowait_unbound();
+    test_put_outlives_ctl();
     test_get_formats(jobs);
     test_channel();
     test_views();
     test_destroy();
     xichan_client_close(cl);
-    printf("ctl_cmds: help, create, put/get in every format, hand-off, unbound, channels, "
+    printf("ctl_cmds: help, create, put/get in every format, hand-off, items outlive put, channels, "
            "destroy, stats, sessions, watch\n");
     return 0;
 }

@@ -2,7 +2,7 @@
  * daemon_restart.c -- kill -9 of xichand while clients work: they keep
  * using the segment; a restarted xichand adopts it (items, ids and named
  * objects preserved), notices the death of a client that was attached to
- * the old daemon, and lets a surviving client close its session properly
+ * the old daemon (whose item stays deliverable), and lets a surviving client close its session properly
  * (it reattaches).  A segment with a scribbled header is refused with a
  * message and left untouched.
  */
@@ -62,15 +62,24 @@ int main(void)
     XT_OK(xichan_queue_create(n, NULL, &q3));
     XT_EQ_INT(q3.id, q2.id + 1); /* ids continue: never reused */
 
-    /* The producer, attached to the dead daemon, dies: its item goes. */
+    /* The producer, attached to the dead daemon, dies: the new daemon
+     * notices (its session goes), and its item stays, REMOVE op or not. */
     xt_kill9(pid);
     t0 = xt_now();
-    while (xichan_queue_count(n, keep) != 2) {
+    for (;;) {
+        xichan_stats stats;
+        XT_OK(xichan_stats_get(n, &stats));
+        if (stats.sessions == 2) /* a and n */
+            break;
         XT_CHECK(xt_now() - t0 < 10);
         xt_sleep_ms(5);
     }
+    XT_EQ_INT(xichan_queue_count(n, keep), 3);
     XT_OK(xichan_queue_get(n, keep, &it, XICHAN_NOWAIT));
     XT_CHECK(it.len == 2 && memcmp(it.data, "k1", 2) == 0);
+    xichan_item_release(&it);
+    XT_OK(xichan_queue_get(n, keep, &it, XICHAN_NOWAIT));
+    XT_CHECK(!it.unbound && it.len == 2 && memcmp(it.data, "p1", 2) == 0);
     xichan_item_release(&it);
 
     /* A closes: it reattaches, so its unnamed queue goes at once. */

@@ -164,16 +164,19 @@ static void check_segment(xichan_client *cl, const char *when)
           when, (unsigned long long)r.reserved, (unsigned long long)r.leased);
 }
 
-/* Ends a session as the daemon does, retrying a cleanup that failed. */
-static void end_session(uint32_t slot, int expect_retry_ok)
+/* Ends a session as the daemon does (how: XICHAN_ENDED_*), retrying a
+ * cleanup that failed. */
+static void end_session(uint32_t slot, int how, int expect_retry_ok)
 {
+    uint32_t ending = how == XICHAN_ENDED_UNBIND ? XICHAN_SESS_UNBINDING : XICHAN_SESS_CLEANING;
     int err;
 
-    xichan__session_ending(shm, slot);
+    CHECK(xichan__session_ending(shm, slot, shm->sessions[slot].sid, how) == 0,
+          "point %d: slot %u not live", point, slot);
     err = xichan__session_cleanup(shm, slot, 0);
     if (err) {
         CHECK(outcome("cleanup", err, 0) == 0, "unreachable");
-        CHECK(xa_load_relaxed(&shm->sessions[slot].state) == XICHAN_SESS_CLEANING,
+        CHECK(xa_load_relaxed(&shm->sessions[slot].state) == ending,
               "point %d: a failed cleanup freed its slot", point);
         CHECK(expect_retry_ok, "point %d: cleanup failed where it must not", point);
         err = xichan__session_cleanup(shm, slot, 0);
@@ -280,9 +283,10 @@ static void run_one(long hit)
         uint32_t dslot, dsid;
         if (outcome("session_new",
                     xichan__session_new(shm, getpid(), getuid(), "fail", &dslot, &dsid), 0))
-            end_session(dslot, 1);
+            end_session(dslot, XICHAN_ENDED_KEEP, 1);
     }
-    end_session(c->slot, 1);
+    /* C ends by an unbind: its items get their ops. */
+    end_session(c->slot, XICHAN_ENDED_UNBIND, 1);
 
     /*
      * One pass failed, one error reported -- except that a full heap is
@@ -318,7 +322,7 @@ static void run_one(long hit)
         CHECK(errors == 1 && marks == 1, "point %d: C's items: %d errors, %d markers", point,
               errors, marks);
     }
-    end_session(a->slot, 0);
+    end_session(a->slot, XICHAN_ENDED_KEEP, 0);
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.used_bytes == 0,
           "point %d: heap not empty at the end: %s", point, r.why);
     for (uint32_t i = 0; i < shm->nobjects; i++)

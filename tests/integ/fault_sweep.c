@@ -69,27 +69,32 @@ static void end_session(xichan_client *cl)
 {
     int err;
 
-    xichan__session_ending(shm, cl->slot);
+    CHECK(xichan__session_ending(shm, cl->slot, cl->sid, XICHAN_ENDED_KEEP) == 0, "end sid %u",
+          cl->sid);
     err = xichan__session_cleanup(shm, cl->slot, 0);
     CHECK(err == 0, "cleanup of sid %u: %s", cl->sid, xichan_err_name(err));
 }
 
-/* Ends every session but keep's, as the daemon does for dead processes. */
-static void end_others(const xichan_client *keep)
+/*
+ * Ends every session but keep's, as the daemon does: the unbinder's (if
+ * still live) by an unbind, the others as dead processes; a session that
+ * ended already is cleaned up again the way it ended.
+ */
+static void end_others(const xichan_client *keep, const xichan_client *unbinder)
 {
     for (uint32_t i = 0; i < shm->nsessions; i++) {
-        int err;
+        int err, how = unbinder && i == unbinder->slot ? XICHAN_ENDED_UNBIND : XICHAN_ENDED_KEEP;
 
         if (i == keep->slot || xa_load_relaxed(&shm->sessions[i].state) == XICHAN_SESS_FREE)
             continue;
-        xichan__session_ending(shm, i);
+        (void)xichan__session_ending(shm, i, shm->sessions[i].sid, how);
         err = xichan__session_cleanup(shm, i, 0);
         CHECK(err == 0, "cleanup of slot %u: %s", i, xichan_err_name(err));
     }
 }
 
-static void workload(xichan_client *b, xichan_client *c, xichan_queue_id q, xichan_chan_id ch,
-                     int point, long hit)
+static void workload(xichan_client *b, xichan_client *c, xichan_client *e, xichan_queue_id q,
+                     xichan_chan_id ch, int point, long hit)
 {
     xichan_queue_id tmp;
     xichan_item it;
@@ -146,11 +151,14 @@ static void workload(xichan_client *b, xichan_client *c, xichan_queue_id q, xich
         uint32_t dslot, dsid;
         CHECK(xichan__session_new(shm, getpid(), getuid(), "sweep", &dslot, &dsid) == 0,
               "session D");
-        xichan__session_ending(shm, dslot);
+        CHECK(xichan__session_ending(shm, dslot, dsid, XICHAN_ENDED_KEEP) == 0, "end D");
         CHECK(xichan__session_cleanup(shm, dslot, 0) == 0, "cleanup D");
     }
-    /* Play the daemon: clean up session C. */
-    xichan__session_ending(shm, c->slot);
+    /* Play the daemon: E's process ended, so its items are kept. */
+    CHECK(xichan__session_ending(shm, e->slot, e->sid, XICHAN_ENDED_KEEP) == 0, "end E");
+    CHECK(xichan__session_cleanup(shm, e->slot, 0) == 0, "cleanup E");
+    /* Play the daemon: C ends by an unbind (a destroyed subinterpreter). */
+    CHECK(xichan__session_ending(shm, c->slot, c->sid, XICHAN_ENDED_UNBIND) == 0, "end C");
     CHECK(xichan__session_cleanup(shm, c->slot, 0) == 0, "cleanup C");
     sh->finished = 1;
     _exit(0);
@@ -182,10 +190,11 @@ static int run_one(int point, long hit)
 {
     struct xichan_shm_geometry g = {2u << 20, 16, 32, 256};
     struct xichan_heap_report r;
-    xichan_client *a, *b, *c;
+    xichan_client *a, *b, *c, *e;
+    xichan_queue_id qk;
     xichan_queue_id q;
     xichan_chan_id ch;
-    int status, v, killed, na_seen = 0, nb_seen = 0, errors = 0, expect_a;
+    int status, v, killed, na_seen = 0, nb_seen = 0, errors = 0, c_marks = 0, expect_a;
     int64_t t0;
     pid_t pid;
 
@@ -194,8 +203,16 @@ static int run_one(int point, long hit)
     a = mkclient();
     b = mkclient();
     c = mkclient();
+    e = mkclient();
     CHECK(xichan_queue_create(a, NULL, &q) == 0, "create q");
     CHECK(xichan_chan_create(a, NULL, &ch) == 0, "create ch");
+    /* E's items, for a cleanup that keeps them (its process ended). */
+    CHECK(xichan_queue_create(a, NULL, &qk) == 0, "create qk");
+    CHECK(xichan_queue_bind(e, qk) == 0, "bind E");
+    for (int op = XICHAN_UNBOUND_REMOVE; op <= XICHAN_UNBOUND_REPLACE; op++) {
+        v = 600 + op;
+        CHECK(xichan_queue_put(e, qk, 0, &v, sizeof(v), op, XICHAN_NOWAIT) == 0, "put E");
+    }
     for (int i = 0; i < NA; i++) {
         v = i;
         CHECK(xichan_queue_put(a, q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "fill");
@@ -212,7 +229,7 @@ static int run_one(int point, long hit)
     pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0)
-        workload(b, c, q, ch, point, hit);
+        workload(b, c, e, q, ch, point, hit);
     CHECK(wait_child(pid, &status) == 0, "point %d hit %ld: child hung", point, hit);
     killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
     CHECK(killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
@@ -221,10 +238,11 @@ static int run_one(int point, long hit)
     /* What the daemon does once it notices. */
     t0 = xichan_now_ns();
     /*
-     * Every session but A's ends: B, C (whose cleanup B may have run part
-     * way) and D (which B registered and cleaned up, playing the daemon).
+     * Every session but A's ends: B as a dead process, C by an unbind (B
+     * may have run part of that cleanup, playing the daemon) and D (which
+     * B registered and cleaned up).
      */
-    end_others(a);
+    end_others(a, c);
     check_locks();
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok, "point %d: heap: %s", point, r.why);
     CHECK(r.reserved == 0 && r.leased == 0, "point %d: %llu reserved, %llu leased left", point,
@@ -232,7 +250,8 @@ static int run_one(int point, long hit)
 
     /*
      * Drain: A's items first (in order), then C's items (REMOVE gone, ERROR
-     * raising, REPLACE a marker), then B's puts as UNBOUND markers.
+     * raising, REPLACE a marker), then B's puts, kept as they were put
+     * (B's process died: its items stay deliverable).
      */
     expect_a = NA - sh->gets_done;
     for (;;) {
@@ -241,18 +260,26 @@ static int run_one(int point, long hit)
         if (err == XICHAN_EEMPTY)
             break;
         if (err == XICHAN_EUNBOUND) { /* C's UNBOUND_ERROR item */
+            CHECK(nb_seen == 0, "point %d: C's item after a B item", point);
             errors++;
             continue;
         }
         CHECK(err == 0, "point %d: drain: %s", point, xichan_err_name(err));
         if (it.unbound) {
-            nb_seen++;
+            CHECK(nb_seen == 0, "point %d: C's marker after a B item", point);
+            c_marks++;
         } else {
             memcpy(&v, it.data, sizeof(v));
-            CHECK(nb_seen == 0, "point %d: A item %d after a B item", point, v);
-            CHECK(v == NA - expect_a + na_seen || v == NA - expect_a + na_seen + 1,
-                  "point %d: A item %d out of order", point, v);
-            na_seen++;
+            if (v >= 1000) {
+                CHECK(v == 1000 + nb_seen, "point %d: B item %d out of order", point, v);
+                nb_seen++;
+            } else {
+                CHECK(nb_seen == 0 && errors == 0 && c_marks == 0,
+                      "point %d: A item %d after a B or C item", point, v);
+                CHECK(v == NA - expect_a + na_seen || v == NA - expect_a + na_seen + 1,
+                      "point %d: A item %d out of order", point, v);
+                na_seen++;
+            }
         }
         xichan_item_release(&it);
     }
@@ -261,30 +288,35 @@ static int run_one(int point, long hit)
     {
         /*
          * B's gets took A's items first (FIFO), so all of B's returned puts
-         * stay, as markers; a put in flight at the kill may or may not.
+         * stay; a put in flight at the kill may or may not.
          */
-        int committed = sh->puts_done + 1; /* + C's REPLACE marker */
-        CHECK(errors == 1, "point %d hit %ld: %d UNBOUND_ERROR items", point, hit, errors);
+        int committed = sh->puts_done;
+        CHECK(errors == 1 && c_marks == 1, "point %d hit %ld: C left %d UNBOUND_ERROR items and %d markers", point, hit, errors, c_marks);
         CHECK(nb_seen == committed || (killed && nb_seen == committed + 1),
               "point %d hit %ld: %d of B's %d committed puts left", point, hit, nb_seen,
               committed);
     }
     /*
      * The channel: A's item unless B's recv took it (FIFO: it was first),
-     * then B's send_nowait item as a marker, plus the rendezvous item if B
-     * died before withdrawing it.
+     * then B's send_nowait item (7), plus the rendezvous item (8) if B
+     * died before withdrawing it -- kept as sent.
      */
     {
-        int a_left = 0, marks = 0, err;
+        int a_left = 0, sevens = 0, eights = 0, err;
         xichan_item it;
 
         while ((err = xichan_chan_recv(a, ch, &it, XICHAN_NOWAIT)) == 0) {
-            if (it.unbound) {
-                marks++;
-            } else {
-                memcpy(&v, it.data, sizeof(v));
-                CHECK(v == -1 && marks == 0, "point %d: channel item %d out of place", point, v);
+            CHECK(!it.unbound, "point %d: a dead process's channel item was unbound", point);
+            memcpy(&v, it.data, sizeof(v));
+            if (v == -1) {
+                CHECK(sevens == 0 && eights == 0, "point %d: channel item -1 out of place", point);
                 a_left++;
+            } else if (v == 7) {
+                CHECK(eights == 0, "point %d: channel item 7 after 8", point);
+                sevens++;
+            } else {
+                CHECK(v == 8, "point %d: channel item %d", point, v);
+                eights++;
             }
             xichan_item_release(&it);
         }
@@ -292,10 +324,21 @@ static int run_one(int point, long hit)
         CHECK(a_left == 1 - sh->recvs_done || (killed && !sh->recvs_done && !a_left),
               "point %d hit %ld: channel kept %d of A's items (B received %d)", point, hit,
               a_left, sh->recvs_done);
-        CHECK(marks == sh->sends_done || (killed && marks == sh->sends_done + 1),
-              "point %d hit %ld: %d channel markers for %d sends", point, hit, marks,
-              sh->sends_done);
+        CHECK(sevens + eights == sh->sends_done || (killed && sevens + eights == sh->sends_done + 1),
+              "point %d hit %ld: %d channel items left for %d sends", point, hit,
+              sevens + eights, sh->sends_done);
+        CHECK(eights == 0 || killed, "point %d: a withdrawn rendezvous item stayed", point);
     }
+    /* E's items, whatever their ops: all there, in order, as put. */
+    for (int op = XICHAN_UNBOUND_REMOVE; op <= XICHAN_UNBOUND_REPLACE; op++) {
+        xichan_item it;
+        CHECK(xichan_queue_get(a, qk, &it, XICHAN_NOWAIT) == 0, "point %d: E's item", point);
+        memcpy(&v, it.data, sizeof(v));
+        CHECK(!it.unbound && v == 600 + op, "point %d: E's item %d (unbound %d), expected %d",
+              point, v, it.unbound, 600 + op);
+        xichan_item_release(&it);
+    }
+    CHECK(xichan_queue_count(a, qk) == 0, "point %d: E left more items", point);
     /* The next operation by another process works at once. */
     v = 42;
     CHECK(xichan_queue_put(a, q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "put after");
@@ -321,6 +364,7 @@ static int run_one(int point, long hit)
     free(a);
     free(b);
     free(c);
+    free(e);
     xichan__shm_unmap(shm);
     return killed;
 }
@@ -367,27 +411,28 @@ static void repair_twice(void)
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
               "repair_twice: child %d did not die at point %d (status 0x%x)", i, points[i], status);
     }
-    end_others(a);
+    end_others(a, NULL);
     check_locks();
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.reserved == 0 && r.leased == 0,
           "repair_twice: heap: %s", r.why);
-    /* A's items in order (child 2 died before taking one), then child 1's marker. */
+    /* A's items in order (child 2 died before taking one), then child 1's
+     * item, kept (its process died). */
     for (;;) {
         xichan_item it;
         int err = xichan_queue_get(a, q, &it, XICHAN_NOWAIT);
         if (err == XICHAN_EEMPTY)
             break;
-        CHECK(err == 0, "repair_twice: drain: %s", xichan_err_name(err));
-        if (it.unbound) {
+        CHECK(err == 0 && !it.unbound, "repair_twice: drain: %s", xichan_err_name(err));
+        memcpy(&v, it.data, sizeof(v));
+        if (v == 100) {
             marks++;
         } else {
-            memcpy(&v, it.data, sizeof(v));
             CHECK(v == seen && !marks, "repair_twice: item %d out of order", v);
             seen++;
         }
         xichan_item_release(&it);
     }
-    CHECK(seen == NA && marks == 1, "repair_twice: %d items and %d markers", seen, marks);
+    CHECK(seen == NA && marks == 1, "repair_twice: %d items and %d of child 1's", seen, marks);
     end_session(a);
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.used_bytes == 0,
           "repair_twice: heap not empty at the end: %s", r.why);

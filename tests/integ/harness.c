@@ -43,6 +43,7 @@ static char shm_path[512];
 static int own_runtime_dir;       /* we made it: remove it at exit */
 static pid_t daemon_pid;
 static pid_t daemon_owner;        /* who started it (and alone can reap it) */
+static int own_name;              /* XICHAN_NAME was not given: the name is ours */
 
 /* ------------------------------------------------------------- checks */
 
@@ -169,6 +170,10 @@ static void at_exit(void)
         return;
     if (daemon_pid && daemon_owner == main_pid)
         xt_stop_daemon();
+    /* A stopped daemon keeps its segment (xichand(8)); a test's namespace
+     * is a throw-away: remove it if the name is ours or we ran its daemon. */
+    if (own_name || daemon_owner == main_pid)
+        unlink(shm_path);
     if (own_runtime_dir)
         remove_dir(runtime_dir);
 }
@@ -190,6 +195,7 @@ __attribute__((constructor)) static void xt_init(void)
 
     main_pid = getpid();
     snprintf(fallback, sizeof(fallback), "xt%d", (int)main_pid);
+    own_name = !(getenv("XICHAN_NAME") && *getenv("XICHAN_NAME"));
     copy_env(ns_name, sizeof(ns_name), "XICHAN_NAME", fallback);
     copy_env(daemon_path, sizeof(daemon_path), "XICHAN_DAEMON", "build/bin/xichand");
     if (getenv("XICHAN_RUNTIME_DIR") && *getenv("XICHAN_RUNTIME_DIR")) {
@@ -517,6 +523,18 @@ int xt_stop_daemon(void)
     if (rc != 0)
         print_log();
     return rc;
+}
+
+int xt_reap_daemon(int timeout_ms)
+{
+    pid_t pid = daemon_pid;
+
+    if (!pid)
+        return 0;
+    if (getpid() != daemon_owner)
+        xt__fail(__FILE__, __LINE__, "xt_reap_daemon: only the process that started it can");
+    daemon_pid = 0;
+    return xt_wait(pid, timeout_ms);
 }
 
 void xt_kill_daemon(void)

@@ -121,6 +121,10 @@ pid_t xt_daemon_pid(void);
 int xt_stop_daemon(void);
 /* SIGKILL and reap: the segment and files stay, as after a crash. */
 void xt_kill_daemon(void);
+/* Waits (up to timeout_ms) for the daemon that something else stopped
+ * (xichanctl stop) to exit, reaps it and forgets it: its exit status, or
+ * -1 if it still ran (then it is killed). */
+int xt_reap_daemon(int timeout_ms);
 
 /* ---------------------------------------------------------- children */
 

@@ -92,9 +92,8 @@ def stop_daemon(rundir=None, name=None):
                 break
             time.sleep(0.02)
     shutil.rmtree(rundir, ignore_errors=True)
-    # SIGTERM makes the daemon remove its segment; one that did not stop in
-    # time (or was killed) leaves it behind, and this namespace is gone for
-    # good, so remove it here too.
+    # A stopped daemon keeps its segment for the next one (xichand(8)); this
+    # test session's namespace is gone for good, so remove it.
     if name:
         try:
             os.unlink(f'/dev/shm/xichan-{os.getuid()}-{name}')
@@ -210,15 +209,19 @@ class Producer:
         body = ('objs, ctl, ack = pickle.loads(bytes.fromhex(sys.argv[1]))\n'
                 + textwrap.dedent(code)
                 + '\nack.put("ready")\nhow = ctl.get(timeout=60)\n'
-                + 'if how == "hard": os._exit(0)\n')
+                + 'if how == "hard": os._exit(0)\n'
+                + 'if how == "unbind":\n'
+                + '    from xichan import _xichan; _xichan._end_session(True); os._exit(0)\n')
         self.proc = spawn_py(body, pickle.dumps((objs, self.ctl, self.ack)).hex())
         got = self.ack.get(timeout=30)
         assert got == 'ready', got
 
-    def finish(self, hard=False):
-        """Ends the child's session cleanly (interpreter exit), or with
-        os._exit (hard=True: the daemon notices the death)."""
-        self.ctl.put('hard' if hard else 'exit')
+    def finish(self, hard=False, unbind=False):
+        """Ends the child's session cleanly (interpreter exit), with
+        os._exit (hard=True: the daemon notices the death), or by an unbind
+        (unbind=True: as a destroyed subinterpreter, so the unbound ops
+        apply to its items); returns once the session has ended."""
+        self.ctl.put('unbind' if unbind else 'hard' if hard else 'exit')
         out, err = self.proc.communicate(timeout=30)
         if self.proc.returncode != 0:
             raise AssertionError(f'producer failed:\n{out}\n{err}')

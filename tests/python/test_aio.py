@@ -110,8 +110,8 @@ class AioCases:
                 await asyncio.gather(*(waiter(k) for k in range(start, start + 500)))
 
         run(main, self.LOOP)
-        # Drain while the producer lives (on main its ended process's items
-        # may still turn UNBOUND); it has put everything once it reads stdin.
+        # Drain what is left (the producer has put everything once it reads
+        # stdin), then one more look: a duplicate would show there.
         deadline = time.monotonic() + 60
         while len(got) < nitems and time.monotonic() < deadline:
             try:
@@ -121,7 +121,7 @@ class AioCases:
         p.communicate('', timeout=60)
         self.assertEqual(p.returncode, 0)
         try:
-            got.append(q.get_nowait())     # a duplicate would show here
+            got.append(q.get_nowait())
         except queues.QueueEmpty:
             pass
         self.assertEqual(sorted(got), list(range(nitems)))   # each exactly once

@@ -210,7 +210,7 @@ class TestUnbound(XTestCase):
             q.put_many([7], syncobj=True)
         ''', q)
         self.assertEqual(q.qsize(), 7)
-        p.finish()
+        p.finish(unbind=True)
         self.assertEqual(q.qsize(), 4)
         self.assertEqual(q.get_many(10), [queues.UNBOUND, queues.UNBOUND])
         with self.assertRaises(queues.ItemInterpreterDestroyed):

@@ -7,7 +7,7 @@ import time
 from array import array
 
 import _env
-from _env import XTestCase, spawn_py, run_py, wait_for
+from _env import Producer, XTestCase, spawn_py, run_py, wait_for
 
 from xichan import channels, queues, _xichan
 
@@ -253,13 +253,23 @@ class TestSendRecv(XTestCase):
     def test_recv_consumes_unbound(self):  # 47
         r, s = channels.create()
         s.send_nowait('mine')
-        run_py('''
-            s = pickle.loads(bytes.fromhex(sys.argv[1]))
-            s.send_nowait('from a process that exits')
-        ''', pickle.dumps(s).hex())
+        p = Producer('''
+            objs[0].send_nowait('from a producer that unbinds')
+        ''', s)
+        p.finish(unbind=True)  # as a destroyed subinterpreter
         self.assertEqual(count(s), 2)
         self.assertEqual(r.recv(), 'mine')
         self.assertIs(r.recv(), channels.UNBOUND)
+        self.assertEqual(count(s), 0)
+
+    def test_recv_of_an_exited_process_item(self):  # §0.1: items outlive their process
+        r, s = channels.create()
+        run_py('''
+            s = pickle.loads(bytes.fromhex(sys.argv[1]))
+            s.send_nowait('from a process that exits', unbound=channels.UNBOUND_REMOVE)
+        ''', pickle.dumps(s).hex())
+        self.assertEqual(count(s), 1)
+        self.assertEqual(r.recv(), 'from a process that exits')
         self.assertEqual(count(s), 0)
 
 
@@ -430,10 +440,21 @@ class TestAssociation(XTestCase):
         with self.assertRaises(CE):
             _xichan.chan_sessions(int(r.id), send=True)
 
-    def test_auto_close_when_producer_ends(self):  # 66
+    def test_auto_close_when_producer_unbinds(self):  # 66, "subinterpreter destroyed"
+        r, s = channels.create()
+        p = Producer('objs[0].send_nowait(1)', s)
+        self.assertFalse(r.is_closed)
+        p.finish(unbind=True)
+        self.assertTrue(r.is_closed)
+
+    def test_no_auto_close_when_producer_process_ends(self):  # §0.1
         r, s = channels.create()
         run_py('''
             s = pickle.loads(bytes.fromhex(sys.argv[1]))
             s.send_nowait(1)
+            s.send_nowait(2)
         ''', pickle.dumps(s).hex())
-        self.assertTrue(r.is_closed)
+        self.assertFalse(r.is_closed)
+        self.assertEqual((r.recv(timeout=10), r.recv(timeout=10)), (1, 2))
+        s.send_nowait(3)  # still open both ways
+        self.assertEqual(r.recv_nowait(), 3)

@@ -324,6 +324,10 @@ class TestListAll(XTestCase):
 
 
 class TestUnbound(XTestCase):
+    """The unbound ops apply when a producer's session ends by an unbind
+    (a destroyed subinterpreter; here a child process that unbinds, so the
+    rules are tested on every Python).  A producer whose process just ends
+    leaves its items as they are: test_lifetime.py."""
 
     def test_default_replace(self):  # 94, 101
         q = queues.create()
@@ -332,7 +336,7 @@ class TestUnbound(XTestCase):
             objs[0].put('a'); objs[0].put('b', syncobj=True)
         ''', q)
         self.assertEqual(q.qsize(), 3)
-        p.finish()
+        p.finish(unbind=True)
         self.assertEqual(q.qsize(), 3)
         self.assertEqual(q.get(), 'main')
         self.assertIs(q.get(), queues.UNBOUND)
@@ -345,7 +349,7 @@ class TestUnbound(XTestCase):
             objs[0].put(1, unbound=queues.UNBOUND_ERROR)
             objs[0].put(2, unbounditems=queues.UNBOUND_ERROR)
         ''', q)
-        p.finish()
+        p.finish(unbind=True)
         self.assertEqual(q.qsize(), 2)
         with self.assertRaises(queues.ItemInterpreterDestroyed) as cm:
             q.get_nowait()
@@ -362,7 +366,7 @@ class TestUnbound(XTestCase):
                 objs[0].put(i, unbound=queues.UNBOUND_REMOVE)
         ''', q)
         self.assertEqual(q.qsize(), 3)
-        p.finish()
+        p.finish(unbind=True)
         self.assertEqual(q.qsize(), 0)
         q.put('after tail removal')
         self.assertEqual(q.get_nowait(), 'after tail removal')
@@ -378,7 +382,7 @@ class TestUnbound(XTestCase):
             q.put(5, syncobj=True, unbound=queues.UNBOUND_REMOVE)
         ''', q)
         self.assertEqual(q.qsize(), 5)
-        p.finish()
+        p.finish(unbind=True)
         self.assertEqual(q.qsize(), 3)
         with self.assertRaises(queues.ItemInterpreterDestroyed):
             q.get_nowait()
@@ -394,19 +398,19 @@ class TestUnbound(XTestCase):
         p1 = Producer('objs[0].put("p1-a", unbound=queues.UNBOUND_REMOVE)', q)
         p2 = Producer('objs[0].put("p2-a")', q)
         q.put('m2')
-        p1.finish()
+        p1.finish(unbind=True)
         self.assertEqual(q.qsize(), 3)
         self.assertEqual(q.get(), 'm1')
         self.assertEqual(q.get(), 'p2-a')
         self.assertEqual(q.get(), 'm2')
-        p2.finish()
+        p2.finish(unbind=True)
 
     def test_create_default(self):  # 99
         q = queues.create(unbounditems=queues.UNBOUND_REMOVE)
         self.assertEqual(_xichan.queue_defaults(q.id)[2], 1)
         p = Producer('objs[0].put(1); objs[0].put(2)', queues.Queue(q.id))
         self.assertEqual(q.qsize(), 2)
-        p.finish()
+        p.finish(unbind=True)
         self.assertEqual(q.qsize(), 0)
 
     def test_channel_items(self):  # 102
@@ -420,7 +424,7 @@ class TestUnbound(XTestCase):
         ''', s)
         s.send_nowait('main')
         self.assertEqual(s._info.count, 4)
-        p.finish()
+        p.finish(unbind=True)
         self.assertEqual(s._info.count, 3)
         with self.assertRaises(channels.ItemInterpreterDestroyed):
             r.recv_nowait()

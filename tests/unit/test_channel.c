@@ -456,7 +456,8 @@ static void test_chan_association_is_lazy(void **state)
 }
 
 /* 64, 66: a dead session drops out, and the channel auto-closes. */
-static void test_chan_dead_producer_drops_out_and_autocloses(void **state)
+/* CPython's auto-close, for an unbind (a destroyed subinterpreter). */
+static void test_chan_unbound_producer_drops_out_and_autocloses(void **state)
 {
     xichan_client *p = ut_client(shm);
     xichan_chan_id c = mkc(0);
@@ -465,10 +466,41 @@ static void test_chan_dead_producer_drops_out_and_autocloses(void **state)
 
     send_int(p, c, 1, 0);
     assert_int_equal(xichan_chan_sessions(cl, c, XICHAN_END_SEND, sids, 4), 1);
-    ut_client_end(p);
+    ut_client_unbind(p);
     ut_ok(xichan_chan_info_get(cl, c, &info));
     assert_true(info.closed);
     assert_int_equal(info.num_send, 0);
+}
+
+/*
+ * The sole sender's process ends before anyone received: it drops out of
+ * the association lists, but the channel stays open and its items stay.
+ */
+static void test_chan_ended_sole_sender_keeps_channel_and_items(void **state)
+{
+    xichan_client *p = ut_client(shm);
+    xichan_chan_id c = mkc(XICHAN_UNBOUND_REMOVE);
+    xichan_chan_info info;
+    uint32_t sids[4];
+    xichan_item it;
+
+    send_int(p, c, 1, 0);
+    send_int(p, c, 2, XICHAN_UNBOUND_ERROR);
+    ut_client_end(p);
+    ut_ok(xichan_chan_info_get(cl, c, &info));
+    assert_false(info.closed);
+    assert_int_equal(info.count, 2);
+    assert_int_equal(xichan_chan_sessions(cl, c, XICHAN_END_SEND, sids, 4), 0);
+    for (int v = 1; v <= 2; v++) {
+        ut_ok(xichan_chan_recv(cl, c, &it, XICHAN_NOWAIT));
+        assert_false(it.unbound);
+        assert_int_equal(*(const int *)it.data, v);
+        xichan_item_release(&it);
+    }
+    /* Still open: another send and recv work. */
+    send_int(cl, c, 3, 0);
+    ut_ok(xichan_chan_recv(cl, c, &it, XICHAN_NOWAIT));
+    xichan_item_release(&it);
 }
 
 /* Auto-close needs an association that once existed. */
@@ -520,7 +552,7 @@ static void test_chan_unbound_ops_apply_to_channel_items(void **state)
     send_int(p, c, 1, 0);
     send_int(p, c, 2, XICHAN_UNBOUND_ERROR);
     send_int(p, c, 3, XICHAN_UNBOUND_REMOVE);
-    ut_client_end(p); /* cl keeps the recv end open: no auto-close */
+    ut_client_unbind(p); /* cl keeps the recv end open: no auto-close */
     assert_int_equal(xichan_chan_count(cl, c), 2);
     ut_ok(xichan_chan_recv(cl, c, &it, XICHAN_NOWAIT));
     assert_true(it.unbound);
@@ -570,7 +602,8 @@ int main(void)
         T(test_chan_release_of_missing_channel),
         T(test_chan_last_unbind_destroys_with_items),
         T(test_chan_association_is_lazy),
-        T(test_chan_dead_producer_drops_out_and_autocloses),
+        T(test_chan_unbound_producer_drops_out_and_autocloses),
+        T(test_chan_ended_sole_sender_keeps_channel_and_items),
         T(test_chan_unused_channel_does_not_autoclose),
         T(test_chan_info_counts_ends),
         T(test_chan_unbound_ops_apply_to_channel_items),

@@ -397,7 +397,7 @@ static void test_queue_unbound_ops_apply_per_item(void **state)
     put_int(prod, q, 2, XICHAN_UNBOUND_REMOVE);
     put_int(prod, q, 3, XICHAN_UNBOUND_ERROR);
     put_int(prod, q, 4, XICHAN_UNBOUND_REMOVE); /* the tail (gh-146427) */
-    ut_client_end(prod);
+    ut_client_unbind(prod);
 
     assert_int_equal(xichan_queue_count(cl, q), 3);
     assert_int_equal(get_int(cl, q), 100);
@@ -420,12 +420,61 @@ static void test_queue_unbound_keeps_other_producers_order(void **state)
 
     for (int i = 0; i < 6; i++)
         put_int(i % 2 ? a : b, q, i, 0);
-    ut_client_end(a);
+    ut_client_unbind(a);
     assert_int_equal(xichan_queue_count(cl, q), 3);
     assert_int_equal(get_int(cl, q), 0);
     assert_int_equal(get_int(cl, q), 2);
     assert_int_equal(get_int(cl, q), 4);
     ut_client_end(b);
+}
+
+/*
+ * A producer whose process ended leaves every item as it put it, whatever
+ * the op, and a later session reusing its id that unbinds does not touch
+ * them (they are marked KEPT).
+ */
+static void test_queue_ended_process_items_are_kept(void **state)
+{
+    xichan_client *prod = ut_client(shm);
+    xichan_queue_id q = mkq(0, XICHAN_UNBOUND_REPLACE);
+    uint32_t sid = prod->sid;
+    xichan_item it;
+
+    ut_ok(xichan_queue_bind(prod, q));
+    put_int(prod, q, 1, 0);
+    put_int(prod, q, 2, XICHAN_UNBOUND_REMOVE);
+    put_int(prod, q, 3, XICHAN_UNBOUND_ERROR);
+    ut_client_end(prod);
+    assert_int_equal(xichan_queue_count(cl, q), 3);
+    /* Same id again (as after 2^28 sessions), then an unbind. */
+    {
+        xichan_client *again = ut_client(shm);
+        again->sid = sid;
+        shm->sessions[again->slot].sid = sid;
+        ut_client_unbind(again);
+    }
+    for (int v = 1; v <= 3; v++) {
+        ut_ok(xichan_queue_get(cl, q, &it, XICHAN_NOWAIT));
+        assert_int_equal(it.unbound, 0);
+        assert_int_equal(it.producer, sid);
+        assert_int_equal(*(const int *)it.data, v);
+        xichan_item_release(&it);
+    }
+    ut_err(xichan_queue_get(cl, q, &it, XICHAN_NOWAIT), XICHAN_EEMPTY);
+    ut_heap_ok(shm);
+}
+
+/* An unnamed queue that only the ended session bound goes with its items. */
+static void test_queue_ended_process_sole_binding_destroys(void **state)
+{
+    xichan_client *prod = ut_client(shm);
+    xichan_queue_id q;
+
+    ut_ok(xichan_queue_create(prod, NULL, &q));
+    put_int(prod, q, 1, 0);
+    ut_client_end(prod);
+    ut_err(xichan_queue_count(cl, q), XICHAN_ENOTFOUND);
+    ut_heap_ok(shm);
 }
 
 static void test_queue_dead_getter_lease_is_reclaimed(void **state)
@@ -537,7 +586,7 @@ static void test_queue_get_many_reports_unbound_error_alone(void **state)
     put_int(cl, q, 1, 0);
     put_int(p, q, 2, XICHAN_UNBOUND_ERROR);
     put_int(cl, q, 3, 0);
-    ut_client_end(p);
+    ut_client_unbind(p);
     assert_int_equal(xichan_queue_get_many(cl, q, got, 8, XICHAN_NOWAIT), 1);
     xichan_items_release(got, 1);
     ut_err(xichan_queue_get_many(cl, q, got, 8, XICHAN_NOWAIT), XICHAN_EUNBOUND);
@@ -572,6 +621,8 @@ int main(void)
         T(test_queue_named_outlives_its_creator),
         T(test_queue_unbound_ops_apply_per_item),
         T(test_queue_unbound_keeps_other_producers_order),
+        T(test_queue_ended_process_items_are_kept),
+        T(test_queue_ended_process_sole_binding_destroys),
         T(test_queue_dead_getter_lease_is_reclaimed),
         T(test_queue_list_is_in_creation_order),
         T(test_queue_defaults_are_kept),

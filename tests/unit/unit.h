@@ -57,12 +57,24 @@ static inline xichan_client *ut_client(struct xichan_shm *shm)
     return cl;
 }
 
-/* The session ends as if its process died: the daemon's cleanup runs. */
-static inline void ut_client_end(xichan_client *cl)
+/* The session ends how (XICHAN_ENDED_*): the daemon's cleanup runs. */
+static inline void ut_client_end_how(xichan_client *cl, int how)
 {
-    xichan__session_ending(cl->shm, cl->slot);
+    assert_int_equal(xichan__session_ending(cl->shm, cl->slot, cl->sid, how), 0);
     assert_int_equal(xichan__session_cleanup(cl->shm, cl->slot, 0), 0);
     free(cl);
+}
+
+/* The session ends as if its process died: its items stay. */
+static inline void ut_client_end(xichan_client *cl)
+{
+    ut_client_end_how(cl, XICHAN_ENDED_KEEP);
+}
+
+/* The session ends by an unbind (a destroyed subinterpreter): unbound ops apply. */
+static inline void ut_client_unbind(xichan_client *cl)
+{
+    ut_client_end_how(cl, XICHAN_ENDED_UNBIND);
 }
 
 static inline void ut_heap_ok(struct xichan_shm *shm)
