@@ -182,14 +182,21 @@ int xd_prepare_dir(const char *dir)
     int dfd, rc;
 
     /* Born private in any mode: share_dir() widens it, like any dir of ours. */
-    if (mkdir(dir, DIR_MODE_PRIVATE) < 0 && errno != EEXIST) {
+    if (mkdir(dir, DIR_MODE_PRIVATE) == 0)
+        xd.made_dir = 1;
+    else if (errno != EEXIST) {
         xd_log(XD_ERROR, "cannot create runtime dir %s: %s", dir, strerror(errno));
         return -1;
     }
-    /* One descriptor for the checks and the changes: nobody can swap the dir between. */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /*
+     * One descriptor for the checks, the changes and every file in it (the
+     * caller keeps it; openat, O_NOFOLLOW): nobody can swap the dir, or a
+     * symlink in it, between the check and the use.
+     */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (dfd < 0 || fstat(dfd, &st) < 0) {
-        xd_log(XD_ERROR, "runtime dir %s is not a directory we can open: %s", dir,
+        xd_log(XD_ERROR, "runtime dir %s is not a directory we can open%s: %s", dir,
+               errno == ELOOP || errno == ENOTDIR ? " (a symlink is refused)" : "",
                strerror(errno));
         if (dfd >= 0)
             close(dfd);
@@ -204,8 +211,11 @@ int xd_prepare_dir(const char *dir)
         return -1;
     }
     rc = xd.grouped ? share_dir(dfd, &st, dir) : 0;
-    close(dfd);
-    return rc;
+    if (rc < 0) {
+        close(dfd);
+        return -1;
+    }
+    return dfd;
 }
 
 /* ------------------------------------------------- socket and segment */
@@ -215,11 +225,12 @@ mode_t xd_socket_umask(void)
     return 0177;
 }
 
-int xd_share_socket(const char *path)
+int xd_share_socket(const char *name)
 {
-    if (xd.grouped && fchownat(AT_FDCWD, path, (uid_t)-1, xd.gid, AT_SYMLINK_NOFOLLOW) < 0)
+    /* Our dir, where no one else may create a file: the name is the socket we bound. */
+    if (xd.grouped && fchownat(xd.dir_fd, name, (uid_t)-1, xd.gid, AT_SYMLINK_NOFOLLOW) < 0)
         return -1;
-    return chmod(path, xd.grouped ? FILE_MODE_GROUP : FILE_MODE_PRIVATE);
+    return fchmodat(xd.dir_fd, name, xd.grouped ? FILE_MODE_GROUP : FILE_MODE_PRIVATE, 0);
 }
 
 int xd_share_segment(void)

@@ -14,6 +14,11 @@ enum { XD_ERROR, XD_WARN, XD_INFO, XD_DEBUG };
 
 struct xd {
     char ns[64], dir[400], sock_path[512], lock_path[512], seg_name[64];
+    /* The runtime dir as checked (access.c), and its files' names in it:
+     * every file there is opened, bound and removed relative to dir_fd. */
+    int dir_fd;
+    char sock_name[80], lock_name[80];
+    int made_dir;  /* this daemon created the runtime dir (removed if start-up fails) */
     const char *pid_file;
     uint64_t size;
     uint32_t nsessions, nobjects, nbindings;
@@ -43,12 +48,14 @@ void xd_remove_files(void);
 /* access.c: who may use the namespace (the decisions are at its top). */
 /* --group G (name or gid; NULL or "" for none): 0, -2 no such group, -1 not a member. */
 int xd_access_init(const char *group);
-/* Creates or checks the runtime dir, and gives it to the group if any; 0 or -1 (logged). */
+/* Creates or checks the runtime dir, and gives it to the group if any: the
+ * descriptor it checked (O_NOFOLLOW, kept for openat), or -1 (logged). */
 int xd_prepare_dir(const char *dir);
 /* The umask to bind the socket under: it is born 0600. */
 mode_t xd_socket_umask(void);
-/* The socket's final group and mode (0600, or 0660 with the group); 0 or -1 with errno. */
-int xd_share_socket(const char *path);
+/* The socket's final group and mode (0600, or 0660 with the group), by its
+ * name in xd.dir_fd; 0 or -1 with errno. */
+int xd_share_socket(const char *name);
 /* Checks the segment is ours and gives it its mode and group; 0 or -1 (printed). */
 int xd_share_segment(void);
 /* 1 if the peer may have a session; else 0 and why says so in full. */

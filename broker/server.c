@@ -11,7 +11,9 @@
  * Then xichan__session_cleanup runs in a libuv worker, because it takes the
  * segment's locks, which clients hold too: the loop never blocks on them
  * (LESSONS.md: "nobody may block the daemon").  Cleanups run one at a time,
- * in the order sessions ended; one that times out on a lock is retried.
+ * in the order sessions ended.  One that meets a lock held by a stopped
+ * process (XICHAN_ELOCKED, after the short bound of tag-lock-bound) waits
+ * RETRY_MS on a side list and is queued again, while the others run.
  *
  * Sessions of an adopted segment (a previous daemon died) have no
  * connection: their processes are watched through pidfds alone, and those
@@ -57,6 +59,7 @@ struct job {
     uint32_t slot, sid;
     struct conn *conn;  /* NULL for adopted sessions */
     int status;
+    int retries;        /* times it met a stuck lock */
     int64_t started;
     struct job *next;
 };
@@ -99,21 +102,56 @@ static void work_cb(uv_work_t *w)
 
 static void conn_release(struct conn *c);
 
+/* Appends j to the queue of cleanups to run. */
+static void job_queue(struct job *j)
+{
+    j->next = NULL;
+    if (jobs_tail)
+        jobs_tail->next = j;
+    else
+        jobs_head = j;
+    jobs_tail = j;
+}
+
+/* Cleanups that met a stuck lock, back in the queue once RETRY_MS passed. */
+static struct job *retry_head;
+
+static void retry_due(uv_timer_t *t)
+{
+    (void)t;
+    while (retry_head) {
+        struct job *j = retry_head;
+        retry_head = j->next;
+        job_queue(j);
+    }
+    run_next_job();
+}
+
 static void after_work_cb(uv_work_t *w, int status)
 {
     struct job *j = w->data;
 
     job_running = 0;
-    if (j->status == XICHAN_ETIMEDOUT && !shutting_down) {
-        /* A live client held a lock for seconds: try again a little later. */
-        xd_log(XD_WARN, "session %u: cleanup waited too long for a lock; retrying", j->sid);
-        j->next = NULL;
-        if (jobs_tail)
-            jobs_tail->next = j;
-        else
-            jobs_head = j;
-        jobs_tail = j;
-        uv_timer_start(&retry_timer, (uv_timer_cb)run_next_job, RETRY_MS, 0);
+    if ((j->status == XICHAN_ELOCKED || j->status == XICHAN_ETIMEDOUT) && !shutting_down) {
+        /*
+         * A process holds a lock and is stopped (or slow): this cleanup
+         * comes back later, and the others go on now -- one stuck object
+         * must not hold up every session that ends after it.
+         */
+        if (!j->retries++)
+            xd_log(XD_WARN, "session %u: cleanup left for later: %s", j->sid,
+                   xichan_strerror(j->status));
+        if (j->conn && j->conn->ack) {
+            /* A closing client does not wait for the stopped process either. */
+            struct xichan_msg_bye ack = {XICHAN_PROTO_MAGIC, XICHAN_MSG_BYE_ACK, j->status, 0};
+            (void)send(j->conn->fd, &ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT);
+            j->conn->ack = 0;
+        }
+        j->next = retry_head;
+        retry_head = j;
+        if (!uv_is_active((uv_handle_t *)&retry_timer))
+            uv_timer_start(&retry_timer, retry_due, RETRY_MS, 0);
+        run_next_job();
         return;
     }
     if (j->status)
@@ -165,11 +203,7 @@ static void queue_cleanup(uint32_t slot, uint32_t sid, struct conn *c)
     j->slot = slot;
     j->sid = sid;
     j->conn = c;
-    if (jobs_tail)
-        jobs_tail->next = j;
-    else
-        jobs_head = j;
-    jobs_tail = j;
+    job_queue(j);
     run_next_job();
 }
 
@@ -582,9 +616,19 @@ static int listen_socket(void)
     listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd < 0)
         return -1;
-    memcpy(sa.sun_path, xd.sock_path, strlen(xd.sock_path) + 1);
+    /*
+     * Bound in the dir we checked (access.c), through its descriptor's
+     * /proc link, so a swap of the path since cannot move the socket;
+     * without /proc, by path.
+     */
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", xd.dir_fd);
+    if (access(sa.sun_path, F_OK) == 0)
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", xd.dir_fd,
+                 xd.sock_name);
+    else
+        memcpy(sa.sun_path, xd.sock_path, strlen(xd.sock_path) + 1);
     /* Only a daemon holding the lock gets here: any socket file is stale. */
-    unlink(xd.sock_path);
+    unlinkat(xd.dir_fd, xd.sock_name, 0);
     /*
      * Born 0600 whatever the caller's umask, then given its final mode and
      * group (access.c).  The loop and its worker threads do not run yet, so
@@ -593,7 +637,7 @@ static int listen_socket(void)
     old_mask = umask(xd_socket_umask());
     rc = bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old_mask);
-    if (rc < 0 || xd_share_socket(xd.sock_path) < 0 || listen(listen_fd, 128) < 0)
+    if (rc < 0 || xd_share_socket(xd.sock_name) < 0 || listen(listen_fd, 128) < 0)
         return -1;
     return 0;
 }

@@ -20,7 +20,9 @@
  * cannot attach, 3 no such object, 4 empty / not taken in time /
  * interrupted, 5 anything else.  Errors go to stderr, also with --json.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,8 +212,12 @@ static int parse_seconds(struct ctl *c, const char *opt, const char *s, double *
 static int parse_count(struct ctl *c, const char *opt, const char *s, long long min, long long *out)
 {
     char *end;
-    long long v = strtoll(s, &end, 10);
+    long long v;
 
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno == ERANGE) /* strtoll would clamp it silently */
+        return ctl_usage(c, "%s: '%s' is too large (at most %lld)", opt, s, LLONG_MAX);
     if (end == s || *end || v < min)
         return ctl_usage(c, "%s wants a whole number >= %lld, not '%s'", opt, min, s);
     *out = v;
@@ -364,7 +370,9 @@ static int attach(struct ctl *c)
         snprintf(ns, sizeof(ns), "%s", c->co.name ? c->co.name : "?");
     if (xichan__runtime_dir(dir, sizeof(dir), c->co.runtime_dir))
         snprintf(dir, sizeof(dir), "?");
-    if (err == XICHAN_ENODAEMON)
+    if (err == XICHAN_ENODAEMON && !strncmp(xichan_strerror(err), "xichand (pid", 12))
+        fprintf(stderr, "xichanctl: %s\n", xichan_strerror(err)); /* one runs, unreachable */
+    else if (err == XICHAN_ENODAEMON)
         fprintf(stderr,
                 "xichanctl: no xichand runs for namespace '%s' (runtime dir %s).\n"
                 "Start one with: xichand --name %s\n",
@@ -393,6 +401,7 @@ int main(int argc, char **argv)
     const struct cmd *cmd;
     int ch, rc;
 
+    xichan__stdio_guard(); /* before any file or socket is opened */
     c.a.timeout = -1;
     c.a.interval = 1.0;
     c.a.format = CTL_FMT_STR;

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,8 @@
 #define EXIT_USAGE 2
 #define EXIT_BUSY 3
 #define EXIT_SEGMENT 4
+/* 64G: the heap's 32-bit unit offsets reach no further (a larger segment would be waste). */
+#define MAX_SIZE (64ull << 30)
 
 struct xd xd;
 
@@ -69,25 +72,54 @@ static int parse_level(const char *s)
     return -1;
 }
 
+/*
+ * A whole number with an optional K, M, G or T suffix (and B): 0, -1 if s
+ * is not one (a sign, a fraction, garbage), -2 if it does not fit 64 bits.
+ * strtoull alone would take "-1" as 2^64 - 1 and wrap "17179869185G".
+ */
 static int parse_size(const char *s, uint64_t *out)
 {
+    unsigned shift = 0;
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long v;
 
-    if (end == s)
+    if (*s < '0' || *s > '9')
         return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return -2;
     switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
     default: break;
     }
     if (*end == 'B' || *end == 'b')
         end++;
     if (*end)
         return -1;
-    *out = v;
+    if (shift && v > (UINT64_MAX >> shift))
+        return -2;
+    *out = (uint64_t)v << shift;
     return 0;
+}
+
+/* "64M", "1.5G": a size for people. */
+static const char *human(uint64_t v, char *buf, size_t cap)
+{
+    const char *units = "KMGT";
+    int u = -1;
+    double d = (double)v;
+
+    while (d >= 1024 && u < 3)
+        d /= 1024, u++;
+    if (u < 0)
+        snprintf(buf, cap, "%llu bytes", (unsigned long long)v);
+    else
+        snprintf(buf, cap, "%.*f%c", d == (double)(uint64_t)d ? 0 : 1, d, units[u]);
+    return buf;
 }
 
 static void usage(FILE *f)
@@ -112,15 +144,27 @@ static void usage(FILE *f)
             "4 existing segment cannot be adopted, 1 other start-up failures.\n");
 }
 
-/* The lock file: held for the daemon's whole life, its pid inside. */
+/*
+ * The lock file: held for the daemon's whole life, its pid inside.  Opened
+ * in the dir we checked, never through a symlink, and only if it is a
+ * regular file of ours: we truncate and write it.
+ */
 static int take_lock(void)
 {
+    struct stat st;
     char buf[32];
     ssize_t n;
-    int fd = open(xd.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = openat(xd.dir_fd, xd.lock_name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
     if (fd < 0) {
-        xd_log(XD_ERROR, "cannot open lock file %s: %s", xd.lock_path, strerror(errno));
+        xd_log(XD_ERROR, "cannot open lock file %s: %s%s", xd.lock_path, strerror(errno),
+               errno == ELOOP ? " (it is a symlink: remove it)" : "");
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        xd_log(XD_ERROR, "lock file %s is not a regular file of uid %u: remove it", xd.lock_path,
+               (unsigned)geteuid());
+        close(fd);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -170,6 +214,39 @@ static pid_t serving_daemon(const char *seg_name)
     return strstr(line, " (xichand) ") && !strstr(line, " (xichand) Z") ? pid : 0;
 }
 
+/*
+ * An existing segment we cannot adopt: say whose file it is and what clears
+ * it.  Another user's (planted, or left by a daemon of theirs under our
+ * name) only that user or root can remove; ours, `xichanctl cleanup`.
+ */
+static void segment_refused(int err)
+{
+    char path[128], who[80];
+    struct passwd *pw;
+    struct stat st;
+
+    snprintf(path, sizeof(path), "/dev/shm%s", xd.seg_name);
+    if (stat(path, &st) == 0 && st.st_uid != geteuid()) {
+        pw = getpwuid(st.st_uid);
+        snprintf(who, sizeof(who), "uid %u%s%s%s", (unsigned)st.st_uid, pw ? " (" : "",
+                 pw ? pw->pw_name : "", pw ? ")" : "");
+        fprintf(stderr,
+                "xichand: the segment %s of namespace '%s' belongs to %s, not to this user\n"
+                "(uid %u): another user created it, so this namespace cannot be served.\n"
+                "It is left untouched.  That user or root must remove it:\n"
+                "  sudo rm %s\n"
+                "or serve another namespace (--name).\n",
+                path, xd.ns, who, (unsigned)geteuid(), path);
+        return;
+    }
+    fprintf(stderr,
+            "xichand: the existing segment %s cannot be adopted: %s.\n"
+            "It is left untouched.  If no process uses it any more,\n"
+            "  xichanctl cleanup %s --yes\n"
+            "removes it (or: rm %s).\n",
+            path, xichan_strerror(err), xd.ns, path);
+}
+
 /* 0, -1 (a segment that cannot be adopted or created: printed), -2 served elsewhere. */
 static int open_segment(void)
 {
@@ -200,11 +277,7 @@ static int open_segment(void)
             return -2;
         }
         if (err != XICHAN_ENOTFOUND) {
-            fprintf(stderr,
-                    "xichand: the existing segment /dev/shm%s cannot be adopted: %s.\n"
-                    "It is left untouched.  If no process uses it any more, remove it with\n"
-                    "  rm /dev/shm%s\n",
-                    xd.seg_name, xichan_strerror(err), xd.seg_name);
+            segment_refused(err);
             return -1;
         }
         err = xichan__shm_create(xd.seg_name, &geo, &xd.shm);
@@ -212,11 +285,11 @@ static int open_segment(void)
             break;
     }
     if (err) {
-        fprintf(stderr, "xichand: cannot create segment /dev/shm%s of %llu bytes: %s%s\n",
-                xd.seg_name, (unsigned long long)xd.size, xichan_strerror(err),
-                err == XICHAN_ENOSPC ? " (/dev/shm is too small: free it, or use a smaller --size)"
-                : err == XICHAN_EINVAL ? " (--size too small for the tables)"
-                                       : "");
+        fprintf(stderr, "xichand: cannot create segment /dev/shm%s of %llu bytes: %s\n",
+                xd.seg_name, (unsigned long long)xd.size,
+                err == XICHAN_ENOSPC ? "/dev/shm has not that much room (free some, or give a "
+                                       "smaller --size)"
+                                     : xichan_strerror(err));
         return -1;
     }
     /* Born 0600; with --group it becomes 0660 of the group only now (access.c). */
@@ -261,14 +334,27 @@ void xd_remove_files(void)
         xd.shm = NULL;
     }
     if (xd.sock_path[0])
-        unlink(xd.sock_path);
+        unlinkat(xd.dir_fd, xd.sock_name, 0);
     if (xd.pid_file)
         unlink(xd.pid_file);
     if (xd.lock_fd >= 0) {
-        unlink(xd.lock_path);
+        unlinkat(xd.dir_fd, xd.lock_name, 0); /* while we still hold it */
         close(xd.lock_fd);
         xd.lock_fd = -1;
     }
+}
+
+/* Start-up failed: the files this daemon made in the runtime dir go (the
+ * lock file, and the dir itself if it made it); a segment always stays. */
+static void remove_startup_files(void)
+{
+    if (xd.lock_fd >= 0) {
+        unlinkat(xd.dir_fd, xd.lock_name, 0);
+        close(xd.lock_fd);
+        xd.lock_fd = -1;
+    }
+    if (xd.made_dir && xd.dir_fd >= 0)
+        (void)rmdir(xd.dir); /* only if empty: another daemon's files stay */
 }
 
 /* ----------------------------------------------------------- detach */
@@ -402,11 +488,12 @@ int main(int argc, char **argv)
     const char *name = NULL, *rdir = NULL, *log_file = NULL, *env, *group = getenv("XICHAN_GROUP");
     int c, daemonize = 0, rc;
 
+    xichan__stdio_guard(); /* before any file or socket is opened */
     xd.size = 64u << 20;
     xd.nsessions = 1024;
     xd.nobjects = 16384;
     xd.nbindings = 65536;
-    xd.lock_fd = xd.ready_fd = xd.log_fd = -1;
+    xd.lock_fd = xd.ready_fd = xd.log_fd = xd.dir_fd = -1;
     xd.log_level = XD_INFO;
     if ((env = getenv("XICHAN_LOG_LEVEL")) && parse_level(env) >= 0)
         xd.log_level = parse_level(env);
@@ -417,18 +504,26 @@ int main(int argc, char **argv)
         case 'r': rdir = optarg; break;
         case 'g': group = optarg; break;
         case 's':
-            if (parse_size(optarg, &xd.size) < 0) {
-                fprintf(stderr, "xichand: --size: '%s' is not a size (e.g. 64M)\n", optarg);
+            if ((rc = parse_size(optarg, &xd.size)) < 0 || xd.size > MAX_SIZE) {
+                fprintf(stderr,
+                        "xichand: --size: '%s' is %s: give bytes as a whole number with an "
+                        "optional K, M, G or T suffix, at most 64G (e.g. 64M)\n",
+                        optarg, rc == -1 ? "not a size" : "too large");
                 return EXIT_USAGE;
             }
             break;
-        case 'S': case 'O': case 'B':
-            if (parse_size(optarg, &v) < 0 || v < 1 || v > 1u << 24) {
-                fprintf(stderr, "xichand: %s needs a count from 1 to 16777216\n", argv[optind - 1]);
+        case 'S': case 'O': case 'B': {
+            /* A session table needs two slots: this daemon's clients and one more. */
+            unsigned lo = c == 'S' ? 2 : 1, hi = 1u << 24;
+            if (parse_size(optarg, &v) < 0 || v < lo || v > hi) {
+                fprintf(stderr, "xichand: --%s needs a whole number from %u to %u, not '%s'\n",
+                        c == 'S' ? "sessions" : c == 'O' ? "objects" : "bindings", lo, hi,
+                        optarg);
                 return EXIT_USAGE;
             }
             *(c == 'S' ? &xd.nsessions : c == 'O' ? &xd.nobjects : &xd.nbindings) = (uint32_t)v;
             break;
+        }
         case 'f': daemonize = 0; break;
         case 'd': daemonize = 1; break;
         case 'p': xd.pid_file = optarg; break;
@@ -448,6 +543,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "xichand: unexpected argument '%s'\n", argv[optind]);
         return EXIT_USAGE;
     }
+    {
+        struct xichan_shm_geometry geo = {xd.size, xd.nsessions, xd.nobjects, xd.nbindings};
+        uint64_t min = xichan__shm_min_size(&geo);
+        char a[32], b[32];
+        if (xd.size < min) {
+            fprintf(stderr,
+                    "xichand: --size %s is too small for %u sessions, %u objects and %u "
+                    "bindings: at least %s (%llu bytes); give a larger --size, or lower "
+                    "--sessions, --objects or --bindings\n",
+                    human(xd.size, a, sizeof(a)), xd.nsessions, xd.nobjects, xd.nbindings,
+                    human(min, b, sizeof(b)), (unsigned long long)min);
+            return EXIT_USAGE;
+        }
+    }
     if (xichan__ns_name(xd.ns, sizeof(xd.ns), name)) {
         fprintf(stderr, "xichand: namespace '%s': use 1 to 40 of A-Z a-z 0-9 . _ -\n",
                 name ? name : getenv("XICHAN_NAME"));
@@ -460,6 +569,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "xichand: runtime dir path too long\n");
         return EXIT_USAGE;
     }
+    snprintf(xd.sock_name, sizeof(xd.sock_name), "%s.sock", xd.ns);
+    snprintf(xd.lock_name, sizeof(xd.lock_name), "%s.lock", xd.ns);
     if ((rc = xd_access_init(group)) < 0)
         return rc == -2 ? EXIT_USAGE : 1;
     signal(SIGPIPE, SIG_IGN);
@@ -477,13 +588,16 @@ int main(int argc, char **argv)
         return 1;
     }
     raise_nofile();
-    if (xd_prepare_dir(xd.dir) < 0)
+    if ((xd.dir_fd = xd_prepare_dir(xd.dir)) < 0)
         return startup_failed(1);
-    if ((rc = take_lock()) < 0)
+    if ((rc = take_lock()) < 0) {
+        if (rc != -2)
+            remove_startup_files();
         return startup_failed(rc == -2 ? EXIT_BUSY : 1);
+    }
     if ((rc = open_segment()) < 0) {
         xd.sock_path[0] = '\0';
-        close(xd.lock_fd);
+        remove_startup_files();
         return startup_failed(rc == -2 ? EXIT_BUSY : EXIT_SEGMENT);
     }
     if (xd.pid_file)

@@ -321,7 +321,8 @@ int xichan__heap_init(struct xichan_shm *shm)
 
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns)
 {
-    return xichan__lock(shm, &shm->hdr->heap_lock, xichan__heap_repair, NULL, sid, deadline_ns);
+    return xichan__lock(shm, &shm->hdr->heap_lock, xichan__heap_repair, NULL, sid, deadline_ns,
+                        NULL);
 }
 
 void xichan__heap_unlock(struct xichan_shm *shm)
@@ -345,7 +346,7 @@ int xichan__heap_alloc_many(struct xichan_shm *shm, uint32_t sid, const uint64_t
     for (i = 0; i < n; i++)
         if (lens[i] > xichan__heap_max_item(shm))
             return XICHAN_E2BIG;
-    if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
+    if ((err = xichan__heap_lock(shm, sid, XICHAN_NOWAIT)))
         return err;
     for (i = 0; i < n; i++) {
         if (xichan__fault_fail(XICHAN_FAULT_FAIL_HEAP)) {
@@ -407,7 +408,7 @@ int xichan__heap_free_many(struct xichan_shm *shm, const uint32_t *offs, size_t 
 {
     int err, bad = 0;
 
-    if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
+    if ((err = xichan__heap_lock(shm, sid, XICHAN__LOCK_BOUNDED)))
         return err;
     for (size_t i = 0; i < n; i++) {
         struct xichan_blk *b = xichan__blk(shm, offs[i]);
@@ -487,7 +488,7 @@ int xichan__heap_reclaim(struct xichan_shm *shm, uint32_t sid, uint64_t *nfreed)
     int err;
 
     *nfreed = 0;
-    if ((err = xichan__heap_lock(shm, 0, xichan_now_ns() + 10 * 1000000000ll)))
+    if ((err = xichan__heap_lock(shm, 0, XICHAN_NOWAIT)))
         return err;
     /* As the repair: a corrupt tiling fails before anything changes (the
      * session's slot then stays CLEANING, its id taken: sessions.c). */
@@ -521,7 +522,7 @@ int xichan__heap_check(struct xichan_shm *shm, struct xichan_heap_report *r)
 
     memset(r, 0, sizeof(*r));
     r->ok = 1;
-    if ((err = xichan__heap_lock(shm, 0, xichan_now_ns() + 5 * 1000000000ll)))
+    if ((err = xichan__heap_lock(shm, 0, XICHAN_NOWAIT)))
         return err;
 #define FAIL(...)                                                                                  \
     do {                                                                                           \

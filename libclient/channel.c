@@ -130,7 +130,12 @@ static int withdraw(xichan_client *cl, struct xichan_obj *o, uint32_t ticket)
     return 1;
 }
 
-/* Waits for ticket to be received.  Called unlocked; returns unlocked. */
+/*
+ * Waits for ticket to be received.  Called unlocked; returns unlocked.
+ * Its lock waits take no interrupt: withdrawing the item needs the lock.
+ * One that gives up (XICHAN_ELOCKED: a stopped holder) leaves the item
+ * queued, to be received -- the one case where a failed send did send.
+ */
 static int await_receipt(xichan_client *cl, const struct xichan_objref *ref, uint32_t ticket,
                          int64_t deadline_ns)
 {
@@ -138,7 +143,7 @@ static int await_receipt(xichan_client *cl, const struct xichan_objref *ref, uin
     int err, timed_out = 0;
 
     for (;;) {
-        if ((err = xichan__obj_lock(cl->shm, ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, ref, cl->sid, deadline_ns, NULL)))
             return err == XICHAN_ENOTFOUND ? XICHAN_ECLOSED : err; /* destroyed: "has closed" */
         if (!xichan__fifo_has(cl->shm, o, ticket)) {
             /* Gone: received, or dropped by a forced close. */
@@ -156,7 +161,7 @@ static int await_receipt(xichan_client *cl, const struct xichan_objref *ref, uin
         if (err == XICHAN_ETIMEDOUT) {
             timed_out = 1;
         } else if (err) {
-            int e2 = xichan__obj_lock(cl->shm, ref, cl->sid);
+            int e2 = xichan__obj_lock_until(cl->shm, ref, cl->sid, XICHAN_NOWAIT, NULL);
             if (e2)
                 return e2 == XICHAN_ENOTFOUND ? XICHAN_ECLOSED : e2;
             if (withdraw(cl, o, ticket))
@@ -182,7 +187,7 @@ static int send_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t
         err = XICHAN_ECORRUPT;
         goto fail;
     }
-    if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
         goto fail;
     if (flags_of(o) & (XICHAN_OF_CLOSED | XICHAN_OF_CLOSING)) {
         xichan__obj_unlock(o);
@@ -328,7 +333,7 @@ int xichan_chan_recv(xichan_client *cl, xichan_chan_id c, xichan_item *item, int
     if ((err = ensure_assoc(cl, &ref, XICHAN_BF_RECV)))
         return err;
     for (;;) {
-        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             return err;
         if (flags_of(o) & XICHAN_OF_CLOSED) {
             xichan__obj_unlock(o);
@@ -385,9 +390,11 @@ int xichan_chan_close(xichan_client *cl, xichan_chan_id c, int flags)
     } else if (o->fifo.count == 0) {
         xichan__chan_mark_closed(cl->shm, o);
     } else if (flags & XICHAN_CLOSE_FORCE) {
-        err = xichan__fifo_drop_all(cl->shm, o, cl->sid);
-        xichan__fault(XICHAN_FAULT_CHAN_CLOSE_DROPPED);
-        xichan__chan_mark_closed(cl->shm, o);
+        /* A heap_lock it could not have dropped nothing: the channel stays open. */
+        if ((err = xichan__fifo_drop_all(cl->shm, o, cl->sid)) != XICHAN_ELOCKED) {
+            xichan__fault(XICHAN_FAULT_CHAN_CLOSE_DROPPED);
+            xichan__chan_mark_closed(cl->shm, o);
+        }
     } else if ((flags & (XICHAN_END_SEND | XICHAN_END_RECV)) == XICHAN_END_SEND) {
         if (f & XICHAN_OF_CLOSING) {
             err = XICHAN_ECLOSED;
@@ -476,7 +483,7 @@ int xichan_chan_info_get(xichan_client *cl, xichan_chan_id c, xichan_chan_info *
     memset(out, 0, sizeof(*out));
     if ((err = chan_ref(cl, c, &ref)))
         return err;
-    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_FOREVER)))
+    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_NOWAIT)))
         return err;
     if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)) == 0) {
         f = flags_of(ref.o);
@@ -501,7 +508,7 @@ int xichan_chan_sessions(xichan_client *cl, xichan_chan_id c, int end, uint32_t 
         return XICHAN_EINVAL;
     if ((err = chan_ref(cl, c, &ref)))
         return err;
-    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_FOREVER)))
+    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_NOWAIT)))
         return err;
     if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)) == 0) {
         if (flags_of(ref.o) & XICHAN_OF_CLOSED)

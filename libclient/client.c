@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,8 @@ static int connect_to(const char *path, int *fd_out)
     if (strlen(path) >= sizeof(sa.sun_path))
         return XICHAN_ENAMETOOLONG;
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    /* Never 0, 1 or 2: a program with a closed stdout would printf into it. */
+    fd = xichan__fd_above_stdio(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return XICHAN_EIO;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
@@ -177,6 +179,41 @@ static int spawn_daemon(const char *ns, const char *dir)
     return 0;
 }
 
+/*
+ * No socket answered.  If the namespace's lock file names a live xichand,
+ * one does run, and its socket was deleted: say so, instead of "no xichand
+ * runs" (a second daemon would only be refused, exit 3).
+ */
+static void explain_no_socket(const char *dir, const char *ns)
+{
+    char path[512], buf[32], comm[32] = "";
+    ssize_t n;
+    long pid;
+    int fd;
+
+    if (xichan__lock_path(path, sizeof(path), dir, ns) ||
+        (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return;
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    if ((pid = strtol(buf, NULL, 10)) <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+        return;
+    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        n = read(fd, comm, sizeof(comm) - 1);
+        comm[n > 0 ? n : 0] = '\0';
+        close(fd);
+    }
+    if (strncmp(comm, "xichand", 7) != 0)
+        return;
+    xichan__set_refusal(XICHAN_ENODAEMON,
+                        "xichand (pid %ld) serves namespace '%s' but its socket %s/%s.sock is "
+                        "gone (deleted?): clients cannot reach it; stop it (kill %ld) and start "
+                        "xichand again, which keeps every item",
+                        pid, ns, dir, ns, pid);
+}
+
 static int connect_or_start(const char *ns, const char *dir, int autostart, int *fd)
 {
     char path[512];
@@ -188,6 +225,8 @@ static int connect_or_start(const char *ns, const char *dir, int autostart, int 
     err = connect_to(path, fd);
     if (err == XICHAN_EACCES)
         xichan__explain_denied(path, dir, ns);
+    if (err == XICHAN_ENODAEMON)
+        explain_no_socket(dir, ns);
     if (err != XICHAN_ENODAEMON || !autostart)
         return err;
     if ((err = xichan__may_autostart(dir, ns)) || (err = spawn_daemon(ns, dir)))
@@ -384,9 +423,12 @@ static void client_end(xichan_client *cl, uint32_t flags)
     if (!cl)
         return;
     if (xichan__client_ok(cl) != 0) {
-        /* A forked child's copy: the session is the parent's. */
+        /* A forked child's copy: the session is the parent's.  Items the
+         * parent held are counted in this copy too: the memory may stay. */
         close(cl->fd);
-        free(cl);
+        if ((atomic_fetch_or_explicit(&cl->refs, XICHAN__CL_CLOSED, memory_order_acq_rel) &
+             ~XICHAN__CL_CLOSED) == 0)
+            free(cl);
         return;
     }
     /*
@@ -400,8 +442,26 @@ static void client_end(xichan_client *cl, uint32_t flags)
     if (say_bye(cl->fd, &bye) != 0 && reattach(cl) == 0)
         (void)say_bye(cl->fd, &bye);
     close(cl->fd);
-    xichan__shm_release(cl->shm);
-    free(cl);
+    cl->fd = -1;
+    /*
+     * Items still out keep the handle and the mapping (not the session: its
+     * blocks went back with it): their release after this is safe and frees
+     * nothing, and the last one unmaps.
+     */
+    if ((atomic_fetch_or_explicit(&cl->refs, XICHAN__CL_CLOSED, memory_order_acq_rel) &
+         ~XICHAN__CL_CLOSED) == 0) {
+        xichan__shm_release(cl->shm);
+        free(cl);
+    }
+}
+
+void xichan__client_unref(xichan_client *cl, uint32_t n)
+{
+    /* acq_rel: the one that frees sees every other use before. */
+    if (atomic_fetch_sub_explicit(&cl->refs, n, memory_order_acq_rel) == (XICHAN__CL_CLOSED | n)) {
+        xichan__shm_release(cl->shm);
+        free(cl);
+    }
 }
 
 void xichan_client_close(xichan_client *cl)

@@ -222,24 +222,29 @@ int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o)
     return 0;
 }
 
-int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid)
+int xichan__fifo_drop_all_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid)
 {
     uint32_t guard = xichan__heap_max_blocks(shm);
     struct xichan_blk *b;
+
+    while (o->fifo.head) {
+        if (!(b = linked(shm, o->fifo.head)) || guard-- == 0)
+            return XICHAN_ECORRUPT;
+        unlink_leased(shm, o, NULL, b, sid, XICHAN_FAULT_POP_UNLINKED);
+        (void)xichan__heap_free_locked(shm, b); /* freed either way */
+    }
+    return 0;
+}
+
+int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid)
+{
     int err;
 
     if (!o->fifo.head)
         return 0;
-    if ((err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)))
-        return err;
-    while (o->fifo.head) {
-        if (!(b = linked(shm, o->fifo.head)) || guard-- == 0) {
-            err = XICHAN_ECORRUPT;
-            break;
-        }
-        unlink_leased(shm, o, NULL, b, sid, XICHAN_FAULT_POP_UNLINKED);
-        (void)xichan__heap_free_locked(shm, b); /* freed either way */
-    }
+    if ((err = xichan__heap_lock(shm, sid, XICHAN_NOWAIT)))
+        return err; /* nothing dropped */
+    err = xichan__fifo_drop_all_locked(shm, o, sid);
     xichan__heap_unlock(shm);
     return err;
 }
@@ -274,9 +279,10 @@ int xichan__fifo_unbind(struct xichan_shm *shm, struct xichan_obj *o, uint32_t e
         }
         switch (it->unboundop) {
         case XICHAN_UNBOUND_REMOVE:
-            unlink_leased(shm, o, prev, b, my_sid, XICHAN_FAULT_REMOVE_UNLINKED);
-            if ((err = xichan__heap_lock(shm, my_sid, XICHAN_FOREVER)))
+            /* The lock first: giving up on it must leave b linked. */
+            if ((err = xichan__heap_lock(shm, my_sid, XICHAN_NOWAIT)))
                 return err;
+            unlink_leased(shm, o, prev, b, my_sid, XICHAN_FAULT_REMOVE_UNLINKED);
             (void)xichan__heap_free_locked(shm, b); /* freed either way */
             xichan__heap_unlock(shm);
             break; /* prev stays: b is gone */

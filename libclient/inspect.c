@@ -4,6 +4,9 @@
  * These take table_lock, then each object's lock briefly (tag-lock-order),
  * so every record is a consistent snapshot of one object; the list as a
  * whole is a snapshot too, since creates and destroys need table_lock.
+ * An object whose lock a stopped process holds is not waited for beyond
+ * the short bound (tag-lock-bound): its record says LOCKED and by whom,
+ * with what table_lock alone guards (id, kind, name, sessions).
  * Nothing here writes shared state, except the repairs the locks may run.
  */
 #include <stdlib.h>
@@ -42,11 +45,22 @@ static int snapshot(struct xichan_shm *shm, uint32_t i, uint32_t sid, xichan_obj
     struct xichan_objref ref = {o, i, xa_load_acquire(&o->gen)};
     int err = xichan__obj_lock(shm, &ref, sid);
 
-    if (err == XICHAN_EBROKEN) {
+    if (err == XICHAN_EBROKEN || err == XICHAN_ELOCKED || err == XICHAN_ECORRUPT) {
+        struct xichan_lock_holder h;
+        /* What table_lock guards is still exact: what was set at creation
+         * (id, kind, name, maxsize, defaults) and the bindings. */
         memset(info, 0, sizeof(*info));
         info->id = o->id;
         info->kind = o->kind;
-        info->state = XICHAN_STATE_BROKEN;
+        info->maxsize = o->maxsize;
+        info->fmt = o->fmt;
+        info->unboundop = o->unboundop;
+        info->nbound = o->refcount;
+        memcpy(info->name, o->name, sizeof(info->name) - 1);
+        info->state = err == XICHAN_ELOCKED ? XICHAN_STATE_LOCKED : XICHAN_STATE_BROKEN;
+        if (err == XICHAN_ELOCKED && xichan__lock_holder(&o->lock, &h) == 0)
+            info->locked_by = (uint32_t)h.pid;
+        info->nsessions = count_sessions(shm, i, ref.gen, NULL, 0);
         return 0;
     }
     if (err)
@@ -72,7 +86,7 @@ int xichan_list(xichan_client *cl, xichan_obj_info *out, size_t cap)
     order = malloc(sizeof(*order) * (shm->nobjects ? shm->nobjects : 1));
     if (!order)
         return XICHAN_ENOMEM;
-    if ((err = xichan__table_lock(shm, cl->sid, XICHAN_FOREVER)))
+    if ((err = xichan__table_lock(shm, cl->sid, XICHAN_NOWAIT)))
         goto out;
     for (uint32_t i = 0; i < shm->nobjects; i++) {
         if (xa_load_acquire(&shm->objects[i].state) != XICHAN_OBJ_LIVE)
@@ -107,7 +121,7 @@ int xichan_info(xichan_client *cl, int kind, uint64_t id, xichan_obj_info *out)
         return XICHAN_EINVAL;
     if ((err = find_any(cl, kind, id, &ref)))
         return err;
-    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_FOREVER)))
+    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_NOWAIT)))
         return err;
     err = snapshot(cl->shm, ref.slot, cl->sid, out);
     if (!err && (out->id != id || out->kind != kind))
@@ -126,7 +140,7 @@ int xichan_obj_sessions(xichan_client *cl, int kind, uint64_t id, uint32_t *sids
         return XICHAN_EINVAL;
     if ((err = find_any(cl, kind, id, &ref)))
         return err;
-    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_FOREVER)))
+    if ((err = xichan__table_lock(cl->shm, cl->sid, XICHAN_NOWAIT)))
         return err;
     n = count_sessions(cl->shm, ref.slot, ref.gen, sids, cap);
     xichan__table_unlock(cl->shm);
@@ -153,7 +167,7 @@ int xichan_stats_get(xichan_client *cl, xichan_stats *out)
     out->max_sessions = shm->nsessions;
     out->daemon_pid = xa_load_relaxed(&shm->hdr->daemon_pid);
     memcpy(out->segment_name, shm->name, sizeof(out->segment_name));
-    if ((err = xichan__heap_lock(shm, cl->sid, XICHAN_FOREVER)))
+    if ((err = xichan__heap_lock(shm, cl->sid, XICHAN_NOWAIT)))
         return err;
     out->heap_used = shm->hdr->heap_used;
     xichan__heap_unlock(shm);

@@ -70,7 +70,7 @@ enum xichan_fault {
     XICHAN_FAULT_FAIL_BINDING,      /* binding entry: table full, XICHAN_ELIMIT */
     XICHAN_FAULT_FAIL_SESSION,      /* session table full, XICHAN_ELIMIT */
     XICHAN_FAULT_FAIL_WAIT,         /* a wait interrupted: XICHAN_EINTR */
-    XICHAN_FAULT_FAIL_LOCK,         /* a lock with a deadline: XICHAN_ETIMEDOUT */
+    XICHAN_FAULT_FAIL_LOCK,         /* a lock with a deadline: XICHAN_ELOCKED */
     XICHAN_FAULT_FAIL_MAX_
 };
 
@@ -120,6 +120,8 @@ struct xichan_shm_geometry {
 uint32_t xichan__layout_hash(void);
 /* "/xichan-<uid>-<namespace>" into buf (>= 64 bytes). */
 int xichan__shm_name(char *buf, size_t cap, const char *ns);
+/* The smallest segment size that holds g's tables and a minimal heap. */
+uint64_t xichan__shm_min_size(const struct xichan_shm_geometry *g);
 /* Creates (O_EXCL, 0600, posix_fallocate) and lays out a fresh segment,
  * holding its flock (shm.c, tag-seg-lock) until xichan__shm_unmap. */
 int xichan__shm_create(const char *name, const struct xichan_shm_geometry *geo,
@@ -143,17 +145,38 @@ void *xichan__shm_at(const struct xichan_shm *shm, uint64_t off, uint64_t len);
 /* ----------------------------------------------------------- lock.c */
 
 typedef int (*xichan_repair_fn)(struct xichan_shm *shm, void *arg);
+struct xichan_waiter;
 
 int xichan__lock_init(struct xichan_lock *l);
 /*
  * Locks l.  If the previous holder died, runs repair(shm, arg) and marks the
  * mutex consistent; if repair fails the lock is marked broken and
- * XICHAN_EBROKEN returned (lock not held).  deadline_ns bounds the wait
- * (XICHAN_FOREVER for clients; the daemon passes a short one).
- * Returns 0 (held), XICHAN_EBROKEN or XICHAN_ETIMEDOUT.
+ * XICHAN_EBROKEN returned (lock not held).  The wait is bounded as
+ * tag-lock-bound (lock.c) says: deadline_ns (XICHAN_NOWAIT for a call
+ * that has no deadline of its own: the short bound), with w's interrupt
+ * callback run between slices (w may be NULL).  Returns 0 (held),
+ * XICHAN_EBROKEN, XICHAN_ELOCKED (a stopped or slow holder; the message
+ * names its pid), XICHAN_ECORRUPT (the mutex word names no thread) or
+ * XICHAN_EINTR.
  */
 int xichan__lock(struct xichan_shm *shm, struct xichan_lock *l, xichan_repair_fn repair, void *arg,
-                 uint32_t sid, int64_t deadline_ns);
+                 uint32_t sid, int64_t deadline_ns, const struct xichan_waiter *w);
+/*
+ * The deadline of a free: bounded like XICHAN_NOWAIT, but never failed by
+ * the fail point, since a free cannot report.  A free that gives up leaves
+ * its block RESERVED or LEASED to the session, whose cleanup frees it.
+ */
+#define XICHAN__LOCK_BOUNDED ((int64_t)1)
+/* Who holds l, as the mutex word and /proc tell (xichanctl, messages). */
+struct xichan_lock_holder {
+    pid_t tid, pid;     /* thread in the word, its process; 0 if free */
+    char state;         /* /proc state letter, '?' if unreadable */
+    int stopped;        /* 1 if that thread is stopped or traced */
+    int stuck;          /* stopped, or asleep (S, D): not running its section */
+};
+/* 0 (h filled in; h->tid 0 if free), or XICHAN_ECORRUPT if the word names
+ * no thread. */
+int xichan__lock_holder(struct xichan_lock *l, struct xichan_lock_holder *h);
 void xichan__unlock(struct xichan_lock *l);
 
 /* ----------------------------------------------------------- wait.c */
@@ -308,8 +331,10 @@ int xichan__fifo_take(struct xichan_shm *shm, struct xichan_obj *o, uint32_t tic
 int xichan__fifo_has(struct xichan_shm *shm, struct xichan_obj *o, uint32_t ticket);
 /* Recomputes tail/count/bytes/next_ticket and re-marks linked blocks QUEUED. */
 int xichan__fifo_repair(struct xichan_shm *shm, struct xichan_obj *o);
-/* Frees every item (takes heap_lock inside). */
+/* Frees every item (takes heap_lock inside; if it cannot, drops nothing). */
 int xichan__fifo_drop_all(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid);
+/* The same with heap_lock held. */
+int xichan__fifo_drop_all_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid);
 /*
  * Settles the items ended_sid put and nobody settled yet: with apply_ops,
  * each gets its unbound op (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE);
@@ -367,8 +392,10 @@ static inline int xichan__obj_check(struct xichan_shm *shm, int kind, uint64_t i
 int xichan__obj_find_name(struct xichan_shm *shm, int kind, const char *name, uint64_t *id);
 /* Locks the object and checks it is still ref's (else ENOTFOUND, unlocked). */
 int xichan__obj_lock(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);
+/* The same, bounded by deadline_ns and interruptible through w (may be NULL);
+ * xichan__obj_lock is this with XICHAN_NOWAIT (the short bound). */
 int xichan__obj_lock_until(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
-                           int64_t deadline_ns);
+                           int64_t deadline_ns, const struct xichan_waiter *w);
 void xichan__obj_unlock(struct xichan_obj *o);
 /* Destroys the object (takes table_lock, then the object's lock). */
 int xichan__obj_destroy(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid);
@@ -491,6 +518,14 @@ struct xichan_client {
     char dir[400];            /* runtime dir, to find a restarted daemon */
     uid_t daemon_uid;         /* a restarted daemon must run as the same uid */
     /*
+     * Items handed out and not yet released, with XICHAN__CL_CLOSED set
+     * once xichan_client_close ran: the session ended, so a release frees
+     * no block (the daemon reclaimed them), and whichever of the close and
+     * the last release comes second frees the handle and unmaps (client.c).
+     * One word, so that exactly one of them sees the other done.
+     */
+    xichan_atomic_u32 refs;
+    /*
      * Channel associations this session has made, as (gen << 32 | slot << 4 |
      * flags) words indexed by slot.  Lock-free: for one (slot, gen) the flags
      * only ever gain bits while the session lives, so any value read is a
@@ -515,6 +550,10 @@ struct xichan_client {
     uint8_t cache_n[XICHAN_CACHE_CLASSES];
     uint32_t cache[XICHAN_CACHE_CLASSES][XICHAN_CACHE_DEPTH];
 };
+
+#define XICHAN__CL_CLOSED 0x80000000u
+/* n items of cl released (client.c): after its close, the last frees it. */
+void xichan__client_unref(xichan_client *cl, uint32_t n);
 
 /* 0, or XICHAN_ESTALE in a forked child. */
 static inline int xichan__client_ok(const xichan_client *cl)
@@ -543,6 +582,18 @@ int xichan__trust_daemon(int fd, const char *dir, int explicit_dir, const char *
 int xichan__trust_segment(const struct xichan_shm *shm, uid_t daemon_uid, const char *ns);
 
 int xichan__runtime_dir(char *buf, size_t cap, const char *override);
+/*
+ * Standard descriptors (misc.c).  The library never hands 0, 1 or 2 to a
+ * socket of its own: fd_above_stdio moves fd (closed) to the lowest number
+ * above 2, CLOEXEC.  Programs (xichand, xichanctl) call stdio_guard first:
+ * each of 0, 1, 2 that is closed is opened on /dev/null, so no file they
+ * open later becomes someone's stdin or stdout.
+ */
+int xichan__fd_above_stdio(int fd);
+/* 1 if name is UTF-8 text with no control character (misc.c): what every
+ * creator of a named object must pass (else XICHAN_EBADNAME). */
+int xichan__name_ok(const char *name);
+void xichan__stdio_guard(void);
 int xichan__ns_name(char *buf, size_t cap, const char *override);
 
 #endif /* XICHAN_INTERNAL_H */

@@ -228,6 +228,7 @@ int xichan__item_deliver(xichan_client *cl, struct xichan_blk *b, xichan_item *o
     out->producer = it->producer;
     out->fmt = it->fmt;
     out->cl_ = cl;
+    xa_add_relaxed(&cl->refs, 1); /* dropped by the release */
     out->blk_ = xichan__blk_off(cl->shm, b);
     if (flags & XICHAN_IF_UNBOUND) {
         out->unbound = 1;
@@ -252,10 +253,17 @@ int xichan__obj_sleep(xichan_client *cl, struct xichan_obj *o, xichan_atomic_u32
 
 void xichan_item_release(xichan_item *item)
 {
+    xichan_client *cl;
+
     if (!item || !item->cl_ || !item->blk_)
         return;
-    /* In a forked child the block is the parent's to free. */
-    if (xichan__client_ok(item->cl_) == 0)
-        xichan__item_discard(item->cl_, (uint32_t)item->blk_);
+    cl = item->cl_;
+    /* In a forked child the block is the parent's to free; after a close,
+     * the daemon's (the session's blocks went back with it). */
+    if (xichan__client_ok(cl) == 0) {
+        if (!(xa_load_relaxed(&cl->refs) & XICHAN__CL_CLOSED))
+            xichan__item_discard(cl, (uint32_t)item->blk_);
+        xichan__client_unref(cl, 1);
+    }
     memset(item, 0, sizeof(*item));
 }

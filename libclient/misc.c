@@ -2,6 +2,8 @@
  * misc.c -- namespace names and the runtime directory (DESIGN.md:
  * XICHAN_NAME, XICHAN_RUNTIME_DIR), shared by clients, xichand and xichanctl.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,4 +65,66 @@ int xichan__sock_path(char *buf, size_t cap, const char *dir, const char *ns)
 int xichan__lock_path(char *buf, size_t cap, const char *dir, const char *ns)
 {
     return fits(snprintf(buf, cap, "%s/%s.lock", dir, ns), cap);
+}
+
+int xichan__fd_above_stdio(int fd)
+{
+    int nfd;
+
+    if (fd < 0 || fd > 2)
+        return fd;
+    nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return nfd;
+}
+
+void xichan__stdio_guard(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            /* open() takes the lowest free number: this one. */
+            int nfd = open("/dev/null", O_RDWR);
+            if (nfd > 2)
+                close(nfd);
+        }
+}
+
+/*
+ * Names are shown to people (xichanctl, Python's list_all) and decoded as
+ * UTF-8 by every Python client: only valid UTF-8 (no overlong forms, no
+ * surrogates, nothing past U+10FFFF), and no C0 or C1 control character
+ * or DEL, which a terminal would act on.
+ */
+int xichan__name_ok(const char *name)
+{
+    const unsigned char *p = (const unsigned char *)name;
+
+    while (*p) {
+        unsigned c = *p, need, cp;
+
+        if (c < 0x20 || c == 0x7F)
+            return 0;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            need = 1, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            need = 2, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            need = 3, cp = c & 0x07;
+        else
+            return 0;
+        for (unsigned i = 1; i <= need; i++) {
+            if ((p[i] & 0xC0) != 0x80) /* also stops at the NUL */
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0x80 && cp <= 0x9F))
+            return 0;
+        p += need + 1;
+    }
+    return 1;
 }

@@ -79,7 +79,7 @@ int xichan__table_repair(struct xichan_shm *shm, void *unused)
 
         if (xa_load_relaxed(&o->state) == XICHAN_OBJ_LIVE &&
             (xa_load_relaxed(&o->flags) & XICHAN_OF_DYING)) {
-            if (xichan__lock(shm, &o->lock, obj_repair, o, 0, XICHAN_FOREVER) == 0) {
+            if (xichan__lock(shm, &o->lock, obj_repair, o, 0, XICHAN__LOCK_BOUNDED, NULL) == 0) {
                 destroy_locked(shm, o, 0);
                 xichan__obj_unlock(o);
             }
@@ -90,7 +90,8 @@ int xichan__table_repair(struct xichan_shm *shm, void *unused)
 
 int xichan__table_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns)
 {
-    return xichan__lock(shm, &shm->hdr->table_lock, xichan__table_repair, NULL, sid, deadline_ns);
+    return xichan__lock(shm, &shm->hdr->table_lock, xichan__table_repair, NULL, sid, deadline_ns,
+                        NULL);
 }
 
 void xichan__table_unlock(struct xichan_shm *shm)
@@ -141,7 +142,7 @@ static void binding_free_if_unused(struct xichan_binding *b)
 /* Takes table_lock and checks ref is still live (else ENOTFOUND, unlocked). */
 static int table_lock_live(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid)
 {
-    int err = xichan__table_lock(shm, sid, XICHAN_FOREVER);
+    int err = xichan__table_lock(shm, sid, XICHAN_NOWAIT);
 
     if (err)
         return err;
@@ -178,7 +179,9 @@ int xichan__obj_create(struct xichan_shm *shm, uint32_t sid, int kind, int64_t m
         return XICHAN_EINVAL;
     if (name && (!name[0] || strlen(name) >= XICHAN_NAME_MAX))
         return name[0] ? XICHAN_ENAMETOOLONG : XICHAN_EINVAL;
-    if ((err = xichan__table_lock(shm, sid, XICHAN_FOREVER)))
+    if (name && !xichan__name_ok(name))
+        return XICHAN_EBADNAME;
+    if ((err = xichan__table_lock(shm, sid, XICHAN_NOWAIT)))
         return err;
     if (name) {
         uint64_t other;
@@ -284,14 +287,14 @@ int xichan__obj_find_name(struct xichan_shm *shm, int kind, const char *name, ui
 
 int xichan__obj_lock(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid)
 {
-    return xichan__obj_lock_until(shm, ref, sid, XICHAN_FOREVER);
+    return xichan__obj_lock_until(shm, ref, sid, XICHAN_NOWAIT, NULL);
 }
 
 int xichan__obj_lock_until(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
-                           int64_t deadline_ns)
+                           int64_t deadline_ns, const struct xichan_waiter *w)
 {
     struct xichan_obj *o = ref->o;
-    int err = xichan__lock(shm, &o->lock, obj_repair, o, sid, deadline_ns);
+    int err = xichan__lock(shm, &o->lock, obj_repair, o, sid, deadline_ns, w);
 
     if (err)
         return err;
@@ -313,8 +316,15 @@ void xichan__obj_unlock(struct xichan_obj *o)
 static int destroy_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t sid)
 {
     uint32_t slot = slot_of(shm, o), gen = xa_load_relaxed(&o->gen);
-    int err;
+    struct xichan_blk *blk = xichan__obj_has_fifo(o) ? NULL : xichan__blk(shm, o->fifo.head);
+    int err = 0, heap;
 
+    if (blk && xichan__blk_state(xa_load_relaxed(&blk->state)) != XICHAN_BLK_OWNED)
+        blk = NULL;
+    /* heap_lock before any change: a destroy that cannot have it changes nothing. */
+    heap = blk || (xichan__obj_has_fifo(o) && o->fifo.head);
+    if (heap && (err = xichan__heap_lock(shm, sid, XICHAN_NOWAIT)))
+        return err;
     xa_or_release(&o->flags, XICHAN_OF_DYING);
     for (uint32_t j = 0; j < shm->nbindings; j++) {
         struct xichan_binding *b = &shm->bindings[j];
@@ -324,17 +334,15 @@ static int destroy_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t
     o->refcount = 0;
     o->inflight = 0;
     if (xichan__obj_has_fifo(o)) {
-        err = xichan__fifo_drop_all(shm, o, sid);
+        if (heap)
+            err = xichan__fifo_drop_all_locked(shm, o, sid);
     } else {
-        struct xichan_blk *blk = xichan__blk(shm, o->fifo.head);
-        err = 0;
-        if (blk && xichan__blk_state(xa_load_relaxed(&blk->state)) == XICHAN_BLK_OWNED &&
-            (err = xichan__heap_lock(shm, sid, XICHAN_FOREVER)) == 0) {
+        if (blk)
             xichan__heap_free_locked(shm, blk);
-            xichan__heap_unlock(shm);
-        }
         o->fifo.head = 0;
     }
+    if (heap)
+        xichan__heap_unlock(shm);
     xichan__fault(XICHAN_FAULT_DESTROY_DRAINED);
     xa_store_release(&o->gen, gen + 1);
     xa_store_relaxed(&o->flags, 0);
@@ -350,7 +358,7 @@ int xichan__obj_destroy(struct xichan_shm *shm, const struct xichan_objref *ref,
 {
     int err;
 
-    if ((err = xichan__table_lock(shm, sid, XICHAN_FOREVER)))
+    if ((err = xichan__table_lock(shm, sid, XICHAN_NOWAIT)))
         return err;
     if ((err = xichan__obj_lock(shm, ref, sid)) == 0) {
         err = destroy_locked(shm, ref->o, sid);

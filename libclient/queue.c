@@ -79,7 +79,7 @@ static int put_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t 
 
     xichan__fault(XICHAN_FAULT_PUT_RESERVED);
     for (;;) {
-        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             break;
         if (!is_full(o)) {
             if ((err = xichan__item_publish(cl, o, off))) {
@@ -148,7 +148,7 @@ int xichan_queue_get(xichan_client *cl, xichan_queue_id q, xichan_item *item, in
         return err;
     o = ref.o;
     for (;;) {
-        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             return err;
         err = xichan__fifo_pop(cl->shm, o, cl->sid, &b);
         if (err == 0) {
@@ -222,7 +222,7 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
                 memcpy(xichan__item_data(b), items[done + i].data, lens[i]);
         }
         while (pushed < k) {
-            if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+            if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
                 break;
             while (pushed < k && !is_full(o) && !(err = xichan__item_publish(cl, o, offs[pushed])))
                 pushed++;
@@ -274,7 +274,7 @@ int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *ite
         return err;
     o = ref.o;
     for (;;) {
-        if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        if ((err = xichan__obj_lock_until(cl->shm, &ref, cl->sid, deadline_ns, &cl->waiter)))
             return err;
         while (k < max && o->fifo.head) {
             struct xichan_blk *h = xichan__blk(cl->shm, o->fifo.head);
@@ -324,8 +324,12 @@ void xichan_items_release(xichan_item *items, size_t n)
     for (size_t i = 0; i <= n; i++) {
         /* Flush a chunk when it is full, at the end, or when the client changes. */
         if (k && (i == n || k == BATCH_CHUNK || (items[i].cl_ && items[i].cl_ != cl))) {
-            if (xichan__client_ok(cl) == 0)
-                (void)xichan__heap_free_many(cl->shm, offs, k, cl->sid);
+            /* As xichan_item_release, k at a time. */
+            if (xichan__client_ok(cl) == 0) {
+                if (!(xa_load_relaxed(&cl->refs) & XICHAN__CL_CLOSED))
+                    (void)xichan__heap_free_many(cl->shm, offs, k, cl->sid);
+                xichan__client_unref(cl, (uint32_t)k);
+            }
             k = 0;
         }
         if (i == n)

@@ -80,6 +80,12 @@
  *      step 3 could free it;
  *   4. the slot's state store FREE commits the end.
  *
+ * No step waits for a lock beyond the short bound (tag-lock-bound): a
+ * stopped process holding one makes the cleanup return XICHAN_ELOCKED,
+ * after step 1 went over every other object, with the slot still
+ * CLEANING; the daemon runs the others' cleanups and retries this one
+ * later (server.c).  Steps 2 and 3 wait for a complete step 1.
+ *
  * CRASH ARGUMENT.  Each step is idempotent (flags are set, not toggled;
  * bindings already dropped are not found again; reclaimed blocks are FREE),
  * and the slot stays CLEANING until step 4.  A daemon that dies during a
@@ -95,8 +101,6 @@
 #include <time.h>
 
 #include "internal.h"
-
-#define CLEANUP_LOCK_NS (10 * 1000000000ll)
 
 /* 1 if a session that has not finished ending holds id. */
 static int sid_in_use(const struct xichan_shm *shm, uint32_t id)
@@ -184,7 +188,7 @@ static int settle_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint3
 
     if (xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE || !xichan__obj_has_fifo(o))
         return 0;
-    if ((err = xichan__obj_lock_until(shm, &ref, my_sid, xichan_now_ns() + CLEANUP_LOCK_NS)))
+    if ((err = xichan__obj_lock_until(shm, &ref, my_sid, XICHAN_NOWAIT, NULL)))
         return err == XICHAN_ENOTFOUND ? 0 : err;
     err = xichan__fifo_unbind(shm, o, sid, my_sid, apply_ops);
     xichan__obj_unlock(o);
@@ -213,13 +217,16 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
      * cleaner dies half-way, step 3 of the rerun frees them.
      */
     /* Step 0: its wait-set registrations and wait sets (waitset.c). */
-    (void)xichan__waitset_drop_session(shm, sid);
+    if ((e = xichan__waitset_drop_session(shm, sid)) && e != XICHAN_EBROKEN && !err)
+        err = e;
     /* A broken object is beyond help; the rest still gets cleaned. */
     for (uint32_t i = 0; i < shm->nobjects; i++)
         if ((e = settle_object(shm, i, sid, sid, unbind)) && e != XICHAN_EBROKEN && !err)
             err = e;
     xichan__fault(XICHAN_FAULT_CLEANUP_OBJECTS);
-    if ((e = xichan__table_lock(shm, sid, xichan_now_ns() + CLEANUP_LOCK_NS)) == 0) {
+    if (err == XICHAN_ELOCKED)
+        return err; /* retry later: steps 2 and 3 come after a complete step 1 */
+    if ((e = xichan__table_lock(shm, sid, XICHAN_NOWAIT)) == 0) {
         e = xichan__bindings_drop_session(shm, sid, sid, unbind);
         xichan__table_unlock(shm);
     }

@@ -129,6 +129,16 @@ static int layout(const struct xichan_shm_geometry *g, uint64_t *sess, uint64_t 
     return 0;
 }
 
+uint64_t xichan__shm_min_size(const struct xichan_shm_geometry *g)
+{
+    struct xichan_shm_geometry big = *g;
+    uint64_t sess, objs, binds, heap, heap_size;
+
+    big.size = UINT64_MAX;
+    (void)layout(&big, &sess, &objs, &binds, &heap, &heap_size);
+    return heap + 64 * 1024;
+}
+
 static void set_pointers(struct xichan_shm *shm, const struct xichan_shm_geometry *g, uint64_t sess,
                          uint64_t objs, uint64_t binds, uint64_t heap, uint64_t heap_size)
 {

@@ -59,6 +59,9 @@
  *           cleanup (xichan__waitset_drop_session) frees it.
  *   remove  unlink under the lock and bump obj->wver, then store sid 0.
  *           Die between: an unlinked entry still owned, freed as above.
+ *           A lock a stopped process holds past the deadline: the entry
+ *           stays linked and owned (never free while linked), and the
+ *           remove or the cleanup fails, to be tried again.
  *   death   a process killed while registered leaves linked entries: until
  *           its session's cleanup unlinks them, notifiers of those objects
  *           set bits in a set nobody reads (and a FUTEX_WAKE if its sleeper
@@ -167,7 +170,7 @@ void xichan__waitset_signal(struct xichan_shm *shm, struct xichan_obj *o, unsign
             return;
     /* Removals keep racing us: walk under the lock, with a bound. */
     struct xichan_objref ref = {o, (uint32_t)(o - shm->objects), xa_load_acquire(&o->gen)};
-    if (xichan__obj_lock_until(shm, &ref, 0, xichan_now_ns() + 1000000000ll) == 0) {
+    if (xichan__obj_lock_until(shm, &ref, 0, xichan_now_ns() + 1000000000ll, NULL) == 0) {
         (void)walk(shm, o, what);
         xichan__obj_unlock(o);
     }
@@ -193,35 +196,48 @@ static void unlink_reg(struct xichan_shm *shm, struct xichan_obj *o, uint32_t r)
     }
 }
 
-/* Unlinks (if linked) and frees registration index i, if sid still owns it
+/*
+ * Unlinks (if linked) and frees registration index i, if sid still owns it
  * (the daemon may have freed it for a session that ended, and another
- * session claimed it since). */
-static void drop_reg(struct xichan_shm *shm, uint32_t i, uint32_t sid)
+ * session claimed it since).  An entry still linked is never freed: if the
+ * object's lock cannot be had by the deadline (a stopped holder), the entry
+ * stays sid's and the error is returned, for a later try or the daemon's
+ * cleanup to finish.  Destroyed (ENOTFOUND): destroy cleared the chain.
+ * Broken: nobody changes the object again, so nobody walks its chain.
+ */
+static int drop_reg(struct xichan_shm *shm, uint32_t i, uint32_t sid)
 {
     struct xichan_wreg *g = &shm->wregs[i];
     struct xichan_objref ref;
+    int err = 0;
 
     if (xa_load_acquire(&g->sid) != sid)
-        return;
+        return 0;
     if (g->obj < shm->nobjects) {
         ref.o = &shm->objects[g->obj];
         ref.slot = g->obj;
         ref.gen = g->ogen;
-        if (xichan__obj_lock_until(shm, &ref, sid, xichan_now_ns() + 10000000000ll) == 0) {
+        err = xichan__obj_lock_until(shm, &ref, sid, xichan_now_ns() + 10000000000ll, NULL);
+        if (err == 0) {
             unlink_reg(shm, ref.o, i + 1);
             xichan__obj_unlock(ref.o);
+        } else if (err != XICHAN_ENOTFOUND && err != XICHAN_EBROKEN) {
+            return err;
         }
-        /* ENOTFOUND: destroyed, and destroy cleared the chain. */
     }
     g->obj = UINT32_MAX;
     xa_store_release(&g->sid, 0); /* commit: free */
+    return err == XICHAN_EBROKEN ? err : 0;
 }
 
 int xichan__waitset_drop_session(struct xichan_shm *shm, uint32_t sid)
 {
+    int err = 0, e;
+
     for (uint32_t i = 0; i < shm->nwregs; i++)
-        if (xa_load_acquire(&shm->wregs[i].sid) == sid)
-            drop_reg(shm, i, sid);
+        if (xa_load_acquire(&shm->wregs[i].sid) == sid &&
+            (e = drop_reg(shm, i, sid)) && e != XICHAN_EBROKEN && !err)
+            err = e;
     for (uint32_t i = 0; i < shm->nwsets; i++) {
         struct xichan_wset *w = &shm->wsets[i];
         if (xa_load_acquire(&w->owner) == sid) {
@@ -229,7 +245,7 @@ int xichan__waitset_drop_session(struct xichan_shm *shm, uint32_t sid)
             xa_store_release(&w->owner, 0); /* commit: free */
         }
     }
-    return 0;
+    return err;
 }
 
 /* Claims a free registration by CAS, scanning from a rotating start. */
@@ -261,10 +277,18 @@ static unsigned check(xichan_waitset *ws, struct member *mb)
     struct xichan_obj *o;
     unsigned ev = 0;
     uint32_t f;
+    int err;
 
-    if (xichan__obj_check(cl->shm, mb->kind, mb->id, mb->oslot, mb->ogen, &ref) ||
-        xichan__obj_lock(cl->shm, &ref, cl->sid))
+    if (xichan__obj_check(cl->shm, mb->kind, mb->id, mb->oslot, mb->ogen, &ref))
         return XICHAN_EV_CLOSED;
+    /*
+     * A holder stopped with the lock (XICHAN_ELOCKED after the short
+     * bound): not ready.  It signals when it goes on and changes the
+     * object, and a repair after its death signals everyone.  Gone or
+     * broken: CLOSED, so the caller's call reports why.
+     */
+    if ((err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err == XICHAN_ELOCKED ? 0 : XICHAN_EV_CLOSED;
     o = ref.o;
     f = xa_load_relaxed(&o->flags);
     if (mb->kind == XICHAN_KIND_QUEUE) {
@@ -545,7 +569,11 @@ int xichan_waitset_remove(xichan_waitset *ws, int member)
         pthread_mutex_unlock(&ws->mu);
         return XICHAN_ENOTFOUND;
     }
-    drop_reg(ws->cl->shm, ws->m[member].reg, ws->cl->sid);
+    err = drop_reg(ws->cl->shm, ws->m[member].reg, ws->cl->sid);
+    if (err && err != XICHAN_EBROKEN) {
+        pthread_mutex_unlock(&ws->mu);
+        return err; /* still a member: try again */
+    }
     ws->m[member].used = 0; /* left on the recheck list; collect() drops it */
     ws->nused--;
     pthread_mutex_unlock(&ws->mu);
@@ -641,8 +669,8 @@ void xichan_waitset_destroy(xichan_waitset *ws)
     if (!stale) {
         shm = ws->cl->shm;
         for (uint32_t i = 0; i < XICHAN_WSET_MEMBERS; i++)
-            if (ws->m[i].used)
-                drop_reg(shm, ws->m[i].reg, ws->cl->sid);
+            if (ws->m[i].used) /* one left linked stays the session's: see drop_reg */
+                (void)drop_reg(shm, ws->m[i].reg, ws->cl->sid);
         if (xa_load_acquire(&ws->w->owner) == ws->cl->sid &&
             xa_load_relaxed(&ws->w->gen) == ws->gen) {
             xa_add_release(&ws->w->gen, 1);

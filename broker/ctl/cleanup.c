@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -65,6 +66,8 @@ struct scan {
     char prefix[80];       /* "xichan-<uid>-": segment names in /dev/shm */
     char dir[400];         /* the runtime dir */
     int have_dir;
+    int dir_errno;         /* why it could not be read (ENOENT: it does not exist) */
+    int dir_fd;            /* the dir as checked: its files are opened and removed through it */
 };
 
 /* ------------------------------------------------------------ finding */
@@ -109,10 +112,29 @@ static void scan_dir(struct scan *s)
 {
     struct dirent *e;
     struct ns *ns;
-    DIR *d = opendir(s->dir);
+    struct stat st;
+    DIR *d;
+    int fd;
 
-    if (!d)
+    /*
+     * One descriptor, never through a symlink, and only a dir of ours: the
+     * lock files are tested and the stale files removed through it, so a
+     * swap of the path cannot aim the removal elsewhere.
+     */
+    s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (s->dir_fd < 0 || fstat(s->dir_fd, &st) < 0 || st.st_uid != geteuid()) {
+        s->dir_errno = s->dir_fd < 0 ? errno : EPERM;
+        if (s->dir_fd >= 0)
+            close(s->dir_fd);
+        s->dir_fd = -1;
         return;
+    }
+    if ((fd = dup(s->dir_fd)) < 0 || !(d = fdopendir(fd))) {
+        s->dir_errno = errno;
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
     s->have_dir = 1;
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
@@ -188,6 +210,7 @@ static int by_name(const void *a, const void *b)
 struct report {
     struct ctl *c;
     int rows, stale, removed, failed;
+    int dir_fd;
 };
 
 static void row(struct report *r, const char *ns, const char *what, const char *path,
@@ -214,12 +237,16 @@ static void row(struct report *r, const char *ns, const char *what, const char *
 static void stale(struct report *r, const char *ns, const char *what, const char *path,
                   const char *why, int is_seg)
 {
+    const char *base = strrchr(path, '/');
     int removed = 0;
 
     r->stale++;
     if (r->c->a.yes) {
-        /* Segments go through shm_unlink, as the daemon removes them. */
-        if ((is_seg ? shm_unlink(path + 8) : unlink(path)) == 0 || errno == ENOENT) {
+        /* Segments go through shm_unlink, as the daemon removes them; the
+         * dir's files through the descriptor scan_dir checked. */
+        if ((is_seg ? shm_unlink(path + 8) : unlinkat(r->dir_fd, base ? base + 1 : path, 0)) ==
+                0 ||
+            errno == ENOENT) {
             removed = 1;
             r->removed++;
         } else {
@@ -262,7 +289,7 @@ static void segment(struct report *r, const struct scan *s, const struct ns *ns,
 {
     struct ctl_census cs;
     struct xichan_shm *shm;
-    char shm_name[80], why[320];
+    char shm_name[160], why[320]; /* "/" + prefix + name always fit */
     int err;
 
     snprintf(shm_name, sizeof(shm_name), "/%s%s", s->prefix, ns->name);
@@ -302,7 +329,9 @@ static void one_namespace(struct report *r, struct scan *s, const struct ns *ns)
         xichan__lock_path(lock, sizeof(lock), s->dir, ns->name))
         return;
     if (ns->lock) {
-        fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        char lname[sizeof(ns->name) + 8];
+        snprintf(lname, sizeof(lname), "%s.lock", ns->name);
+        fd = openat(s->dir_fd, lname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
             snprintf(why, sizeof(why), "cannot open the lock file to test it: %s", strerror(errno));
             row(r, ns->name, "lock", lock, "unknown", why, 0);
@@ -338,8 +367,8 @@ static void one_namespace(struct report *r, struct scan *s, const struct ns *ns)
 int ctl_cmd_cleanup(struct ctl *c)
 {
     const char *glob = c->a.npos ? c->a.pos[0] : NULL;
-    struct report r = {c, 0, 0, 0, 0};
-    struct scan s = {0};
+    struct report r = {c, 0, 0, 0, 0, -1};
+    struct scan s = {.dir_fd = -1};
     size_t k = 0;
     int err;
 
@@ -365,15 +394,21 @@ int ctl_cmd_cleanup(struct ctl *c)
         printf("{\"runtime_dir\":");
         ctl_json_str(stdout, s.dir);
         printf(",\"runtime_dir_exists\":%s,\"removing\":%s,\"entries\":[",
-               s.have_dir ? "true" : "false", c->a.yes ? "true" : "false");
+               s.have_dir || s.dir_errno != ENOENT ? "true" : "false",
+               c->a.yes ? "true" : "false");
     }
+    r.dir_fd = s.dir_fd;
     for (size_t i = 0; i < s.n; i++)
         one_namespace(&r, &s, &s.v[i]);
     if (c->json) {
         printf("],\"stale\":%d,\"removed\":%d,\"failed\":%d}\n", r.stale, r.removed, r.failed);
     } else {
-        if (!s.have_dir)
+        if (!s.have_dir && s.dir_errno == ENOENT)
             printf("(runtime dir %s does not exist: only segments were checked)\n", s.dir);
+        else if (!s.have_dir)
+            printf("(runtime dir %s cannot be read by this user (%s): only segments were "
+                   "checked; its owner can clean it up)\n",
+                   s.dir, strerror(s.dir_errno));
         if (!r.stale)
             printf("nothing stale%s (runtime dir %s)\n", r.rows ? " to remove" : "", s.dir);
         else if (c->a.yes)
@@ -382,5 +417,7 @@ int ctl_cmd_cleanup(struct ctl *c)
             printf("%d stale files; `xichanctl cleanup --yes` removes them\n", r.stale);
     }
     free(s.v);
+    if (s.dir_fd >= 0)
+        close(s.dir_fd);
     return r.failed ? CTL_EFAIL : CTL_OK;
 }

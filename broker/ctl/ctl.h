@@ -100,6 +100,13 @@ const char *ctl_describe(const struct ctl_ref *r, char *buf, size_t cap);
 
 /* s[0..len) as a JSON string; invalid UTF-8 becomes U+FFFD. */
 void ctl_json_strn(FILE *f, const char *s, size_t len);
+/*
+ * s made safe to print on a terminal, into buf: valid UTF-8 text stays as
+ * it is; control characters (C0, DEL, C1), backslashes and bytes that are
+ * not UTF-8 become \xNN (\u0080..\u009f for C1).  Everything xichanctl
+ * prints as text from the segment (names, session kinds) goes through it.
+ */
+const char *ctl_esc(const char *s, char *buf, size_t cap);
 void ctl_json_str(FILE *f, const char *s);
 /* CLOCK_REALTIME ns as "2026-11-22T20:01:02Z" (utc) or local "2026-11-22 21:01:02". */
 const char *ctl_time_str(uint64_t ns, int utc, char *buf, size_t cap);

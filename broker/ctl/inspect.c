@@ -3,7 +3,9 @@
  * views of a namespace.
  *
  * Objects are read through the library's locked snapshots (xichan_list,
- * xichan_info), so each row is consistent.  Two views read the segment
+ * xichan_info), so each row is consistent; one whose lock a stopped
+ * process holds is shown as "locked" with that pid, after the short bound
+ * (xichan.h, XICHAN_LOCK_GRACE_MS), never waited for.  Two views read the segment
  * directly, through internal.h:
  *   - stats reads the daemon's start time from the header (daemon_pid is
  *     stored with release after daemon_start_ns, so an acquire load of the
@@ -52,6 +54,8 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
            (unsigned long long)o->bytes, o->nbound, ctl_op_name(o->unboundop));
     print_sessions(c, o);
     printf("]");
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf(",\"locked_by\":%u", o->locked_by);
     if (o->kind == XICHAN_KIND_CHANNEL && o->state != XICHAN_STATE_CLOSED &&
         xichan_chan_info_get(c->cl, (xichan_chan_id){o->id}, &ci) == 0)
         printf(",\"send_sessions\":%u,\"recv_sessions\":%u,\"send_released\":%u,"
@@ -62,16 +66,19 @@ static void print_json_obj(struct ctl *c, const xichan_obj_info *o)
 
 static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
 {
-    char maxsize[24];
+    char maxsize[24], name[4 * 64 + 8];
 
     if (o->kind == XICHAN_KIND_QUEUE && o->maxsize > 0)
         snprintf(maxsize, sizeof(maxsize), "%lld", (long long)o->maxsize);
     else
         snprintf(maxsize, sizeof(maxsize), "-");
     printf("%-8s %6llu  %-*s %-8s %8llu %8s %10llu %6u  ", ctl_kind_name(o->kind),
-           (unsigned long long)o->id, namew, o->name[0] ? o->name : "-", ctl_state_name(o->state),
+           (unsigned long long)o->id, namew, o->name[0] ? ctl_esc(o->name, name, sizeof(name)) : "-",
+           ctl_state_name(o->state),
            (unsigned long long)o->count, maxsize, (unsigned long long)o->bytes, o->nbound);
     print_sessions(c, o);
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf("  (locked by pid %u: counts unknown)", o->locked_by);
     printf("\n");
 }
 
@@ -79,10 +86,11 @@ static void print_row(struct ctl *c, const xichan_obj_info *o, int namew)
  * long name never pushes the rest of its row out of line. */
 static int name_width(const xichan_obj_info *v, int m)
 {
+    char name[4 * 64 + 8];
     int w = 16;
 
     for (int i = 0; i < m; i++) {
-        int len = (int)strnlen(v[i].name, sizeof(v[i].name));
+        int len = (int)strlen(ctl_esc(v[i].name, name, sizeof(name)));
         if (len > w)
             w = len;
     }
@@ -145,10 +153,15 @@ int ctl_cmd_list(struct ctl *c)
 static void show_one(struct ctl *c, const xichan_obj_info *o)
 {
     xichan_chan_info ci;
+    char name[4 * 64 + 8];
 
     printf("%s %llu\n", ctl_kind_name(o->kind), (unsigned long long)o->id);
-    printf("  name:          %s\n", o->name[0] ? o->name : "-");
-    printf("  state:         %s\n", ctl_state_name(o->state));
+    printf("  name:          %s\n", o->name[0] ? ctl_esc(o->name, name, sizeof(name)) : "-");
+    if (o->state == XICHAN_STATE_LOCKED)
+        printf("  state:         locked by pid %u, which is stopped or slow (counts unknown)\n",
+               o->locked_by);
+    else
+        printf("  state:         %s\n", ctl_state_name(o->state));
     printf("  items:         %llu (%llu bytes)\n", (unsigned long long)o->count,
            (unsigned long long)o->bytes);
     if (o->kind == XICHAN_KIND_QUEUE)
@@ -316,7 +329,7 @@ static void count_objects(struct ctl *c, struct sess_row *rows, uint32_t n)
 {
     struct xichan_shm *shm = c->cl->shm;
 
-    if (xichan__table_lock(shm, c->cl->sid, xichan_now_ns() + 2000000000ll)) {
+    if (xichan__table_lock(shm, c->cl->sid, XICHAN_NOWAIT)) { /* never wait on a stuck holder */
         for (uint32_t i = 0; i < n; i++)
             rows[i].objects = -1;
         return;
@@ -353,11 +366,16 @@ int ctl_cmd_sessions(struct ctl *c)
         const struct xichan_session *s = &rows[i].s;
         const char *state = xa_load_relaxed(&s->state) == XICHAN_SESS_LIVE ? "live" : "ending";
         int self = s->sid == c->cl->sid;
+        char kind[sizeof(s->kind) + 1], kesc[4 * sizeof(s->kind) + 8];
+
+        /* From the segment: bounded (a scribbled one may lack its NUL), escaped. */
+        memcpy(kind, s->kind, sizeof(s->kind));
+        kind[sizeof(s->kind)] = '\0';
 
         if (c->json) {
             printf("%s{\"sid\":%u,\"pid\":%u,\"uid\":%u,\"kind\":", i ? "," : "", s->sid, s->pid,
                    s->uid);
-            ctl_json_str(stdout, s->kind);
+            ctl_json_str(stdout, kind);
             printf(",\"state\":\"%s\",\"started\":\"%s\",\"objects\":", state,
                    ctl_time_str(s->start_ns, 1, t, sizeof(t)));
             if (rows[i].objects >= 0)
@@ -371,7 +389,8 @@ int ctl_cmd_sessions(struct ctl *c)
             snprintf(objs, sizeof(objs), "%d", rows[i].objects);
         else
             snprintf(objs, sizeof(objs), "?");
-        printf("%8u %8u  %-8s %-9s %-19s %7s%s\n", s->sid, s->pid, s->kind, state,
+        printf("%8u %8u  %-8s %-9s %-19s %7s%s\n", s->sid, s->pid,
+               ctl_esc(kind, kesc, sizeof(kesc)), state,
                ctl_time_str(s->start_ns, 0, t, sizeof(t)), objs, self ? "  (this xichanctl)" : "");
     }
     if (c->json)

@@ -117,6 +117,8 @@ const char *ctl_state_name(int st)
         return "closing";
     case XICHAN_STATE_CLOSED:
         return "closed";
+    case XICHAN_STATE_LOCKED:
+        return "locked";
     default:
         return "broken";
     }
@@ -147,9 +149,11 @@ int ctl_parse_op(const char *s)
 
 const char *ctl_describe(const struct ctl_ref *r, char *buf, size_t cap)
 {
+    char name[4 * 64 + 8];
+
     if (r->info.name[0])
         snprintf(buf, cap, "%s %llu '%s'", ctl_kind_name(r->kind), (unsigned long long)r->id,
-                 r->info.name);
+                 ctl_esc(r->info.name, name, sizeof(name)));
     else
         snprintf(buf, cap, "%s %llu", ctl_kind_name(r->kind), (unsigned long long)r->id);
     return buf;
@@ -334,6 +338,34 @@ void ctl_json_strn(FILE *f, const char *s, size_t len)
         i++;
     }
     fputc('"', f);
+}
+
+const char *ctl_esc(const char *s, char *buf, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), o = 0;
+
+    for (size_t i = 0; i < len && o + 7 < cap;) {
+        unsigned char ch = p[i];
+        int n = utf8_len(p + i, len - i);
+
+        if (ch >= 0x20 && ch < 0x7F && ch != '\\') {
+            buf[o++] = (char)ch;
+            i++;
+        } else if (n == 2 && ch == 0xC2 && p[i + 1] < 0xA0) { /* C1 control */
+            o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", p[i + 1]);
+            i += 2;
+        } else if (n > 1 && !(n == 3 && ch == 0xED && p[i + 1] >= 0xA0)) {
+            memcpy(buf + o, p + i, (size_t)n);
+            o += (size_t)n;
+            i += (size_t)n;
+        } else {
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", ch);
+            i++;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 void ctl_json_str(FILE *f, const char *s)

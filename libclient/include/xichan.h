@@ -17,7 +17,8 @@
  *     deadline in the past) tries once.  xichan_deadline(seconds) builds one.
  *   - A blocking call holds no lock while it sleeps.  It returns
  *     XICHAN_EINTR when the interrupt callback (xichan_client_set_interrupt)
- *     asks it to stop.
+ *     asks it to stop.  No call waits unboundedly for a lock another
+ *     process holds (XICHAN_LOCK_GRACE_MS below): XICHAN_ELOCKED.
  *
  * Ownership of item memory is spelt out at each call: put copies the caller's
  * bytes into the segment before it returns (the caller keeps its buffer on
@@ -78,7 +79,9 @@ extern "C" {
     XX(EBROKEN, -1012, "object is broken: a crashed process left it unrepairable") \
     XX(ESTALE, -1013, "handle belongs to the parent of a fork(); open a new client") \
     XX(EBUSY, -1014, "another xichand already serves this namespace")          \
-    XX(EDAEMONLOST, -1016, "connection to xichand lost")
+    XX(EDAEMONLOST, -1016, "connection to xichand lost")                      \
+    XX(ELOCKED, -1017, "object locked by a stopped or slow process")          \
+    XX(EBADNAME, -1018, "object name must be UTF-8 text without control characters")
 
 typedef enum {
 #define XICHAN_ERR_ENUM_(name, value, msg) XICHAN_##name = value,
@@ -94,7 +97,9 @@ typedef enum {
  * runs and this uid may not start one there), the message for that code
  * says who and why, e.g. "the daemon of namespace 'ns' refused uid 1001: not
  * the owner (uid 1000) and not in group 'team' (gid 2000)", until the
- * thread's next xichan_client_open().
+ * thread's next xichan_client_open().  Likewise XICHAN_ELOCKED and a
+ * corrupt lock's XICHAN_ECORRUPT name the process or thread concerned,
+ * until the thread's next such failure or client open.
  */
 XICHAN_EXTERN const char *xichan_strerror(int err);
 /* The symbolic name ("XICHAN_ENOSPC"), or "XICHAN_E?" for unknown codes. */
@@ -104,6 +109,23 @@ XICHAN_EXTERN const char *xichan_err_name(int err);
 
 #define XICHAN_FOREVER INT64_MAX
 #define XICHAN_NOWAIT ((int64_t)0)
+
+/*
+ * Waiting for another process's lock.  Every call takes the lock of the
+ * object (or of the segment's table or heap) for a few microseconds.  If
+ * another process holds it and is stopped (SIGSTOP, Ctrl-Z, a debugger),
+ * a call waits no longer than its deadline, or, when that is nearer (a
+ * nowait call, or a call with no deadline such as xichan_queue_count),
+ * XICHAN_LOCK_GRACE_MS (a holder asleep with the lock held counts as
+ * stopped: it waits itself); a holder that is running gets up to
+ * XICHAN_LOCK_SLOW_MS.  Then the call fails with XICHAN_ELOCKED, and
+ * xichan_strerror(XICHAN_ELOCKED) names the holder's pid in that thread.
+ * XICHAN_FOREVER waits as long as the holder stays stopped (the interrupt
+ * callback still ends it).  A lock whose word names no thread at all
+ * (a scribbled segment) fails the call with XICHAN_ECORRUPT.
+ */
+#define XICHAN_LOCK_GRACE_MS 20
+#define XICHAN_LOCK_SLOW_MS 250
 
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 XICHAN_EXTERN int64_t xichan_now_ns(void);
@@ -551,7 +573,8 @@ enum {
     XICHAN_STATE_OPEN = 0,
     XICHAN_STATE_CLOSING = 1, /* channels: send side closed, items drain */
     XICHAN_STATE_CLOSED = 2,
-    XICHAN_STATE_BROKEN = 3
+    XICHAN_STATE_BROKEN = 3,
+    XICHAN_STATE_LOCKED = 4   /* its lock is held by a stopped or slow process (locked_by) */
 };
 
 typedef struct xichan_obj_info {
@@ -566,6 +589,7 @@ typedef struct xichan_obj_info {
     int fmt;
     int unboundop;
     char name[64];     /* "" if unnamed */
+    uint32_t locked_by; /* XICHAN_STATE_LOCKED: the holder's pid (count, bytes: 0, unknown) */
 } xichan_obj_info;
 
 /*

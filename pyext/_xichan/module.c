@@ -22,9 +22,11 @@
  *     the object's lock, whose holders never need the GIL and keep it for a
  *     few loads and stores (a dead holder is recovered by the robust lock
  *     at once), and it never sleeps, so nothing needs interrupting.  The
- *     price: a lock holder stopped mid-section (SIGSTOP, a debugger) now
- *     stalls this interpreter's other threads too, not only the caller --
- *     neither could be interrupted before either (a mutex wait is not).
+ *     price: a lock holder stopped mid-section (SIGSTOP, a debugger)
+ *     stalls this interpreter's other threads too, for the short bound of
+ *     a nowait lock wait (XICHAN_LOCK_GRACE_MS, xichan.h); a try that gets
+ *     XICHAN_ELOCKED then goes on to the blocking call, which waits for
+ *     the lock until the caller's timeout with the GIL released.
  *   - Blocking calls release the GIL.  The client's interrupt callback
  *     (xp_interrupt) runs every 50 ms and when a signal arrives: it takes the
  *     thread state parked by xp_block_begin (a thread-local, because one
@@ -262,6 +264,7 @@ PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id)
         return PyErr_NoMemory();
     case XICHAN_EINVAL:
     case XICHAN_ENAMETOOLONG:
+    case XICHAN_EBADNAME:
         PyErr_SetString(PyExc_ValueError, xichan_strerror(err));
         return NULL;
     case XICHAN_E2BIG:
@@ -269,6 +272,15 @@ PyObject *raise_from_err(xp_state *st, int err, int kind, uint64_t id)
         return NULL;
     case XICHAN_ENOSPC:
         set_exc(exc_or(st->SegmentFullError, PyExc_MemoryError), err, "%s", xichan_strerror(err));
+        return NULL;
+    case XICHAN_ELOCKED:
+        /* The message names the holder's pid (xichan_strerror, this thread). */
+        if (kind == XP_QUEUE || kind == XP_CHAN)
+            set_exc(exc_or(st->ObjectLockedError, PyExc_TimeoutError), err, "%s %llu: %s",
+                    kind == XP_QUEUE ? "queue" : "channel", n, xichan_strerror(err));
+        else
+            set_exc(exc_or(st->ObjectLockedError, PyExc_TimeoutError), err, "%s",
+                    xichan_strerror(err));
         return NULL;
     case XICHAN_EACCES:
     case XICHAN_EPERM:
@@ -450,7 +462,7 @@ static const struct { const char *name; size_t off; } reg_fields[] = {
     REG(QueueItemDestroyed), REG(ChannelError), REG(ChannelNotFoundError),
     REG(ChannelClosedError), REG(ChannelEmptyError), REG(ChannelNotEmptyError),
     REG(ChannelItemDestroyed), REG(NotShareableError), REG(XichanError), REG(SegmentFullError),
-    REG(AccessDeniedError),
+    REG(AccessDeniedError), REG(ObjectLockedError),
     REG(QueueType), REG(SendChannelType), REG(RecvChannelType), REG(ChannelIDType),
     REG(make_channel_id),
 };
@@ -565,6 +577,7 @@ static int mod_exec(PyObject *m)
     ADDINT("STATE_CLOSING", XICHAN_STATE_CLOSING);
     ADDINT("STATE_CLOSED", XICHAN_STATE_CLOSED);
     ADDINT("STATE_BROKEN", XICHAN_STATE_BROKEN);
+    ADDINT("STATE_LOCKED", XICHAN_STATE_LOCKED);
     ADDINT("UNBOUND_REMOVE", XICHAN_UNBOUND_REMOVE);
     ADDINT("UNBOUND_ERROR", XICHAN_UNBOUND_ERROR);
     ADDINT("UNBOUND_REPLACE", XICHAN_UNBOUND_REPLACE);

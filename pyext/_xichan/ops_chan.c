@@ -352,7 +352,7 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     XP_SWEEP(st);
     err = xichan_chan_recv(cl, c, &item, XICHAN_NOWAIT);
-    if (err == XICHAN_EEMPTY && deadline != XICHAN_NOWAIT) {
+    if ((err == XICHAN_EEMPTY || err == XICHAN_ELOCKED) && deadline != XICHAN_NOWAIT) {
         xp_block_begin(&b);
         err = xichan_chan_recv(cl, c, &item, deadline);
         xp_block_end(&b);

@@ -8,6 +8,8 @@
  */
 #include "xichan_py.h"
 
+#include <string.h>
+
 static PyObject *mod_session_id(PyObject *m, PyObject *unused)
 {
     xp_state *st = xp_state_of(m);
@@ -58,10 +60,19 @@ static PyObject *mod_strerror(PyObject *m, PyObject *arg)
 
 static PyObject *info_tuple(const xichan_obj_info *i)
 {
-    return Py_BuildValue("(KiiLKKIIiis)", (unsigned long long)i->id, i->kind, i->state,
+    /*
+     * Names are checked when created, but a segment may hold one written by
+     * something else: never fail a listing over it, show it escaped.
+     */
+    PyObject *name = PyUnicode_DecodeUTF8(i->name, (Py_ssize_t)strnlen(i->name, sizeof(i->name)),
+                                          "backslashreplace");
+
+    if (!name)
+        return NULL;
+    return Py_BuildValue("(KiiLKKIIiiN)", (unsigned long long)i->id, i->kind, i->state,
                          (long long)i->maxsize, (unsigned long long)i->count,
                          (unsigned long long)i->bytes, i->nbound, i->nsessions, i->fmt,
-                         i->unboundop, i->name);
+                         i->unboundop, name);
 }
 
 /* list_objects(kind=0) -> [(id, kind, state, maxsize, count, bytes, nbound,

@@ -199,7 +199,8 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     } else {
         err = len <= XP_HELD_MAX ? xichan_queue_put(cl, q, (int)fmt, data, len, op, XICHAN_NOWAIT)
                                  : XICHAN_EFULL;
-        if (err == XICHAN_EFULL && (deadline != XICHAN_NOWAIT || len > XP_HELD_MAX)) {
+        if ((err == XICHAN_EFULL || err == XICHAN_ELOCKED) &&
+            (deadline != XICHAN_NOWAIT || len > XP_HELD_MAX)) {
             xp_block_begin(&b);
             err = xichan_queue_put(cl, q, (int)fmt, data, len, op, deadline);
             xp_block_end(&b);
@@ -230,7 +231,7 @@ static PyObject *q_get(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     XP_SWEEP(st);
     err = xichan_queue_get(cl, q, &item, XICHAN_NOWAIT);
-    if (err == XICHAN_EEMPTY && deadline != XICHAN_NOWAIT) {
+    if ((err == XICHAN_EEMPTY || err == XICHAN_ELOCKED) && deadline != XICHAN_NOWAIT) {
         xp_block_begin(&b);
         err = xichan_queue_get(cl, q, &item, deadline);
         xp_block_end(&b);
@@ -381,7 +382,7 @@ static PyObject *q_put_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
         else
             err = r;
     }
-    if (done < n && (err == 0 || err == XICHAN_EFULL) &&
+    if (done < n && (err == 0 || err == XICHAN_EFULL || err == XICHAN_ELOCKED) &&
         (deadline != XICHAN_NOWAIT || total > XP_HELD_MAX)) {
         int r;
 
@@ -474,7 +475,7 @@ static PyObject *q_get_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
 
         r = xichan_queue_get_many(cl, q, items, want, XICHAN_NOWAIT);
         /* Only the first call waits: after it, what is there is taken. */
-        if (r == XICHAN_EEMPTY && got == 0 && deadline != XICHAN_NOWAIT) {
+        if ((r == XICHAN_EEMPTY || r == XICHAN_ELOCKED) && got == 0 && deadline != XICHAN_NOWAIT) {
             xp_block_begin(&b);
             r = xichan_queue_get_many(cl, q, items, want, deadline);
             xp_block_end(&b);
@@ -526,7 +527,10 @@ static PyObject *q_list(PyObject *m, PyObject *unused)
     for (Py_ssize_t i = 0; res && i < PyList_GET_SIZE(all); i++) {
         PyObject *t = PyList_GET_ITEM(all, i), *r;
 
-        if (PyLong_AsLong(PyTuple_GET_ITEM(t, 2)) != XICHAN_STATE_OPEN)
+        long state = PyLong_AsLong(PyTuple_GET_ITEM(t, 2));
+
+        /* A queue whose lock a stopped process holds is still open. */
+        if (state != XICHAN_STATE_OPEN && state != XICHAN_STATE_LOCKED)
             continue;
         r = PyTuple_Pack(5, PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 8),
                          PyTuple_GET_ITEM(t, 9), PyTuple_GET_ITEM(t, 3),

@@ -52,6 +52,7 @@ typedef struct xp_state {
     PyObject *ChannelError, *ChannelNotFoundError, *ChannelClosedError, *ChannelEmptyError,
         *ChannelNotEmptyError, *ChannelItemDestroyed;
     PyObject *NotShareableError, *XichanError, *SegmentFullError, *AccessDeniedError;
+    PyObject *ObjectLockedError;
     PyObject *QueueType, *SendChannelType, *RecvChannelType, *ChannelIDType;
     PyObject *make_channel_id; /* channels._channel_id(id, end) -> ChannelID */
 

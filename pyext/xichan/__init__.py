@@ -21,7 +21,9 @@ Package-level names:
 - ``XichanError`` for failures of the system itself (no daemon, segment
   corrupt, tables full), with ``SegmentFullError`` when the segment has no
   room for an item and ``AccessDeniedError`` when the namespace's daemon
-  refuses this user (or this client refuses a daemon it cannot trust).
+  refuses this user (or this client refuses a daemon it cannot trust), and
+  ``ObjectLockedError`` (also a TimeoutError) when a stopped process holds
+  the object's lock past the call's timeout.
 """
 
 import os as _os
@@ -31,7 +33,7 @@ from . import _xichan
 __all__ = [
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
     'NotShareableError', 'is_shareable', 'SharedBuffer',
-    'XichanError', 'SegmentFullError', 'AccessDeniedError',
+    'XichanError', 'SegmentFullError', 'AccessDeniedError', 'ObjectLockedError',
     'select', 'WaitSet', 'READABLE', 'WRITABLE', 'CLOSED',
 ]
 
@@ -58,6 +60,14 @@ class AccessDeniedError(XichanError, PermissionError):
     segment another user owns.  The message names namespace, uid and group."""
 
 
+class ObjectLockedError(XichanError, TimeoutError):
+    """XICHAN_ELOCKED: another process holds the object's lock and is stopped
+    (SIGSTOP, Ctrl-Z, a debugger) or slow.  The call waited until its
+    timeout, or 20 ms for a non-blocking call (250 ms while the holder
+    runs), and changed nothing; the message names the holder's pid.  A
+    blocking ``send`` that gets it has left its item queued."""
+
+
 class NotShareableError(TypeError, ValueError):
     """The object does not support cross-interpreter (cross-process) data."""
 
@@ -69,6 +79,7 @@ _xichan._register(
     XichanError=XichanError,
     SegmentFullError=SegmentFullError,
     AccessDeniedError=AccessDeniedError,
+    ObjectLockedError=ObjectLockedError,
 )
 
 _SHAREABLE_TYPES = (type(None), bool, int, float, str, bytes, tuple, memoryview)

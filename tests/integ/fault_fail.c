@@ -14,7 +14,7 @@
  *
  *   - it succeeded, and the model takes the step; or
  *   - it returned exactly the error P injects (ENOSPC, ELIMIT, EINTR,
- *     ETIMEDOUT), and the model stays as it was -- a batch is all or
+ *     ELOCKED), and the model stays as it was -- a batch is all or
  *     nothing, a withdrawn send leaves the channel as it was;
  *
  * then, disarmed: no lock is broken, no block is left reserved or leased,
@@ -52,7 +52,7 @@ static int injected(int point)
     case XICHAN_FAULT_FAIL_WAIT:
         return XICHAN_EINTR;
     case XICHAN_FAULT_FAIL_LOCK:
-        return XICHAN_ETIMEDOUT;
+        return XICHAN_ELOCKED;
     }
     return 0;
 }

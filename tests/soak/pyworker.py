@@ -162,6 +162,9 @@ def producer(led, xichan, target):
             else:
                 target.send_nowait(payload)
             led.arr[k] = ST_COMMITTED
+        except xichan.ObjectLockedError:
+            # Nothing changed -- but a rendezvous send may have left its item queued.
+            led.arr[k] = ST_INFLIGHT if (kind != 'queue' and t == 4 and seq & 1) else ST_FAILED
         except (queues.QueueFull, TimeoutError, xichan.SegmentFullError):
             led.arr[k] = ST_FAILED
         except Exception as e:  # noqa: BLE001 -- any other failure is a worker error
@@ -192,7 +195,7 @@ def consumer(led, xichan, target):
         led.i32(led.slot + a['in_get'], 1)
         try:
             item = target.get(timeout=0.2)
-        except queues.QueueEmpty:
+        except (queues.QueueEmpty, xichan.ObjectLockedError):
             led.i32(led.slot + a['in_get'], 0)
             continue
         except Exception as e:  # noqa: BLE001

@@ -4,6 +4,7 @@
  * then a drain and an exact account of every item.
  *
  *   soak [--seconds S] [--kills N] [--interval-ms MS] [--daemon-every N]
+ *        [--stops N [--stop-ms MS]]
  *        [--producers P] [--consumers C] [--rate ITEMS_PER_S] [--size BYTES]
  *        [--python PY [--py-producers N] [--py-consumers N] [--py-worker FILE]]
  *        [--seed N] [--json FILE] [-v]
@@ -77,6 +78,18 @@
  * that does not get back to one session, no object and an empty heap
  * within 30 s at the end.
  *
+ * Stops (--stops N): the first N ticks SIGSTOP a random worker instead of
+ * killing it, for a random 1..MS ms (--stop-ms, default 100), then SIGCONT
+ * it: a worker stopped inside a critical section holds its lock all that
+ * time.  Every call of a C worker measures how long after its deadline it
+ * returned (a nowait call's deadline is its start); calls during which the
+ * worker itself was stopped are left out (slot.stopgen is odd while it is,
+ * and changes at every stop).  Reported: max_overrun_ms and the calls over
+ * 50 ms (lock waits are bounded: xichan.h, XICHAN_LOCK_GRACE_MS), with the
+ * same exact account of every item.  A call that meets a stopped holder
+ * fails with XICHAN_ELOCKED and changed nothing -- except a rendezvous send,
+ * whose item may stay queued: it stays "in flight" in the ledger.
+ *
  * The end: producers stop and wait; consumers drain until every object is
  * empty; consumers exit, then producers close (their items are all
  * received, so none turns into a marker); this process drains what is left,
@@ -121,6 +134,7 @@ struct slot {
     _Atomic int64_t heartbeat;  /* CLOCK_MONOTONIC ns */
     _Atomic int in_get;         /* items a consumer asked for and has not recorded */
     _Atomic int stopped;        /* producer: stopped, waiting for release */
+    _Atomic uint32_t stopgen;   /* --stops: odd while SIGSTOPped, bumped at each stop and cont */
     /* A Python worker's own counters (it cannot do the shared atomic adds). */
     uint64_t py_received, py_corrupt, py_errors;
 };
@@ -138,6 +152,13 @@ struct ledger {
     /* counters */
     _Atomic uint64_t unbound_errors, corrupt, worker_errors, received, markers;
     struct slot slots[SLOTS_MAX];
+    /* --stops: the longest a C worker's call ran past its deadline, calls over 50 ms */
+    _Atomic int64_t max_overrun_ns;
+    _Atomic uint64_t overruns_50ms, timed_calls, locked_errors;
+    _Atomic uint64_t overrun_hist[6];   /* <1, <10, <20, <50, <250, >=250 ms */
+    _Atomic uint64_t over_50ms_elocked; /* of overruns_50ms, calls that failed with ELOCKED */
+    _Atomic int64_t max_overrun_elocked_ns; /* the longest of the calls that failed with ELOCKED */
+    _Atomic int64_t max_overrun_stopped_ns; /* ... of those whose holder was seen stopped */
     struct increc inc[INC_MAX];
     _Atomic uint32_t sid2inc[SID_MAP];
 };
@@ -151,13 +172,17 @@ static const char *const target_name[NTARGETS] = {"q0", "q1", "q2", "c0", "c1"};
 
 static struct {
     double seconds;
-    long kills;
+    long kills, stops;
+    int stop_ms;
     int interval_ms, daemon_every, producers, consumers, rate, verbose;
     const char *size, *json;
     unsigned seed;
     const char *python, *py_worker; /* --python: the interpreter for Python slots */
     int py_producers, py_consumers;
-} opt = {20, 0, 100, 20, 10, 5, 1000, 0, "64M", NULL, 0, NULL, "tests/soak/pyworker.py", 3, 1};
+} opt = {.seconds = 20, .kills = 0, .stops = 0, .stop_ms = 100, .interval_ms = 100,
+       .daemon_every = 20, .producers = 10, .consumers = 5, .rate = 1000, .verbose = 0,
+       .size = "64M", .json = NULL, .seed = 0, .python = NULL,
+       .py_worker = "tests/soak/pyworker.py", .py_producers = 3, .py_consumers = 1};
 
 static int ledger_fd = -1, arrays_fd = -1; /* memfds behind L and st, for Python workers */
 
@@ -299,10 +324,52 @@ static int check(const uint8_t *data, size_t len, uint32_t *inc, uint32_t *seq)
 /* -------------------------------------------------------------- workers */
 
 static struct slot *me;
+static xichan_client *me_cl; /* the worker's client, for diagnostics */
 
 static void beat(void)
 {
     atomic_store(&me->heartbeat, now_ns());
+}
+
+/* --stops: a call starts (the worker's stop generation, to leave out
+ * calls it was itself stopped in) ... */
+static uint32_t call_begin(int64_t *start)
+{
+    *start = now_ns();
+    return atomic_load(&me->stopgen);
+}
+
+/* ... and ends: how far past max(deadline, start) it returned. */
+static void call_end(int64_t start, int64_t deadline, uint32_t gen, int err)
+{
+    int64_t over = now_ns() - (deadline > start ? deadline : start), m;
+
+    if (err == XICHAN_ELOCKED)
+        atomic_fetch_add(&L->locked_errors, 1);
+    if ((gen & 1) || atomic_load(&me->stopgen) != gen)
+        return; /* this worker was stopped meanwhile: its own time, not a wait */
+    atomic_fetch_add(&L->timed_calls, 1);
+    atomic_fetch_add(&L->overrun_hist[over < 1000000ll ? 0 : over < 10000000ll ? 1
+                                      : over < 20000000ll ? 2 : over < 50000000ll ? 3
+                                      : over < 250000000ll ? 4 : 5], 1);
+    if (over > 50 * 1000000ll) {
+        atomic_fetch_add(&L->overruns_50ms, 1);
+        if (err == XICHAN_ELOCKED && atomic_fetch_add(&L->over_50ms_elocked, 1) < 3)
+            fprintf(stderr, "soak: a call %.1f ms past its deadline: %s (xichand: pid %u)\n",
+                    over / 1e6, xichan_strerror(err), /* who held the lock, and how */
+                    xa_load_relaxed(&me_cl->shm->hdr->daemon_pid));
+    }
+    m = atomic_load(&L->max_overrun_ns);
+    while (over > m && !atomic_compare_exchange_weak(&L->max_overrun_ns, &m, over))
+        ;
+    m = atomic_load(&L->max_overrun_elocked_ns);
+    while (err == XICHAN_ELOCKED && over > m &&
+           !atomic_compare_exchange_weak(&L->max_overrun_elocked_ns, &m, over))
+        ;
+    m = atomic_load(&L->max_overrun_stopped_ns);
+    while (err == XICHAN_ELOCKED && strstr(xichan_strerror(err), "is stopped") && over > m &&
+           !atomic_compare_exchange_weak(&L->max_overrun_stopped_ns, &m, over))
+        ;
 }
 
 static void fatal(const char *what, int err)
@@ -370,7 +437,7 @@ static void record(xichan_client *cl, xichan_item *it)
 
 static int tolerated_put_error(int err, int chan)
 {
-    return err == XICHAN_EFULL || err == XICHAN_ENOSPC ||
+    return err == XICHAN_EFULL || err == XICHAN_ENOSPC || err == XICHAN_ELOCKED ||
            (chan && (err == XICHAN_ETIMEDOUT));
 }
 
@@ -399,8 +466,12 @@ static void producer(xichan_client *cl)
                 st[idx(inc, seq + (uint32_t)i)] = ST_INFLIGHT;
             }
             L->inc[inc].nseq = seq + (uint32_t)k;
-            n = xichan_queue_put_many(cl, (xichan_queue_id){L->ids[t]}, v, (size_t)k, 0,
-                                      xichan_deadline(1.0));
+            {
+                int64_t t0, dl = xichan_deadline(1.0);
+                uint32_t g = call_begin(&t0);
+                n = xichan_queue_put_many(cl, (xichan_queue_id){L->ids[t]}, v, (size_t)k, 0, dl);
+                call_end(t0, dl, g, n);
+            }
             if (n < 0 && !tolerated_put_error(n, 0))
                 fatal("xichan_queue_put_many", n);
             for (int i = 0; i < k; i++)
@@ -408,24 +479,33 @@ static void producer(xichan_client *cl)
             seq += (uint32_t)k;
         } else {
             size_t len = pick_len();
+            int rendezvous = is_chan(t) && t == 4 && (seq & 1);
+            int64_t t0, dl;
+            uint32_t g;
             fill(buf, len, inc, seq);
             st[idx(inc, seq)] = ST_INFLIGHT;
             L->inc[inc].nseq = seq + 1;
+            dl = !is_chan(t) ? xichan_deadline(1.0) : rendezvous ? xichan_deadline(0.5) : 0;
+            g = call_begin(&t0);
             if (!is_chan(t)) {
                 err = xichan_queue_put(cl, (xichan_queue_id){L->ids[t]}, XICHAN_FMT_RAW, buf, len,
-                                       0, xichan_deadline(1.0));
-            } else if (t == 4 && (seq & 1)) {
+                                       0, dl);
+            } else if (rendezvous) {
                 err = xichan_chan_send(cl, (xichan_chan_id){L->ids[t]}, XICHAN_FMT_RAW, buf, len,
-                                       0, xichan_deadline(0.5));
+                                       0, dl);
             } else {
                 err = xichan_chan_send_nowait(cl, (xichan_chan_id){L->ids[t]}, XICHAN_FMT_RAW, buf,
                                               len, 0);
                 if (err > 0)
                     err = 0;
             }
+            call_end(t0, dl, g, err);
             if (err && !tolerated_put_error(err, is_chan(t)))
                 fatal(is_chan(t) ? "send" : "xichan_queue_put", err);
-            st[idx(inc, seq)] = err ? ST_FAILED : ST_COMMITTED;
+            /* A rendezvous send that could not relock may have left its item queued. */
+            st[idx(inc, seq)] = !err ? ST_COMMITTED
+                                : rendezvous && err == XICHAN_ELOCKED ? ST_INFLIGHT
+                                                                      : ST_FAILED;
             seq++;
         }
         next += gap;
@@ -457,24 +537,25 @@ static void consumer(xichan_client *cl)
     xichan_item items[BATCH];
 
     while (!atomic_load(&L->stop_consumers)) {
+        int64_t t0, dl = xichan_deadline(0.2);
+        uint32_t g;
         int n, err;
 
         beat();
+        g = call_begin(&t0);
         if (t == 0 && rnd() % 2 == 0) {
             atomic_store(&me->in_get, BATCH);
-            n = xichan_queue_get_many(cl, (xichan_queue_id){L->ids[t]}, items, BATCH,
-                                      xichan_deadline(0.2));
+            n = xichan_queue_get_many(cl, (xichan_queue_id){L->ids[t]}, items, BATCH, dl);
         } else {
             atomic_store(&me->in_get, 1);
-            err = is_chan(t) ? xichan_chan_recv(cl, (xichan_chan_id){L->ids[t]}, &items[0],
-                                                xichan_deadline(0.2))
-                             : xichan_queue_get(cl, (xichan_queue_id){L->ids[t]}, &items[0],
-                                                xichan_deadline(0.2));
+            err = is_chan(t) ? xichan_chan_recv(cl, (xichan_chan_id){L->ids[t]}, &items[0], dl)
+                             : xichan_queue_get(cl, (xichan_queue_id){L->ids[t]}, &items[0], dl);
             n = err ? err : 1;
         }
+        call_end(t0, dl, g, n < 0 ? n : 0);
         if (n == XICHAN_EUNBOUND) {
             atomic_fetch_add(&L->unbound_errors, 1);
-        } else if (n < 0 && n != XICHAN_EEMPTY) {
+        } else if (n < 0 && n != XICHAN_EEMPTY && n != XICHAN_ELOCKED) {
             fatal("get/recv", n);
         }
         for (int i = 0; i < n; i++)
@@ -533,6 +614,7 @@ static void worker_main(struct slot *s)
     if (s->python)
         exec_python(s);
     cl = open_client();
+    me_cl = cl;
     sid = xichan_client_session(cl);
     L->inc[s->inc].sid = sid;
     if (sid < SID_MAP)
@@ -788,6 +870,29 @@ static void kill_one(void)
     }
 }
 
+/* --stops: SIGSTOP a random worker for 1..stop_ms ms, then SIGCONT it. */
+static long stops_done;
+static void stop_one(void)
+{
+    int n = nslots();
+
+    for (int tries = 0; tries < 4 * n; tries++) {
+        struct slot *s = &L->slots[rnd() % (uint64_t)n];
+        int64_t ms = 1 + (int64_t)(rnd() % (uint64_t)opt.stop_ms);
+        if (!s->pid)
+            continue;
+        say("stop #%ld: %s %d for %lld ms\n", stops_done + 1,
+            s->role == ROLE_PRODUCER ? "producer" : "consumer", (int)s->pid, (long long)ms);
+        atomic_fetch_add(&s->stopgen, 1); /* odd: stopped */
+        kill(s->pid, SIGSTOP);
+        sleep_ns(ms * 1000000);
+        kill(s->pid, SIGCONT);
+        atomic_fetch_add(&s->stopgen, 1);
+        stops_done++;
+        return;
+    }
+}
+
 /* Drains every object into the ledger with this process's client. */
 static int drain_all(void)
 {
@@ -918,6 +1023,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: soak [--seconds S] [--kills N] [--interval-ms MS] [--daemon-every N]\n"
+            "            [--stops N [--stop-ms MS]]\n"
             "            [--producers P] [--consumers C] [--rate N] [--size BYTES] [--seed N]\n"
             "            [--python PY [--py-producers N] [--py-consumers N] [--py-worker FILE]]\n"
             "            [--json FILE] [-v]\n");
@@ -932,6 +1038,7 @@ static void parse(int argc, char **argv)
         {"rate", 1, 0, 'r'},      {"size", 1, 0, 'z'},      {"seed", 1, 0, 'S'},
         {"json", 1, 0, 'j'},      {"verbose", 0, 0, 'v'},   {"python", 1, 0, 'P'},
         {"py-producers", 1, 0, 'X'}, {"py-consumers", 1, 0, 'Y'}, {"py-worker", 1, 0, 'W'},
+        {"stops", 1, 0, 'T'},     {"stop-ms", 1, 0, 'M'},
         {0, 0, 0, 0},
     };
     int c;
@@ -949,6 +1056,8 @@ static void parse(int argc, char **argv)
         case 'z': opt.size = optarg; break;
         case 'S': opt.seed = (unsigned)strtoul(optarg, NULL, 0); break;
         case 'j': opt.json = optarg; break;
+        case 'T': opt.stops = atol(optarg); break;
+        case 'M': opt.stop_ms = atoi(optarg); break;
         case 'v': opt.verbose = 1; break;
         case 'P': opt.python = optarg; break;
         case 'X': opt.py_producers = atoi(optarg); break;
@@ -958,7 +1067,7 @@ static void parse(int argc, char **argv)
         }
     }
     if (optind < argc || opt.producers < NTARGETS || opt.consumers < NTARGETS ||
-        opt.interval_ms < 1 || opt.seconds <= 0 || opt.py_producers < 0 || opt.py_consumers < 0 ||
+        opt.interval_ms < 1 || opt.seconds <= 0 || opt.stops < 0 || opt.stop_ms < 1 || opt.py_producers < 0 || opt.py_consumers < 0 ||
         opt.py_producers > opt.producers)
         usage();
     if (!opt.python)
@@ -1044,13 +1153,18 @@ int main(int argc, char **argv)
     t0 = now_ns();
     t_end = t0 + (int64_t)(opt.seconds * 1e9);
     tend(); /* spawns everyone */
-    while (now_ns() < t_end && (!opt.kills || cnt.kills < opt.kills) && !running_out) {
+    while (now_ns() < t_end && (!opt.kills || cnt.kills < opt.kills) && !running_out &&
+           (!opt.stops || stops_done < opt.stops)) {
         int64_t wait = (int64_t)opt.interval_ms * 1000000 / 2 +
                        (int64_t)(rnd() % (uint64_t)(opt.interval_ms * 1000000ll + 1));
         int64_t until = now_ns() + wait;
         while (now_ns() < until) {
             tend();
             sleep_ns(until - now_ns() < 5000000 ? until - now_ns() : 5000000);
+        }
+        if (stops_done < opt.stops) {
+            stop_one();
+            continue;
         }
         kill_one();
         if (cnt.kills % 1000 == 0)
@@ -1150,6 +1264,21 @@ int main(int argc, char **argv)
 
     printf("soak: kills=%ld items=%llu lost=%llu duplicated=%llu hangs=%ld\n", cnt.kills,
            (unsigned long long)items, (unsigned long long)lost, (unsigned long long)dup, cnt.hangs);
+    if (opt.stops)
+        printf("soak-stops: stops=%ld timed_calls=%llu max_overrun_ms=%.1f over_50ms=%llu "
+               "(elocked %llu) elocked=%llu max_elocked_overrun_ms=%.1f max_stopped_holder_overrun_ms=%.1f "
+               "overrun_ms[<1,<10,<20,<50,<250,>=250]=%llu,%llu,%llu,"
+               "%llu,%llu,%llu\n",
+               stops_done, (unsigned long long)atomic_load(&L->timed_calls),
+               atomic_load(&L->max_overrun_ns) / 1e6,
+               (unsigned long long)atomic_load(&L->overruns_50ms),
+               (unsigned long long)atomic_load(&L->over_50ms_elocked),
+               (unsigned long long)atomic_load(&L->locked_errors),
+               atomic_load(&L->max_overrun_elocked_ns) / 1e6,
+               atomic_load(&L->max_overrun_stopped_ns) / 1e6,
+               (unsigned long long)L->overrun_hist[0], (unsigned long long)L->overrun_hist[1],
+               (unsigned long long)L->overrun_hist[2], (unsigned long long)L->overrun_hist[3],
+               (unsigned long long)L->overrun_hist[4], (unsigned long long)L->overrun_hist[5]);
     for (int pass = 0; pass < 2; pass++) {
         FILE *f = pass ? (opt.json ? (jf = fopen(opt.json, "w")) : NULL) : stdout;
         if (!f)
