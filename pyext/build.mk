@@ -4,6 +4,9 @@
 #   make                          also builds pyext/xichan/_xichan$(EXT_SUFFIX) for PYTHON
 #   make pyext PYTHON=.../python3.12   another Python's extension, side by side
 #   make pycheck                  builds for and tests on every Python >= 3.11 found
+#   make pytypes                  mypy --strict of the package (its stubs and
+#                                 hints) and of tests/python/typing_usage.py,
+#                                 then stubtest: the stubs against the modules
 #
 # PYTHON defaults to the newest of python3.13/3.12/3.11 (scripts/pythons
 # looks on PATH and in pyenv, skipping pyenv shims that do not run).  The
@@ -35,15 +38,15 @@ PYEXT_WARN   := $(filter-out -Wmissing-prototypes -Wstrict-prototypes,$(WARN)) \
 PYEXT_CFLAGS := -std=c11 $(OPT) $(PYEXT_WARN) -fPIC -fvisibility=hidden -pthread -MMD -MP \
                 -D_GNU_SOURCE -Ilibclient/include -Ilibclient -I$(PY_INCLUDE) $(CFLAGS)
 
-.PHONY: pyext pycheck pyext-clean
+.PHONY: pyext pycheck pytypes pyext-clean
 
 all: pyext
-check: pycheck
+check: pycheck pytypes
 
 ifneq ($(strip $(SANITIZE)),)
 # A sanitizer build cannot be loaded by a normal Python, and the in-tree
 # module belongs to the normal build: leave it alone.
-pyext pycheck:
+pyext pycheck pytypes:
 	@echo "  SKIP    $@ (sanitizer build)"
 else
 pyext: $(PYEXT_SO)
@@ -75,6 +78,18 @@ pycheck: $(LIBA) $(BUILD)/bin/xichand
 		echo "==> Python tests on $$py"; \
 		BUILD=$(BUILD) PYTHONPATH=pyext tests/python/run.sh $$py; \
 	done
+
+# mypy runs on PYTHON (the newest: scripts/install-deps installs mypy there),
+# checking for the oldest Python the package supports.
+# stubtest imports the package, so it needs the extension built for PYTHON.
+pytypes: $(PYEXT_SO)
+	@$(PYTHON) -I -c 'import mypy' 2>/dev/null || \
+		{ echo "pytypes: mypy is not installed for $(PYTHON) (run scripts/install-deps)" >&2; exit 1; }
+	$(call msg,MYPY,pyext/xichan)
+	$(Q)$(PYTHON) -m mypy --strict --python-version 3.11 --cache-dir=$(BUILD)/mypy \
+		pyext/xichan tests/python/typing_usage.py
+	$(call msg,STUBTEST,xichan)
+	$(Q)cd pyext && $(PYTHON) -m mypy.stubtest xichan
 endif
 
 pyext-clean:

@@ -305,7 +305,7 @@ XICHAN_EXTERN int xichan_queue_defaults(xichan_client *cl, xichan_queue_id q, in
 
 /*
  * Channels follow CPython's _interpchannels with sessions in place of
- * interpreters (SEMANTICS.md).  Two kinds of reference exist:
+ * interpreters (xichan(7)).  Two kinds of reference exist:
  *   - bindings keep a channel alive (xichan_chan_bind/unbind), as for queues;
  *   - each session's association with the send and recv ends, made by its
  *     first send or recv attempt and given up by xichan_chan_release().  Once

@@ -1,7 +1,7 @@
 /*
  * codec.c -- shareable Python values <-> msgpack items (XICHAN_FMT_MSGPACK).
  *
- * Encoding (SEMANTICS.md §1.5): exact types only.
+ * Encoding (the shareable types of xichan.queues.Queue.put): exact types only.
  *
  *   None, True, False   nil, true, false
  *   int                 int64 (outside it: OverflowError('try sending as bytes'))

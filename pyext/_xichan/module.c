@@ -1,7 +1,7 @@
 /*
  * module.c -- the _xichan module: state, the session, errors, timeouts.
  *
- * Decisions recorded here (DESIGN.md "Python", SEMANTICS.md §0):
+ * Decisions recorded here (the user-facing part is in xichan(7)):
  *
  *   - One xichan session per interpreter, opened lazily by xp_client() on the
  *     first call that needs it and closed in m_free.  How it closes follows

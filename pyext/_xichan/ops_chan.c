@@ -1,6 +1,6 @@
 /*
  * ops_chan.c -- the channel calls of _xichan (the low level of
- * xichan.channels), after CPython's _interpchannels (SEMANTICS.md §1.4, §2).
+ * xichan.channels), after CPython 3.13's _interpchannels.
  *
  * Differences from _interpchannels:
  *   - chan_create binds the new channel once to the caller (the recv end's

@@ -1,7 +1,7 @@
 /*
  * ops_queue.c -- the queue calls of _xichan (the low level of xichan.queues).
  *
- * Shapes follow CPython's _interpqueues where they can (SEMANTICS.md §1.4),
+ * Shapes follow CPython 3.13's _interpqueues where they can,
  * with xichan's differences:
  *   - queue_create binds the new queue once to the caller's session (the
  *     Python Queue object adopts that binding), so a queue nobody holds
@@ -243,7 +243,7 @@ static PyObject *q_get(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 
 /* ----------------------------------------------------------- batches
  *
- * Decisions (SEMANTICS.md has the user-facing part):
+ * Decisions (xichan.queues.Queue.put_many's docstring has the user-facing part):
  *   - put_many encodes every item first, with the GIL, into one buffer (one
  *     xp_enc for the whole batch: no allocation per item), and only then
  *     calls xichan_queue_put_many, which allocates the blocks in one pass,

@@ -253,8 +253,11 @@ static PyType_Slot sb_slots[] = {
     {Py_tp_members, sb_members},
     {Py_bf_getbuffer, sb_getbuffer},
     {Py_sq_length, sb_len},
-    {Py_tp_doc, "SharedBuffer(size): zeroed bytes in the xichan segment, shared with every "
-                "process and interpreter that attaches it (writes are seen by all)."},
+    /* The first line is the signature inspect.signature() reads. */
+    {Py_tp_doc, "SharedBuffer(size)\n--\n\n"
+                "Zeroed bytes in the xichan segment, shared with every process and "
+                "interpreter that attaches it (writes are seen by all).  Pickle it, send "
+                "it or put it to share it; memoryview(buf) reads and writes it."},
     {0, NULL},
 };
 

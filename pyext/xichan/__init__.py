@@ -10,6 +10,9 @@ Package-level names:
 
 - ``create_queue``, ``Queue``, ``QueueEmpty``, ``QueueFull`` (as in 3.13's
   ``interpreters`` package, imported lazily);
+- the submodules ``queues``, ``channels`` and ``multiprocessing`` (a
+  drop-in for multiprocessing's Queue, SimpleQueue and JoinableQueue),
+  also loaded on first use as attributes;
 - ``NotShareableError`` (a TypeError and a ValueError, so code written for
   3.13 or 3.14 catches it) and ``is_shareable(obj)``;
 - ``SharedBuffer(size)``: zeroed bytes in the segment, writable, shared
@@ -45,7 +48,7 @@ _xichan._set_path(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 class XichanError(RuntimeError):
     """libxichan failed (no daemon, corrupt segment, a table full, ...).
 
-    ``code`` is the XICHAN_E* number; ``_xichan.strerror(code)`` names it.
+    ``code`` is the XICHAN_E* number (libxichan(3) lists them).
     """
     code = None
 
@@ -104,6 +107,11 @@ def __getattr__(name):
         from . import _aio
         globals().update((n, getattr(_aio, n)) for n in _aio.__all__)
         return globals()[name]
+    # The submodules load on first use, so `import xichan` then
+    # `xichan.queues.open(...)` works as `from xichan import queues` does.
+    if name in ('queues', 'channels', 'multiprocessing'):
+        import importlib
+        return importlib.import_module(f'{__name__}.{name}')
     if name in ('Queue', 'QueueEmpty', 'QueueFull', 'create_queue'):
         from .queues import create as create_queue, Queue, QueueEmpty, QueueFull
         ns = globals()

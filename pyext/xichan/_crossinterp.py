@@ -2,7 +2,7 @@
 
 Mirrors CPython 3.13's test.support.interpreters._crossinterp: the unbound
 markers and the base ItemInterpreterDestroyed.  "Interpreter" means a xichan
-session: one Python interpreter or one C client (SEMANTICS.md §0.1).
+session: one Python interpreter or one C client (see xichan(7)).
 """
 
 
@@ -116,7 +116,8 @@ def resolve_unbound(flag, exctype_destroyed):
 
 
 def check_timeout(timeout):
-    """SEMANTICS.md §0.3: None, or a non-negative number of seconds."""
+    """None, or a non-negative number of seconds (as a float): a timeout
+    xichan accepts (TypeError for a non-number, ValueError if negative)."""
     if timeout is None:
         return None
     if isinstance(timeout, (str, bytes, complex)) or not hasattr(type(timeout), '__float__'):

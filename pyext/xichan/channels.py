@@ -1,7 +1,7 @@
 """Cross-process, cross-interpreter channels (the API of 3.13's
 test.support.interpreters.channels, over xichan's shared segment).
 
-Differences from CPython 3.13, all deliberate (SEMANTICS.md §0):
+Differences from CPython 3.13, all deliberate (see xichan(7)):
 
 - recv()/send() timeouts are float seconds (None forever, 0 once, negative
   -> ValueError, non-number -> TypeError); a blocked recv() sleeps on a futex
@@ -141,14 +141,17 @@ class ChannelID:
 
     @property
     def end(self):
+        """'send' or 'recv': the end this id belongs to."""
         return self._end
 
     @property
     def send(self):
+        """True for a send end's id."""
         return self._end == 'send'
 
     @property
     def recv(self):
+        """True for a recv end's id."""
         return self._end == 'recv'
 
     def __index__(self):
@@ -214,16 +217,20 @@ def create(*, unbounditems=UNBOUND, name=None):
     "name" (xichan) names the channel in the namespace: open(name) finds it
     from any process, and it lives until destroy() is called.
     """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f'name must be a str or None, not {type(name).__name__!r}')
     unbound = _serialize_unbound(unbounditems)
     unboundop, = unbound
     cid = _xichan.chan_create(unboundop, name)
     recv = RecvChannel._adopt(cid)
-    send = SendChannel(cid, _unbound=unbound)
+    send = SendChannel._with_op(cid, unbound)
     return recv, send
 
 
 def open(name):
     """Return (recv, send) for the channel created with this name."""
+    if not isinstance(name, str):
+        raise TypeError(f'name must be a str, not {type(name).__name__!r}')
     cid = _xichan.chan_open(name)
     return RecvChannel(cid), SendChannel(cid)
 
@@ -236,7 +243,7 @@ def destroy(channel):
 
 def list_all():
     """Return a list of (recv, send) for all channels, oldest first."""
-    return [(RecvChannel(cid), SendChannel(cid, _unbound=(op,)))
+    return [(RecvChannel(cid), SendChannel._with_op(cid, (op,)))
             for cid, op, _state, _name in _xichan.chan_list()]
 
 
@@ -285,6 +292,7 @@ class _ChannelEnd:
 
     @property
     def id(self):
+        """The channel's ChannelID (an int: unique in the namespace)."""
         return self._id
 
     @property
@@ -293,6 +301,7 @@ class _ChannelEnd:
 
     @property
     def is_closed(self):
+        """True once the channel is closed."""
         return self._info.closed
 
 
@@ -341,6 +350,9 @@ class RecvChannel(_ChannelEnd):
         return await _aio.chan_recv(self, timeout)
 
     def close(self):
+        """Close the channel's receiving side: no more recv() here or in
+        any other interpreter or process (ChannelClosedError); a send()
+        after it fails too."""
         _xichan.chan_close(self._id._id, recv=True)
 
 
@@ -349,7 +361,11 @@ class SendChannel(_ChannelEnd):
 
     _end = 'send'
 
-    def __new__(cls, cid, *, _unbound=None):
+    def __new__(cls, cid):
+        return cls._with_op(cid, None)
+
+    @classmethod
+    def _with_op(cls, cid, _unbound):
         self = super().__new__(cls, cid)
         if _unbound is None:
             try:
@@ -362,6 +378,8 @@ class SendChannel(_ChannelEnd):
 
     @property
     def is_closed(self):
+        """True once the channel is closed, or closing (its send side was
+        closed while items were still in it)."""
         info = self._info
         return info.closed or info.closing
 
@@ -418,6 +436,8 @@ class SendChannel(_ChannelEnd):
         return await _aio.chan_send(self, obj, op, timeout, True)
 
     def close(self):
+        """Close the channel's sending side: no more send(); receivers
+        still get the items already in it, then the channel closes."""
         _xichan.chan_close(self._id._id, send=True)
 
 

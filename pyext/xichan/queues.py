@@ -1,12 +1,18 @@
 """Cross-process, cross-interpreter queues (the API of 3.13's
 test.support.interpreters.queues, over xichan's shared segment).
 
-Differences from CPython 3.13, all deliberate (SEMANTICS.md §0):
+Differences from CPython 3.13, all deliberate (see xichan(7)):
 
 - timeouts are float seconds on a monotonic clock (None waits forever, 0 tries
   once, negative -> ValueError, non-number -> TypeError), and a blocked
   put()/get() sleeps on a futex with the GIL released, no polling;
-- put()/get() also accept the 3.14 spellings ``block=`` and ``unbounditems=``;
+- put()/get() take both call forms: the seeds' ``put(obj, timeout)`` and
+  ``get(timeout)``, and multiprocessing's and 3.14's ``put(obj, block,
+  timeout)`` and ``get(block, timeout)``: a bool in the first optional
+  position is ``block``, a number or None is ``timeout``; ``block=False``
+  does not wait.  The 3.14 keyword ``unbounditems=`` is accepted too;
+- xichan.multiprocessing wraps these queues in multiprocessing's Queue,
+  SimpleQueue and JoinableQueue API;
 - full() is False when maxsize <= 0; list_all() is in creation order;
 - a queue can be named (``create(name=...)``, ``open(name)``): a named queue
   is kept by the namespace until ``destroy()``;
@@ -121,6 +127,7 @@ def create(maxsize=0, *, syncobj=False, unbounditems=UNBOUND, name=None):
     from any process, and it lives until destroy() is called.
     """
     maxsize = operator.index(maxsize)
+    _check_name(name, optional=True)
     fmt = _SHARED_ONLY if syncobj else _PICKLED
     unbound = _serialize_unbound(unbounditems)
     unboundop, = unbound
@@ -130,7 +137,14 @@ def create(maxsize=0, *, syncobj=False, unbounditems=UNBOUND, name=None):
 
 def open(name):
     """Return the Queue created with this name (QueueNotFoundError if none)."""
+    _check_name(name)
     return Queue(_xichan.queue_open(name))
+
+
+def _check_name(name, optional=False):
+    if not isinstance(name, str) and not (optional and name is None):
+        raise TypeError(f'name must be a str{" or None" if optional else ""}, '
+                        f'not {type(name).__name__!r}')
 
 
 def destroy(queue):
@@ -144,7 +158,7 @@ def list_all():
     res = []
     for qid, fmt, unboundop, _maxsize, _name in _xichan.queue_list():
         try:
-            res.append(Queue(qid, _fmt=fmt, _unbound=(unboundop,)))
+            res.append(Queue._bind(qid, fmt, (unboundop,)))
         except QueueNotFoundError:  # destroyed meanwhile
             pass
     return res
@@ -153,10 +167,39 @@ def list_all():
 _known_queues = weakref.WeakValueDictionary()
 
 
-class Queue:
-    """A cross-interpreter queue."""
+def _wait_arg(block, timeout):
+    """The timeout of a put/get call whose "block" is not True.
 
-    def __new__(cls, id, /, *, _fmt=None, _unbound=None):
+    block=False: 0 (try once, whatever "timeout" says, as multiprocessing
+    does).  Any other non-bool in that position is the seeds' "timeout"
+    given positionally (a number or None); then "timeout" must not be given
+    as well.
+    """
+    if block is False:
+        return 0
+    if isinstance(block, bool):  # True: the caller's fast path missed it
+        return timeout
+    if timeout is not None:
+        raise TypeError(f'block must be a bool, not {type(block).__name__!r} '
+                        '(a number in its place is the timeout, and then '
+                        'timeout= cannot be given as well)')
+    if block is not None:
+        _crossinterp.check_timeout(block)
+    return block
+
+
+class Queue:
+    """A cross-interpreter queue: Queue(id) is the queue with that id.
+
+    create() makes a new one; a Queue pickles by id, so sending it to
+    another process or interpreter gives that one the same queue.
+    """
+
+    def __new__(cls, id, /):
+        return cls._bind(id, None, None)
+
+    @classmethod
+    def _bind(cls, id, _fmt, _unbound):
         # There is only one instance for any given ID.
         if isinstance(id, int):
             id = int(id)
@@ -225,32 +268,40 @@ class Queue:
 
     @property
     def id(self):
+        """The queue's id: unique in the namespace for its whole life."""
         return self._id
 
     @property
     def maxsize(self):
+        """The capacity given to create(); 0 or less means unbounded."""
         return self._maxsize
 
     def empty(self):
+        """Return True if the queue holds no item (at this instant)."""
         return self.qsize() == 0
 
     def full(self):
+        """Return True if the queue holds maxsize items (never when
+        maxsize <= 0)."""
         return _xichan.queue_full(self._id)
 
     def qsize(self):
+        """Return the number of items in the queue (at this instant)."""
         return _xichan.queue_count(self._id)
 
-    def put(self, obj, timeout=None, *,
+    def put(self, obj, block=True, timeout=None, *,
             syncobj=None,
             unbound=None,
-            block=True,
             unbounditems=None,
             ):
         """Add the object to the queue.
 
         This blocks while the queue is full, until "timeout" seconds (a
         float; None waits forever) have passed, then raises QueueFull.
-        block=False is put_nowait().
+        block=False does not wait (put_nowait()).  Both call forms work:
+        put(obj, timeout) as in the seeds, and put(obj, block, timeout) as
+        in multiprocessing and 3.14: a bool in the first optional position
+        is "block", a number or None is "timeout".
 
         If "syncobj" is None (the default) then it uses the
         queue's default, set with create().
@@ -278,10 +329,11 @@ class Queue:
             unboundop, = self._unbound
         else:
             fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
-        if not block:
-            timeout = 0
-        elif timeout is not None:
-            _crossinterp.check_timeout(timeout)
+        if block is True:
+            if timeout is not None:
+                _crossinterp.check_timeout(timeout)
+        else:
+            timeout = _wait_arg(block, timeout)
         if fmt == _PICKLED:
             obj = _dumps(obj)
         _queue_put(self._id, obj, fmt, unboundop, timeout)
@@ -306,10 +358,9 @@ class Queue:
             obj = _dumps(obj)
         _queue_put(self._id, obj, fmt, unboundop, 0)
 
-    def put_many(self, items, timeout=None, *,
+    def put_many(self, items, block=True, timeout=None, *,
                  syncobj=None,
                  unbound=None,
-                 block=True,
                  unbounditems=None,
                  ):
         """Add the objects of "items" (any iterable) to the queue, in order.
@@ -322,14 +373,12 @@ class Queue:
 
         If "timeout" seconds pass (block=False: at once) before all are in,
         QueueFull is raised; its "count" attribute says how many of the
-        first items were put (the rest were not).
+        first items were put (the rest were not).  "block" and "timeout"
+        take the same two call forms as in put().
         """
         # put() inlines these two steps: it is the hot path; this is per batch.
         fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
-        if not block:
-            timeout = 0
-        elif timeout is not None:
-            _crossinterp.check_timeout(timeout)
+        timeout = _wait_arg(block, timeout)
         if fmt == _PICKLED:
             items = [_dumps(obj) for obj in items]
         elif not isinstance(items, (list, tuple)):
@@ -345,7 +394,7 @@ class Queue:
         self.put_many(items, syncobj=syncobj, unbound=unbound, block=False,
                       unbounditems=unbounditems)
 
-    def get_many(self, max_items, timeout=None, *, block=True):
+    def get_many(self, max_items, block=True, timeout=None):
         """Return a list of up to "max_items" objects from the queue, oldest first.
 
         This waits like get() for the first object (QueueEmpty when
@@ -358,25 +407,33 @@ class Queue:
         ItemInterpreterDestroyed for it when it is first in line.  If an
         item cannot be deserialized, the first such error is raised after
         all the others were taken; its "items" attribute holds them.
+        "block" and "timeout" take the same two call forms as in get().
         """
-        return _queue_get_many(self._id, max_items, timeout if block else 0, UNBOUND)
+        if block is not True:
+            timeout = _wait_arg(block, timeout)
+        return _queue_get_many(self._id, max_items, timeout, UNBOUND)
 
     def get_many_nowait(self, max_items):
         """get_many() that does not wait: QueueEmpty if the queue is empty."""
         return _queue_get_many(self._id, max_items, 0, UNBOUND)
 
-    def get(self, timeout=None, *, block=True):
+    def get(self, block=True, timeout=None):
         """Return the next object from the queue.
 
         This blocks while the queue is empty, until "timeout" seconds have
         passed (None waits forever), then raises QueueEmpty.  block=False
-        is get_nowait().
+        does not wait (get_nowait()).  Both call forms work: get(timeout)
+        as in the seeds, and get(block, timeout) as in multiprocessing and
+        3.14: a bool in the first optional position is "block", a number
+        or None is "timeout".
 
         If the next item's original interpreter has been destroyed
         then the "next object" is determined by the value of the
         "unbound" argument to put().
         """
-        obj = _queue_get(self._id, timeout if block else 0)
+        if block is not True:
+            timeout = _wait_arg(block, timeout)
+        obj = _queue_get(self._id, timeout)
         if obj is _UNBOUND_ITEM:
             return UNBOUND
         return obj

@@ -17,6 +17,8 @@ os-pipe, which forks):
   xichan-queue     xichan.queues, syncobj=True (msgpack bytes), blocking get
   xichan-pickle    xichan.queues, syncobj=False (pickled), blocking get
   xichan-channel   xichan.channels, send_nowait + blocking recv
+  xichan-mp-queue  xichan.multiprocessing.Queue (the drop-in for
+                   multiprocessing.Queue: pickled items), blocking get
   mp-queue         multiprocessing.Queue, blocking get
   mp-simplequeue   multiprocessing.SimpleQueue
   mp-pipe          multiprocessing.Pipe, send/recv (pickled objects)
@@ -48,7 +50,7 @@ if PYEXT not in sys.path:
     sys.path.insert(0, PYEXT)
 
 FOREVER = 3600.0          # a "blocking" timeout for APIs that need a number
-PINGPONG = ['xichan-queue', 'xichan-pickle', 'xichan-channel', 'mp-queue',
+PINGPONG = ['xichan-queue', 'xichan-pickle', 'xichan-channel', 'xichan-mp-queue', 'mp-queue',
             'mp-simplequeue', 'mp-pipe', 'faster-fifo', 'os-pipe']
 THROUGHPUT = PINGPONG + ['faster-fifo-many', 'xichan-put-many']
 BATCH = 64
@@ -120,6 +122,10 @@ def make_pair(ctx, kind, size):
         so = kind == 'xichan-queue'
         a, b = queues.create(syncobj=so), queues.create(syncobj=so)
         return a.put, b.get, (a, b), lambda: (queues.destroy(a), queues.destroy(b))
+    if kind == 'xichan-mp-queue':
+        from xichan.multiprocessing import Queue
+        a, b = Queue(), Queue()
+        return a.put, b.get, (a, b), lambda: None
     if kind == 'xichan-channel':
         from xichan import channels
         r1, s1 = channels.create()
@@ -151,7 +157,8 @@ def make_pair(ctx, kind, size):
 
 
 def child_ends(kind, args):
-    if kind in ('xichan-queue', 'xichan-pickle', 'mp-queue', 'mp-simplequeue'):
+    if kind in ('xichan-queue', 'xichan-pickle', 'xichan-mp-queue', 'mp-queue',
+                'mp-simplequeue'):
         a, b = args
         return a.get, b.put
     if kind == 'xichan-channel':
@@ -323,7 +330,8 @@ def producer(kind, args, cpus, n, size, ready, go, done):
             q.put_many(batch if k == BATCH else batch[:k], timeout=FOREVER)
             i += k
     else:
-        if kind in ('xichan-queue', 'xichan-pickle', 'mp-queue', 'mp-simplequeue'):
+        if kind in ('xichan-queue', 'xichan-pickle', 'xichan-mp-queue', 'mp-queue',
+                    'mp-simplequeue'):
             put = args[0].put
         elif kind == 'xichan-channel':
             put = args[0].send_nowait
@@ -379,6 +387,10 @@ def throughput_once(ctx, kind, n, size, pins):
         q = queues.create(syncobj=(kind != 'xichan-pickle'))
         cargs, get = (q,), q.get
         cleanup = lambda: queues.destroy(q)  # noqa: E731
+    elif kind == 'xichan-mp-queue':
+        from xichan.multiprocessing import Queue
+        q = Queue()
+        cargs, get = (q,), q.get
     elif kind == 'xichan-channel':
         from xichan import channels
         rch, sch = channels.create()

@@ -1,4 +1,4 @@
-"""Channels: SEMANTICS.md §3 items 28-66 (send/recv, close/release,
+"""Channels: CHECKLIST.md items 28-66 (send/recv, close/release,
 association), with other participants as threads and processes."""
 import pickle
 import statistics

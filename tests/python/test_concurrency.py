@@ -1,4 +1,4 @@
-"""Concurrency: SEMANTICS.md §3 items 103-105 with threads (processes:
+"""Concurrency: CHECKLIST.md items 103-105 with threads (processes:
 test_crossproc.py), and the GIL being released while blocked."""
 import threading
 import time

@@ -66,8 +66,39 @@ def readme_python_example():
     return m.group(1)
 
 
+def readme_migration_example():
+    """The ```python block under README.md's "Coming from multiprocessing.Queue"."""
+    with open(README) as f:
+        text = f.read()
+    m = re.search(r'^### Coming from multiprocessing\.Queue\n.*?^```python\n(.*?)^```$',
+                  text, re.S | re.M)
+    assert m, 'README.md has no migration example'
+    return m.group(1)
+
+
 class TestReadmeExample(XTestCase):
     timeout = 120
+
+    def run_script(self, code, name):
+        path = os.path.join(os.environ['XICHAN_RUNTIME_DIR'], name)
+        with open(path, 'w') as f:
+            f.write(code)
+        p = subprocess.run([sys.executable, path], capture_output=True, text=True,
+                           timeout=60, cwd=os.path.dirname(path), stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, f'{name} failed:\n{p.stdout}\n{p.stderr}')
+        return p.stdout
+
+    def test_readme_migration_is_one_line(self):
+        code = readme_migration_example()
+        # The first line is the change, and says what it replaces.
+        first, rest = code.split('\n', 1)
+        m = re.fullmatch(r'(from xichan\.multiprocessing import \w+) +# was: (.*)', first)
+        self.assertTrue(m, first)
+        want = re.findall(r'# prints: (.*)', code)[-1].strip()
+        self.assertEqual(self.run_script(code, 'migration.py').strip(), want)
+        # The line it replaces gives the same program over multiprocessing.
+        original = m.group(2) + '\n' + rest
+        self.assertEqual(self.run_script(original, 'original.py').strip(), want)
 
     def test_readme_python_example_runs(self):
         code = readme_python_example()

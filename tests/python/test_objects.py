@@ -1,4 +1,4 @@
-"""IDs, objects and exceptions: SEMANTICS.md §3 items 1-21."""
+"""IDs, objects and exceptions: CHECKLIST.md items 1-21."""
 import pickle
 import queue as stdqueue
 

@@ -1,4 +1,4 @@
-"""Payload types: SEMANTICS.md §3 items 22-27, plus msgpack items from C
+"""Payload types: CHECKLIST.md items 22-27, plus msgpack items from C
 clients and cross-process round trips."""
 import math
 import struct

@@ -4,8 +4,16 @@ repository root) each build the extension into a fresh venv, and so does
 staging dir, XICHAN_LIBXICHAN=pkg-config).  Each installed copy is then
 imported from outside the tree, with no PYTHONPATH, and passes an item
 through a named queue to a second process, through a daemon it starts
-itself -- found on PATH, through XICHAN_DAEMON, and beside the installed
-library respectively.
+itself -- the xichand built into the package (no xichand on PATH, no
+XICHAN_DAEMON), the one XICHAN_DAEMON names, and the one beside the
+installed library respectively.
+
+`python -m build --no-isolation` (offline: the build tools of this Python)
+makes an sdist and a wheel from the root and from pyext/; each sdist and
+wheel holds the LICENSE and what it needs, and the sdist of pyext/ then
+builds and installs offline in a fresh venv (pip --no-build-isolation
+--no-index), where the package works with its own xichand and nothing on
+PATH.
 
 Offline and bounded: the venvs see this Python's site-packages, pip runs
 with --no-build-isolation --no-index, so setuptools must be installed
@@ -55,10 +63,12 @@ def _missing():
         import venv  # noqa: F401
     except ImportError:
         return 'the venv module is not available'
-    for mod, why in (('pip', 'pip is not installed for this Python'),
-                     ('setuptools', 'setuptools is not installed for this Python '
-                                    '(needed offline: pip --no-build-isolation)')):
-        if subprocess.run([sys.executable, '-c', f'import {mod}'],
+    for check, why in (('import pip', 'pip is not installed for this Python'),
+                       ('import setuptools, sys; '
+                        'sys.exit(int(setuptools.__version__.split(".")[0]) < 77)',
+                        'setuptools >= 77 is not installed for this Python (needed '
+                        'offline, pip --no-build-isolation; scripts/install-deps)')):
+        if subprocess.run([sys.executable, '-I', '-c', check],
                           capture_output=True).returncode != 0:
             return why
     if not shutil.which('cc') and not shutil.which('gcc'):
@@ -91,8 +101,8 @@ def _path_without_xichand():
 _MISSING = _missing()
 
 
-@unittest.skipIf(_MISSING, _MISSING)
-class TestPipInstall(XTestCase):
+class _Venvs(XTestCase):
+    """A copy of the sources, fresh venvs, and a check of what they install."""
     timeout = 3 * PIP_TIMEOUT + 120
 
     @classmethod
@@ -101,9 +111,10 @@ class TestPipInstall(XTestCase):
         cls.tmp = tempfile.mkdtemp(prefix='xichan-pip-')
         cls.src = os.path.join(cls.tmp, 'src')
         skip = shutil.ignore_patterns('build', '__pycache__', '*.so', '*.egg-info', '*.o')
-        for d in ('pyext', 'libclient'):
-            shutil.copytree(os.path.join(_env.ROOT, d), os.path.join(cls.src, d), ignore=skip)
-        for f in ('README.md', 'pyproject.toml', 'setup.py'):
+        for d in ('pyext', 'libclient', 'broker'):
+            shutil.copytree(os.path.join(_env.ROOT, d), os.path.join(cls.src, d), ignore=skip,
+                            symlinks=True)
+        for f in ('README.md', 'pyproject.toml', 'setup.py', 'LICENSE', 'MANIFEST.in'):
             shutil.copy(os.path.join(_env.ROOT, f), cls.src)
 
     @classmethod
@@ -147,10 +158,14 @@ class TestPipInstall(XTestCase):
         self.assertEqual(p.returncode, 0, f'installed xichan failed:\n{p.stdout}\n{p.stderr}')
         self.assertEqual(p.stdout.strip(), 'hello through xichan')
 
+
+@unittest.skipIf(_MISSING, _MISSING)
+class TestPipInstall(_Venvs):
+
     def test_pip_install_pyext(self):
         python = self.pip_install('pyext', './pyext')
-        bindir = os.path.dirname(_env.DAEMON)
-        self.check_queue(python, PATH=bindir + os.pathsep + _path_without_xichand())
+        # No xichand on PATH, no XICHAN_DAEMON: the package's own is found.
+        self.check_queue(python)
 
     @only_on_newest
     def test_pip_install_repo_root(self):
@@ -172,4 +187,64 @@ class TestPipInstall(XTestCase):
             PKG_CONFIG_SYSROOT_DIR=stage)
         # Neither PATH nor XICHAN_DAEMON: autostart finds the installed
         # xichand as ../bin/xichand beside the installed libxichan.so.
+        self.check_queue(python)
+
+
+def _members(archive):
+    """The file names in an sdist (without its top directory) or a wheel."""
+    if archive.endswith('.whl'):
+        import zipfile
+        with zipfile.ZipFile(archive) as z:
+            return {i.filename: (i.external_attr >> 16) for i in z.infolist()}
+    import tarfile
+    with tarfile.open(archive) as t:
+        return {m.name.split('/', 1)[1]: m.mode for m in t.getmembers() if '/' in m.name}
+
+
+_NO_BUILD = None if subprocess.run([sys.executable, '-I', '-c', 'import build'],
+                                   capture_output=True).returncode == 0 else \
+    'the build package is not installed for this Python (scripts/install-deps)'
+
+
+@only_on_newest  # outermost: its reason is the one reported on other Pythons
+@unittest.skipIf(_NO_BUILD, _NO_BUILD)
+@unittest.skipIf(_MISSING, _MISSING)
+class TestBuild(_Venvs):
+    """python -m build from the root and from pyext/, offline."""
+
+    def build(self, where):
+        out = os.path.join(self.tmp, 'dist-' + where.replace('.', 'root'))
+        p = subprocess.run([sys.executable, '-m', 'build', '--no-isolation', '-o', out, where],
+                           cwd=self.src, env=self.base_env(), capture_output=True, text=True,
+                           timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, f'python -m build {where} failed:\n{p.stdout}\n{p.stderr}')
+        sdist, = [os.path.join(out, f) for f in os.listdir(out) if f.endswith('.tar.gz')]
+        wheel, = [os.path.join(out, f) for f in os.listdir(out) if f.endswith('.whl')]
+        return sdist, wheel
+
+    def check_archives(self, sdist, wheel, prefix):
+        src = _members(sdist)
+        for f in ('LICENSE', 'PKG-INFO', 'libclient/include/xichan.h', 'libclient/shm_layout.h',
+                  'broker/xichand.c', 'broker/daemon.h', prefix + '_xichan/xichan_py.h',
+                  prefix + 'xichan_build.py', prefix + 'xichan/py.typed'):
+            self.assertIn(f, src, f'{f} missing from the sdist')
+        self.assertFalse([f for f in src if f.endswith(('.so', '.o'))], 'built files in the sdist')
+        whl = _members(wheel)
+        for f in ('xichan/py.typed', 'xichan/multiprocessing.py', 'xichan/queues.pyi',
+                  'xichan-0.1.0.dist-info/licenses/LICENSE'):
+            self.assertIn(f, whl, f'{f} missing from the wheel')
+        self.assertTrue(whl['xichan/xichand'] & 0o111, 'xichand is not executable in the wheel')
+        import zipfile
+        with zipfile.ZipFile(wheel) as z:
+            meta = z.read('xichan-0.1.0.dist-info/METADATA').decode()
+        self.assertIn('License-Expression: MIT', meta)
+        self.assertNotIn('License: see', meta)
+
+    def test_build_from_root(self):
+        self.check_archives(*self.build('.'), prefix='pyext/')
+
+    def test_build_from_pyext_and_install_its_sdist_offline(self):
+        sdist, wheel = self.build('pyext')
+        self.check_archives(sdist, wheel, prefix='')
+        python = self.pip_install('sdist', sdist)
         self.check_queue(python)

@@ -1,4 +1,4 @@
-"""Queues: SEMANTICS.md §3 items 67-102 (capacity, put/get, syncobj,
+"""Queues: CHECKLIST.md items 67-102 (capacity, put/get, syncobj,
 lifetime, list_all, unbound items), other participants being threads and
 processes (subinterpreter variants: test_subinterp.py)."""
 import pickle

@@ -1,5 +1,5 @@
 /*
- * waitset.c -- _xichan.WaitSet over xichan_waitset_* (libclient/waitset.c),
+ * ops_waitset.c -- _xichan.WaitSet over xichan_waitset_* (libclient/waitset.c),
  * and the two-step channel send for send_async.
  *
  *   WaitSet()                      a wait set of this interpreter's session

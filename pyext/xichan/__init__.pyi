@@ -1,0 +1,36 @@
+# Types of the package xichan (the docstrings are in __init__.py).
+from typing import Any, ClassVar, final
+
+from . import channels as channels, multiprocessing as multiprocessing, queues as queues
+from .queues import Queue as Queue, QueueEmpty as QueueEmpty, QueueFull as QueueFull
+from .queues import create as create_queue
+from ._aio import CLOSED as CLOSED, READABLE as READABLE, WRITABLE as WRITABLE
+from ._aio import WaitSet as WaitSet, select as select
+
+__all__ = [
+    'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
+    'NotShareableError', 'is_shareable', 'SharedBuffer',
+    'XichanError', 'SegmentFullError', 'AccessDeniedError', 'ObjectLockedError',
+    'select', 'WaitSet', 'READABLE', 'WRITABLE', 'CLOSED',
+]
+
+class XichanError(RuntimeError):
+    code: ClassVar[int | None]
+
+class SegmentFullError(XichanError, MemoryError): ...
+class AccessDeniedError(XichanError, PermissionError): ...
+class ObjectLockedError(XichanError, TimeoutError): ...
+class NotShareableError(TypeError, ValueError): ...
+
+@final
+class SharedBuffer:
+    def __new__(cls, size: int) -> SharedBuffer: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+
+def is_shareable(obj: object) -> bool: ...
