@@ -85,16 +85,21 @@ class WaitSet:
         self._objs = {}
 
     def add(self, obj, events=READABLE):
+        """Watch a Queue, RecvChannel (READABLE) or SendChannel (WRITABLE)
+        for events (READABLE | WRITABLE); return the key remove() takes."""
         kind, oid = _kind_id(obj, events)
         key = self._ws.add(kind, oid, events, 0)
         self._objs[key] = obj
         return key
 
     def remove(self, key):
+        """Stop watching the member add() returned key for."""
         self._ws.remove(key)
         del self._objs[key]
 
     def wait(self, timeout=None):
+        """Return [(obj, events)] of the members ready now, waiting up to
+        "timeout" seconds (None: forever; 0: just look) for one; [] if none."""
         check_timeout(timeout)
         try:
             ready = self._ws.wait(timeout)
@@ -103,9 +108,12 @@ class WaitSet:
         return [(self._objs[m], ev) for m, ev, _ in ready]
 
     def fileno(self):
+        """A file descriptor that polls readable while a member may be
+        ready (then call wait(0)); owned by the set."""
         return self._ws.fileno()
 
     def close(self):
+        """Remove every member and free the set and its descriptor."""
         self._ws.close()
         self._objs.clear()
 
