@@ -22,6 +22,7 @@ struct xd {
     const char *pid_file;
     uint64_t size;
     uint32_t nsessions, nobjects, nbindings;
+    unsigned given;    /* which of size, sessions, objects, bindings were asked for (bits 0-3) */
     int lock_fd;   /* flock'ed for the daemon's life */
     int ready_fd;  /* --daemon: tells the launcher our exit status, 0 = ready */
     int log_fd;    /* --log-file: becomes stderr once we serve, else -1 */

@@ -122,6 +122,79 @@ static const char *human(uint64_t v, char *buf, size_t cap)
     return buf;
 }
 
+/*
+ * The segment's size from an option or its variable (what: "--size" or
+ * "XICHAN_SIZE"): 0, or -1 after saying what is wrong.
+ */
+static int size_arg(const char *what, const char *s, uint64_t *out)
+{
+    int rc = parse_size(s, out);
+
+    if (rc < 0 || *out > MAX_SIZE) {
+        fprintf(stderr,
+                "xichand: %s: '%s' is %s: give bytes as a whole number with an optional K, M, "
+                "G or T suffix, at most 64G (e.g. 64M)\n",
+                what, s, rc == -1 ? "not a size" : "too large");
+        return -1;
+    }
+    return 0;
+}
+
+/* A table size (k: 0 sessions, 1 objects, 2 bindings) from its option or
+ * variable: 0, or -1 after saying what is wrong. */
+static int count_arg(int k, const char *what, const char *s, uint32_t *out)
+{
+    /* A session table needs two slots: this daemon's clients and one more. */
+    unsigned lo = k == 0 ? 2 : 1, hi = 1u << 24;
+    uint64_t v;
+
+    if (parse_size(s, &v) < 0 || v < lo || v > hi) {
+        fprintf(stderr, "xichand: %s needs a whole number from %u to %u, not '%s'\n", what, lo, hi,
+                s);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/*
+ * The geometry the options left unset: from XICHAN_SIZE, XICHAN_SESSIONS,
+ * XICHAN_OBJECTS, XICHAN_BINDINGS, checked as the options are, else the
+ * built-in defaults.  A client's autostart runs xichand with only --name,
+ * --runtime-dir and --daemon, so this is how such a daemon is sized.  0, or
+ * -1 after saying which variable is wrong (one an option overrides is not
+ * read).
+ */
+static int geometry_from_env(void)
+{
+    static const char *const names[] = {"XICHAN_SESSIONS", "XICHAN_OBJECTS", "XICHAN_BINDINGS"};
+    static const uint32_t defaults[] = {1024, 16384, 65536};
+    uint32_t *counts[] = {&xd.nsessions, &xd.nobjects, &xd.nbindings};
+    const char *v;
+
+    if (xd.size == UINT64_MAX) {
+        xd.size = 64u << 20;
+        if ((v = getenv("XICHAN_SIZE")) && size_arg("XICHAN_SIZE", v, &xd.size) < 0)
+            return -1;
+        if (v)
+            xd.given |= 1;
+    } else {
+        xd.given |= 1;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (*counts[i]) { /* set by its option */
+            xd.given |= 2u << i;
+            continue;
+        }
+        *counts[i] = defaults[i];
+        if ((v = getenv(names[i])) && count_arg(i, names[i], v, counts[i]) < 0)
+            return -1;
+        if (v)
+            xd.given |= 2u << i;
+    }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -130,7 +203,7 @@ static void usage(FILE *f)
             "               [--pid-file F] [--log-file F] [--log-level error|warn|info|debug]\n"
             "\n"
             "Serves the xichan namespace N ($XICHAN_NAME, default 'default') from a\n"
-            "shared-memory segment of BYTES (default 64M; K, M, G suffixes), with its\n"
+            "shared-memory segment of BYTES (default $XICHAN_SIZE, else 64M; K, M, G suffixes), with its\n"
             "socket and lock file in D ($XICHAN_RUNTIME_DIR, $XDG_RUNTIME_DIR/xichan,\n"
             "else /tmp/xichan-$UID).  SIGTERM or SIGINT (or xichanctl stop) stops it; the\n"
             "segment, with every queue, channel and item, stays for the next daemon.\n"
@@ -140,6 +213,9 @@ static void usage(FILE *f)
             "--daemon detaches once the daemon serves (stdin and stdout go to /dev/null);\n"
             "--log-file appends the log once the daemon serves (start-up errors still go\n"
             "to stderr).\n"
+            "$XICHAN_SESSIONS, $XICHAN_OBJECTS and $XICHAN_BINDINGS are the defaults of\n"
+            "--sessions, --objects and --bindings, as $XICHAN_SIZE is of --size: a daemon\n"
+            "a client starts gets them from the client's environment.\n"
             "Exit status: 0 stopped by a signal, 2 usage, 3 namespace already served,\n"
             "4 existing segment cannot be adopted, 1 other start-up failures.\n");
 }
@@ -247,6 +323,26 @@ static void segment_refused(int err)
             path, xichan_strerror(err), xd.ns, path);
 }
 
+/*
+ * An adopted segment keeps its geometry: a size or table count asked for
+ * (option or variable) that differs is ignored, and said so, since only a
+ * fresh segment can take it.
+ */
+static void warn_geometry(void)
+{
+    const uint64_t want[4] = {xd.size, xd.nsessions, xd.nobjects, xd.nbindings};
+    const uint64_t have[4] = {xd.shm->size, xd.shm->nsessions, xd.shm->nobjects,
+                              xd.shm->nbindings};
+    static const char *const what[4] = {"--size/XICHAN_SIZE", "--sessions/XICHAN_SESSIONS",
+                                        "--objects/XICHAN_OBJECTS", "--bindings/XICHAN_BINDINGS"};
+
+    for (int i = 0; i < 4; i++)
+        if ((xd.given & (1u << i)) && want[i] != have[i])
+            xd_log(XD_WARN, "%s %llu ignored: the adopted segment keeps its %llu (to resize, "
+                   "`xichanctl stop --discard` the namespace first, which drops its items)",
+                   what[i], (unsigned long long)want[i], (unsigned long long)have[i]);
+}
+
 /* 0, -1 (a segment that cannot be adopted or created: printed), -2 served elsewhere. */
 static int open_segment(void)
 {
@@ -262,6 +358,7 @@ static int open_segment(void)
                 return -1;
             xd_log(XD_INFO, "adopting the existing segment %s (%llu bytes) left by a previous "
                    "daemon", xd.seg_name, (unsigned long long)xd.shm->size);
+            warn_geometry();
             return xd_adopt();
         }
         if (err == XICHAN_EBUSY) {
@@ -489,39 +586,27 @@ int main(int argc, char **argv)
     int c, daemonize = 0, rc;
 
     xichan__stdio_guard(); /* before any file or socket is opened */
-    xd.size = 64u << 20;
-    xd.nsessions = 1024;
-    xd.nobjects = 16384;
-    xd.nbindings = 65536;
+    xd.size = UINT64_MAX; /* unset: geometry_from_env fills these in after the options */
+    xd.nsessions = xd.nobjects = xd.nbindings = 0;
     xd.lock_fd = xd.ready_fd = xd.log_fd = xd.dir_fd = -1;
     xd.log_level = XD_INFO;
     if ((env = getenv("XICHAN_LOG_LEVEL")) && parse_level(env) >= 0)
         xd.log_level = parse_level(env);
     while ((c = getopt_long(argc, argv, "n:r:s:fdh", opts, NULL)) != -1) {
-        uint64_t v;
         switch (c) {
         case 'n': name = optarg; break;
         case 'r': rdir = optarg; break;
         case 'g': group = optarg; break;
         case 's':
-            if ((rc = parse_size(optarg, &xd.size)) < 0 || xd.size > MAX_SIZE) {
-                fprintf(stderr,
-                        "xichand: --size: '%s' is %s: give bytes as a whole number with an "
-                        "optional K, M, G or T suffix, at most 64G (e.g. 64M)\n",
-                        optarg, rc == -1 ? "not a size" : "too large");
+            if (size_arg("--size", optarg, &xd.size) < 0)
                 return EXIT_USAGE;
-            }
             break;
         case 'S': case 'O': case 'B': {
-            /* A session table needs two slots: this daemon's clients and one more. */
-            unsigned lo = c == 'S' ? 2 : 1, hi = 1u << 24;
-            if (parse_size(optarg, &v) < 0 || v < lo || v > hi) {
-                fprintf(stderr, "xichand: --%s needs a whole number from %u to %u, not '%s'\n",
-                        c == 'S' ? "sessions" : c == 'O' ? "objects" : "bindings", lo, hi,
-                        optarg);
+            int k = c == 'S' ? 0 : c == 'O' ? 1 : 2;
+            static const char *const opt[] = {"--sessions", "--objects", "--bindings"};
+            if (count_arg(k, opt[k], optarg, k == 0 ? &xd.nsessions : k == 1 ? &xd.nobjects
+                                                                         : &xd.nbindings) < 0)
                 return EXIT_USAGE;
-            }
-            *(c == 'S' ? &xd.nsessions : c == 'O' ? &xd.nobjects : &xd.nbindings) = (uint32_t)v;
             break;
         }
         case 'f': daemonize = 0; break;
@@ -543,6 +628,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "xichand: unexpected argument '%s'\n", argv[optind]);
         return EXIT_USAGE;
     }
+    if (geometry_from_env() < 0)
+        return EXIT_USAGE;
     {
         struct xichan_shm_geometry geo = {xd.size, xd.nsessions, xd.nobjects, xd.nbindings};
         uint64_t min = xichan__shm_min_size(&geo);
@@ -551,7 +638,7 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "xichand: --size %s is too small for %u sessions, %u objects and %u "
                     "bindings: at least %s (%llu bytes); give a larger --size, or lower "
-                    "--sessions, --objects or --bindings\n",
+                    "--sessions, --objects or --bindings (or their XICHAN_* variables)\n",
                     human(xd.size, a, sizeof(a)), xd.nsessions, xd.nobjects, xd.nbindings,
                     human(min, b, sizeof(b)), (unsigned long long)min);
             return EXIT_USAGE;

@@ -189,8 +189,10 @@ int xichan_bufitem_parse(const void *payload, size_t len, xichan_bufdesc *out, c
 
 /* ------------------------------------------------------- put / send */
 
-/* Makes the payload in a new item block; SHARED takes its in-flight ref. */
-static int make(xichan_client *cl, const xichan_bufdesc *d, int unboundop, uint32_t *off)
+/* Makes the payload in a new item block, waiting for room in a full heap
+ * until deadline_ns; SHARED takes its in-flight ref. */
+static int make(xichan_client *cl, const xichan_bufdesc *d, int unboundop, int64_t deadline_ns,
+                uint32_t *off)
 {
     size_t n = xichan_bufitem_size(d);
     struct xichan_blk *b;
@@ -198,8 +200,11 @@ static int make(xichan_client *cl, const xichan_bufdesc *d, int unboundop, uint3
 
     if (!n || unboundop < XICHAN_UNBOUND_DEFAULT || unboundop > XICHAN_UNBOUND_REPLACE)
         return XICHAN_EINVAL;
-    if (n > UINT32_MAX)
+    if (n > UINT32_MAX) {
+        xichan__set_refusal(XICHAN_E2BIG, "item of %llu bytes is over the 4 GiB limit of an item",
+                            (unsigned long long)n);
         return XICHAN_E2BIG;
+    }
     if (d->mode == XICHAN_BUF_SHARED) {
         void *ptr;
         size_t size;
@@ -210,8 +215,12 @@ static int make(xichan_client *cl, const xichan_bufdesc *d, int unboundop, uint3
             return XICHAN_EINVAL;
     }
     /* Reserve the real size and encode in place: no intermediate copy. */
-    if ((err = xichan__heap_alloc(cl->shm, cl->sid, n, off)))
-        return err;
+    {
+        uint64_t n64 = n;
+        if ((err = xichan__heap_reserve(cl->shm, cl->sid, &n64, 1, off, 1, deadline_ns,
+                                        &cl->waiter)) < 0)
+            return err;
+    }
     if (!(b = xichan__blk(cl->shm, *off))) /* scribbled since it was reserved */
         return XICHAN_ECORRUPT;
     memset(xichan__item(b), 0, sizeof(struct xichan_itemhdr));
@@ -240,7 +249,7 @@ int xichan_queue_put_buffer(xichan_client *cl, xichan_queue_id q, const xichan_b
     uint32_t off;
     int err = xichan__client_ok(cl);
 
-    if (err || (err = make(cl, d, unboundop, &off)))
+    if (err || (err = make(cl, d, unboundop, deadline_ns, &off)))
         return err;
     err = xichan__queue_put_made(cl, q, off, deadline_ns);
     if (err)
@@ -254,7 +263,7 @@ int xichan_chan_send_buffer(xichan_client *cl, xichan_chan_id c, const xichan_bu
     uint32_t off;
     int err = xichan__client_ok(cl);
 
-    if (err || (err = make(cl, d, unboundop, &off)))
+    if (err || (err = make(cl, d, unboundop, deadline_ns, &off)))
         return err;
     err = xichan__chan_send_made(cl, c, off, 1, deadline_ns);
     /* A send that failed withdrew the item, reference and all. */
@@ -269,7 +278,7 @@ int xichan_chan_send_buffer_nowait(xichan_client *cl, xichan_chan_id c, const xi
     uint32_t off;
     int err = xichan__client_ok(cl);
 
-    if (err || (err = make(cl, d, unboundop, &off)))
+    if (err || (err = make(cl, d, unboundop, XICHAN_NOWAIT, &off)))
         return err;
     err = xichan__chan_send_made(cl, c, off, 0, XICHAN_NOWAIT);
     if (err < 0)

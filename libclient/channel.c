@@ -237,7 +237,7 @@ static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *d
 
     /* Check the channel and our end first: a refusal must not cost a copy. */
     if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)) ||
-        (err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
+        (err = xichan__item_make(cl, fmt, data, len, unboundop, deadline_ns, &off)))
         return err;
     return send_made(cl, &ref, off, rendezvous, deadline_ns, NULL);
 }
@@ -272,7 +272,7 @@ int xichan_chan_send_start(xichan_client *cl, xichan_chan_id c, int fmt, const v
     if (!ticket)
         return XICHAN_EINVAL;
     if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)) ||
-        (err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
+        (err = xichan__item_make(cl, fmt, data, len, unboundop, XICHAN_NOWAIT, &off)))
         return err;
     err = send_made(cl, &ref, off, 0, XICHAN_NOWAIT, &t);
     if (err >= 0)

@@ -174,8 +174,22 @@ static int spawn_daemon(const char *ns, const char *dir)
     if (rc != 0)
         return XICHAN_ENODAEMON;
     /* The launcher exits once the daemon has detached (or lost a race). */
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    while ((rc = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
         ;
+    /* It would not start at all: say so now rather than wait for a socket.
+     * 3 is a lost race (another daemon serves): connect to that one. */
+    if (rc == pid && WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3) {
+        xichan__set_refusal(XICHAN_ENODAEMON,
+                            "xichand did not start for namespace '%s' (exit status %d%s); run "
+                            "`xichand --name %s --runtime-dir %s` to see why",
+                            ns, WEXITSTATUS(status),
+                            WEXITSTATUS(status) == 2
+                                ? ": a bad option or environment value, such as XICHAN_SIZE, "
+                                  "XICHAN_SESSIONS, XICHAN_OBJECTS or XICHAN_BINDINGS"
+                                : "",
+                            ns, dir);
+        return XICHAN_ENODAEMON;
+    }
     return 0;
 }
 
@@ -357,6 +371,7 @@ int xichan_client_open(xichan_client **out, const xichan_client_opts *opts)
     }
     cl->sid = w.sid;
     cl->slot = w.slot;
+    cl->gate_word = &cl->shm->sessions[w.slot].cache_gate; /* w.slot checked above */
     cl->pid = getpid();
     *out = cl;
     return 0;

@@ -62,6 +62,10 @@ enum xichan_fault {
     XICHAN_FAULT_CLEANUP_BINDINGS,  /* sessions: step 2 done, blocks not reclaimed */
     XICHAN_FAULT_REPAIR_DONE,       /* lock: repaired after EOWNERDEAD, not yet consistent */
     XICHAN_FAULT_CLEANUP_KEPT,      /* sessions: an ended process's items half marked KEPT */
+    XICHAN_FAULT_HEAP_WAITING,      /* heap full: waiter registered, not yet asleep */
+    XICHAN_FAULT_STEAL_GATED,       /* heap full: idle caches' gates taken, blocks not freed */
+    XICHAN_FAULT_STEAL_FREED,       /* heap full: stolen blocks freed, gates not given back */
+    XICHAN_FAULT_CACHE_GATED,       /* block cache: gate held, block cached, gate not released */
     XICHAN_FAULT_WSET_CLAIMED,      /* wait set: registration claimed, not yet linked */
     XICHAN_FAULT_KILL_MAX_,
     /* fail points: the step returns an error and changes nothing */
@@ -199,8 +203,18 @@ int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
  * sleeps in the kernel, not while it spins. */
 int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                         const struct xichan_waiter *w, xichan_atomic_u32 *hint);
-/* The raw primitives under xichan__obj_signal; nothing else calls them
- * (unit tests of this file do). */
+/* One step of a spin-wait: tells the CPU (and a hyperthread sibling). */
+static inline void xichan__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+/* The raw primitives under xichan__obj_signal: every wait on an object
+ * goes through it.  Only words that belong to no object (the heap's
+ * free-space word, alloc.c) and the unit tests call them directly. */
 /* Wakes up to n waiters of word (INT32_MAX: all). */
 void xichan__wake(xichan_atomic_u32 *word, int n);
 /* Bumps a sequence word and wakes its waiters if the hint says there are any. */
@@ -268,9 +282,23 @@ static inline uint32_t xichan__blk_off(const struct xichan_shm *shm, const struc
 {
     return (uint32_t)(((const uint8_t *)b - shm->heap) / XICHAN_UNIT);
 }
-/* Reserves a block for len payload bytes plus item header, owned by sid. */
+/* Reserves a block for len payload bytes plus item header, owned by sid;
+ * XICHAN_ENOSPC at once if there is no room. */
 int xichan__heap_alloc(struct xichan_shm *shm, uint32_t sid, uint64_t item_len, uint32_t *off);
-/* n blocks under one heap_lock: all, or none and XICHAN_ENOSPC. */
+/*
+ * Reserves blocks for n items (lens[i] payload bytes) owned by sid into
+ * offs, under one heap_lock: all n (all != 0) or as many of the first as
+ * fit, at least one.  While the heap has no room (idle sessions' cached
+ * blocks taken back first) it waits for a free until deadline_ns, no lock
+ * held (tag-heap-wait).  Returns how many, or XICHAN_E2BIG (an item can
+ * never fit), XICHAN_ENOSPC (no room by the deadline), XICHAN_EINTR (w's
+ * check asked to stop), a lock error; E2BIG and ENOSPC leave the sizes in
+ * xichan_strerror's detail.
+ */
+int xichan__heap_reserve(struct xichan_shm *shm, uint32_t sid, const uint64_t *lens, size_t n,
+                         uint32_t *offs, int all, int64_t deadline_ns,
+                         const struct xichan_waiter *w);
+/* n blocks under one heap_lock: all, or none and XICHAN_ENOSPC (no wait). */
 /* Heap units (header, item header, payload) of an item of len bytes. */
 static inline uint32_t xichan__item_units(uint64_t len)
 {
@@ -286,15 +314,20 @@ int xichan__heap_free(struct xichan_shm *shm, uint32_t off, uint32_t sid);
  * The free always happens; XICHAN_ECORRUPT if the bins then needed a rebuild
  * that found the tiling corrupt (alloc.c, tag-heap-trust). */
 int xichan__heap_free_locked(struct xichan_shm *shm, struct xichan_blk *b);
+/* heap_lock bounded by deadline_ns and interruptible through w (may be
+ * NULL); xichan__heap_lock is this with w NULL. */
+int xichan__heap_lock_until(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns,
+                            const struct xichan_waiter *w);
 int xichan__heap_lock(struct xichan_shm *shm, uint32_t sid, int64_t deadline_ns);
 void xichan__heap_unlock(struct xichan_shm *shm);
 /* Rebuilds bins, prev sizes and statistics from the block walk. */
 int xichan__heap_repair(struct xichan_shm *shm, void *unused);
-/* Frees every RESERVED or LEASED block owned by sid (daemon, after death). */
+/* Frees every RESERVED or LEASED block owned by sid and the blocks its
+ * session's cache held (daemon, after death); wakes the heap's waiters. */
 int xichan__heap_reclaim(struct xichan_shm *shm, uint32_t sid, uint64_t *nfreed);
 
 struct xichan_heap_report {
-    uint64_t blocks, free_blocks, queued, reserved, leased, owned;
+    uint64_t blocks, free_blocks, queued, reserved, leased, owned, cached;
     uint64_t free_bytes, used_bytes;
     int ok;                   /* 1 if every invariant held */
     char why[128];
@@ -439,9 +472,10 @@ int xichan__open_named(xichan_client *cl, int kind, const char *name, uint64_t *
 /* Destroy, bind or unbind an object of a kind, by id. */
 enum { XICHAN__DESTROY, XICHAN__BIND, XICHAN__UNBIND };
 int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op);
-/* Reserves and fills an item block owned by the client (no lock held). */
+/* Reserves and fills an item block owned by the client (no lock held),
+ * waiting for room in a full heap until deadline_ns (xichan__heap_reserve). */
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
-                      uint32_t *off);
+                      int64_t deadline_ns, uint32_t *off);
 /* Frees a block the client owns (reserved or leased). */
 void xichan__item_discard(xichan_client *cl, uint32_t off);
 /* Gives the client's cached blocks back to the heap (items.c): how many. */
@@ -535,11 +569,14 @@ struct xichan_client {
     /*
      * Freed small item blocks kept for this session's next items, so that
      * a hand-off of small items takes no heap_lock on either side (items.c).
-     * They stay RESERVED to the session in the segment.  cache_busy is a
-     * try-lock between the process's threads: one that finds it taken goes
-     * to the heap instead of waiting.
+     * In the segment they are CACHED to the session's slot; the lists and
+     * gate (the gate word's value when last released: its generation and
+     * block count) are used only while holding the session's
+     * cache_gate, which is also the lock between the process's threads:
+     * one that finds it taken goes to the heap instead of waiting.
      */
-    xichan_atomic_u32 cache_busy;
+    xichan_atomic_u64 *gate_word; /* &shm->sessions[slot].cache_gate */
+    uint64_t gate;
     /*
      * Where this session last found an object (items.c, xichan__resolve):
      * (id << 2 | kind) -> (slot << 32 | gen), 64 entries by id.  Checked

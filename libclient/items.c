@@ -16,19 +16,25 @@
  * the blocks it received, and neither takes heap_lock, whose cache line and
  * free lists would otherwise cross between the CPUs on every item (the
  * lock pair and the bin updates were a third of a put+get's instructions).
- * The cache is bounded (internal.h: 64 blocks of at most 144 bytes), sized
- * per class so a block is reused only for its own size, and flushed back
- * to the heap before an allocation reports XICHAN_ENOSPC.
+ * The cache is bounded (internal.h: 64 blocks of at most 144 bytes) and
+ * sized per class so a block is reused only for its own size.  It is the
+ * session's, not the segment's: an allocation that finds the heap full
+ * takes the blocks of idle caches back, and a cache in use empties itself
+ * into the heap when it finds that a full heap asked for it (alloc.c,
+ * tag-cache-steal, which also gives the protocol of the session's
+ * cache_gate that every use below holds).
  *
- * CRASH ARGUMENT.  A cached block stays RESERVED to the session in the
- * segment (one release store of its state word, LEASED -> RESERVED, by its
- * owner, before the process-local list takes it), exactly like a block
- * being filled: if the process dies, the daemon's cleanup frees every
- * block the session reserved (sessions.c step 3), cached or not; if the
- * session ends cleanly, the same cleanup frees them.  No state of the
- * segment's heap changes, so no lock is needed for it.  A cached offset is
- * checked again (size and state word) before reuse, so a segment scribbled
- * meanwhile costs a cached block, never a wrong one.
+ * CRASH ARGUMENT.  A cached block is CACHED to the session's slot in the
+ * segment: one store of its state word (LEASED or RESERVED -> CACHED|slot,
+ * by its owner, holding the gate, before the process-local list takes it;
+ * back to RESERVED|sid when taken, still holding the gate).  If the process
+ * dies anywhere, gate held or not, the daemon's cleanup frees every block
+ * the session reserved, leased or cached (sessions.c step 3); if the
+ * session ends cleanly, the same cleanup frees them.  A thief frees them
+ * only holding the gate.  No derived state of the heap changes, so no
+ * heap_lock is needed.  A cached offset is checked again (size and state
+ * word) before reuse, so a segment scribbled meanwhile costs a cached
+ * block, never a wrong one.
  */
 #include <string.h>
 
@@ -84,41 +90,163 @@ int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op)
 
 /* ------------------------------------------------------- block cache */
 
-static int cache_lock(xichan_client *cl)
+#define GATE_ONE (1ull << XICHAN_GATE_COUNT_SHIFT) /* one block in the gate's count */
+enum { GATE_HELD = 1, GATE_WANTED = 2 };
+
+/* Empties the cache into the heap, each block RESERVED to us again for
+ * heap_free_many, then gives the gate back with a count of 0, and WANT
+ * again if want: what a full heap's WANT asks for (tag-cache-steal).
+ * Called holding the gate; out of line, as it is rare.  Returns how many
+ * blocks went back, or an error. */
+static __attribute__((noinline)) int gate_give_back(xichan_client *cl, int want)
 {
-    return xa_exchange_acquire(&cl->cache_busy, 1) == 0;
+    uint32_t offs[XICHAN_CACHE_CLASSES * XICHAN_CACHE_DEPTH];
+    size_t n = 0;
+    int err;
+
+    for (uint32_t k = 0; k < XICHAN_CACHE_CLASSES; k++) {
+        while (cl->cache_n[k]) {
+            uint32_t o = cl->cache[k][--cl->cache_n[k]];
+            struct xichan_blk *b = xichan__blk(cl->shm, o);
+
+            /* A block scribbled meanwhile is left for the daemon's sweep. */
+            if (b && xa_load_relaxed(&b->state) == xichan__blk_word(XICHAN_BLK_CACHED, cl->slot)) {
+                xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
+                offs[n++] = o;
+            }
+        }
+    }
+    cl->gate &= ~XICHAN_GATE_COUNT_MASK;
+    /* Release, as in gate_release.  WANT left set fails our next CAS. */
+    xa_store_release(cl->gate_word, cl->gate | (want ? XICHAN_GATE_WANT : 0));
+    if (!n)
+        return 0;
+    err = xichan__heap_free_many(cl->shm, offs, n, cl->sid);
+    return err ? err : (int)n;
 }
 
-static void cache_unlock(xichan_client *cl)
+static __attribute__((noinline)) int gate_take_slow(xichan_client *cl, uint64_t w)
 {
-    xa_store_release(&cl->cache_busy, 0);
+    if (!cl->gate_word) { /* first use (a client made by hand, in tests, starts so) */
+        if (cl->slot >= cl->shm->nsessions)
+            return 0; /* a session in no slot has no cache */
+        cl->gate_word = &cl->shm->sessions[cl->slot].cache_gate;
+        w = cl->gate;
+    }
+    /* Bounded: each failed CAS means a thief or our other thread moved it. */
+    for (int tries = 0; tries < 8; tries++) {
+        if (w & (XICHAN_GATE_OWNER | XICHAN_GATE_THIEF))
+            return 0; /* busy: the caller goes to the heap */
+        uint64_t keep = ~(uint64_t)XICHAN_GATE_WANT;
+
+        if ((w ^ cl->gate) >> XICHAN_GATE_GEN_SHIFT) { /* a thief (or the daemon) freed them all */
+            memset(cl->cache_n, 0, sizeof(cl->cache_n));
+            keep &= ~XICHAN_GATE_COUNT_MASK; /* 0 already, unless scribbled */
+        }
+        int waiting = 0, locked = 0, got;
+
+        /*
+         * Asked for the blocks: whether anyone still waits for room is read
+         * under heap_lock, where no steal pass is half done, and if no one
+         * does, WANT is cleared before the lock is given up, so that no
+         * pass comes in between (alloc.c, tag-cache-steal).
+         */
+        if (w & XICHAN_GATE_WANT) {
+            if (xichan__heap_lock(cl->shm, cl->sid, XICHAN_NOWAIT))
+                return 0;
+            waiting = xa_load_relaxed(&cl->shm->hdr->heap_waiters) != 0;
+            if (waiting)
+                xichan__heap_unlock(cl->shm);
+            else
+                locked = 1;
+        }
+        /* Acquire, as in gate_take. */
+        got = atomic_compare_exchange_strong_explicit(cl->gate_word, &w,
+                                                      (w & keep) | XICHAN_GATE_OWNER,
+                                                      memory_order_acquire, memory_order_relaxed);
+        if (locked)
+            xichan__heap_unlock(cl->shm);
+        if (got) {
+            cl->gate = w & keep;
+            return waiting ? GATE_WANTED : GATE_HELD;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Takes this session's cache gate (tag-cache-steal): GATE_HELD, or 0 if it
+ * is busy (our other thread, or a thief) and the caller uses the heap, or
+ * GATE_WANTED: held, but an allocation waits for room and asked for the
+ * blocks back; the caller then caches nothing and calls gate_give_back
+ * instead of gate_release.
+ */
+static inline int gate_take(xichan_client *cl)
+{
+    uint64_t w = cl->gate;
+
+    /* Acquire: pairs with a thief's release of the gate (alloc.c,
+     * finish_steal).  It fails on any change a thief made: a WANT, a
+     * THIEF, a new generation. */
+    if (__builtin_expect(cl->gate_word != NULL, 1) &&
+        __builtin_expect(atomic_compare_exchange_strong_explicit(cl->gate_word, &w,
+                                                                 w | XICHAN_GATE_OWNER,
+                                                                 memory_order_acquire,
+                                                                 memory_order_relaxed),
+                         1))
+        return GATE_HELD;
+    return gate_take_slow(cl, w);
+}
+
+/* Gives the gate back with the cache's new count (cl->gate + delta).  A
+ * plain store: no one else writes a gate its owner holds (a thief waits
+ * for it, alloc.c steal_cached). */
+static inline void gate_release(xichan_client *cl, uint64_t delta)
+{
+    cl->gate += delta;
+    /* Release: a thief's acquire load of the gate then sees the block
+     * state stores made under it. */
+    xa_store_release(cl->gate_word, cl->gate);
 }
 
 /* A cached block of exactly units units into *off; 0 if there is none. */
-static int cache_take(xichan_client *cl, uint32_t units, uint32_t *off)
+static inline int cache_take(xichan_client *cl, uint32_t units, uint32_t *off)
 {
-    uint32_t k = units - XICHAN_CACHE_MIN_UNITS, o = 0;
+    uint32_t k = units - XICHAN_CACHE_MIN_UNITS, o;
     struct xichan_blk *b;
+    int g;
 
-    if (k >= XICHAN_CACHE_CLASSES || !cache_lock(cl))
+    if (k >= XICHAN_CACHE_CLASSES || !(g = gate_take(cl)))
         return 0;
-    if (cl->cache_n[k])
-        o = cl->cache[k][--cl->cache_n[k]];
-    cache_unlock(cl);
-    b = o ? xichan__blk(cl->shm, o) : NULL;
-    if (!b || b->size != units ||
-        xa_load_relaxed(&b->state) != xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid))
-        return 0; /* gone bad in the segment: left for the daemon's sweep */
-    *off = o;
-    return 1;
+    if (__builtin_expect(g == GATE_WANTED, 0)) {
+        (void)gate_give_back(cl, 1);
+        return 0;
+    }
+    if (!cl->cache_n[k]) {
+        gate_release(cl, 0);
+        return 0;
+    }
+    o = cl->cache[k][--cl->cache_n[k]];
+    b = xichan__blk(cl->shm, o);
+    /* The gate kept thieves away, so only a scribble can have changed it;
+     * such a block is left for the daemon's sweep. */
+    if (b && b->size == units &&
+        xa_load_relaxed(&b->state) == xichan__blk_word(XICHAN_BLK_CACHED, cl->slot)) {
+        xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
+        *off = o;
+        gate_release(cl, -GATE_ONE);
+        return 1;
+    }
+    gate_release(cl, -GATE_ONE);
+    return 0;
 }
 
 /* Keeps the block at off, which this session reserved or leased; 0 if not. */
-static int cache_keep(xichan_client *cl, uint32_t off)
+static inline int cache_keep(xichan_client *cl, uint32_t off)
 {
     struct xichan_blk *b = xichan__blk(cl->shm, off);
     uint32_t k, w;
-    int kept = 0;
+    int g;
 
     if (!b)
         return 0;
@@ -126,42 +254,36 @@ static int cache_keep(xichan_client *cl, uint32_t off)
     w = xa_load_relaxed(&b->state);
     if (k >= XICHAN_CACHE_CLASSES || xichan__blk_owner(w) != cl->sid ||
         (xichan__blk_state(w) != XICHAN_BLK_LEASED && xichan__blk_state(w) != XICHAN_BLK_RESERVED) ||
-        !cache_lock(cl))
+        !(g = gate_take(cl)))
         return 0;
-    if (cl->cache_n[k] < XICHAN_CACHE_DEPTH) {
-        /* The commit: ours again, as if just allocated. */
-        xa_store_release(&b->state, xichan__blk_word(XICHAN_BLK_RESERVED, cl->sid));
-        cl->cache[k][cl->cache_n[k]++] = off;
-        kept = 1;
+    if (__builtin_expect(g == GATE_WANTED, 0)) {
+        (void)gate_give_back(cl, 1);
+        return 0; /* the caller frees it: that free wakes the heap's waiters */
     }
-    cache_unlock(cl);
-    return kept;
+    if (cl->cache_n[k] >= XICHAN_CACHE_DEPTH) {
+        gate_release(cl, 0);
+        return 0;
+    }
+    /* The commit: CACHED to our slot, published by the gate's release. */
+    xa_store_relaxed(&b->state, xichan__blk_word(XICHAN_BLK_CACHED, cl->slot));
+    xichan__fault(XICHAN_FAULT_CACHE_GATED);
+    cl->cache[k][cl->cache_n[k]++] = off;
+    gate_release(cl, GATE_ONE);
+    return 1;
 }
 
 /* Returns how many blocks went back, or an error. */
 int xichan__cache_flush(xichan_client *cl)
 {
-    uint32_t offs[XICHAN_CACHE_CLASSES * XICHAN_CACHE_DEPTH];
-    size_t n = 0;
-    int err;
+    int g = gate_take(cl);
 
-    if (!cache_lock(cl))
-        return 0;
-    for (uint32_t k = 0; k < XICHAN_CACHE_CLASSES; k++) {
-        while (cl->cache_n[k])
-            offs[n++] = cl->cache[k][--cl->cache_n[k]];
-    }
-    cache_unlock(cl);
-    if (!n)
-        return 0;
-    err = xichan__heap_free_many(cl->shm, offs, n, cl->sid);
-    return err ? err : (int)n;
+    return g ? gate_give_back(cl, g == GATE_WANTED) : 0;
 }
 
 /* --------------------------------------------------------------- items */
 
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
-                      uint32_t *off)
+                      int64_t deadline_ns, uint32_t *off)
 {
     struct xichan_blk *b;
     struct xichan_itemhdr *it;
@@ -170,14 +292,17 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
     if (fmt < 0 || fmt > 255 || unboundop < XICHAN_UNBOUND_DEFAULT ||
         unboundop > XICHAN_UNBOUND_REPLACE || (!data && len))
         return XICHAN_EINVAL;
-    if (len > UINT32_MAX)
+    if (len > UINT32_MAX) {
+        xichan__set_refusal(XICHAN_E2BIG, "item of %llu bytes is over the 4 GiB limit of an item",
+                            (unsigned long long)len);
         return XICHAN_E2BIG;
+    }
     if (!cache_take(cl, xichan__item_units(len), off)) {
-        err = xichan__heap_alloc(cl->shm, cl->sid, len, off);
-        /* What this session keeps aside must not make a put fail. */
-        if (err == XICHAN_ENOSPC && xichan__cache_flush(cl) > 0)
-            err = xichan__heap_alloc(cl->shm, cl->sid, len, off);
-        if (err)
+        uint64_t len64 = len;
+        /* Waits for room until the deadline; every cache, ours too, is
+         * given back before the heap is reported full (alloc.c). */
+        err = xichan__heap_reserve(cl->shm, cl->sid, &len64, 1, off, 1, deadline_ns, &cl->waiter);
+        if (err < 0)
             return err;
     }
     if (!(b = xichan__blk(cl->shm, *off))) /* scribbled since it was reserved */

@@ -126,7 +126,7 @@ int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *
 
     /* Check the queue first: a bad id must not cost a copy of the item. */
     if ((err = queue_ref(cl, q, &ref)) ||
-        (err = xichan__item_make(cl, fmt, data, len, unboundop, &off)))
+        (err = xichan__item_make(cl, fmt, data, len, unboundop, deadline_ns, &off)))
         return err;
     return put_made(cl, &ref, off, deadline_ns);
 }
@@ -183,7 +183,7 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
     uint64_t lens[BATCH_CHUNK];
     uint32_t offs[BATCH_CHUNK];
     size_t done = 0;
-    int err, timed_out = 0;
+    int err, r, timed_out = 0;
 
     if ((err = queue_ref(cl, q, &ref)))
         return err;
@@ -201,8 +201,17 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
             }
             lens[i] = v->len;
         }
-        if ((err = xichan__heap_alloc_many(cl->shm, cl->sid, lens, k, offs)))
+        /* Room for the whole chunk, or else for as many of its first items
+         * as fit (at least one), waiting in a full heap until the deadline:
+         * a chunk too big for the heap at once still goes in piece by piece. */
+        if ((r = xichan__heap_reserve(cl->shm, cl->sid, lens, k, offs, 1, XICHAN_NOWAIT, NULL)) ==
+            XICHAN_ENOSPC)
+            r = xichan__heap_reserve(cl->shm, cl->sid, lens, k, offs, 0, deadline_ns, &cl->waiter);
+        if (r < 0) {
+            err = r;
             goto out;
+        }
+        k = (size_t)r;
         /* Fill with no lock held (reserve -> fill -> publish). */
         for (size_t i = 0; i < k; i++) {
             struct xichan_blk *b = xichan__blk(cl->shm, offs[i]);

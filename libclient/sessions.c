@@ -3,7 +3,9 @@
  *
  * A session is one participant: a C client or one Python interpreter.  The
  * daemon is the only writer of the session table (one thread, no lock);
- * clients only read their own slot.
+ * clients only read their own slot -- except each slot's cache_gate, the
+ * lock of the session's block cache (items.c, alloc.c tag-cache-steal),
+ * which the daemon zeroes before the slot goes LIVE.
  *
  * SESSION IDS (tag-sid-reuse).  Ids are 28 bits (they share the blocks'
  * state word with the state, shm_layout.h), 1..XICHAN_SID_MAX, from
@@ -73,11 +75,11 @@
  *   2. under table_lock: drop the session's bindings and associations,
  *      destroying objects that nothing keeps any more, auto-closing
  *      channels only when UNBINDING (objects.c);
- *   3. under heap_lock: free every block the session still had reserved or
- *      leased (alloc.c).  This must come after step 1: a put that died
- *      between linking its block and marking it QUEUED leaves a linked
- *      RESERVED block, and step 1's lock repair re-marks it QUEUED before
- *      step 3 could free it;
+ *   3. under heap_lock: free every block the session still had reserved,
+ *      leased or cached (alloc.c), and wake whoever waits for room.  This
+ *      must come after step 1: a put that died between linking its block
+ *      and marking it QUEUED leaves a linked RESERVED block, and step 1's
+ *      lock repair re-marks it QUEUED before step 3 could free it;
  *   4. the slot's state store FREE commits the end.
  *
  * No step waits for a lock beyond the short bound (tag-lock-bound): a
@@ -152,6 +154,7 @@ int xichan__session_new(struct xichan_shm *shm, pid_t pid, uid_t uid, const char
         s->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
         memset(s->kind, 0, sizeof(s->kind));
         strncpy(s->kind, kind && kind[0] ? kind : "c", sizeof(s->kind) - 1);
+        xa_store_relaxed(&s->cache_gate, 0); /* an empty block cache (items.c) */
         xichan__fault(XICHAN_FAULT_SESSION_FILLED);
         /* Commit; pairs with acquire loads by xichanctl and the client. */
         xa_store_release(&s->state, XICHAN_SESS_LIVE);

@@ -69,6 +69,8 @@ uint32_t xichan__layout_hash(void)
         offsetof(struct xichan_shm_hdr, table_lock),
         offsetof(struct xichan_shm_hdr, heap_lock),
         offsetof(struct xichan_shm_hdr, bins),
+        offsetof(struct xichan_shm_hdr, heap_free_seq),
+        offsetof(struct xichan_session, cache_gate),
         sizeof(struct xichan_lock),
         sizeof(pthread_mutex_t),
         sizeof(struct xichan_session),

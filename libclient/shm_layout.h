@@ -24,7 +24,7 @@
  *   |   table_lock, heap_lock, id counters,        |  region offsets, heap bins
  *   |   heap free-list bins                        |
  *   +----------------------------------------------+ hdr->sessions_off
- *   | struct xichan_session  [nsessions]           |  written by the daemon only
+ *   | struct xichan_session  [nsessions]           |  written by the daemon (cache_gate: clients)
  *   +----------------------------------------------+ hdr->objects_off
  *   | struct xichan_obj      [nobjects]            |  queues and channels
  *   +----------------------------------------------+ hdr->bindings_off
@@ -49,9 +49,10 @@
  * Lock order (tag-lock-order): table_lock -> object lock -> heap_lock.  No
  * code takes an earlier lock while it holds a later one.
  *
- * Waiting uses 32-bit futex sequence words (put_seq, get_seq) and never a
- * pthread_cond_t: a waiter that dies leaves nothing behind but a stale
- * waiter hint, which costs one extra FUTEX_WAKE.
+ * Waiting uses 32-bit futex sequence words (put_seq, get_seq, and
+ * heap_free_seq for room in the heap) and never a pthread_cond_t: a waiter
+ * that dies leaves nothing behind but a stale waiter hint, which costs one
+ * extra FUTEX_WAKE.
  */
 #ifndef XICHAN_SHM_LAYOUT_H
 #define XICHAN_SHM_LAYOUT_H
@@ -116,6 +117,18 @@ struct xichan_shm_hdr {
     uint32_t bins[XICHAN_NBINS];   /* unit offsets of first free block, 0 = none */
     uint64_t heap_used;            /* bytes in allocated blocks, headers included */
     uint64_t heap_blocks;          /* blocks of any state */
+
+    /* Room in the heap (alloc.c, tag-heap-wait).  heap_free_seq is a futex
+     * word bumped, under heap_lock, by a free that finds heap_waiters set;
+     * heap_waiters is set under heap_lock by an allocation that found no
+     * room (and may sleep), and read without it by a block cache that was
+     * asked for its blocks (tag-cache-steal).  heap_stealing: a steal of
+     * cached blocks is under way, for the repair of a holder that died in
+     * it. */
+    xichan_atomic_u32 heap_free_seq;
+    xichan_atomic_u32 heap_waiters;
+    uint32_t heap_stealing;
+    uint32_t reserved2;
 };
 
 /* ----------------------------------------------------------- sessions */
@@ -127,7 +140,14 @@ enum xichan_sess_state {
     XICHAN_SESS_UNBINDING = 3, /* ended by an unbind: its items get their unbound op */
 };
 
-/* Written by the daemon only; clients read their own slot. */
+/*
+ * Written by the daemon only, but for cache_gate; clients read their own
+ * slot.  cache_gate guards the session's block cache (items.c,
+ * tag-cache-steal): its client takes it (GATE_OWNER) to use the cache, an
+ * allocator that found the heap full takes it (GATE_THIEF, under heap_lock)
+ * to free the cached blocks, or asks for them back (GATE_WANT).  The daemon
+ * zeroes it before a new session goes LIVE.
+ */
 struct xichan_session {
     xichan_atomic_u32 state;  /* enum xichan_sess_state */
     uint32_t sid;             /* session id, 1..XICHAN_SID_MAX */
@@ -135,8 +155,16 @@ struct xichan_session {
     uint32_t uid;
     uint64_t start_ns;        /* CLOCK_REALTIME */
     char kind[16];            /* "c", "python", "ctl" */
-    uint8_t reserved[24];
+    xichan_atomic_u64 cache_gate;
+    uint8_t reserved[16];
 };
+
+#define XICHAN_GATE_OWNER 1u        /* the session's client is using its cache */
+#define XICHAN_GATE_THIEF 2u        /* a full heap's allocator is freeing it */
+#define XICHAN_GATE_WANT 4u         /* a full heap wants the cached blocks back */
+#define XICHAN_GATE_COUNT_SHIFT 3u  /* 7 bits: blocks in the cache (0..64) */
+#define XICHAN_GATE_COUNT_MASK (127ull << XICHAN_GATE_COUNT_SHIFT)
+#define XICHAN_GATE_GEN_SHIFT 10u   /* the rest: bumped by every steal */
 
 /* ------------------------------------------------------------ objects */
 
@@ -260,6 +288,8 @@ enum xichan_blk_state {
     XICHAN_BLK_QUEUED = 2,   /* linked into a fifo; owner = producer */
     XICHAN_BLK_LEASED = 3,   /* unlinked, being read or freed by its owner */
     XICHAN_BLK_OWNED = 4,    /* the memory of a shared-buffer object; freed by its destroy */
+    XICHAN_BLK_CACHED = 5,   /* in a client's block cache; the owner field is the session's
+                              * SLOT, not its sid (tag-cache-steal) */
 };
 
 /*
@@ -307,6 +337,7 @@ _Static_assert(sizeof(struct xichan_session) == 64, "session slots are 64 bytes"
 _Static_assert(sizeof(struct xichan_wreg) == 32, "wait-set registrations are 32 bytes");
 _Static_assert(sizeof(struct xichan_obj) <= 256, "an empty queue costs at most 256 bytes");
 _Static_assert(offsetof(struct xichan_shm_hdr, magic) == 0, "magic first");
+_Static_assert(offsetof(struct xichan_session, cache_gate) % 8 == 0, "the gate is aligned");
 
 static inline uint32_t xichan__blk_state(uint32_t word) { return word & 0xFu; }
 static inline uint32_t xichan__blk_owner(uint32_t word) { return word >> 4; }

@@ -73,15 +73,6 @@ static int ncpus(void)
     return n;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 static int futex_wait_abs(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns)
 {
     struct timespec ts, *tsp = NULL;
@@ -125,7 +116,7 @@ static int spin(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns)
                 spin_futile = 0;
                 return 1;
             }
-            cpu_relax();
+            xichan__cpu_relax();
         }
     } while (xichan_now_ns() < limit);
     spin_budget_ns /= 2;

@@ -61,7 +61,7 @@ extern "C" {
     XX(ENAMETOOLONG, -36, "name too long")                                     \
     XX(EEXIST, -17, "an object with that name already exists")                 \
     XX(EIO, -5, "system call failed")                                          \
-    XX(ENOSPC, -28, "shared segment is full (start xichand with a larger --size, or drain items)") \
+    XX(ENOSPC, -28, "shared segment is full (drain items, or a larger --size or XICHAN_SIZE)") \
     XX(E2BIG, -7, "item larger than the whole segment heap can ever hold")     \
     XX(EEMPTY, -1001, "empty")                                                 \
     XX(EFULL, -1002, "full")                                                   \

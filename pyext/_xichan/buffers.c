@@ -25,9 +25,19 @@
  *     given back, in the sender's interpreter, once the receiver's view dies
  *     (at the sender's next xichan call, or at once through a pending call
  *     when the sender is the main interpreter); after a blocking send
- *     returns with the token not taken (another process took the item); or
- *     when the sending interpreter ends.  An item taken by another process
- *     after a non-blocking send or a put keeps its export until then.
+ *     returns with the token not taken and no receiver of this process busy
+ *     on that channel (another process took the item); when the last
+ *     receiver here that was busy on the channel then is done without
+ *     taking it; or when the sending interpreter ends.  An item taken by
+ *     another process after a non-blocking send or a put keeps its export
+ *     until then.
+ *     Why the busy receivers: a receiver pops the item (which lets the
+ *     blocking send return) before it decodes it and takes the token, and
+ *     the two race for the GIL.  Each chan_recv here counts itself on its
+ *     channel (a bucket of channels: no lock, no allocation) from before the
+ *     pop until after the decode, so a send that returns while one is
+ *     counted cannot tell who took its item and leaves the export SETTLING,
+ *     for that receiver to take or to give up.
  *   - anything else (strided views): COPY, laid out in C order.
  *
  * The receiver's memoryview is exported by a _BufferView object that owns
@@ -50,18 +60,28 @@
 
 /* ------------------------------------------------ local export table */
 
-enum { EXP_EXPORTED = 1, EXP_TAKEN = 2, EXP_DONE = 3 };
+/* SETTLING: a blocking send returned while receivers here were busy on
+ * its channel; one of them may still take it (see the file comment). */
+enum { EXP_EXPORTED = 1, EXP_TAKEN = 2, EXP_DONE = 3, EXP_SETTLING = 4 };
 
 struct xexport {
     uint64_t token;
     int64_t interp;  /* the interpreter that must release the export */
     int state;
+    uint64_t chan;   /* SETTLING: the channel it was sent on */
     Py_buffer view;  /* an export of the sender's memoryview */
     struct xexport *next;
 };
 
 static pthread_mutex_t exp_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct xexport *exp_head;
+
+/* Receivers of this process between their pop and their decode, per bucket
+ * of channels (a collision only delays a release), and the number of
+ * SETTLING exports.  Atomic (seq_cst): the receive path takes no lock. */
+#define RECV_BUCKETS 64
+static int recv_busy[RECV_BUCKETS];
+static int exp_settling;
 static uint64_t exp_next = 1;
 volatile int xp_exports_done_pending;
 
@@ -138,7 +158,10 @@ static void *exp_take(uint64_t token, uint64_t addr)
 
     pthread_mutex_lock(&exp_mu);
     struct xexport *x = exp_find(token);
-    if (x && x->state == EXP_EXPORTED && (uint64_t)(uintptr_t)x->view.buf == addr) {
+    if (x && (x->state == EXP_EXPORTED || x->state == EXP_SETTLING) &&
+        (uint64_t)(uintptr_t)x->view.buf == addr) {
+        if (x->state == EXP_SETTLING)
+            __atomic_sub_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
         x->state = EXP_TAKEN;
         p = x->view.buf;
     }
@@ -194,17 +217,88 @@ void xp_exports_drop(uint64_t token)
         exp_free(x);
 }
 
-void xp_export_settle(xp_state *st, uint64_t token)
+/* Gives back the SETTLING exports of bucket b if no receiver here is busy
+ * on it any more: whoever took them was another process. */
+static void settle_bucket(unsigned b)
 {
+    int64_t me = cur_interp();
+    struct xexport *freed = NULL;
+    int wake_main = 0;
+
+    pthread_mutex_lock(&exp_mu);
+    if (__atomic_load_n(&recv_busy[b], __ATOMIC_SEQ_CST) == 0) {
+        for (struct xexport **pp = &exp_head; *pp;) {
+            struct xexport *x = *pp;
+
+            if (x->state != EXP_SETTLING || x->chan % RECV_BUCKETS != b) {
+                pp = &x->next;
+                continue;
+            }
+            __atomic_sub_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
+            if (x->interp == me) {
+                *pp = x->next;
+                x->next = freed;
+                freed = x;
+            } else { /* its own interpreter releases it (xp_exports_sweep) */
+                x->state = EXP_DONE;
+                __atomic_add_fetch(&xp_exports_done_pending, 1, __ATOMIC_RELAXED);
+                wake_main |= x->interp == 0;
+                pp = &x->next;
+            }
+        }
+    }
+    if (wake_main)
+        (void)Py_AddPendingCall(sweep_main, NULL);
+    pthread_mutex_unlock(&exp_mu);
+    while (freed) {
+        struct xexport *x = freed;
+
+        freed = x->next;
+        exp_free(x);
+    }
+}
+
+void xp_export_settle(xp_state *st, uint64_t token, uint64_t chan)
+{
+    unsigned b = (unsigned)(chan % RECV_BUCKETS);
     struct xexport *x = NULL;
+    int settling = 0;
 
     pthread_mutex_lock(&exp_mu);
     struct xexport *f = exp_find(token);
-    if (f && f->state == EXP_EXPORTED)
-        x = exp_unlink(token);
+    if (f && f->state == EXP_EXPORTED) {
+        if (__atomic_load_n(&recv_busy[b], __ATOMIC_SEQ_CST) == 0) {
+            x = exp_unlink(token);
+        } else { /* a receiver here may hold it, undecoded */
+            f->state = EXP_SETTLING;
+            f->chan = chan;
+            __atomic_add_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
+            settling = 1;
+        }
+    }
     pthread_mutex_unlock(&exp_mu);
     if (x)
         exp_free(x);
+    /* The receivers may all have finished since (and, having seen no
+     * SETTLING export, not looked): see again (xp_recv_end's pair). */
+    if (settling && __atomic_load_n(&recv_busy[b], __ATOMIC_SEQ_CST) == 0)
+        settle_bucket(b);
+}
+
+void xp_recv_begin(uint64_t chan)
+{
+    __atomic_add_fetch(&recv_busy[chan % RECV_BUCKETS], 1, __ATOMIC_SEQ_CST);
+}
+
+void xp_recv_end(uint64_t chan)
+{
+    unsigned b = (unsigned)(chan % RECV_BUCKETS);
+
+    /* seq_cst against xp_export_settle: it marks then reads recv_busy, this
+     * decrements then reads exp_settling, so one of the two sees the other. */
+    if (__atomic_sub_fetch(&recv_busy[b], 1, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_load_n(&exp_settling, __ATOMIC_SEQ_CST) > 0)
+        settle_bucket(b);
 }
 
 void xp_exports_sweep(xp_state *st, int all)
@@ -220,9 +314,12 @@ void xp_exports_sweep(xp_state *st, int all)
          * (leaked on purpose rather than released under it). */
         if (all && x->interp == me && x->state == EXP_TAKEN)
             x->interp = EXP_ORPHAN;
-        if (x->interp == me && (x->state == EXP_DONE || (all && x->state == EXP_EXPORTED))) {
+        if (x->interp == me && (x->state == EXP_DONE ||
+                                (all && (x->state == EXP_EXPORTED || x->state == EXP_SETTLING)))) {
             if (x->state == EXP_DONE)
                 __atomic_sub_fetch(&xp_exports_done_pending, 1, __ATOMIC_RELAXED);
+            else if (x->state == EXP_SETTLING)
+                __atomic_sub_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
             *pp = x->next;
             x->next = freed;
             freed = x;

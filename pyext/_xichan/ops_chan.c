@@ -193,7 +193,7 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
     if (!nowait) /* taken: an export nobody here claimed went to another process */
         for (size_t i = 0; i < e.nrefs; i++)
             if (e.refs[i].kind == 0)
-                xp_export_settle(st, e.refs[i].id);
+                xp_export_settle(st, e.refs[i].id, c.id);
     xp_enc_fini(&e);
     if (nowait)
         return PyBool_FromLong(err == 1);
@@ -202,10 +202,13 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
 
 /*
  * The two-step send of send_async (xichan_chan_send_start, xichan.h):
- * chan_send_start(cid, obj, unboundop, buffer) -> ticket queues the item;
- * chan_send_check(cid, ticket) -> True (received), False (waiting), or
- * ChannelClosedError (dropped); chan_send_cancel(cid, ticket) -> True if
- * a receiver had taken it, False if it was withdrawn.
+ * chan_send_start(cid, obj, unboundop, buffer) -> (ticket, exports) queues
+ * the item; chan_send_check(cid, ticket) -> True (received), False
+ * (waiting), or ChannelClosedError (dropped); chan_send_cancel(cid, ticket)
+ * -> True if a receiver had taken it, False if it was withdrawn.  The local
+ * exports the item refers to are settled once it was received
+ * (chan_send_settle, as a blocking send does when it returns) or dropped
+ * once it was withdrawn (chan_send_drop).
  */
 static PyObject *c_send_start(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -256,13 +259,26 @@ static PyObject *c_send_start(PyObject *m, PyObject *const *args, Py_ssize_t nar
         raise_from_err(st, err, XP_CHAN, c.id);
         goto fail;
     }
-    /* Queued: an export nobody here claims goes with the item. */
-    for (size_t i = 0; i < e.nrefs; i++)
-        if (e.refs[i].kind == 0)
-            xp_export_settle(st, e.refs[i].id);
-    xp_enc_fini(&e);
-    Py_XDECREF(mv);
-    return PyLong_FromUnsignedLongLong(ticket);
+    {
+        PyObject *exports = PyList_New(0), *t;
+        for (size_t i = 0; exports && i < e.nrefs; i++) {
+            if (e.refs[i].kind != 0)
+                continue;
+            if (!(t = PyLong_FromUnsignedLongLong(e.refs[i].id)) || PyList_Append(exports, t)) {
+                Py_XDECREF(t);
+                Py_CLEAR(exports);
+                break;
+            }
+            Py_DECREF(t);
+        }
+        xp_enc_fini(&e);
+        Py_XDECREF(mv);
+        if (!exports) { /* queued all the same: take it back */
+            (void)xichan_chan_send_cancel(cl, c, ticket);
+            return NULL;
+        }
+        return Py_BuildValue("(KN)", (unsigned long long)ticket, exports);
+    }
 
 fail:
     xp_enc_abort(&e);
@@ -317,6 +333,47 @@ static PyObject *c_send_cancel(PyObject *m, PyObject *const *args, Py_ssize_t na
     return PyBool_FromLong(err == 1);
 }
 
+/* chan_send_settle(cid, exports) / chan_send_drop(exports): see above. */
+static PyObject *c_send_settle(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_chan_id c;
+    Py_ssize_t n;
+
+    if (nargs != 2 || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "chan_send_settle(cid, exports)");
+        return NULL;
+    }
+    if (get_cid(args[0], &c))
+        return NULL;
+    n = PyList_GET_SIZE(args[1]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(args[1], i));
+        if (PyErr_Occurred())
+            return NULL;
+        xp_export_settle(st, t, c.id);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *c_send_drop(PyObject *m, PyObject *arg)
+{
+    Py_ssize_t n;
+
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "chan_send_drop(exports)");
+        return NULL;
+    }
+    n = PyList_GET_SIZE(arg);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(arg, i));
+        if (PyErr_Occurred())
+            return NULL;
+        xp_exports_drop(t);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *c_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     return send_common(m, args, nargs, 0);
@@ -337,6 +394,7 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     xp_block b;
     int64_t deadline;
     int nowait = 0, err;
+    PyObject *res;
 
     if (nargs < 1 || nargs > 4) {
         PyErr_SetString(PyExc_TypeError, "chan_recv(cid, timeout=None, nowait=False[, default])");
@@ -351,6 +409,9 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (!(cl = xp_client(st)))
         return NULL;
     XP_SWEEP(st);
+    /* Counted from before the pop until the decode took any local export
+     * (a blocking sender here must not give it back meanwhile: buffers.c). */
+    xp_recv_begin(c.id);
     err = xichan_chan_recv(cl, c, &item, XICHAN_NOWAIT);
     if ((err == XICHAN_EEMPTY || err == XICHAN_ELOCKED) && deadline != XICHAN_NOWAIT) {
         xp_block_begin(&b);
@@ -358,14 +419,16 @@ static PyObject *c_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         xp_block_end(&b);
     }
     if (err == XICHAN_EEMPTY && !PyErr_Occurred()) {
-        if (nowait && nargs > 3)
+        if (nowait && nargs > 3) {
+            xp_recv_end(c.id);
             return Py_NewRef(args[3]);
+        }
         if (!nowait)
             err = XICHAN_ETIMEDOUT;
     }
-    if (err)
-        return raise_from_err(st, err, XP_CHAN, c.id);
-    return xp_decode_item(st, &item);
+    res = err ? raise_from_err(st, err, XP_CHAN, c.id) : xp_decode_item(st, &item);
+    xp_recv_end(c.id);
+    return res;
 }
 
 /* chan_close(cid, *, send=False, recv=False, force=False) */
@@ -497,7 +560,10 @@ PyMethodDef xp_chan_methods[] = {
     {"chan_send_buffer", (PyCFunction)(void (*)(void))c_send_buffer, METH_FASTCALL,
      "chan_send_buffer(cid, obj, unboundop, timeout, nowait)"},
     {"chan_send_start", (PyCFunction)(void (*)(void))c_send_start, METH_FASTCALL,
-     "chan_send_start(cid, obj, unboundop, buffer) -> ticket: queued, as send_nowait."},
+     "chan_send_start(cid, obj, unboundop, buffer) -> (ticket, exports): queued, as send_nowait."},
+    {"chan_send_settle", (PyCFunction)(void (*)(void))c_send_settle, METH_FASTCALL,
+     "chan_send_settle(cid, exports): the item was received."},
+    {"chan_send_drop", c_send_drop, METH_O, "chan_send_drop(exports): the item was withdrawn."},
     {"chan_send_check", (PyCFunction)(void (*)(void))c_send_check, METH_FASTCALL,
      "chan_send_check(cid, ticket) -> True if received, False while it waits."},
     {"chan_send_cancel", (PyCFunction)(void (*)(void))c_send_cancel, METH_FASTCALL,

@@ -9,7 +9,8 @@
  *   - put/get take a timeout (None, 0 or float seconds), turned into one
  *     absolute deadline here; they try once with the GIL held and, if they
  *     must wait, block in libxichan with the GIL released (no polling; see
- *     module.c); put raises QueueFull and get QueueEmpty when it passes;
+ *     module.c); put raises QueueFull and get QueueEmpty when it passes
+ *     (a put that waited for room in a full segment: SegmentFullError);
  *   - get decodes by each item's own format (msgpack, buffer, pickle) and
  *     returns _xichan.UNBOUND_ITEM for an UNBOUND item.
  * fmt is XICHAN_FMT_MSGPACK (syncobj=True: obj is encoded here) or
@@ -199,7 +200,9 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     } else {
         err = len <= XP_HELD_MAX ? xichan_queue_put(cl, q, (int)fmt, data, len, op, XICHAN_NOWAIT)
                                  : XICHAN_EFULL;
-        if ((err == XICHAN_EFULL || err == XICHAN_ELOCKED) &&
+        /* Full queue, full segment or a stopped lock holder: each may wait,
+         * with the GIL released. */
+        if ((err == XICHAN_EFULL || err == XICHAN_ENOSPC || err == XICHAN_ELOCKED) &&
             (deadline != XICHAN_NOWAIT || len > XP_HELD_MAX)) {
             xp_block_begin(&b);
             err = xichan_queue_put(cl, q, (int)fmt, data, len, op, deadline);
@@ -382,7 +385,8 @@ static PyObject *q_put_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
         else
             err = r;
     }
-    if (done < n && (err == 0 || err == XICHAN_EFULL || err == XICHAN_ELOCKED) &&
+    if (done < n &&
+        (err == 0 || err == XICHAN_EFULL || err == XICHAN_ENOSPC || err == XICHAN_ELOCKED) &&
         (deadline != XICHAN_NOWAIT || total > XP_HELD_MAX)) {
         int r;
 

@@ -223,9 +223,14 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_it
  * (all: every one not in use, at module free).  Cheap when none are. */
 void xp_exports_sweep(xp_state *st, int all);
 #define XP_SWEEP(st) do { if (xp_exports_done_pending) xp_exports_sweep((st), 0); } while (0)
-/* After a blocking send returned: an export nobody in this process took
- * was received by another process, so it can go. */
-void xp_export_settle(xp_state *st, uint64_t token);
+/* After a blocking send on chan returned: an export nobody in this process
+ * took was received by another process, so it can go -- at once, or when the
+ * receivers here busy on chan are done (buffers.c). */
+void xp_export_settle(xp_state *st, uint64_t token, uint64_t chan);
+/* Around a receive on chan, from before the pop until after the decode:
+ * xp_recv_begin counts the caller, xp_recv_end uncounts it. */
+void xp_recv_begin(uint64_t chan);
+void xp_recv_end(uint64_t chan);
 void xp_exports_drop(uint64_t token);
 extern volatile int xp_exports_done_pending;
 

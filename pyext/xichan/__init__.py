@@ -13,8 +13,9 @@ Package-level names:
 - the submodules ``queues``, ``channels`` and ``multiprocessing`` (a
   drop-in for multiprocessing's Queue, SimpleQueue and JoinableQueue),
   also loaded on first use as attributes;
-- ``NotShareableError`` (a TypeError and a ValueError, so code written for
-  3.13 or 3.14 catches it) and ``is_shareable(obj)``;
+- ``NotShareableError`` (a TypeError and a ValueError, and on Python 3.13+
+  a subclass of the interpreters module's own NotShareableError, so code
+  written for 3.13 or 3.14 catches it) and ``is_shareable(obj)``;
 - ``SharedBuffer(size)``: zeroed bytes in the segment, writable, shared
   zero-copy with every process that attaches it (pickle it, or send it);
 - ``select(readable, writable, timeout)`` and ``WaitSet`` (with
@@ -54,7 +55,14 @@ class XichanError(RuntimeError):
 
 
 class SegmentFullError(XichanError, MemoryError):
-    """The shared segment has no room for the item right now."""
+    """The shared segment had no room for the item.
+
+    A blocking put()/send() waits for room (another process taking items
+    frees it) until its timeout; this is raised when the timeout passes, or
+    at once by put_nowait()/send_nowait()/block=False.  The message gives
+    the item's size and the heap's, and how to start a daemon with a larger
+    segment (xichand --size, or XICHAN_SIZE for one a client starts).
+    """
 
 
 class AccessDeniedError(XichanError, PermissionError):
@@ -71,8 +79,19 @@ class ObjectLockedError(XichanError, TimeoutError):
     blocking ``send`` that gets it has left its item queued."""
 
 
-class NotShareableError(TypeError, ValueError):
-    """The object does not support cross-interpreter (cross-process) data."""
+try:  # 3.13+: test.support.interpreters / concurrent.interpreters re-export it
+    from _interpreters import NotShareableError as _InterpNotShareable
+    _NOT_SHAREABLE_BASES = (_InterpNotShareable, TypeError, ValueError)
+except ImportError:
+    _NOT_SHAREABLE_BASES = (TypeError, ValueError)
+
+
+class NotShareableError(*_NOT_SHAREABLE_BASES):
+    """The object does not support cross-interpreter (cross-process) data.
+
+    Code written for 3.13 (``except interpreters.NotShareableError``, a
+    ValueError there) or 3.14 (a TypeError) catches it.
+    """
 
 
 SharedBuffer = _xichan.SharedBuffer

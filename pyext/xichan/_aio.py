@@ -343,18 +343,27 @@ async def chan_send(sch, obj, op, timeout, buffer):
     loop = asyncio.get_running_loop()
     deadline = _deadline(loop, timeout)
     cid = sch._id._id
-    ticket = _xichan.chan_send_start(cid, obj, op, buffer)
-    settled = False
+    ticket, exports = _xichan.chan_send_start(cid, obj, op, buffer)
+    received = None      # True: taken by a receiver; False: withdrawn or dropped
     try:
         while True:
-            if _xichan.chan_send_check(cid, ticket):
-                settled = True
-                return
+            try:
+                if _xichan.chan_send_check(cid, ticket):
+                    received = True
+                    return
+            except BaseException:
+                received = False     # dropped by a forced close or a destroy
+                raise
             if await _ready(loop, _KC, cid, WRITABLE, deadline) is _TIMEDOUT:
-                settled = True
-                if _xichan.chan_send_cancel(cid, ticket):
+                received = _xichan.chan_send_cancel(cid, ticket)
+                if received:
                     return   # received just in time
                 raise TimeoutError('timed out')
     finally:
-        if not settled:   # cancelled, or an error: take the item back
-            _xichan.chan_send_cancel(cid, ticket)
+        if received is None:   # cancelled, or an error: take the item back
+            received = _xichan.chan_send_cancel(cid, ticket)
+        if exports:
+            if received:
+                _xichan.chan_send_settle(cid, exports)
+            else:
+                _xichan.chan_send_drop(exports)

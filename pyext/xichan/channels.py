@@ -388,6 +388,8 @@ class SendChannel(_ChannelEnd):
 
         This blocks until the object is received, or until "timeout"
         seconds have passed (then TimeoutError, and the item is withdrawn).
+        While the shared segment has no room for it, it waits for room
+        within the same timeout (then SegmentFullError).
         """
         op = _unbound_op(self._unbound, unbound, unbounditems)
         _xichan.chan_send(self._id._id, obj, op, timeout, False)

@@ -298,10 +298,12 @@ class Queue:
 
         This blocks while the queue is full, until "timeout" seconds (a
         float; None waits forever) have passed, then raises QueueFull.
-        block=False does not wait (put_nowait()).  Both call forms work:
-        put(obj, timeout) as in the seeds, and put(obj, block, timeout) as
-        in multiprocessing and 3.14: a bool in the first optional position
-        is "block", a number or None is "timeout".
+        It waits the same way while the shared segment has no room for the
+        item (until another process takes items), then raises
+        SegmentFullError.  block=False does not wait (put_nowait()).  Both
+        call forms work: put(obj, timeout) as in the seeds, and put(obj,
+        block, timeout) as in multiprocessing and 3.14: a bool in the first
+        optional position is "block", a number or None is "timeout".
 
         If "syncobj" is None (the default) then it uses the
         queue's default, set with create().

@@ -81,8 +81,11 @@ int main(void)
     XT_EQ_INT(xichan_queue_count(a, jobs), 3);
     printf("SIGTERM: segment kept, clients went on working\n");
 
-    /* The next daemon adopts it: items, names and ids are all there. */
-    xt_start_daemon(NULL);
+    /* The next daemon adopts it: items, names and ids are all there; a
+     * size asked for is ignored, and it says so. */
+    xt_start_daemon("--size 32M");
+    XT_EQ_INT(run("grep -c 'size/XICHAN_SIZE 33554432 ignored: the adopted segment keeps its "
+                  "67108864' '%s/xichand.log'", xt_runtime_dir()), 0);
     XT_OK(xichan_client_open(&b, NULL));
     XT_OK(xichan_queue_open(b, "jobs", &q3));
     XT_EQ_INT(q3.id, jobs.id);

@@ -9,9 +9,11 @@
  *   2. a forked child, session B, arms P and runs a workload that touches
  *      every mutating path (put, get, send_nowait, recv, a rendezvous send
  *      that times out and is withdrawn, bind, release, create, destroy, a
- *      forced close of a channel holding items, and -- playing the daemon --
- *      a wait set on the queue, registering and ending a session D and
- *      the cleanup of a third session C).  It counts in a shared page each call that returned
+ *      forced close of a channel holding items, a put that finds the heap
+ *      full (taking back C's cached block, waiting, giving up), a wait set
+ *      on the queue, and -- playing the daemon --
+ *      registering and ending a session D and the cleanup of a third
+ *      session C).  It counts in a shared page each call that returned
  *      success, just after it returned;
  *   3. the child dies by SIGKILL at P (or finishes, if the workload never
  *      reaches P that often);
@@ -136,6 +138,25 @@ static void workload(xichan_client *b, xichan_client *c, xichan_client *e, xicha
             CHECK(xichan_chan_send_nowait(b, tmpc, 0, &v, sizeof(v), 0) >= 0, "send tmp");
         CHECK(xichan_chan_close(b, tmpc, XICHAN_CLOSE_FORCE) == 0, "force close");
         CHECK(xichan_chan_destroy(b, tmpc) == 0, "destroy tmp channel");
+    }
+    /*
+     * A full heap: C keeps a block cached, B asks for the whole heap, which
+     * takes C's cache back (alloc.c, tag-cache-steal), waits a moment for
+     * room (tag-heap-wait) and gives up with ENOSPC.
+     */
+    {
+        size_t huge = (size_t)xichan__heap_max_item(shm);
+        char *p = calloc(1, huge);
+        xichan_queue_id tmpq;
+        CHECK(p != NULL, "calloc");
+        CHECK(xichan_queue_create(b, NULL, &tmpq) == 0, "create tmp queue");
+        CHECK(xichan_queue_put(c, tmpq, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "put C tmp");
+        CHECK(xichan_queue_get(c, tmpq, &it, XICHAN_NOWAIT) == 0, "get C tmp");
+        xichan_item_release(&it);
+        CHECK(xichan_queue_put(b, tmpq, 0, p, huge, 0, xichan_now_ns() + 1000000) ==
+                  XICHAN_ENOSPC, "put of the whole heap");
+        CHECK(xichan_queue_destroy(b, tmpq) == 0, "destroy tmp queue");
+        free(p);
     }
     /* A wait set on the queue, a wait that finds it ready, then its removal. */
     {

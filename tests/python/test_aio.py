@@ -195,6 +195,25 @@ class AioCases:
         run(cancelled_send, self.LOOP)
         self.assertEqual(r.recv_nowait(default='none'), 'none')
 
+    def test_send_buffer_async_to_a_receiver_here(self):
+        r, s = channels.create()
+        ba = bytearray(b'abc')
+
+        async def main():
+            t = asyncio.ensure_future(s.send_buffer_async(ba))
+            v = await r.recv_async(timeout=10)
+            await asyncio.wait_for(t, 10)
+            return bytes(v)
+
+        self.assertEqual(run(main, self.LOOP), b'abc')
+
+        async def withdrawn():
+            with self.assertRaises(TimeoutError):
+                await s.send_buffer_async(bytearray(b'zz'), timeout=0.01)
+
+        run(withdrawn, self.LOOP)
+        self.assertEqual(r.recv_nowait(default=None), None)
+
     def test_destroyed_queue_ends_the_await(self):
         q = queues.create()
 

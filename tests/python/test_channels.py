@@ -202,6 +202,51 @@ class TestSendRecv(XTestCase):
         del view
         data.append(0)
 
+    def test_send_buffer_blocking_to_thread(self):  # 43, blocking send_buffer
+        # CPython's test_send_buffer: the receiver (a thread of this process)
+        # pops the item, which lets send_buffer() return, and only then
+        # decodes it; the sender must keep its export meanwhile, or the
+        # receiver gets a copy instead of the sender's memory.  Which of the
+        # two gets the GIL first varies, hence the rounds.
+        for _ in range(100):
+            r, s = channels.create()
+            data = bytearray(b'spamspamspam')
+            got = []
+            t = threading.Thread(target=lambda: got.append(r.recv(timeout=30)))
+            t.start()
+            s.send_buffer(data, timeout=30)
+            t.join(30)
+            view, = got
+            data[4:8] = b'eggs'
+            self.assertEqual(bytes(view), b'spameggsspam')
+            view[4:8] = b'ham.'
+            self.assertEqual(data, b'spamham.spam')
+            del view, got
+            data.append(0)  # the export is given back once the view dies
+
+    def test_send_buffer_blocking_export_given_back(self):  # 43
+        # A thread here and another process both wait on the channel; each
+        # takes one of two blocking send_buffer()s.  Whichever took `data`,
+        # once both are done and no view of it lives, its export is given
+        # back (a process took it: when the busy thread here is done).
+        r, s = channels.create()
+        p = spawn_py('''
+            r = pickle.loads(bytes.fromhex(sys.argv[1]))
+            print(bytes(r.recv(timeout=30)).decode())
+        ''', pickle.dumps(r).hex())
+        got = []
+        t = threading.Thread(target=lambda: got.append(bytes(r.recv(timeout=30))))
+        t.start()
+        self.assertTrue(wait_for(lambda: len(_xichan.chan_sessions(r.id, send=False)) == 2, 30))
+        data = bytearray(b'first')
+        s.send_buffer(data, timeout=30)
+        s.send_buffer(bytearray(b'second'), timeout=30)
+        out, err = p.communicate(timeout=30)
+        t.join(30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(sorted([out.strip(), got[0].decode()]), ['first', 'second'])
+        data.append(0)  # not exported any more
+
     def test_send_buffer_format(self):  # 44
         r, s = channels.create()
         s.send_buffer_nowait(b'abc')

@@ -1,6 +1,8 @@
 """IDs, objects and exceptions: CHECKLIST.md items 1-21."""
+import sys
 import pickle
 import queue as stdqueue
+import unittest
 
 import _env
 from _env import XTestCase
@@ -170,6 +172,15 @@ class TestExceptions(XTestCase):
         with self.assertRaises(xichan.NotShareableError) as cm:
             s.send_nowait([1])
         self.assertEqual(str(cm.exception), '[1] does not support cross-interpreter data')
+
+    @unittest.skipIf(sys.version_info < (3, 13), '_interpreters is new in 3.13')
+    def test_not_shareable_is_interpreters_own(self):  # 18: code written for 3.13 catches it
+        from _interpreters import NotShareableError as Interp
+        self.assertTrue(issubclass(xichan.NotShareableError, Interp))
+        q = queues.create(syncobj=True)
+        with self.assertRaises(Interp):
+            q.put({'a': 1})
+        self.assertEqual(q.qsize(), 0)
 
     def test_markers(self):  # 19, 20
         self.assertIs(channels.UNBOUND_ERROR, queues.UNBOUND_ERROR)

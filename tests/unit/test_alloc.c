@@ -429,6 +429,132 @@ static void test_heap_alloc_keeps_a_one_unit_remainder_in_the_block(void **state
     assert_all_free();
 }
 
+/* --------------------------------------------- cached blocks, waiting */
+
+/* A session with 8 blocks cached in each of the cache's 8 size classes. */
+static xichan_client *cacher(xichan_queue_id *q)
+{
+    xichan_client *c = ut_client(shm);
+    char buf[128] = {0};
+    xichan_item it;
+
+    ut_ok(xichan_queue_create(c, NULL, q));
+    for (int len = 0; len < 128; len += 16)
+        for (int i = 0; i < 8; i++)
+            ut_ok(xichan_queue_put(c, *q, 0, buf, (size_t)len, 0, XICHAN_NOWAIT));
+    for (int i = 0; i < 64; i++) {
+        ut_ok(xichan_queue_get(c, *q, &it, XICHAN_NOWAIT));
+        xichan_item_release(&it);
+    }
+    assert_int_equal(report().cached, 64);
+    return c;
+}
+
+static uint64_t gate_of(const xichan_client *c)
+{
+    return xa_load_relaxed(&shm->sessions[c->slot].cache_gate);
+}
+
+static void test_heap_full_takes_back_an_idle_sessions_cache(void **state)
+{
+    xichan_queue_id q;
+    xichan_client *a = cacher(&q), *b = ut_client(shm);
+    uint32_t off, pin = alloc_ok(SID, 100);
+    uint64_t len = xichan__heap_max_item(shm), g;
+    struct xichan_heap_report r;
+
+    /* B wants the whole heap: A's cache is freed, then ENOSPC (pin stays). */
+    ut_err(xichan__heap_alloc(shm, b->sid, len, &off), XICHAN_ENOSPC);
+    r = report();
+    assert_int_equal(r.cached, 0);
+    g = gate_of(a);
+    assert_int_equal(g & (XICHAN_GATE_OWNER | XICHAN_GATE_THIEF | XICHAN_GATE_COUNT_MASK), 0);
+    assert_true(g & XICHAN_GATE_WANT);      /* what A caches next comes back too */
+    assert_int_equal(g >> XICHAN_GATE_GEN_SHIFT, 1);
+    /* A learns from the generation: its lists are forgotten, and it works. */
+    for (int i = 0; i < 3; i++) {
+        xichan_item it;
+        ut_ok(xichan_queue_put(a, q, 0, "x", 1, 0, XICHAN_NOWAIT));
+        ut_ok(xichan_queue_get(a, q, &it, XICHAN_NOWAIT));
+        xichan_item_release(&it);
+    }
+    assert_false(gate_of(a) & XICHAN_GATE_WANT); /* its first use cleared it */
+    assert_int_equal(report().cached, 1);
+    ut_ok(xichan_queue_destroy(a, q));
+    ut_ok(xichan__heap_free(shm, pin, SID));
+    ut_client_end(b);
+    ut_client_end(a);
+    assert_all_free();
+}
+
+static void test_heap_reclaim_frees_a_dead_sessions_cache(void **state)
+{
+    xichan_queue_id q;
+    xichan_client *a = cacher(&q), *keep = ut_client(shm);
+
+    ut_ok(xichan_queue_bind(keep, q));
+    ut_client_end(a); /* the daemon's cleanup, as after kill -9 */
+    assert_int_equal(report().cached, 0);
+    ut_ok(xichan_queue_destroy(keep, q));
+    ut_client_end(keep);
+    assert_all_free();
+}
+
+/* A thief that died holding gates (heap_stealing set, THIEF taken): the
+ * next holder's repair finishes the steal. */
+static void test_heap_repair_finishes_a_dead_thiefs_steal(void **state)
+{
+    xichan_queue_id q;
+    xichan_client *a = cacher(&q);
+    uint64_t g = gate_of(a);
+
+    xa_store_relaxed(&shm->sessions[a->slot].cache_gate, g | XICHAN_GATE_WANT | XICHAN_GATE_THIEF);
+    shm->hdr->heap_stealing = 1;
+    ut_ok(xichan__heap_repair(shm, NULL));
+    assert_int_equal(shm->hdr->heap_stealing, 0);
+    g = gate_of(a);
+    assert_int_equal(g & (XICHAN_GATE_THIEF | XICHAN_GATE_COUNT_MASK), 0);
+    assert_int_equal(g >> XICHAN_GATE_GEN_SHIFT, 1);
+    assert_int_equal(report().cached, 0);
+    ut_ok(xichan_queue_destroy(a, q));
+    ut_client_end(a);
+    assert_all_free();
+}
+
+static void test_heap_reserve_some_takes_what_fits(void **state)
+{
+    uint64_t third = shm->heap_size / 3, lens[3] = {third, third, third};
+    uint32_t offs[3];
+
+    /* All or nothing: none fits with the third. */
+    ut_err(xichan__heap_reserve(shm, SID, lens, 3, offs, 1, XICHAN_NOWAIT, NULL), XICHAN_ENOSPC);
+    assert_all_free();
+    /* As many of the first as fit. */
+    assert_int_equal(xichan__heap_reserve(shm, SID, lens, 3, offs, 0, XICHAN_NOWAIT, NULL), 2);
+    ut_ok(xichan__heap_free_many(shm, offs, 2, SID));
+    assert_all_free();
+    /* A bad count changes nothing. */
+    ut_err(xichan__heap_reserve(shm, SID, lens, 0, offs, 0, XICHAN_NOWAIT, NULL), XICHAN_EINVAL);
+}
+
+static void test_heap_enospc_and_e2big_say_the_sizes(void **state)
+{
+    uint64_t len = xichan__heap_max_item(shm);
+    uint32_t off, a = alloc_ok(SID, 100);
+    char want[128];
+
+    ut_err(xichan__heap_alloc(shm, SID, len, &off), XICHAN_ENOSPC);
+    snprintf(want, sizeof(want), "an item of %llu bytes needs %llu bytes of heap",
+             (unsigned long long)len, (unsigned long long)(shm->heap_units - 1) * XICHAN_UNIT);
+    assert_non_null(strstr(xichan_strerror(XICHAN_ENOSPC), want));
+    assert_non_null(strstr(xichan_strerror(XICHAN_ENOSPC), "XICHAN_SIZE"));
+    ut_err(xichan__heap_alloc(shm, SID, len + 1, &off), XICHAN_E2BIG);
+    snprintf(want, sizeof(want), "item of %llu bytes can never fit", (unsigned long long)len + 1);
+    assert_non_null(strstr(xichan_strerror(XICHAN_E2BIG), want));
+    assert_non_null(strstr(xichan_strerror(XICHAN_E2BIG), "--size"));
+    ut_ok(xichan__heap_free(shm, a, SID));
+}
+
 /* ------------------------------------------------------------ reclaim */
 
 static void test_heap_reclaim_frees_only_that_sids_reserved_and_leased(void **state)
@@ -884,6 +1010,11 @@ int main(void)
         T(test_heap_alloc_first_fit_skips_small_holes_in_its_bin),
         T(test_heap_alloc_uses_a_larger_bin_when_its_own_is_empty),
         T(test_heap_alloc_keeps_a_one_unit_remainder_in_the_block),
+        T(test_heap_full_takes_back_an_idle_sessions_cache),
+        T(test_heap_reclaim_frees_a_dead_sessions_cache),
+        T(test_heap_repair_finishes_a_dead_thiefs_steal),
+        T(test_heap_reserve_some_takes_what_fits),
+        T(test_heap_enospc_and_e2big_say_the_sizes),
         T(test_heap_reclaim_frees_only_that_sids_reserved_and_leased),
         T(test_heap_reclaim_merges_the_freed_blocks),
         T(test_heap_repair_rebuilds_scribbled_bins_and_prevs),

@@ -309,6 +309,132 @@ static void test_queue_segment_full_is_enospc_and_recovers(void **state)
     ut_heap_ok(shm);
 }
 
+/* ------------------------------------------------- a full segment */
+
+/* 1 once an allocation is registered as waiting for room (under heap_lock,
+ * where the flag is written). */
+static int heap_has_waiter(void)
+{
+    int w;
+
+    ut_ok(xichan__heap_lock(shm, cl->sid, XICHAN_NOWAIT));
+    w = xa_load_relaxed(&shm->hdr->heap_waiters) != 0;
+    xichan__heap_unlock(shm);
+    return w;
+}
+
+struct room_maker {
+    xichan_client *c;
+    xichan_queue_id q;
+    int gets; /* items to take, each once a put waits for room */
+};
+
+static void *room_maker_main(void *arg)
+{
+    struct room_maker *m = arg;
+    struct timespec ts = {0, 1000000};
+
+    for (int i = 0; i < m->gets; i++) {
+        xichan_item it;
+        int64_t t0 = xichan_now_ns();
+
+        while (!heap_has_waiter()) { /* a hang bound, not a timing check */
+            if (xichan_now_ns() - t0 > 10 * 1000000000ll)
+                return (void *)1;
+            nanosleep(&ts, NULL);
+        }
+        ut_ok(xichan_queue_get(m->c, m->q, &it, xichan_deadline(10)));
+        xichan_item_release(&it);
+    }
+    return NULL;
+}
+
+static int fill_big(xichan_queue_id q, size_t len)
+{
+    char *buf = calloc(1, len);
+    int n = 0, err;
+
+    while ((err = xichan_queue_put(cl, q, 0, buf, len, 0, XICHAN_NOWAIT)) == 0)
+        n++;
+    ut_err(err, XICHAN_ENOSPC);
+    free(buf);
+    return n;
+}
+
+/* Our own tries leave the waiter flag set: only the waiter should set it. */
+static void clear_waiter_flag(void)
+{
+    ut_ok(xichan__heap_lock(shm, cl->sid, XICHAN_NOWAIT));
+    xa_store_relaxed(&shm->hdr->heap_waiters, 0);
+    xichan__heap_unlock(shm);
+}
+
+static void test_queue_put_waits_for_room_in_a_full_segment(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    xichan_client *other = ut_client(shm);
+    struct room_maker m = {other, q, 1};
+    char buf[65536] = {0};
+    pthread_t t;
+    void *rc;
+    int n = fill_big(q, sizeof(buf));
+
+    /* Nowait and an expired deadline: ENOSPC, nothing queued. */
+    ut_err(xichan_queue_put(cl, q, 0, buf, sizeof(buf), 0, XICHAN_NOWAIT), XICHAN_ENOSPC);
+    ut_err(xichan_queue_put(cl, q, 0, buf, sizeof(buf), 0, xichan_deadline(0.05)),
+           XICHAN_ENOSPC);
+    assert_int_equal(xichan_queue_count(cl, q), n);
+    /* Blocking: woken by the other session's get. */
+    clear_waiter_flag();
+    pthread_create(&t, NULL, room_maker_main, &m);
+    ut_ok(xichan_queue_put(cl, q, 0, buf, sizeof(buf), 0, xichan_deadline(30)));
+    pthread_join(t, &rc);
+    assert_null(rc);
+    assert_int_equal(xichan_queue_count(cl, q), n);
+    ut_ok(xichan_queue_destroy(cl, q));
+    ut_client_end(other);
+}
+
+static void test_queue_put_many_goes_in_piece_by_piece(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    xichan_client *other = ut_client(shm);
+    size_t len = (size_t)(shm->heap_size / 3);
+    struct room_maker m = {other, q, 2}; /* two fit; the third and fourth wait */
+    char *buf = calloc(1, len);
+    xichan_iov v[4] = {{buf, len, 0}, {buf, len, 0}, {buf, len, 0}, {buf, len, 0}};
+    pthread_t t;
+    void *rc;
+
+    /* Four items of a third of the heap: never all at once. */
+    pthread_create(&t, NULL, room_maker_main, &m);
+    assert_int_equal(xichan_queue_put_many(cl, q, v, 4, 0, xichan_deadline(30)), 4);
+    pthread_join(t, &rc);
+    assert_null(rc);
+    assert_int_equal(xichan_queue_count(cl, q), 2);
+    free(buf);
+    ut_ok(xichan_queue_destroy(cl, q));
+    ut_client_end(other);
+}
+
+static int stop_now(void *arg)
+{
+    return 1;
+}
+
+static void test_queue_interrupt_stops_a_wait_for_room(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    char buf[65536] = {0};
+    int n = fill_big(q, sizeof(buf));
+
+    xichan_client_set_interrupt(cl, stop_now, NULL, 10);
+    ut_err(xichan_queue_put(cl, q, 0, buf, sizeof(buf), 0, xichan_deadline(30)), XICHAN_EINTR);
+    xichan_client_set_interrupt(cl, NULL, NULL, 0);
+    assert_int_equal(xichan_queue_count(cl, q), n);
+    ut_ok(xichan_queue_destroy(cl, q));
+}
+
 static void test_queue_channel_id_is_not_a_queue(void **state)
 {
     uint64_t cid;
@@ -614,6 +740,9 @@ int main(void)
         T(test_queue_bad_ids_and_args_change_nothing),
         T(test_queue_oversized_item_fails_at_once),
         T(test_queue_segment_full_is_enospc_and_recovers),
+        T(test_queue_put_waits_for_room_in_a_full_segment),
+        T(test_queue_put_many_goes_in_piece_by_piece),
+        T(test_queue_interrupt_stops_a_wait_for_room),
         T(test_queue_channel_id_is_not_a_queue),
         T(test_queue_last_release_destroys_with_items),
         T(test_queue_release_without_bind_is_enotbound),
