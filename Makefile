@@ -127,7 +127,7 @@ ccheck: tests
 	$(Q)scripts/check-man $(LIBSO)
 	$(Q)scripts/check-contrib $(BUILD)/bin/xichand
 	$(Q)BUILD=$(BUILD) tests/run-unit.sh $(UNIT_BINS)
-	$(Q)BUILD=$(BUILD) tests/run-integ.sh $(INTEG_BINS)
+	$(Q)BUILD=$(BUILD) XICHAN_TEST_PYTHON=$(TEST_PYTHON) tests/run-integ.sh $(INTEG_BINS)
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \

@@ -48,8 +48,15 @@ ifneq ($(strip $(SANITIZE)),)
 # module belongs to the normal build: leave it alone.
 pyext pycheck pytypes:
 	@echo "  SKIP    $@ (sanitizer build)"
+# The integration tests that hand items to Python (ctl_cmds) use the normal
+# build's extension if there is one, and report a skip otherwise.
+TEST_PYTHON = $(if $(wildcard $(PYEXT_SO)),$(PYTHON))
 else
 pyext: $(PYEXT_SO)
+
+# The integration tests that hand items to Python (ctl_cmds) use this one.
+TEST_PYTHON = $(PYTHON)
+ccheck: $(PYEXT_SO)
 
 $(PYEXT_OBJDIR)/%.o: pyext/_xichan/%.c $(PYEXT_HDRS)
 	@mkdir -p $(dir $@)

@@ -16,7 +16,8 @@
 # fails; on failure the test's output and the daemon logs are printed (always
 # the output with V=1).  The last line is the summary
 #   integ: N passed, M failed[, K skipped]
-# and the script exits 1 if any test failed.
+# and the script exits 1 if any test failed.  With XICHAN_SKIP_LOG set, the
+# skip count is also appended to that file (scripts/test-all sums them).
 set -euo pipefail
 
 BUILD=${BUILD:-build}
@@ -150,4 +151,9 @@ if [[ $skipped -gt 0 ]]; then
     summary+=", $skipped skipped"
 fi
 echo "$summary"
+# scripts/test-all collects every suite's skips for its closing line.
+if [[ -n ${XICHAN_SKIP_LOG:-} ]]; then
+    suite="integ ($BUILD)"
+    echo "$suite: $skipped skipped of $((passed + failed + skipped))" >>"$XICHAN_SKIP_LOG"
+fi
 [[ $failed -eq 0 ]]

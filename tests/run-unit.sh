@@ -8,7 +8,8 @@
 # (always with V=1).  Exit 0 passes, 77 skips, anything else (124: timed out)
 # fails.  The last line is the summary
 #   unit: N passed, M failed[, K skipped]
-# and the script exits 1 if any program failed.
+# and the script exits 1 if any program failed.  With XICHAN_SKIP_LOG set,
+# the skip count is also appended to that file (scripts/test-all sums them).
 set -euo pipefail
 
 limit=${XICHAN_UNIT_TIMEOUT:-120}
@@ -75,4 +76,9 @@ if [[ $skipped -gt 0 ]]; then
     summary+=", $skipped skipped"
 fi
 echo "$summary"
+# scripts/test-all collects every suite's skips for its closing line.
+if [[ -n ${XICHAN_SKIP_LOG:-} ]]; then
+    suite="unit (${1:+$(dirname -- "$(dirname -- "$(dirname -- "$1")")")}${wrap[0]:+, ${wrap[0]}})"
+    echo "$suite: $skipped skipped of $((passed + failed + skipped))" >>"$XICHAN_SKIP_LOG"
+fi
 [[ $failed -eq 0 ]]

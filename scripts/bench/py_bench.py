@@ -621,9 +621,20 @@ def idle_child(kind, args):
     ready, obj = args
     ready.put(os.getpid())
     if kind == 'queue':
-        obj.get()
+        v = obj.get()
     else:
-        obj.recv()
+        v = obj.recv()
+    # What woke it: cmd_idle checks it was the item it sent at the end.
+    ready.put((os.getpid(), v))
+
+
+def proc_state(pid):
+    """The state letter of /proc/<pid>/stat, or None if the process is gone."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 def proc_sample(pid):
@@ -657,17 +668,32 @@ def cmd_idle(args):
     for p in procs.values():
         p.start()
     out = {'bench': 'py_idle', 'seconds': args.seconds, 'results': [], 'errors': []}
+    # The figure means something only if each child was alive and inside its
+    # get/recv for the whole interval (a crashed getter would score 0% too):
+    # alive (not gone, not a zombie) at both samples, nothing on "ready"
+    # before the end (a child reports there as soon as its call returns),
+    # and its call then returned the item sent to end it.  Each result says
+    # whether that held ("blocked") and, if not, why.
+    why = {}
     try:
         for _ in procs:
             ready.get(60)
         time.sleep(0.3)                                 # let them settle into the wait
         pids = {name: p.pid for name, p in procs.items()}
         pids['xichand (daemon)'] = _xichan.stats()['daemon_pid']
+        states = {name: [proc_state(pid)] for name, pid in pids.items()}
         before = {name: proc_sample(pid) for name, pid in pids.items()}
         t0 = time.monotonic()
         time.sleep(args.seconds)
         wall = time.monotonic() - t0
         after = {name: proc_sample(pid) for name, pid in pids.items()}
+        early = ready.qsize()
+        for name, pid in pids.items():
+            states[name].append(proc_state(pid))
+            if any(st in (None, 'Z', 'X') for st in states[name]):
+                why[name] = f'not alive (state {states[name][0]} before, {states[name][1]} after)'
+            elif early and name in procs:
+                why[name] = f'{early} getter(s) returned before the end'
         for name in pids:
             ns = after[name][0] - before[name][0]
             ticks = after[name][1] - before[name][1]
@@ -681,11 +707,26 @@ def cmd_idle(args):
     finally:
         q.put(None)
         sch.send_nowait(None)
-        for p in procs.values():
+        woke = {}
+        try:
+            for _ in procs:
+                pid, v = ready.get(30)
+                woke[pid] = v
+        except Exception as e:  # noqa: BLE001 -- reported as a failed precondition
+            out['errors'].append(f'idle children did not all wake: {e!r}')
+        for name, p in procs.items():
             p.join(30)
             if p.is_alive():
                 p.kill()
                 p.join()
+            if p.pid not in woke or woke[p.pid] is not None:
+                why.setdefault(name, 'its get/recv did not return the item sent to end it')
+            elif p.exitcode != 0:
+                why.setdefault(name, f'exit code {p.exitcode}')
+    for r in out['results']:
+        r['blocked'] = r['process'] not in why
+        if not r['blocked']:
+            r['not_blocked_why'] = why[r['process']]
     return out
 
 

@@ -95,16 +95,25 @@ class TestPutGetMany(XTestCase):
         with self.assertRaises(queues.QueueEmpty):
             q.get_many(5, block=False)
 
+        # The second item is put only once get_many() has returned: one that
+        # waited for more than the first would sit out its whole timeout
+        # (10 s), past the 5 s hang bound.
+        returned = threading.Event()
+
         def feed():
             time.sleep(0.1)
             q.put(1)
-            time.sleep(0.3)
+            returned.wait(10)
             q.put(2)
         t = threading.Thread(target=feed)
         t.start()
-        with self.assertTakes(0.05, 0.35):
-            self.assertEqual(q.get_many(5, timeout=10), [1])
-        t.join()
+        try:
+            with self.assertTakes(0.05, 5):
+                got = q.get_many(5, timeout=10)
+        finally:
+            returned.set()
+        self.assertEqual(got, [1])
+        t.join(10)
         self.assertEqual(q.get_many(5), [2])
 
     def test_timeouts_checked(self):
@@ -175,6 +184,8 @@ class TestInterrupt(XTestCase):
 
     def interrupted(self, fn):
         # A signal handler that raises ends the wait (module.c: xp_interrupt).
+        # fn waits at most 10 s: raising only once that wait ran out (the
+        # handler run late) would take longer than the 5 s hang bound.
         t0 = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, 0)
         old = signal.signal(signal.SIGALRM,
@@ -185,15 +196,15 @@ class TestInterrupt(XTestCase):
                 fn()
         finally:
             signal.signal(signal.SIGALRM, old)
-        self.assertLess(time.monotonic() - t0, 0.6)
+        self.assertLess(time.monotonic() - t0, 5)
 
     def test_get_many_interrupted(self):
         q = queues.create()
-        self.interrupted(lambda: q.get_many(10))
+        self.interrupted(lambda: q.get_many(10, timeout=10))
 
     def test_put_many_interrupted(self):
         q = queues.create(2)
-        self.interrupted(lambda: q.put_many(range(5)))
+        self.interrupted(lambda: q.put_many(range(5), timeout=10))
         self.assertEqual(q.get_many(10), [0, 1])  # the first two went in
 
 

@@ -99,12 +99,18 @@ class TestConcurrency(XTestCase):
         while time.monotonic() < t_end:
             n = q.qsize()
             self.assertTrue(0 <= n <= 50)
-            self.assertIn(q.empty(), (True, False))
-            self.assertIn(q.full(), (True, False))
+            self.assertIs(type(q.empty()), bool)
+            self.assertIs(type(q.full()), bool)
         stop.set()
         for t in ts:
             t.join(10)
         self.assertEqual(errors, [])
+        # At rest, the three answers agree with each other and with a drain.
+        n = q.qsize()
+        self.assertEqual(q.empty(), n == 0)
+        self.assertEqual(q.full(), n == 50)
+        self.assertEqual(q.get_many(100, block=False) if n else [], [1] * n)
+        self.assertTrue(q.empty())
 
     def test_gil_released_while_blocked(self):
         q = queues.create()

@@ -118,7 +118,12 @@ class TestQueueIDs(XTestCase):
     def test_eq_hash_repr(self):  # 12
         q1 = queues.create()
         q2 = queues.create()
-        self.assertEqual(q1, q1)
+        # Equal to every handle of the same queue: by id, unpickled, and
+        # received through a queue.
+        self.assertEqual(q1, queues.Queue(q1.id))
+        self.assertEqual(q1, pickle.loads(pickle.dumps(q1)))
+        q2.put(q1, syncobj=True)
+        self.assertEqual(q2.get(timeout=10), q1)
         self.assertNotEqual(q1, q2)
         self.assertNotEqual(q1, q1.id)
         self.assertEqual(hash(q1), hash(q1.id))

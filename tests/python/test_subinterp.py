@@ -3,7 +3,6 @@ seeds' "Basic Usage" examples, prepare_main(), CPython's own queues carrying
 xichan objects, unbound items when an interpreter is destroyed (§3 items
 47, 64, 66, 94-98, 102), buffers shared between interpreters (43, 83) and
 the blocking round-trip cost (§2.13)."""
-import statistics
 import sys
 import textwrap
 import threading
@@ -46,7 +45,15 @@ def _seed_namespace():
 
 @needs_subinterp
 class TestSeeds(XTestCase):
-    """The seeds' Basic Usage examples, verbatim apart from imports."""
+    """The seeds' Basic Usage examples, verbatim apart from imports; after
+    each, what the subinterpreter received is fetched and checked."""
+
+    def received(self, interp, *names):
+        """The values of names in interp's __main__, sent back by a queue."""
+        out = queues.create()
+        interp.prepare_main(_out=out)
+        interp.exec(f"_out.put(({', '.join(names)},))")
+        return out.get(timeout=10)
 
     def test_queues_example_1(self):
         interpreters = _seed_namespace()
@@ -60,6 +67,7 @@ class TestSeeds(XTestCase):
             print(msg)
             """)
         self.assertTrue(queue.empty())
+        self.assertEqual(self.received(interp, 'msg'), ('spam!',))
 
     def test_queues_example_2(self):
         interpreters = _seed_namespace()
@@ -76,6 +84,7 @@ class TestSeeds(XTestCase):
                 print(msg)
                 """)
         self.assertTrue(queue.empty())
+        self.assertEqual(self.received(interp, 'obj'), ('spam!',))
 
     def test_queues_example_3(self):
         interpreters = _seed_namespace()
@@ -98,6 +107,8 @@ class TestSeeds(XTestCase):
                 """)
         self.assertTrue(queue1.empty())
         self.assertTrue(queue2.empty())
+        self.assertEqual(self.received(interp, 'msg1', 'msg2', 'msg3', 'msg4'),
+                         ('spam!',) * 4)
 
     def test_channels_example_1(self):
         interpreters = _seed_namespace()
@@ -111,6 +122,7 @@ class TestSeeds(XTestCase):
             print(msg)
             """)
         self.assertIsNone(rch.recv_nowait(None))
+        self.assertEqual(self.received(interp, 'msg'), ('spam!',))
 
     def test_channels_example_2(self):  # 43 between interpreters
         interpreters = _seed_namespace()
@@ -205,7 +217,9 @@ class TestSharing(XTestCase):
         made.put('alive')
         self.assertEqual(made.get(), 'alive')
 
-    def test_pingpong_cost(self):  # §2.13: ≈10 ms per round trip in CPython
+    # §2.13: ≈10 ms per round trip in CPython.  The cost is measured by the
+    # bench (scripts/bench: py_subinterp), not here: this checks the values.
+    def test_pingpong_values(self):
         a, b = queues.create(), queues.create()
         interp = _cpython_interpreters.create()
         interp.prepare_main(a=a, b=b)
@@ -217,16 +231,14 @@ class TestSharing(XTestCase):
                 b.put(v, syncobj=True)
             ''',))
         t.start()
-        rtts = []
         for i in range(500):
-            t0 = time.perf_counter()
             a.put(i, syncobj=True)
             self.assertEqual(b.get(timeout=10), i)
-            rtts.append(time.perf_counter() - t0)
         a.put(None, syncobj=True)
         t.join(10)
+        self.assertFalse(t.is_alive())
         interp.close()
-        self.assertLess(statistics.median(rtts), 0.002)
+        self.assertTrue(a.empty() and b.empty())
 
 
 @unittest.skipUnless(sys.version_info[:2] == (3, 12), 'the 3.12 private API')

@@ -11,8 +11,16 @@ uses only the public Python API (xichan.queues, xichan.channels):
             (the same header and byte stream as fill(); put as bytes with
             syncobj=True, so they travel as msgpack bin and C consumers unwrap
             them), marking each seq in flight, then committed or failed;
-  consumer  takes items from the REMOVE queue (q2: no UNBOUND markers, whose
-            payload Python cannot see) and counts each intact one in rx.
+  consumer  takes items from q2 (a queue whose markers would carry no payload
+            Python can see) and counts each intact one in rx.  Its get
+            copies the item out and frees the block before it returns, so
+            the worker itself says what it holds: phase GETTING around the
+            call, then the item in "holding" and phase HOLDING before it
+            records the item, then IDLE.  soak.c kills it only in IDLE or
+            HOLDING (stopped in GETTING, it lets it run on and tries again),
+            and excuses exactly the item named in "holding".  Half its
+            gets are get_nowait() (a short GETTING phase), half block for
+            at most 50 ms.
 
 It writes only its own slot's words and its own incarnation's record, plus
 rx bytes of the items it received -- the same protocol as soak.c's C
@@ -31,6 +39,7 @@ MAGIC = 0x4B414F53
 MASK = (1 << 64) - 1
 HDR = struct.Struct('<IIIIQ')  # struct payload_hdr
 ST_INFLIGHT, ST_COMMITTED, ST_FAILED = 1, 2, 3
+PH_IDLE, PH_GETTING, PH_HOLDING = 0, 1, 2  # soak.c's struct slot.phase
 END_CLOSED, END_FINAL = 2, 3
 
 
@@ -190,24 +199,35 @@ def producer(led, xichan, target):
 def consumer(led, xichan, target):
     from xichan import queues
     a = led.a
+    phase, holding = led.slot + a['phase'], led.slot + a['holding']
+    n = 0
     while not led.flag('stop_consumers'):
         led.beat()
-        led.i32(led.slot + a['in_get'], 1)
+        n += 1
+        led.i32(phase, PH_GETTING)
         try:
-            item = target.get(timeout=0.2)
+            item = target.get_nowait() if n & 1 else target.get(timeout=0.05)
         except (queues.QueueEmpty, xichan.ObjectLockedError):
-            led.i32(led.slot + a['in_get'], 0)
+            led.i32(phase, PH_IDLE)
+            if n & 1:
+                time.sleep(0.002)
             continue
         except Exception as e:  # noqa: BLE001
             fatal(led, 'get', e)
         got = check(item) if isinstance(item, bytes) else None
+        if got is not None:
+            led.u64(holding, (got[0] << 32 | got[1]) + 1)
+        led.i32(phase, PH_HOLDING)
+        if n % 8 == 0:  # "work" on it: kills find the worker holding items
+            time.sleep(0.003)
         if got is None:
             led.bump('corrupt')
         else:
             k = led.idx(*got)
             led.arr[a['arr'] + k] = min(led.arr[a['arr'] + k] + 1, 255)  # rx
             led.bump('received')
-        led.i32(led.slot + a['in_get'], 0)
+        led.i32(phase, PH_IDLE)
+        led.u64(holding, 0)
 
 
 def main():

@@ -7,27 +7,39 @@
  *        [--stops N [--stop-ms MS]]
  *        [--producers P] [--consumers C] [--rate ITEMS_PER_S] [--size BYTES]
  *        [--python PY [--py-producers N] [--py-consumers N] [--py-worker FILE]]
- *        [--seed N] [--json FILE] [-v]
+ *        [--min-kills N] [--min-items N] [--seed N] [--json FILE] [-v]
  *
  * The run ends after S seconds (default 20) or N kills (0: no limit),
- * whichever comes first.  Output: one summary line, exactly
- *     soak: kills=N items=N lost=N duplicated=N hangs=N
- * then one JSON line with every counter (also written to FILE with --json).
- * Exit status 0 only if nothing was lost, duplicated, invented or corrupted,
- * nothing hung, no worker met an unexpected error and the heap is back to
- * empty at the end.  scripts/soak wraps it; `make soak-smoke` runs a short
- * one (mk/soak.mk).
+ * whichever comes first.  Output: one summary line,
+ *     soak: kills=N items=N lost=N duplicated=N hangs=N unbound=N excused=N
+ *           bad_excuses=N planted=N
+ * (one line), then one JSON line with every counter (also written to FILE
+ * with --json).  Exit status 0 only if every committed item was delivered
+ * exactly once (see the verdict), nothing was invented or corrupted,
+ * nothing hung, no worker met an unexpected error, the heap is back to
+ * empty at the end, and the run reached its floors: at least --min-kills
+ * kills (default: half of what S and MS allow, or of N) and --min-items
+ * committed items (default: a twentieth of P * rate * the seconds the run
+ * should last: S, or less if N kills end it first).  scripts/soak
+ * wraps it; `make soak-smoke` runs a short one (mk/soak.mk).
+ *
+ * XICHAN_SOAK_PLANT_LOSS=N in the environment makes C consumers drop N
+ * committed items they took, unrecorded and with no excuse: the run must
+ * then fail with lost >= N (`make soak-plant` checks it does).
  *
  * Setup.  A daemon (tests/integ/harness.c starts it, with --log-level warn)
  * and five objects created by this process, which keeps them bound for the
  * whole run:
  *   q0  unbounded queue, unbound op REPLACE  (put_many / get_many too)
  *   q1  queue of maxsize 32, REPLACE         (putters wait for room)
- *   q2  unbounded queue, REMOVE              (a dead producer's items vanish)
+ *   q2  unbounded queue, REMOVE
  *   c0  channel, REPLACE                      (send_nowait)
  *   c1  channel, REPLACE                      (rendezvous send and send_nowait)
  * This process also associates itself with both ends of each channel, so
- * that the deaths of every worker at once never auto-close one.
+ * that the deaths of every worker at once never auto-close one.  The unbound
+ * ops apply to a destroyed subinterpreter or an explicit unbind, neither of
+ * which happens here: a producer process that dies or exits leaves its items
+ * intact and deliverable, so no marker and no removal is expected.
  *
  * Workers, forked; each opens its own client (retrying while the daemon is
  * down) and beats a heartbeat in shared memory at every step.  Producer slot
@@ -35,43 +47,45 @@
  * worker is one "incarnation" with a number; a killed worker is respawned
  * at once as a new incarnation, and a producer also ends by itself (a clean
  * close) after SEQ_MAX items.  Items carry (incarnation, seq) and a payload
- * derived from them (16 B .. 256 KiB), checked by the consumer.
+ * derived from them (16 B .. 256 KiB), checked by the consumer.  Consumers
+ * sometimes pause between taking items and recording them, so that kills
+ * find them holding items.
  *
  * Python workers.  With --python, the last N producer slots (default 3)
  * and N extra consumer slots (default 1) exec tests/soak/pyworker.py
  * instead, which speaks the same ledger protocol through the public Python
  * API: its producers put bytes with syncobj=True (a msgpack bin, unwrapped
- * by unwrap() below wherever a payload is checked), its consumers drain q2,
- * whose REMOVE op makes no markers (a marker's payload is read from its
- * block, which only C can see).  A Python get copies the item out of the
- * segment before it returns, so a Python consumer killed between that copy
- * and its ledger record takes an item along unseen: such a death excuses
- * one missing item (counted in "python_uncertain" and "excused"; see
- * credit_dead_consumer).
+ * by unwrap() below wherever a payload is checked), its consumers drain q2.
  *
  * The ledger (two memfds, so that exec'd Python workers map them too) has
- * one byte per (incarnation, seq)
- * in each of four arrays:
+ * one byte per (incarnation, seq) in each of four arrays:
  *   st    the producer's: 1 before the call (in flight), 2 once put/send
  *         returned success (committed), 3 if it failed (not queued);
  *   rx    items received with their data, counted by consumers;
  *   mk    UNBOUND markers received: a marker's payload is still in its
  *         block, so the consumer reads (incarnation, seq) from there
  *         (internal.h: the test links the static library);
- *   dead  items a consumer had taken when it was killed but not recorded:
- *         consumers are stopped (SIGSTOP) before the SIGKILL, and this
- *         process walks the heap under heap_lock for blocks LEASED to the
- *         victim's session; one that carries an item not yet recorded was
- *         taken by the dead consumer (fifo.c: "the item was taken by the
- *         dead getter").  If heap_lock cannot be had within 100 ms (the
- *         victim holds it) the death is "uncertain" and allows one missing
- *         item per item it asked for.
+ *   dead  the excuses: items a consumer had taken when it was killed, and
+ *         not recorded, one by one.  A consumer is stopped (SIGSTOP) before
+ *         the SIGKILL and what it holds is read while it is stopped:
+ *           C       the blocks LEASED to its session, under heap_lock (a
+ *                   block still linked in its fifo was not taken);
+ *           Python  its get frees the block before it returns, so the
+ *                   worker names the item itself ("holding", written
+ *                   before it records it; pyworker.py).
+ *         A victim stopped where that cannot be known -- a C consumer
+ *         holding heap_lock, a Python one inside its get call -- runs on
+ *         for a moment and is stopped again; one never caught at a known
+ *         point is not killed (a deferred kill, which is no kill).  Only an
+ *         item of the victim's own target, not recorded, committed or in
+ *         flight, and no more than the victim asked for, is excused; any
+ *         other is a bad excuse and fails the run.  No count of deaths
+ *         excuses anything.
  *
  * Verdict, per item:
- *   committed: exactly one of rx, mk, dead, or none if its producer fed the
- *   REMOVE queue and ended before the drain (then it is "removed");
- *   otherwise lost.  In flight: at most one.  Failed or never attempted but
- *   received: "phantom".  Any item seen twice: duplicated.
+ *   committed: received or excused exactly once; never: lost; as a marker:
+ *   unbound; more than once: duplicated.  In flight: at most once.  Failed
+ *   or never attempted but received: "phantom".
  * Hangs: a worker whose heartbeat stops for HANG_S (every blocking call it
  * makes has a deadline of at most a second; opening a client waits at most
  * 10 s for the daemon's answer), a drain that does not finish, or a daemon
@@ -91,10 +105,10 @@
  * whose item may stay queued: it stays "in flight" in the ledger.
  *
  * The end: producers stop and wait; consumers drain until every object is
- * empty; consumers exit, then producers close (their items are all
- * received, so none turns into a marker); this process drains what is left,
- * destroys the objects and closes; a fresh client then checks that the
- * heap is empty (xichan_stats_get heap_used == 0, and xichan__heap_check).
+ * empty; consumers exit, then producers close; this process drains what is
+ * left, destroys the objects and closes; a fresh client then checks that
+ * the heap is empty (xichan_stats_get heap_used == 0, and
+ * xichan__heap_check).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -127,14 +141,22 @@ enum { ST_NONE, ST_INFLIGHT, ST_COMMITTED, ST_FAILED };
 enum { ROLE_PRODUCER = 1, ROLE_CONSUMER = 2 };
 enum { END_ALIVE, END_KILLED, END_CLOSED, END_FINAL };
 
+/* A Python consumer's phase (struct slot.phase; pyworker.py). */
+enum { PH_IDLE, PH_GETTING, PH_HOLDING };
+
 struct slot {
     int role, target, python;   /* python: the slot runs tests/soak/pyworker.py */
     pid_t pid;
     uint32_t inc;
     _Atomic int64_t heartbeat;  /* CLOCK_MONOTONIC ns */
-    _Atomic int in_get;         /* items a consumer asked for and has not recorded */
+    _Atomic int in_get;         /* C consumer: items asked for and not recorded yet */
     _Atomic int stopped;        /* producer: stopped, waiting for release */
     _Atomic uint32_t stopgen;   /* --stops: odd while SIGSTOPped, bumped at each stop and cont */
+    /* Python consumer: PH_GETTING around its get call; PH_HOLDING once
+     * holding names the item the call returned, (inc << 32 | seq) + 1,
+     * written before the item is recorded (0: none, or not intact). */
+    _Atomic int phase;
+    _Atomic uint64_t holding;
     /* A Python worker's own counters (it cannot do the shared atomic adds). */
     uint64_t py_received, py_corrupt, py_errors;
 };
@@ -149,8 +171,10 @@ struct ledger {
     /* control, written by the orchestrator */
     uint64_t ids[NTARGETS];
     _Atomic int stop_producers, stop_consumers, release_producers;
+    /* XICHAN_SOAK_PLANT_LOSS: committed items C consumers are still to drop */
+    _Atomic int plant_left;
     /* counters */
-    _Atomic uint64_t unbound_errors, corrupt, worker_errors, received, markers;
+    _Atomic uint64_t unbound_errors, corrupt, worker_errors, received, markers, planted;
     struct slot slots[SLOTS_MAX];
     /* --stops: the longest a C worker's call ran past its deadline, calls over 50 ms */
     _Atomic int64_t max_overrun_ns;
@@ -179,10 +203,13 @@ static struct {
     unsigned seed;
     const char *python, *py_worker; /* --python: the interpreter for Python slots */
     int py_producers, py_consumers;
+    long min_kills, min_items; /* floors; -1: derived from the run's length (parse) */
+    long plant;                /* XICHAN_SOAK_PLANT_LOSS */
 } opt = {.seconds = 20, .kills = 0, .stops = 0, .stop_ms = 100, .interval_ms = 100,
        .daemon_every = 20, .producers = 10, .consumers = 5, .rate = 1000, .verbose = 0,
        .size = "64M", .json = NULL, .seed = 0, .python = NULL,
-       .py_worker = "tests/soak/pyworker.py", .py_producers = 3, .py_consumers = 1};
+       .py_worker = "tests/soak/pyworker.py", .py_producers = 3, .py_consumers = 1,
+       .min_kills = -1, .min_items = -1, .plant = 0};
 
 static int ledger_fd = -1, arrays_fd = -1; /* memfds behind L and st, for Python workers */
 
@@ -531,6 +558,43 @@ static void producer(xichan_client *cl)
     _exit(0);
 }
 
+/*
+ * XICHAN_SOAK_PLANT_LOSS: takes one item with in_get left at 0 (so that
+ * this consumer's death excuses nothing) and, if it is committed and the
+ * plant is not used up, drops it unrecorded: a loss the verdict must see.
+ * Anything else it takes is recorded as usual.  1 if it took an item.
+ */
+static int plant_one(xichan_client *cl)
+{
+    int t = me->target, err, left;
+    xichan_item it;
+    uint32_t inc, seq;
+    const uint8_t *d;
+    size_t n;
+
+    err = is_chan(t) ? xichan_chan_recv(cl, (xichan_chan_id){L->ids[t]}, &it, xichan_deadline(0.2))
+                     : xichan_queue_get(cl, (xichan_queue_id){L->ids[t]}, &it, xichan_deadline(0.2));
+    if (err == XICHAN_EEMPTY || err == XICHAN_ELOCKED)
+        return 0;
+    if (err == XICHAN_EUNBOUND) {
+        atomic_fetch_add(&L->unbound_errors, 1);
+        return 0;
+    }
+    if (err)
+        fatal("get/recv", err);
+    d = it.data;
+    n = it.len;
+    left = atomic_load(&L->plant_left);
+    if (!it.unbound && unwrap(it.fmt, &d, &n) == 0 && check(d, n, &inc, &seq) == 0 &&
+        st[idx(inc, seq)] == ST_COMMITTED && left > 0 &&
+        atomic_compare_exchange_strong(&L->plant_left, &left, left - 1))
+        atomic_fetch_add(&L->planted, 1);
+    else
+        record(cl, &it);
+    xichan_item_release(&it);
+    return 1;
+}
+
 static void consumer(xichan_client *cl)
 {
     int t = me->target;
@@ -542,6 +606,10 @@ static void consumer(xichan_client *cl)
         int n, err;
 
         beat();
+        if (atomic_load(&L->plant_left) > 0) {
+            n = plant_one(cl);
+            goto pause;
+        }
         g = call_begin(&t0);
         if (t == 0 && rnd() % 2 == 0) {
             atomic_store(&me->in_get, BATCH);
@@ -558,13 +626,17 @@ static void consumer(xichan_client *cl)
         } else if (n < 0 && n != XICHAN_EEMPTY && n != XICHAN_ELOCKED) {
             fatal("get/recv", n);
         }
+        /* Sometimes "work" on what it took before recording it, so that
+         * kills find consumers holding items (and the excuses get used). */
+        if (n > 0 && rnd() % 8 == 0)
+            sleep_ns((int64_t)(rnd() % 5000000));
         for (int i = 0; i < n; i++)
             record(cl, &items[i]);
         atomic_store(&me->in_get, 0);
         if (n > 0)
             xichan_items_release(items, (size_t)n);
-        /* Now and then a pause, so that backlogs build up (and turn into
-         * markers when their producers die). */
+    pause:
+        /* Now and then a pause, so that backlogs build up. */
         if (n > 0 && rnd() % 64 == 0)
             sleep_ns((int64_t)(rnd() % 60) * 1000000);
     }
@@ -581,7 +653,7 @@ static void exec_python(struct slot *s)
 
     snprintf(arg, sizeof(arg),
              "role=%s;kind=%s;target=%d;id=%llu;inc=%u;rate=%d;seed=%u;seq_max=%d;sid_map=%d;"
-             "ctl_fd=%d;ctl_size=%zu;arr_fd=%d;arr=%zu;slot_off=%zu;hb=%zu;in_get=%zu;"
+             "ctl_fd=%d;ctl_size=%zu;arr_fd=%d;arr=%zu;slot_off=%zu;hb=%zu;phase=%zu;holding=%zu;"
              "stopped=%zu;received=%zu;corrupt=%zu;errors=%zu;inc_sid=%zu;inc_ended=%zu;"
              "inc_nseq=%zu;sid2inc=%zu;stop_producers=%zu;stop_consumers=%zu;"
              "release_producers=%zu",
@@ -589,7 +661,8 @@ static void exec_python(struct slot *s)
              t, (unsigned long long)L->ids[t], s->inc, opt.rate, opt.seed, SEQ_MAX, SID_MAP,
              ledger_fd, sizeof(*L), arrays_fd, (size_t)INC_MAX * SEQ_MAX,
              (size_t)((char *)s - (char *)L), offsetof(struct slot, heartbeat),
-             offsetof(struct slot, in_get), offsetof(struct slot, stopped),
+             offsetof(struct slot, phase), offsetof(struct slot, holding),
+             offsetof(struct slot, stopped),
              offsetof(struct slot, py_received), offsetof(struct slot, py_corrupt),
              offsetof(struct slot, py_errors),
              (size_t)((char *)&L->inc[s->inc].sid - (char *)L),
@@ -630,8 +703,8 @@ static void worker_main(struct slot *s)
 static xichan_client *boss;
 static uint32_t next_inc;
 static struct {
-    long kills, daemon_kills, producer_kills, consumer_kills, hangs, uncertain, respawns;
-    long uncertain_items, dead_taken, py_uncertain, py_incarnations;
+    long kills, daemon_kills, producer_kills, consumer_kills, py_consumer_kills, hangs, respawns;
+    long dead_taken, bad_excuses, deferred, py_incarnations;
 } cnt;
 static int running_out; /* incarnations exhausted: end the run */
 
@@ -649,6 +722,8 @@ static void spawn(struct slot *s)
     atomic_store(&s->heartbeat, now_ns());
     atomic_store(&s->in_get, 0);
     atomic_store(&s->stopped, 0);
+    atomic_store(&s->phase, PH_IDLE);
+    atomic_store(&s->holding, 0);
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
@@ -695,22 +770,50 @@ static int still_linked(struct xichan_shm *shm, uint32_t off)
 }
 
 /*
- * A consumer is stopped, then its LEASED blocks are read: each intact item
- * not recorded yet was taken by the consumer that is about to die.
+ * The excuse of one dead consumer: the item (inc, seq) it had taken and not
+ * recorded.  Only an item of the victim's own target, not recorded by
+ * anyone, can be excused, and no more than the victim asked for; anything
+ * else the victim appears to hold is a bad excuse, which fails the run.
  */
-static void credit_dead_consumer(struct slot *s)
+static int excuse(struct slot *s, uint32_t inc, uint32_t seq, int *left)
+{
+    uint64_t k = idx(inc, seq);
+
+    if (__atomic_load_n(&rx[k], __ATOMIC_RELAXED) || __atomic_load_n(&mk[k], __ATOMIC_RELAXED))
+        return 0; /* recorded before the stop */
+    if (inc >= next_inc || L->inc[inc].role != ROLE_PRODUCER || L->inc[inc].target != s->target ||
+        st[k] < ST_INFLIGHT || st[k] > ST_COMMITTED || deadtk[k] || *left <= 0) {
+        fprintf(stderr, "soak: BAD EXCUSE: consumer incarnation %u (%s) holds item %u/%u "
+                        "(target %s, state %u) beyond its %d\n",
+                s->inc, target_name[s->target], inc, seq,
+                inc < next_inc ? target_name[L->inc[inc].target % NTARGETS] : "?", st[k],
+                atomic_load(&s->in_get));
+        cnt.bad_excuses++;
+        return 0;
+    }
+    deadtk[k] = 1;
+    cnt.dead_taken++;
+    --*left;
+    say("  excused: item %u/%u, taken by consumer incarnation %u\n", inc, seq, s->inc);
+    return 1;
+}
+
+/*
+ * A C consumer, stopped: the blocks LEASED to its session hold what it
+ * took and has not recorded yet (a pop leases the head, then unlinks it: a
+ * block still linked was not taken -- the repair queues it again).  -1 if
+ * heap_lock cannot be had now (the victim may hold it): try again later.
+ */
+static int credit_c_consumer(struct slot *s)
 {
     struct xichan_shm *shm = boss->shm;
     uint32_t sid = L->inc[s->inc].sid;
-    int want = atomic_load(&s->in_get), credited = 0;
+    int left = atomic_load(&s->in_get);
 
-    if (!want || !sid)
-        return;
-    if (xichan__heap_lock(shm, xichan_client_session(boss), now_ns() + 100 * 1000000ll) != 0) {
-        cnt.uncertain++;
-        cnt.uncertain_items += want;
-        return;
-    }
+    if (!left || !sid)
+        return 0;
+    if (xichan__heap_lock(shm, xichan_client_session(boss), now_ns() + 20 * 1000000ll) != 0)
+        return -1;
     for (uint32_t off = 1; off < shm->heap_units;) {
         struct xichan_blk *b = (struct xichan_blk *)(shm->heap + (uint64_t)off * XICHAN_UNIT);
         uint32_t w = xa_load_relaxed(&b->state), inc, seq;
@@ -719,25 +822,53 @@ static void credit_dead_consumer(struct slot *s)
             break;
         if (xichan__blk_state(w) == XICHAN_BLK_LEASED && xichan__blk_owner(w) == sid &&
             xichan__item(b)->len <= ((uint64_t)b->size - 2) * XICHAN_UNIT &&
-            check_block(b, &inc, &seq) == 0 &&
-            !__atomic_load_n(&rx[idx(inc, seq)], __ATOMIC_RELAXED) &&
-            !__atomic_load_n(&mk[idx(inc, seq)], __ATOMIC_RELAXED) && !still_linked(shm, off)) {
-            deadtk[idx(inc, seq)]++;
-            cnt.dead_taken++;
-            credited++;
-        }
+            check_block(b, &inc, &seq) == 0 && !still_linked(shm, off))
+            excuse(s, inc, seq, &left);
         off += b->size;
     }
     xichan__heap_unlock(shm);
-    /*
-     * A Python get copies the item out and frees its block before it
-     * returns, so a Python consumer killed between that and its ledger
-     * record took an item the heap no longer shows: excuse one.
-     */
-    if (s->python && !credited) {
-        cnt.uncertain++;
-        cnt.uncertain_items++;
-        cnt.py_uncertain++;
+    return 0;
+}
+
+/*
+ * A Python consumer, stopped: a Python get copies the item out and frees
+ * its block before it returns, so only the worker can say what it took --
+ * PH_HOLDING and holding, written before it records the item.  Stopped
+ * inside its get call (PH_GETTING) it may have taken an item nobody can
+ * name: -1, try again later.
+ */
+static int credit_py_consumer(struct slot *s)
+{
+    int left = 1;
+    uint64_t h;
+
+    switch (atomic_load(&s->phase)) {
+    case PH_IDLE:
+        return 0;
+    case PH_GETTING:
+        return -1;
+    default:
+        if ((h = atomic_load(&s->holding)) != 0)
+            excuse(s, (uint32_t)((h - 1) >> 32), (uint32_t)(h - 1), &left);
+        return 0;
+    }
+}
+
+/* SIGSTOP, and wait until the process is really stopped (or gone). */
+static void stop_worker(pid_t pid)
+{
+    kill(pid, SIGSTOP);
+    for (int i = 0; i < 2000; i++) {
+        char path[64], buf[512], *p;
+        FILE *f;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (!(f = fopen(path, "r")))
+            break;
+        p = fgets(buf, sizeof(buf), f);
+        fclose(f);
+        if (!p || !(p = strrchr(buf, ')')) || p[2] == 'T' || p[2] == 't' || p[2] == 'Z')
+            break;
+        sleep_ns(50000);
     }
 }
 
@@ -760,34 +891,45 @@ static void reap(struct slot *s, int killed)
     s->pid = 0;
 }
 
-static void kill_worker(struct slot *s)
+/*
+ * Kills a worker.  A consumer is stopped first and what it holds is read
+ * (credit_*_consumer); if it is stopped where that cannot be known, it runs
+ * on for a moment and is stopped again.  A victim never caught at a known
+ * point is left alive (a deferred kill, counted; not a kill) unless force
+ * (a hung worker) says otherwise.  1 if it was killed.
+ */
+static int kill_worker(struct slot *s, int force)
 {
     if (!s->pid)
-        return;
+        return 0;
     if (s->role == ROLE_CONSUMER) {
-        kill(s->pid, SIGSTOP);
-        /* Wait until it is really stopped, so that what we read stays put. */
-        for (int i = 0; i < 2000; i++) {
-            char path[64], buf[512], *p;
-            FILE *f;
-            snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->pid);
-            if (!(f = fopen(path, "r")))
+        int tries = 0;
+        for (;;) {
+            stop_worker(s->pid);
+            if ((s->python ? credit_py_consumer(s) : credit_c_consumer(s)) == 0)
                 break;
-            p = fgets(buf, sizeof(buf), f);
-            fclose(f);
-            if (!p || !(p = strrchr(buf, ')')) || p[2] == 'T' || p[2] == 't' || p[2] == 'Z')
-                break;
-            sleep_ns(50000);
+            if (++tries >= 50) {
+                if (force)
+                    break;
+                kill(s->pid, SIGCONT);
+                cnt.deferred++;
+                return 0;
+            }
+            kill(s->pid, SIGCONT);
+            sleep_ns((int64_t)(rnd() % 3000000) + 200000);
         }
-        credit_dead_consumer(s);
         cnt.consumer_kills++;
+        cnt.py_consumer_kills += s->python;
     } else {
         cnt.producer_kills++;
     }
     kill(s->pid, SIGKILL);
     reap(s, 1);
     L->inc[s->inc].ended = END_KILLED;
+    return 1;
 }
+
+static char daemon_args[128];
 
 static void restart_daemon(void)
 {
@@ -796,7 +938,7 @@ static void restart_daemon(void)
     /* Sometimes leave the clients without a daemon for a moment. */
     if (rnd() % 4 == 0)
         sleep_ns((int64_t)(rnd() % 200) * 1000000);
-    xt_start_daemon("--log-level warn --size 64M");
+    xt_start_daemon(daemon_args);
 }
 
 /* Reaps workers that ended by themselves and looks for hung ones. */
@@ -840,7 +982,7 @@ static void tend(void)
                 kill(s->pid, SIGUSR1);
                 sleep_ns(200 * 1000000);
             }
-            kill_worker(s);
+            kill_worker(s, 1);
             if (!running_out)
                 spawn(s);
         }
@@ -851,8 +993,8 @@ static void kill_one(void)
 {
     int n = nslots();
 
-    cnt.kills++;
     if (opt.daemon_every > 0 && rnd() % (uint64_t)opt.daemon_every == 0) {
+        cnt.kills++;
         say("kill #%ld: xichand\n", cnt.kills);
         restart_daemon();
         return;
@@ -861,11 +1003,13 @@ static void kill_one(void)
         struct slot *s = &L->slots[rnd() % (uint64_t)n];
         if (!s->pid)
             continue;
-        say("kill #%ld: %s %d\n", cnt.kills, s->role == ROLE_PRODUCER ? "producer" : "consumer",
-            (int)s->pid);
-        kill_worker(s);
-        if (!running_out)
-            spawn(s);
+        say("kill #%ld: %s %d\n", cnt.kills + 1,
+            s->role == ROLE_PRODUCER ? "producer" : "consumer", (int)s->pid);
+        if (kill_worker(s, 0)) {
+            cnt.kills++;
+            if (!running_out)
+                spawn(s);
+        }
         return;
     }
 }
@@ -950,7 +1094,7 @@ static int producers_stopped(void)
         if (s->role != ROLE_PRODUCER || !s->pid)
             continue;
         if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            /* Ended by itself (SEQ_MAX) just now: its items may be markers. */
+            /* Ended by itself (SEQ_MAX) just now. */
             if (L->inc[s->inc].ended == END_ALIVE)
                 L->inc[s->inc].ended = END_CLOSED;
             s->pid = 0;
@@ -1026,7 +1170,7 @@ static void usage(void)
             "            [--stops N [--stop-ms MS]]\n"
             "            [--producers P] [--consumers C] [--rate N] [--size BYTES] [--seed N]\n"
             "            [--python PY [--py-producers N] [--py-consumers N] [--py-worker FILE]]\n"
-            "            [--json FILE] [-v]\n");
+            "            [--min-kills N] [--min-items N] [--json FILE] [-v]\n");
     exit(2);
 }
 
@@ -1039,7 +1183,7 @@ static void parse(int argc, char **argv)
         {"json", 1, 0, 'j'},      {"verbose", 0, 0, 'v'},   {"python", 1, 0, 'P'},
         {"py-producers", 1, 0, 'X'}, {"py-consumers", 1, 0, 'Y'}, {"py-worker", 1, 0, 'W'},
         {"stops", 1, 0, 'T'},     {"stop-ms", 1, 0, 'M'},
-        {0, 0, 0, 0},
+        {"min-kills", 1, 0, 'K'}, {"min-items", 1, 0, 'I'}, {0, 0, 0, 0},
     };
     int c;
 
@@ -1063,6 +1207,8 @@ static void parse(int argc, char **argv)
         case 'X': opt.py_producers = atoi(optarg); break;
         case 'Y': opt.py_consumers = atoi(optarg); break;
         case 'W': opt.py_worker = optarg; break;
+        case 'K': opt.min_kills = atol(optarg); break;
+        case 'I': opt.min_items = atol(optarg); break;
         default: usage();
         }
     }
@@ -1074,17 +1220,54 @@ static void parse(int argc, char **argv)
         opt.py_producers = opt.py_consumers = 0;
     if (nslots() > SLOTS_MAX)
         usage();
+    /*
+     * Floors: a run that killed or moved much less than its length promises
+     * proves little, and fails.  Kills: half of those the interval allows
+     * (or of --kills); items: a twentieth of what the producers would put
+     * at --rate in the time given (a smoke run on an idle box moves about
+     * 85% of it: the Python producers and the bounded queue are slower).
+     */
+    if (opt.min_kills < 0) {
+        double want = opt.seconds * 1000.0 / opt.interval_ms;
+        if (opt.kills && opt.kills < want)
+            want = (double)opt.kills;
+        /* --stops runs stop workers instead, until their count is reached:
+         * then the floor is on stops (the same half), not on kills. */
+        opt.min_kills = opt.stops ? 0 : (long)(want / 2);
+    }
+    if (opt.min_items < 0) {
+        /* over the time the run is expected to last: S, or less when the
+         * kill or stop count ends it first (a tick takes ~MS on average) */
+        double secs = opt.seconds;
+        if (opt.kills && opt.kills * opt.interval_ms / 1000.0 < secs)
+            secs = opt.kills * opt.interval_ms / 1000.0;
+        if (opt.stops && opt.stops * (opt.interval_ms + opt.stop_ms / 2.0) / 1000.0 < secs)
+            secs = opt.stops * (opt.interval_ms + opt.stop_ms / 2.0) / 1000.0;
+        opt.min_items = (long)(opt.producers * (double)opt.rate * secs / 20);
+    }
+    {
+        const char *p = getenv("XICHAN_SOAK_PLANT_LOSS");
+        char *end;
+        if (p && *p) {
+            opt.plant = strtol(p, &end, 10);
+            if (*end || opt.plant < 0 || opt.plant > 1000000) {
+                fprintf(stderr, "soak: XICHAN_SOAK_PLANT_LOSS=%s: not a count\n", p);
+                exit(2);
+            }
+        }
+    }
 }
 
 int main(int argc, char **argv)
 {
     size_t arr = (size_t)INC_MAX * SEQ_MAX;
-    uint64_t items = 0, lost = 0, dup = 0, phantom = 0, removed = 0, inflight_seen = 0,
+    uint64_t items = 0, lost = 0, dup = 0, phantom = 0, unbound = 0, inflight_seen = 0,
              heap_used_end = 0, accounted = 0;
     int64_t t0, t_end, run_ns;
     struct xichan_heap_report hr = {.ok = 1};
-    int heap_ok = 1, drain_hang = 0, end_hang = 0;
-    char daemon_args[128];
+    int heap_ok = 1, drain_hang = 0, end_hang = 0, floor_failed = 0;
+    uint64_t lost_t[NTARGETS] = {0};
+    char lost_by[128];
     FILE *jf;
 
     parse(argc, argv);
@@ -1111,6 +1294,7 @@ int main(int argc, char **argv)
     rx = st + arr;
     mk = rx + arr;
     deadtk = mk + arr;
+    atomic_store(&L->plant_left, (int)opt.plant);
 
     snprintf(daemon_args, sizeof(daemon_args), "--log-level warn --size %s", opt.size);
     xt_start_daemon(daemon_args);
@@ -1148,6 +1332,11 @@ int main(int argc, char **argv)
            "~%d ms (xichand 1 in %d), for %.0f s%s\n", opt.seed, opt.producers, opt.consumers,
            opt.py_producers, opt.py_consumers, opt.interval_ms, opt.daemon_every, opt.seconds,
            opt.kills ? " or until the kill count" : "");
+    printf("soak: floors: %ld kills, %ld items%s\n", opt.min_kills, opt.min_items,
+           opt.plant ? "; XICHAN_SOAK_PLANT_LOSS: consumers drop items unrecorded, this run must fail"
+                     : "");
+    if (opt.plant)
+        printf("soak: planting %ld lost items\n", opt.plant);
     fflush(stdout);
 
     t0 = now_ns();
@@ -1166,9 +1355,12 @@ int main(int argc, char **argv)
             stop_one();
             continue;
         }
-        kill_one();
-        if (cnt.kills % 1000 == 0)
-            fprintf(stderr, "soak: %ld kills, %.0f s\n", cnt.kills, (now_ns() - t0) / 1e9);
+        {
+            long before = cnt.kills;
+            kill_one();
+            if (cnt.kills != before && cnt.kills % 1000 == 0)
+                fprintf(stderr, "soak: %ld kills, %.0f s\n", cnt.kills, (now_ns() - t0) / 1e9);
+        }
     }
     run_ns = now_ns() - t0;
 
@@ -1200,28 +1392,38 @@ int main(int argc, char **argv)
         atomic_fetch_add(&L->worker_errors, L->slots[i].py_errors);
     }
 
-    /* Verdict, over the seqs each producer attempted (the pages nobody
-     * touched stay untouched); anything recorded elsewhere is a phantom. */
+    /*
+     * Verdict, over the seqs each producer attempted (the pages nobody
+     * touched stay untouched); anything recorded elsewhere is a phantom.
+     * A committed item is delivered exactly once: received intact (rx) or
+     * taken by a consumer that was killed holding it (deadtk, written for
+     * that one item of that one victim).  No other excuse exists: an item
+     * that never arrived is lost, one that arrived as an UNBOUND marker
+     * (mk) is "unbound" -- no process here destroys an interpreter or
+     * unbinds, so the death of a producer must leave its items intact.
+     */
     for (uint32_t i = 0; i < next_inc; i++) {
         const struct increc *r = &L->inc[i];
         if (r->role != ROLE_PRODUCER)
             continue;
         for (uint32_t s = 0; s < r->nseq && s < SEQ_MAX; s++) {
             uint64_t k = idx(i, s);
-            unsigned seen = (unsigned)rx[k] + mk[k] + deadtk[k];
+            unsigned got = (unsigned)rx[k] + deadtk[k], seen = got + mk[k];
             accounted += seen;
             if (st[k] == ST_COMMITTED) {
                 items++;
                 if (seen > 1)
                     dup += seen - 1;
-                else if (seen == 0) {
-                    if (target_op[r->target] == XICHAN_UNBOUND_REMOVE && r->ended != END_FINAL)
-                        removed++;
-                    else
-                        lost++;
-                }
+                else if (mk[k])
+                    unbound++;
+                else if (!got && (lost_t[r->target]++, lost++ < 10))
+                    fprintf(stderr, "soak: LOST: item %u/%u (put on %s by a producer that %s)\n",
+                            i, s, target_name[r->target],
+                            r->ended == END_KILLED ? "was killed" : r->ended == END_CLOSED
+                                ? "ended by itself" : "stayed to the end");
             } else if (st[k] == ST_INFLIGHT) {
                 inflight_seen += seen > 0;
+                unbound += mk[k] != 0;
                 if (seen > 1)
                     dup += seen - 1;
             } else if (seen) {
@@ -1232,11 +1434,22 @@ int main(int argc, char **argv)
     if (accounted < atomic_load(&L->received) + atomic_load(&L->markers) + (uint64_t)cnt.dead_taken)
         phantom += atomic_load(&L->received) + atomic_load(&L->markers) + (uint64_t)cnt.dead_taken -
                    accounted;
-    /* Deaths we could not inspect excuse at most one item per item asked for. */
-    {
-        uint64_t excused = lost < (uint64_t)cnt.uncertain_items ? lost : (uint64_t)cnt.uncertain_items;
-        lost -= excused;
-        cnt.uncertain_items = (long)excused;
+    if (opt.stops) {
+        /* a tick waits ~interval_ms, then the stop lasts ~stop_ms / 2 */
+        double want = opt.seconds * 1000.0 / (opt.interval_ms + opt.stop_ms / 2.0);
+        if (opt.stops < want)
+            want = (double)opt.stops;
+        if (stops_done < (long)(want / 2)) {
+            fprintf(stderr, "soak: BELOW THE FLOOR: %ld stops (at least %ld wanted)\n",
+                    stops_done, (long)(want / 2));
+            floor_failed = 1;
+        }
+    }
+    if (cnt.kills < opt.min_kills || (long)items < opt.min_items) {
+        fprintf(stderr, "soak: BELOW THE FLOOR: %ld kills (at least %ld wanted), %llu items "
+                        "(at least %ld wanted)\n",
+                cnt.kills, opt.min_kills, (unsigned long long)items, opt.min_items);
+        floor_failed = 1;
     }
 
     /* Tear down and check the segment is empty again. */
@@ -1262,8 +1475,15 @@ int main(int argc, char **argv)
     xichan_client_close(final_cl);
     cnt.hangs += drain_hang + end_hang;
 
-    printf("soak: kills=%ld items=%llu lost=%llu duplicated=%llu hangs=%ld\n", cnt.kills,
-           (unsigned long long)items, (unsigned long long)lost, (unsigned long long)dup, cnt.hangs);
+    printf("soak: kills=%ld items=%llu lost=%llu duplicated=%llu hangs=%ld unbound=%llu "
+           "excused=%ld bad_excuses=%ld planted=%llu\n",
+           cnt.kills, (unsigned long long)items, (unsigned long long)lost, (unsigned long long)dup,
+           cnt.hangs, (unsigned long long)unbound, cnt.dead_taken, cnt.bad_excuses,
+           (unsigned long long)atomic_load(&L->planted));
+    snprintf(lost_by, sizeof(lost_by), "{\"q0\": %llu, \"q1\": %llu, \"q2\": %llu, \"c0\": %llu, "
+             "\"c1\": %llu}", (unsigned long long)lost_t[0], (unsigned long long)lost_t[1],
+             (unsigned long long)lost_t[2], (unsigned long long)lost_t[3],
+             (unsigned long long)lost_t[4]);
     if (opt.stops)
         printf("soak-stops: stops=%ld timed_calls=%llu max_overrun_ms=%.1f over_50ms=%llu "
                "(elocked %llu) elocked=%llu max_elocked_overrun_ms=%.1f max_stopped_holder_overrun_ms=%.1f "
@@ -1285,29 +1505,33 @@ int main(int argc, char **argv)
             continue;
         fprintf(f,
                 "{\"kills\": %ld, \"daemon_kills\": %ld, \"producer_kills\": %ld, "
-                "\"consumer_kills\": %ld, \"seconds\": %.1f, \"items\": %llu, \"received\": %llu, "
-                "\"markers\": %llu, \"removed\": %llu, \"taken_by_dead\": %ld, "
-                "\"inflight_delivered\": %llu, \"unbound_errors\": %llu, \"lost\": %llu, "
+                "\"consumer_kills\": %ld, \"python_consumer_kills\": %ld, \"deferred_kills\": %ld, "
+                "\"seconds\": %.1f, \"items\": %llu, \"received\": %llu, \"markers\": %llu, "
+                "\"excused\": %ld, \"bad_excuses\": %ld, \"inflight_delivered\": %llu, "
+                "\"unbound_errors\": %llu, \"lost\": %llu, \"lost_by_target\": %s, \"unbound\": %llu, "
                 "\"duplicated\": %llu, \"phantom\": %llu, \"corrupt\": %llu, \"hangs\": %ld, "
-                "\"uncertain_deaths\": %ld, \"excused\": %ld, \"worker_errors\": %llu, "
-                "\"incarnations\": %u, \"python_incarnations\": %ld, \"python_uncertain\": %ld, "
+                "\"planted\": %llu, \"min_kills\": %ld, \"min_items\": %ld, \"floor_ok\": %s, "
+                "\"worker_errors\": %llu, \"incarnations\": %u, \"python_incarnations\": %ld, "
                 "\"heap_used_end\": %llu, \"heap_ok\": %s, \"seed\": %u}\n",
-                cnt.kills, cnt.daemon_kills, cnt.producer_kills, cnt.consumer_kills, run_ns / 1e9,
-                (unsigned long long)items, (unsigned long long)atomic_load(&L->received),
-                (unsigned long long)atomic_load(&L->markers), (unsigned long long)removed,
-                cnt.dead_taken, (unsigned long long)inflight_seen,
+                cnt.kills, cnt.daemon_kills, cnt.producer_kills, cnt.consumer_kills,
+                cnt.py_consumer_kills, cnt.deferred, run_ns / 1e9, (unsigned long long)items,
+                (unsigned long long)atomic_load(&L->received),
+                (unsigned long long)atomic_load(&L->markers), cnt.dead_taken, cnt.bad_excuses,
+                (unsigned long long)inflight_seen,
                 (unsigned long long)atomic_load(&L->unbound_errors), (unsigned long long)lost,
-                (unsigned long long)dup, (unsigned long long)phantom,
-                (unsigned long long)atomic_load(&L->corrupt), cnt.hangs, cnt.uncertain,
-                cnt.uncertain_items, (unsigned long long)atomic_load(&L->worker_errors), next_inc,
-                cnt.py_incarnations, cnt.py_uncertain, (unsigned long long)heap_used_end, heap_ok ? "true" : "false", opt.seed);
+                lost_by, (unsigned long long)unbound, (unsigned long long)dup, (unsigned long long)phantom,
+                (unsigned long long)atomic_load(&L->corrupt), cnt.hangs,
+                (unsigned long long)atomic_load(&L->planted), opt.min_kills, opt.min_items,
+                floor_failed ? "false" : "true", (unsigned long long)atomic_load(&L->worker_errors),
+                next_inc, cnt.py_incarnations, (unsigned long long)heap_used_end,
+                heap_ok ? "true" : "false", opt.seed);
         if (pass)
             fclose(f);
     }
     fflush(stdout);
-    return lost || dup || cnt.hangs || phantom || atomic_load(&L->corrupt) ||
-                   atomic_load(&L->worker_errors) || atomic_load(&L->unbound_errors) ||
-                   heap_used_end || !heap_ok
+    return lost || dup || unbound || cnt.hangs || phantom || cnt.bad_excuses || floor_failed ||
+                   atomic_load(&L->corrupt) || atomic_load(&L->worker_errors) ||
+                   atomic_load(&L->unbound_errors) || heap_used_end || !heap_ok
                ? 1
                : 0;
 }

@@ -37,7 +37,7 @@ static void test_wait_word_already_changed_returns_zero_at_once(void **state)
 
     ut_ok(xichan__wait(&word, 4, xichan_now_ns() + 5000 * MS, NULL));
     ut_ok(xichan__wait(&word, 4, XICHAN_FOREVER, NULL));
-    assert_true(ms_since(t0) < 50);
+    assert_true(ms_since(t0) < UT_HANG_MS);
     assert_int_equal(word, 5);
 }
 
@@ -49,7 +49,7 @@ static void test_wait_deadline_50ms_times_out_after_it(void **state)
     ut_err(xichan__wait(&word, 1, t0 + 50 * MS, NULL), XICHAN_ETIMEDOUT);
     ms = ms_since(t0);
     assert_true(ms >= 50);
-    assert_true(ms < 500);
+    assert_true(ms < 50 + UT_HANG_MS);
 }
 
 static void test_wait_nowait_times_out_at_once(void **state)
@@ -60,7 +60,7 @@ static void test_wait_nowait_times_out_at_once(void **state)
     ut_err(xichan__wait(&word, 1, XICHAN_NOWAIT, NULL), XICHAN_ETIMEDOUT);
     ut_err(xichan__wait(&word, 1, t0 - 1000 * MS, NULL), XICHAN_ETIMEDOUT);
     ut_err(xichan__wait(&word, 1, INT64_MIN, NULL), XICHAN_ETIMEDOUT);
-    assert_true(ms_since(t0) < 50);
+    assert_true(ms_since(t0) < UT_HANG_MS);
 }
 
 /* ------------------------------------------------------ thread wakeups */
@@ -208,7 +208,7 @@ static void test_wait_interrupt_check_stops_the_wait_with_eintr(void **state)
     ms = ms_since(t0);
     assert_int_equal(c.calls, 3);
     assert_true(ms >= 30);
-    assert_true(ms < 1000);
+    assert_true(ms < 30 + UT_HANG_MS);
 }
 
 static void test_wait_interrupt_check_that_never_stops_times_out(void **state)
@@ -221,7 +221,7 @@ static void test_wait_interrupt_check_that_never_stops_times_out(void **state)
     ut_err(xichan__wait(&word, 1, t0 + 100 * MS, &w), XICHAN_ETIMEDOUT);
     ms = ms_since(t0);
     assert_true(ms >= 100);
-    assert_true(ms < 1000);
+    assert_true(ms < 100 + UT_HANG_MS);
     assert_true(c.calls >= 1);
     assert_true(c.calls <= 10);
 }
