@@ -126,7 +126,7 @@ static int withdraw(xichan_client *cl, struct xichan_obj *o, uint32_t ticket)
     xichan__obj_unlock(o);
     xichan__item_discard(cl, xichan__blk_off(cl->shm, b));
     /* Let other senders and receivers see the new state. */
-    xichan__notify(&o->get_seq, &o->putters, INT32_MAX);
+    xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE, INT32_MAX);
     return 1;
 }
 
@@ -175,7 +175,7 @@ static int await_receipt(xichan_client *cl, const struct xichan_objref *ref, uin
 /* Sends the made item at off on the channel ref names, whose send end this
  * session is associated with; discards the item on failure. */
 static int send_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t off,
-                     int rendezvous, int64_t deadline_ns)
+                     int rendezvous, int64_t deadline_ns, uint32_t *ticket_out)
 {
     struct xichan_objref ref = *rp;
     struct xichan_obj *o = ref.o;
@@ -201,8 +201,10 @@ static int send_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t
         goto fail;
     }
     ticket = xichan__item(b)->ticket;
+    if (ticket_out)
+        *ticket_out = ticket;
     xichan__obj_unlock(o);
-    xichan__notify(&o->put_seq, &o->getters, 1);
+    xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, 1);
     xichan__fault(XICHAN_FAULT_CHAN_SEND_PUBLISHED);
     if (!rendezvous)
         return waiting > queued; /* a blocked receiver is there for this item */
@@ -223,7 +225,7 @@ int xichan__chan_send_made(xichan_client *cl, xichan_chan_id c, uint32_t off, in
         xichan__item_discard(cl, off);
         return err;
     }
-    return send_made(cl, &ref, off, rendezvous, deadline_ns);
+    return send_made(cl, &ref, off, rendezvous, deadline_ns, NULL);
 }
 
 static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,
@@ -237,7 +239,7 @@ static int chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *d
     if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)) ||
         (err = xichan__item_make(cl, fmt, data, len, unboundop, deadline_ns, &off)))
         return err;
-    return send_made(cl, &ref, off, rendezvous, deadline_ns);
+    return send_made(cl, &ref, off, rendezvous, deadline_ns, NULL);
 }
 
 int xichan_chan_send(xichan_client *cl, xichan_chan_id c, int fmt, const void *data, size_t len,
@@ -250,6 +252,65 @@ int xichan_chan_send_nowait(xichan_client *cl, xichan_chan_id c, int fmt, const 
                             size_t len, int unboundop)
 {
     return chan_send(cl, c, fmt, data, len, unboundop, 0, XICHAN_NOWAIT);
+}
+
+/* ------------------------------------------------- send in two steps */
+
+/*
+ * For event loops (xichan.h): the rendezvous of xichan_chan_send cut at
+ * its wait.  The ticket is the item's fifo stamp; whether it was received
+ * is read as await_receipt reads it, and a cancel withdraws as a timed-out
+ * send does.
+ */
+int xichan_chan_send_start(xichan_client *cl, xichan_chan_id c, int fmt, const void *data,
+                           size_t len, int unboundop, uint64_t *ticket)
+{
+    struct xichan_objref ref;
+    uint32_t off, t = 0;
+    int err;
+
+    if (!ticket)
+        return XICHAN_EINVAL;
+    if ((err = chan_ref(cl, c, &ref)) || (err = ensure_assoc(cl, &ref, XICHAN_BF_SEND)) ||
+        (err = xichan__item_make(cl, fmt, data, len, unboundop, XICHAN_NOWAIT, &off)))
+        return err;
+    err = send_made(cl, &ref, off, 0, XICHAN_NOWAIT, &t);
+    if (err >= 0)
+        *ticket = t;
+    return err;
+}
+
+int xichan_chan_send_check(xichan_client *cl, xichan_chan_id c, uint64_t ticket)
+{
+    struct xichan_objref ref;
+    int err;
+
+    if (ticket > UINT32_MAX)
+        return XICHAN_EINVAL;
+    if ((err = chan_ref(cl, c, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err == XICHAN_ENOTFOUND ? XICHAN_ECLOSED : err; /* destroyed: dropped */
+    if (xichan__fifo_has(cl->shm, ref.o, (uint32_t)ticket))
+        err = XICHAN_EEMPTY;
+    else
+        err = (int32_t)((uint32_t)ticket - ref.o->fifo.last_popped) <= 0 ? 0 : XICHAN_ECLOSED;
+    xichan__obj_unlock(ref.o);
+    return err;
+}
+
+int xichan_chan_send_cancel(xichan_client *cl, xichan_chan_id c, uint64_t ticket)
+{
+    struct xichan_objref ref;
+    int err;
+
+    if (ticket > UINT32_MAX)
+        return XICHAN_EINVAL;
+    if ((err = chan_ref(cl, c, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err == XICHAN_ENOTFOUND ? 0 : err; /* destroyed: not delivered */
+    if (withdraw(cl, ref.o, (uint32_t)ticket))
+        return 0;
+    err = (int32_t)((uint32_t)ticket - ref.o->fifo.last_popped) <= 0 ? 1 : 0;
+    xichan__obj_unlock(ref.o);
+    return err;
 }
 
 /* -------------------------------------------------------------- recv */
@@ -283,16 +344,15 @@ int xichan_chan_recv(xichan_client *cl, xichan_chan_id c, xichan_item *item, int
             left = o->fifo.count;
             /* A closing channel closes once its last item is received. */
             if (!left && (flags_of(o) & XICHAN_OF_CLOSING))
-                xichan__chan_mark_closed(o);
+                xichan__chan_mark_closed(cl->shm, o);
             xichan__obj_unlock(o);
             /* Every blocked sender checks whether this was its item. */
-            xichan__notify(&o->get_seq, &o->putters, INT32_MAX);
-            if (left && xa_load_relaxed(&o->getters))
-                xichan__wake(&o->put_seq, 1); /* pass the wake on */
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE | (left ? XICHAN__EV_MORE : 0),
+                               INT32_MAX);
             return xichan__item_deliver(cl, b, item);
         }
         if (err == XICHAN_EEMPTY && (flags_of(o) & XICHAN_OF_CLOSING)) {
-            xichan__chan_mark_closed(o);
+            xichan__chan_mark_closed(cl->shm, o);
             err = XICHAN_ECLOSED;
         }
         if (err != XICHAN_EEMPTY || timed_out || deadline_ns == XICHAN_NOWAIT ||
@@ -328,19 +388,19 @@ int xichan_chan_close(xichan_client *cl, xichan_chan_id c, int flags)
     if (f & XICHAN_OF_CLOSED) {
         err = XICHAN_ECLOSED;
     } else if (o->fifo.count == 0) {
-        xichan__chan_mark_closed(o);
+        xichan__chan_mark_closed(cl->shm, o);
     } else if (flags & XICHAN_CLOSE_FORCE) {
         /* A heap_lock it could not have dropped nothing: the channel stays open. */
         if ((err = xichan__fifo_drop_all(cl->shm, o, cl->sid)) != XICHAN_ELOCKED) {
             xichan__fault(XICHAN_FAULT_CHAN_CLOSE_DROPPED);
-            xichan__chan_mark_closed(o);
+            xichan__chan_mark_closed(cl->shm, o);
         }
     } else if ((flags & (XICHAN_END_SEND | XICHAN_END_RECV)) == XICHAN_END_SEND) {
         if (f & XICHAN_OF_CLOSING) {
             err = XICHAN_ECLOSED;
         } else {
             xa_or_release(&o->flags, XICHAN_OF_CLOSING);
-            xichan__notify(&o->put_seq, &o->getters, INT32_MAX);
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE | XICHAN__EV_LOCKED, INT32_MAX);
         }
     } else {
         err = XICHAN_ENOTEMPTY;

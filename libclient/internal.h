@@ -72,6 +72,7 @@ enum xichan_fault {
     XICHAN_FAULT_UNHOLD_LINKING,    /* lease return: link set, item not yet reachable */
     XICHAN_FAULT_UNHOLD_LINKED,     /* lease return: reachable, not yet QUEUED */
     XICHAN_FAULT_LEASE_COMMITTED,   /* lease commit: HELD cleared, block not yet freed */
+    XICHAN_FAULT_WSET_CLAIMED,      /* wait set: registration claimed, not yet linked */
     XICHAN_FAULT_KILL_MAX_,
     /* fail points: the step returns an error and changes nothing */
     XICHAN_FAULT_FAIL_HEAP = 64,    /* heap allocation: XICHAN_ENOSPC (all or nothing) */
@@ -107,6 +108,9 @@ struct xichan_shm {
     struct xichan_session *sessions;
     struct xichan_obj *objects;
     struct xichan_binding *bindings;
+    struct xichan_wset *wsets;   /* nwsets == nsessions */
+    struct xichan_wreg *wregs;   /* nwregs == nobjects */
+    uint32_t nwsets, nwregs;
     uint8_t *heap;            /* heap base; unit offsets count from here */
     uint64_t heap_size;
     uint32_t heap_units;
@@ -214,10 +218,47 @@ static inline void xichan__cpu_relax(void)
     __asm__ __volatile__("yield");
 #endif
 }
+/* The raw primitives under xichan__obj_signal: every wait on an object
+ * goes through it.  Only words that belong to no object (the heap's
+ * free-space word, alloc.c) and the unit tests call them directly. */
 /* Wakes up to n waiters of word (INT32_MAX: all). */
 void xichan__wake(xichan_atomic_u32 *word, int n);
 /* Bumps a sequence word and wakes its waiters if the hint says there are any. */
 void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n);
+
+/*
+ * What changed in an object, for xichan__obj_signal (tag-obj-signal).
+ *   XICHAN__EV_READABLE  an item came in, or a channel began closing: wakes
+ *                        up to n getters/receivers.
+ *   XICHAN__EV_WRITABLE  an item went out (taken, withdrawn): wakes up to n
+ *                        putters/senders.
+ *   XICHAN__EV_MORE      with WRITABLE after a take: items are left, so one
+ *                        more sleeping getter is woken (the wake passed on).
+ *   XICHAN__EV_ALL       anything may have changed (closed, destroyed,
+ *                        repaired, a session ended): every waiter of every
+ *                        kind wakes and looks again; n is ignored.
+ *   XICHAN__EV_LOCKED    the caller holds the object's lock.
+ */
+enum {
+    XICHAN__EV_READABLE = 1u << 0,
+    XICHAN__EV_WRITABLE = 1u << 1,
+    XICHAN__EV_ALL = 1u << 2,
+    XICHAN__EV_MORE = 1u << 8,
+    XICHAN__EV_LOCKED = 1u << 9,
+};
+/*
+ * The one way to say "this object changed": every waiter that may care is
+ * woken, whatever mechanism it waits with.  Called after the state change
+ * is stored (under the lock or after it), never before.
+ */
+void xichan__obj_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned ev, int n);
+
+/* -------------------------------------------------------- waitset.c */
+
+/* Marks and wakes the wait sets registered on o for ev (from obj_signal). */
+void xichan__waitset_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned ev);
+/* Daemon cleanup: frees sid's registrations (unlinking them) and wait sets. */
+int xichan__waitset_drop_session(struct xichan_shm *shm, uint32_t sid);
 
 /* ---------------------------------------------------------- alloc.c */
 
@@ -439,7 +480,7 @@ void xichan__chan_count_ends(struct xichan_shm *shm, const struct xichan_objref 
 uint32_t xichan__chan_end_sessions(struct xichan_shm *shm, const struct xichan_objref *ref,
                                    uint16_t end, uint32_t *sids, size_t cap);
 /* Sets CLOSED and wakes every waiter.  needs the object's lock */
-void xichan__chan_mark_closed(struct xichan_obj *o);
+void xichan__chan_mark_closed(struct xichan_shm *shm, struct xichan_obj *o);
 /* +1/-1 reference held by an item in flight.  Takes table_lock. */
 int xichan__obj_inflight(struct xichan_shm *shm, const struct xichan_objref *ref, uint32_t sid,
                          int delta);

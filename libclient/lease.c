@@ -121,7 +121,7 @@ static int return_one(struct xichan_shm *shm, uint32_t off, uint32_t sid, uint32
         err = xichan__fifo_unhold(shm, ref.o, b);
     xichan__obj_unlock(ref.o);
     if (err == 0)
-        xichan__notify(&ref.o->put_seq, &ref.o->getters, 1);
+        xichan__obj_signal(shm, ref.o, XICHAN__EV_READABLE, 1); /* it is back in line */
     return err;
 }
 

@@ -42,10 +42,7 @@ static int obj_repair(struct xichan_shm *shm, void *arg)
     int err = xichan__obj_has_fifo(o) ? xichan__fifo_repair(shm, o) : 0;
 
     /* The dead holder may have changed state without notifying. */
-    xa_add_release(&o->put_seq, 1);
-    xa_add_release(&o->get_seq, 1);
-    xichan__wake(&o->put_seq, INT32_MAX);
-    xichan__wake(&o->get_seq, INT32_MAX);
+    xichan__obj_signal(shm, o, XICHAN__EV_ALL | XICHAN__EV_LOCKED, 0);
     return err;
 }
 
@@ -351,10 +348,9 @@ static int destroy_locked(struct xichan_shm *shm, struct xichan_obj *o, uint32_t
     xa_store_relaxed(&o->flags, 0);
     xa_store_release(&o->state, XICHAN_OBJ_FREE); /* commit */
     /* Blocked callers wake, relock, and see the gen change: ENOTFOUND. */
-    xa_add_release(&o->put_seq, 1);
-    xa_add_release(&o->get_seq, 1);
-    xichan__wake(&o->put_seq, INT32_MAX);
-    xichan__wake(&o->get_seq, INT32_MAX);
+    xichan__obj_signal(shm, o, XICHAN__EV_ALL | XICHAN__EV_LOCKED, 0);
+    /* Wait-set registrations stay their owners' to free (waitset.c). */
+    xa_store_release(&o->whead, 0);
     return err;
 }
 
@@ -434,13 +430,10 @@ static int open_assoc(uint16_t f)
 }
 
 /* Closes o (channel) at once, leaving its items stranded.  needs o's lock */
-void xichan__chan_mark_closed(struct xichan_obj *o)
+void xichan__chan_mark_closed(struct xichan_shm *shm, struct xichan_obj *o)
 {
     xa_or_release(&o->flags, XICHAN_OF_CLOSED);
-    xa_add_release(&o->put_seq, 1);
-    xa_add_release(&o->get_seq, 1);
-    xichan__wake(&o->put_seq, INT32_MAX);
-    xichan__wake(&o->get_seq, INT32_MAX);
+    xichan__obj_signal(shm, o, XICHAN__EV_ALL | XICHAN__EV_LOCKED, 0);
 }
 
 /*
@@ -462,7 +455,7 @@ static int autoclose(struct xichan_shm *shm, const struct xichan_objref *ref, ui
     if ((err = xichan__obj_lock(shm, ref, sid)))
         return err == XICHAN_ENOTFOUND ? 0 : err;
     if (!(xa_load_relaxed(&ref->o->flags) & XICHAN_OF_CLOSED))
-        xichan__chan_mark_closed(ref->o);
+        xichan__chan_mark_closed(shm, ref->o);
     xichan__obj_unlock(ref->o);
     return 0;
 }

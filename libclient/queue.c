@@ -103,7 +103,7 @@ static int put_made(xichan_client *cl, const struct xichan_objref *rp, uint32_t 
             if (ticket) /* stamped by the push, under the lock */
                 *ticket = xichan__item(xichan__blk(cl->shm, off))->ticket;
             xichan__obj_unlock(o);
-            xichan__notify(&o->put_seq, &o->getters, 1);
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, 1);
             return 0;
         }
         if (timed_out || deadline_ns == XICHAN_NOWAIT || xichan_now_ns() >= deadline_ns) {
@@ -195,7 +195,7 @@ int xichan_queue_handoff(xichan_client *cl, xichan_queue_id q, int fmt, const vo
             }
             xichan__obj_unlock(ref.o);
             xichan__item_discard(cl, xichan__blk_off(cl->shm, b));
-            xichan__notify(&ref.o->get_seq, &ref.o->putters, 1); /* a slot came free */
+            xichan__obj_signal(cl->shm, ref.o, XICHAN__EV_WRITABLE, 1); /* a slot came free */
             return stop ? stop : XICHAN_ETIMEDOUT;
         }
         xichan__obj_unlock(ref.o);
@@ -243,9 +243,7 @@ int xichan__queue_take(xichan_client *cl, xichan_queue_id q, xichan_item *item,
             left = o->fifo.count;
             xichan__fault(XICHAN_FAULT_GET_LEASED);
             xichan__obj_unlock(o);
-            xichan__notify(&o->get_seq, &o->putters, 1);
-            if (left && xa_load_relaxed(&o->getters))
-                xichan__wake(&o->put_seq, 1); /* pass the wake on */
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE | (left ? XICHAN__EV_MORE : 0), 1);
             return xichan__item_deliver(cl, b, item);
         }
         if (err != XICHAN_EEMPTY || timed_out || deadline_ns == XICHAN_NOWAIT ||
@@ -345,21 +343,21 @@ int xichan_queue_put_many(xichan_client *cl, xichan_queue_id q, const xichan_iov
                 pushed++;
             if (err) {
                 xichan__obj_unlock(o);
-                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, (int)k);
                 break;
             }
             if (pushed == k || !is_full(o)) {
                 xichan__obj_unlock(o);
-                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, (int)k);
                 continue;
             }
             if (timed_out || deadline_ns == XICHAN_NOWAIT || xichan_now_ns() >= deadline_ns) {
                 xichan__obj_unlock(o);
-                xichan__notify(&o->put_seq, &o->getters, (int)k);
+                xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, (int)k);
                 err = XICHAN_EFULL;
                 break;
             }
-            xichan__notify(&o->put_seq, &o->getters, (int)k); /* wake getters for what is in */
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_READABLE, (int)k); /* wake getters for what is in */
             err = xichan__obj_sleep(cl, o, &o->get_seq, &o->putters, deadline_ns);
             if (err == XICHAN_ETIMEDOUT)
                 timed_out = 1, err = 0;
@@ -415,9 +413,8 @@ int xichan_queue_get_many(xichan_client *cl, xichan_queue_id q, xichan_item *ite
             xichan__obj_unlock(o);
             if (!k)
                 return err ? err : XICHAN_EEMPTY;
-            xichan__notify(&o->get_seq, &o->putters, (int)k);
-            if (left && xa_load_relaxed(&o->getters))
-                xichan__wake(&o->put_seq, 1); /* pass the wake on */
+            xichan__obj_signal(cl->shm, o, XICHAN__EV_WRITABLE | (left ? XICHAN__EV_MORE : 0),
+                               (int)k);
             break;
         }
         /* As in xichan__queue_take, counting the items it wants (lease.c). */
@@ -489,8 +486,8 @@ int64_t xichan_queue_purge(xichan_client *cl, xichan_queue_id q)
     n = ref.o->fifo.count;
     err = xichan__fifo_drop_all(cl->shm, ref.o, cl->sid);
     xichan__obj_unlock(ref.o);
-    /* Room for every putter blocked on a full queue. */
-    xichan__notify(&ref.o->get_seq, &ref.o->putters, INT32_MAX);
+    /* Room for every putter blocked on a full queue, and for wait sets. */
+    xichan__obj_signal(cl->shm, ref.o, XICHAN__EV_WRITABLE, INT32_MAX);
     return err ? err : n;
 }
 

@@ -67,6 +67,9 @@
  *
  * Ending a session runs xichan__session_cleanup in a daemon worker thread:
  *
+ *   0. the items it held by lease go back to their queues, in order
+ *      (lease.c), and its wait-set registrations and wait sets go
+ *      (waitset.c);
  *   0. items the session held under a lease go back to their queues
  *      (lease.c); if that fails the cleanup stops there, so nothing held
  *      is freed, and is retried;
@@ -198,10 +201,7 @@ static int settle_object(struct xichan_shm *shm, uint32_t i, uint32_t sid, uint3
         return err == XICHAN_ENOTFOUND ? 0 : err;
     err = xichan__fifo_unbind(shm, o, sid, my_sid, apply_ops);
     xichan__obj_unlock(o);
-    xa_add_release(&o->put_seq, 1);
-    xa_add_release(&o->get_seq, 1);
-    xichan__wake(&o->put_seq, INT32_MAX);
-    xichan__wake(&o->get_seq, INT32_MAX);
+    xichan__obj_signal(shm, o, XICHAN__EV_ALL, 0);
     return err < 0 ? err : 0;
 }
 
@@ -220,8 +220,12 @@ int xichan__session_cleanup(struct xichan_shm *shm, uint32_t slot, uint32_t unus
         return XICHAN_EINVAL;
     unbind = state == XICHAN_SESS_UNBINDING;
     sid = s->sid;
-    if ((err = xichan__leases_return(shm, sid))) /* step 0 */
+    /* Step 0a: items it held by lease go back to their queues (lease.c). */
+    if ((err = xichan__leases_return(shm, sid)))
         return err;
+    /* Step 0b: its wait-set registrations and wait sets (waitset.c). */
+    if ((e = xichan__waitset_drop_session(shm, sid)) && e != XICHAN_EBROKEN && !err)
+        err = e;
     /*
      * Blocks unlinked on the way (removed items, items of destroyed objects)
      * are leased to the ended session itself, not to the cleaner: if the

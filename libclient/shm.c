@@ -80,6 +80,9 @@ uint32_t xichan__layout_hash(void)
         offsetof(struct xichan_obj, put_seq),
         offsetof(struct xichan_obj, name),
         sizeof(struct xichan_binding),
+        sizeof(struct xichan_wset),
+        sizeof(struct xichan_wreg),
+        offsetof(struct xichan_obj, whead),
         sizeof(struct xichan_blk),
         sizeof(struct xichan_itemhdr),
         XICHAN_UNIT,
@@ -112,6 +115,9 @@ static int layout(const struct xichan_shm_geometry *g, uint64_t *sess, uint64_t 
     off = ALIGN64(off + (uint64_t)g->nobjects * sizeof(struct xichan_obj));
     *binds = off;
     off = ALIGN64(off + (uint64_t)g->nbindings * sizeof(struct xichan_binding));
+    /* Wait sets (one per session) and registrations (one per object). */
+    off = ALIGN64(off + (uint64_t)g->nsessions * sizeof(struct xichan_wset));
+    off = ALIGN64(off + (uint64_t)g->nobjects * sizeof(struct xichan_wreg));
     /* The heap starts on a page so that item payloads have good alignment. */
     off = (off + 4095u) & ~(uint64_t)4095u;
     *heap = off;
@@ -143,6 +149,14 @@ static void set_pointers(struct xichan_shm *shm, const struct xichan_shm_geometr
     shm->sessions = (struct xichan_session *)(shm->base + sess);
     shm->objects = (struct xichan_obj *)(shm->base + objs);
     shm->bindings = (struct xichan_binding *)(shm->base + binds);
+    shm->wsets = (struct xichan_wset *)(shm->base +
+                                        ALIGN64(binds + (uint64_t)g->nbindings *
+                                                            sizeof(struct xichan_binding)));
+    shm->wregs = (struct xichan_wreg *)((uint8_t *)shm->wsets +
+                                        ALIGN64((uint64_t)g->nsessions *
+                                                sizeof(struct xichan_wset)));
+    shm->nwsets = g->nsessions;
+    shm->nwregs = g->nobjects;
     shm->heap = shm->base + heap;
     shm->heap_size = heap_size;
     shm->heap_units = (uint32_t)(heap_size / XICHAN_UNIT);

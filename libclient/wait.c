@@ -3,9 +3,14 @@
  *
  * Decision (STYLE.md §5): wakeups go through futex sequence words in shared
  * memory, not an eventfd per client.  A futex needs no daemon round trip and
- * no registration, and a waiter that dies leaves nothing behind.  All of it
- * sits behind xichan__wait/xichan__wake/xichan__notify, so another backend
- * (an fd for select/asyncio) can be added without touching callers.
+ * no registration, and a waiter that dies leaves nothing behind.
+ *
+ * Signalling (tag-obj-signal).  Code that changes an object says so with
+ * one call, xichan__obj_signal(shm, o, XICHAN__EV_*, n), which knows the
+ * object and what became true of it (readable, writable, anything); it is
+ * the only caller of xichan__notify and xichan__wake.  So a second way of
+ * waiting (a wait set, an fd) is a change to this function and its own
+ * file, not to the two dozen places that change objects.
  *
  * Protocol (tag-wait-protocol).  A waiter reads the sequence word and
  * checks its condition under the object's lock, unlocks, spins a little,
@@ -221,4 +226,24 @@ void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n)
     xa_fence_seq_cst();
     if (xa_load_relaxed(waiters) > 0)
         xichan__wake(seq, n);
+}
+
+void xichan__obj_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned ev, int n)
+{
+    if (ev & XICHAN__EV_ALL) {
+        /* Bump both words so a waiter about to sleep sees the change. */
+        xa_add_release(&o->put_seq, 1);
+        xa_add_release(&o->get_seq, 1);
+        xichan__wake(&o->put_seq, INT32_MAX);
+        xichan__wake(&o->get_seq, INT32_MAX);
+    } else {
+        if (ev & XICHAN__EV_READABLE)
+            xichan__notify(&o->put_seq, &o->getters, n);
+        if (ev & XICHAN__EV_WRITABLE)
+            xichan__notify(&o->get_seq, &o->putters, n);
+        if ((ev & XICHAN__EV_MORE) && xa_load_relaxed(&o->getters))
+            xichan__wake(&o->put_seq, 1); /* pass the wake on */
+    }
+    /* The second way of waiting: wait sets that watch o (waitset.c). */
+    xichan__waitset_signal(shm, o, ev);
 }

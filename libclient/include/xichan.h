@@ -546,6 +546,88 @@ XICHAN_EXTERN int xichan_item_buffer(xichan_client *cl, const xichan_item *item,
  */
 XICHAN_EXTERN int xichan_obj_inflight(xichan_client *cl, int kind, uint64_t id, int delta);
 
+/* ---------------------------------------------------------- wait sets */
+
+/*
+ * A wait set waits for the first of many queues and channel ends to become
+ * ready, in one thread or through a file descriptor for poll/epoll/select
+ * and event loops.  Readiness is level-triggered and waiting never
+ * consumes anything: the caller then makes a nowait call, which may lose
+ * the race to another consumer (XICHAN_EEMPTY), and simply waits again.
+ *
+ *   XICHAN_EV_READABLE  queue: an item is there; channel: an item is there,
+ *                       or the channel is closing or closed (recv would
+ *                       not block)
+ *   XICHAN_EV_WRITABLE  queue: a put would not block (not full); channel:
+ *                       no item waits for a receiver, or an item was
+ *                       received since the member was last reported
+ *   XICHAN_EV_CLOSED    always reported, asked or not: the object was
+ *                       destroyed, or the channel is closed
+ *
+ * A wait set belongs to the client that made it and to one thread at a
+ * time; it holds registrations in the segment that the daemon removes if
+ * the process dies.  Members per set: at most 4096.
+ */
+enum { XICHAN_EV_READABLE = 1, XICHAN_EV_WRITABLE = 2, XICHAN_EV_CLOSED = 4 };
+
+typedef struct xichan_waitset xichan_waitset;
+
+typedef struct xichan_ready {
+    int member;        /* as returned by xichan_waitset_add_* */
+    unsigned events;   /* XICHAN_EV_* now true (only those asked, plus CLOSED) */
+    uint64_t user;     /* the caller's value given at add */
+} xichan_ready;
+
+/* Creates an empty wait set.  XICHAN_ELIMIT if the segment's table of wait
+ * sets (one per session slot) is full. */
+XICHAN_EXTERN int xichan_waitset_create(xichan_client *cl, xichan_waitset **out);
+/* Removes every member and frees the set (and its fd).  NULL is a no-op.
+ * Destroy a set before closing its client. */
+XICHAN_EXTERN void xichan_waitset_destroy(xichan_waitset *ws);
+/*
+ * Adds a queue or a channel with the events of interest; returns the
+ * member (>= 0) or an error (XICHAN_ENOTFOUND, XICHAN_ELIMIT when the set
+ * or the segment's registration table is full, XICHAN_EINVAL).  The same
+ * object may be added more than once.
+ */
+XICHAN_EXTERN int xichan_waitset_add_queue(xichan_waitset *ws, xichan_queue_id q,
+                                           unsigned events, uint64_t user);
+XICHAN_EXTERN int xichan_waitset_add_chan(xichan_waitset *ws, xichan_chan_id c, unsigned events,
+                                          uint64_t user);
+/* Removes a member (XICHAN_ENOTFOUND if there is none by that number). */
+XICHAN_EXTERN int xichan_waitset_remove(xichan_waitset *ws, int member);
+/*
+ * Waits until a member is ready or the deadline passes, and fills up to
+ * cap entries.  Returns how many (>= 1), 0 for XICHAN_NOWAIT with nothing
+ * ready, XICHAN_ETIMEDOUT, or XICHAN_EINTR (the client's interrupt
+ * callback).  Sleeps on a futex with no lock held; a member still ready
+ * is reported again by the next call.
+ */
+XICHAN_EXTERN int xichan_waitset_wait(xichan_waitset *ws, xichan_ready *ready, size_t cap,
+                                      int64_t deadline_ns);
+/*
+ * A file descriptor that polls readable while some member may be ready:
+ * then call xichan_waitset_wait(..., XICHAN_NOWAIT), which clears it once
+ * it returns 0.  Owned by the set (do not close it).  The first call
+ * starts one helper thread per set that sleeps on the set's futex word and
+ * writes the descriptor (an eventfd).
+ */
+XICHAN_EXTERN int xichan_waitset_fd(xichan_waitset *ws);
+
+/*
+ * A channel send in two steps, for event loops: xichan_chan_send_start
+ * queues the item as send_nowait does and gives its ticket;
+ * xichan_chan_send_check tells whether it was received (0), is still
+ * waiting (XICHAN_EEMPTY) or was dropped by a forced close or a destroy
+ * (XICHAN_ECLOSED); xichan_chan_send_cancel withdraws it (0) unless a
+ * receiver already took it (1).  Wait for XICHAN_EV_WRITABLE between checks.
+ */
+XICHAN_EXTERN int xichan_chan_send_start(xichan_client *cl, xichan_chan_id c, int fmt,
+                                         const void *data, size_t len, int unboundop,
+                                         uint64_t *ticket);
+XICHAN_EXTERN int xichan_chan_send_check(xichan_client *cl, xichan_chan_id c, uint64_t ticket);
+XICHAN_EXTERN int xichan_chan_send_cancel(xichan_client *cl, xichan_chan_id c, uint64_t ticket);
+
 /* --------------------------------------------------------- inspection */
 
 enum { XICHAN_KIND_QUEUE = 1, XICHAN_KIND_CHANNEL = 2, XICHAN_KIND_BUFFER = 3 };

@@ -607,7 +607,7 @@ static int mod_exec(PyObject *m)
     if (PyModule_AddFunctions(m, xp_queue_methods) || PyModule_AddFunctions(m, xp_chan_methods) ||
         PyModule_AddFunctions(m, xp_misc_methods) || PyModule_AddFunctions(m, xp_xid_methods))
         return -1;
-    if (xp_buffers_init(m, st) || xp_xid_init(m, st))
+    if (xp_buffers_init(m, st) || xp_xid_init(m, st) || xp_waitset_init(m, st))
         return -1;
 #define ADDINT(n, v) if (PyModule_AddIntConstant(m, n, v)) return -1
     ADDINT("FMT_RAW", XICHAN_FMT_RAW);

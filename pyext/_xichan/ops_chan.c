@@ -179,6 +179,181 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
     Py_RETURN_NONE;
 }
 
+/*
+ * The two-step send of send_async (xichan_chan_send_start, xichan.h):
+ * chan_send_start(cid, obj, unboundop, buffer) -> (ticket, exports) queues
+ * the item; chan_send_check(cid, ticket) -> True (received), False
+ * (waiting), or ChannelClosedError (dropped); chan_send_cancel(cid, ticket)
+ * -> True if a receiver had taken it, False if it was withdrawn.  The local
+ * exports the item refers to are settled once it was received
+ * (chan_send_settle, as a blocking send does when it returns) or dropped
+ * once it was withdrawn (chan_send_drop).
+ */
+static PyObject *c_send_start(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    PyObject *obj, *mv = NULL;
+    uint64_t ticket = 0;
+    xp_enc e;
+    int op, buffer, err;
+
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "chan_send_start(cid, obj, unboundop, buffer)");
+        return NULL;
+    }
+    if (get_cid(args[0], &c) || xp_unboundop(args[2], 1, &op) ||
+        (buffer = PyObject_IsTrue(args[3])) < 0)
+        return NULL;
+    obj = args[1];
+    if (buffer) {
+        if (!(mv = PyMemoryView_FromObject(obj)))
+            return NULL;
+        obj = mv;
+    }
+    if (!(cl = xp_client(st))) {
+        Py_XDECREF(mv);
+        return NULL;
+    }
+    XP_SWEEP(st);
+    xp_enc_init(&e, st, cl);
+    if (xp_encode(&e, obj)) {
+        err = -1;
+        goto fail;
+    }
+    if (e.direct) { /* one payload, as a nested buffer is sent */
+        char *payload;
+        size_t n;
+        if (xp_buffer_payload(&e, &e.hold, &payload, &n)) {
+            err = -1;
+            goto fail;
+        }
+        e.direct = 0;
+        e.raw = payload;
+        e.rawlen = n;
+        e.fmt = XICHAN_FMT_BUFFER;
+    }
+    err = xichan_chan_send_start(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op, &ticket);
+    if (err < 0) {
+        raise_from_err(st, err, XP_CHAN, c.id);
+        goto fail;
+    }
+    {
+        PyObject *exports = PyList_New(0), *t;
+        for (size_t i = 0; exports && i < e.nrefs; i++) {
+            if (e.refs[i].kind != 0)
+                continue;
+            if (!(t = PyLong_FromUnsignedLongLong(e.refs[i].id)) || PyList_Append(exports, t)) {
+                Py_XDECREF(t);
+                Py_CLEAR(exports);
+                break;
+            }
+            Py_DECREF(t);
+        }
+        xp_enc_fini(&e);
+        Py_XDECREF(mv);
+        if (!exports) { /* queued all the same: take it back */
+            (void)xichan_chan_send_cancel(cl, c, ticket);
+            return NULL;
+        }
+        return Py_BuildValue("(KN)", (unsigned long long)ticket, exports);
+    }
+
+fail:
+    xp_enc_abort(&e);
+    xp_enc_fini(&e);
+    Py_XDECREF(mv);
+    return NULL;
+}
+
+static int ticket_args(PyObject *const *args, Py_ssize_t nargs, xichan_chan_id *c,
+                       unsigned long long *t)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "expected (cid, ticket)");
+        return -1;
+    }
+    if (get_cid(args[0], c))
+        return -1;
+    *t = PyLong_AsUnsignedLongLong(args[1]);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *c_send_check(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    unsigned long long t;
+    int err;
+
+    if (ticket_args(args, nargs, &c, &t) || !(cl = xp_client(st)))
+        return NULL;
+    err = xichan_chan_send_check(cl, c, t);
+    if (err == 0)
+        Py_RETURN_TRUE;
+    if (err == XICHAN_EEMPTY)
+        Py_RETURN_FALSE;
+    return raise_from_err(st, err, XP_CHAN, c.id);
+}
+
+static PyObject *c_send_cancel(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    unsigned long long t;
+    int err;
+
+    if (ticket_args(args, nargs, &c, &t) || !(cl = xp_client(st)))
+        return NULL;
+    if ((err = xichan_chan_send_cancel(cl, c, t)) < 0)
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    return PyBool_FromLong(err == 1);
+}
+
+/* chan_send_settle(cid, exports) / chan_send_drop(exports): see above. */
+static PyObject *c_send_settle(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_chan_id c;
+    Py_ssize_t n;
+
+    if (nargs != 2 || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "chan_send_settle(cid, exports)");
+        return NULL;
+    }
+    if (get_cid(args[0], &c))
+        return NULL;
+    n = PyList_GET_SIZE(args[1]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(args[1], i));
+        if (PyErr_Occurred())
+            return NULL;
+        xp_export_settle(st, t, c.id);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *c_send_drop(PyObject *m, PyObject *arg)
+{
+    Py_ssize_t n;
+
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "chan_send_drop(exports)");
+        return NULL;
+    }
+    n = PyList_GET_SIZE(arg);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(arg, i));
+        if (PyErr_Occurred())
+            return NULL;
+        xp_exports_drop(t);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *c_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     return send_common(m, args, nargs, 0);
@@ -354,6 +529,15 @@ PyMethodDef xp_chan_methods[] = {
      "chan_send(cid, obj, unboundop, timeout, nowait)"},
     {"chan_send_buffer", (PyCFunction)(void (*)(void))c_send_buffer, METH_FASTCALL,
      "chan_send_buffer(cid, obj, unboundop, timeout, nowait)"},
+    {"chan_send_start", (PyCFunction)(void (*)(void))c_send_start, METH_FASTCALL,
+     "chan_send_start(cid, obj, unboundop, buffer) -> (ticket, exports): queued, as send_nowait."},
+    {"chan_send_settle", (PyCFunction)(void (*)(void))c_send_settle, METH_FASTCALL,
+     "chan_send_settle(cid, exports): the item was received."},
+    {"chan_send_drop", c_send_drop, METH_O, "chan_send_drop(exports): the item was withdrawn."},
+    {"chan_send_check", (PyCFunction)(void (*)(void))c_send_check, METH_FASTCALL,
+     "chan_send_check(cid, ticket) -> True if received, False while it waits."},
+    {"chan_send_cancel", (PyCFunction)(void (*)(void))c_send_cancel, METH_FASTCALL,
+     "chan_send_cancel(cid, ticket) -> True if already received, else withdrawn: False."},
     {"chan_recv", (PyCFunction)(void (*)(void))c_recv, METH_FASTCALL,
      "chan_recv(cid, timeout=None, nowait=False[, default])"},
     {"chan_close", (PyCFunction)(void (*)(void))c_close, METH_VARARGS | METH_KEYWORDS,

@@ -247,5 +247,7 @@ extern PyMethodDef xp_chan_methods[];
 extern PyMethodDef xp_misc_methods[];
 extern PyMethodDef xp_xid_methods[];
 int xp_xid_init(PyObject *module, xp_state *st);
+/* ops_waitset.c: the WaitSet type and the EV_* constants. */
+int xp_waitset_init(PyObject *module, xp_state *st);
 
 #endif /* XICHAN_PY_H */

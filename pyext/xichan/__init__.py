@@ -18,6 +18,10 @@ Package-level names:
   written for 3.13 or 3.14 catches it) and ``is_shareable(obj)``;
 - ``SharedBuffer(size)``: zeroed bytes in the segment, writable, shared
   zero-copy with every process that attaches it (pickle it, or send it);
+- ``select(readable, writable, timeout)`` and ``WaitSet`` (with
+  ``READABLE``, ``WRITABLE``, ``CLOSED``) wait for the first of many queues
+  and channel ends; ``WaitSet.fileno()`` serves selectors and event loops,
+  and the ``*_async`` methods (``Queue.get_async`` ...) await in asyncio;
 - ``XichanError`` for failures of the system itself (no daemon, segment
   corrupt, tables full), with ``SegmentFullError`` when the segment has no
   room for an item and ``AccessDeniedError`` when the namespace's daemon
@@ -34,6 +38,7 @@ __all__ = [
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
     'NotShareableError', 'is_shareable', 'SharedBuffer',
     'XichanError', 'SegmentFullError', 'AccessDeniedError', 'ObjectLockedError',
+    'select', 'WaitSet', 'READABLE', 'WRITABLE', 'CLOSED',
 ]
 
 # A subinterpreter's sys.path is fixed when it is created; _xichan adds this
@@ -117,6 +122,10 @@ def is_shareable(obj):
 
 
 def __getattr__(name):
+    if name in ('select', 'WaitSet', 'READABLE', 'WRITABLE', 'CLOSED'):
+        from . import _aio
+        globals().update((n, getattr(_aio, n)) for n in _aio.__all__)
+        return globals()[name]
     # The submodules load on first use, so `import xichan` then
     # `xichan.queues.open(...)` works as `from xichan import queues` does.
     if name in ('queues', 'channels', 'multiprocessing'):

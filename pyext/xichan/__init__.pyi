@@ -4,11 +4,14 @@ from typing import Any, ClassVar, final
 from . import channels as channels, multiprocessing as multiprocessing, queues as queues
 from .queues import Queue as Queue, QueueEmpty as QueueEmpty, QueueFull as QueueFull
 from .queues import create as create_queue
+from ._aio import CLOSED as CLOSED, READABLE as READABLE, WRITABLE as WRITABLE
+from ._aio import WaitSet as WaitSet, select as select
 
 __all__ = [
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
     'NotShareableError', 'is_shareable', 'SharedBuffer',
     'XichanError', 'SegmentFullError', 'AccessDeniedError', 'ObjectLockedError',
+    'select', 'WaitSet', 'READABLE', 'WRITABLE', 'CLOSED',
 ]
 
 class XichanError(RuntimeError):

@@ -328,6 +328,15 @@ class RecvChannel(_ChannelEnd):
             return UNBOUND
         return obj
 
+    async def recv_async(self, timeout=None):
+        """Await the next object from the channel (asyncio, any running loop).
+
+        Like recv(): TimeoutError once "timeout" seconds pass.  No thread
+        waits; cancelling the awaiting task takes nothing.
+        """
+        from . import _aio
+        return await _aio.chan_recv(self, timeout)
+
     def close(self):
         """Close the channel's receiving side: no more recv() here or in
         any other interpreter or process (ChannelClosedError); a send()
@@ -398,6 +407,23 @@ class SendChannel(_ChannelEnd):
         """
         op = _unbound_op(self._unbound, unbound, unbounditems)
         return _xichan.chan_send_buffer(self._id._id, obj, op, None, True)
+
+    async def send_async(self, obj, timeout=None, *, unbound=None, unbounditems=None):
+        """Send the object and await its receipt (asyncio, any running loop).
+
+        Like send(): TimeoutError once "timeout" seconds pass, and the item
+        is withdrawn.  Cancelling the awaiting task withdraws the item too,
+        unless a receiver already took it.
+        """
+        from . import _aio
+        op = _unbound_op(self._unbound, unbound, unbounditems)
+        return await _aio.chan_send(self, obj, op, timeout, False)
+
+    async def send_buffer_async(self, obj, timeout=None, *, unbound=None, unbounditems=None):
+        """send_buffer() as send_async() is send()."""
+        from . import _aio
+        op = _unbound_op(self._unbound, unbound, unbounditems)
+        return await _aio.chan_send(self, obj, op, timeout, True)
 
     def close(self):
         """Close the channel's sending side: no more send(); receivers

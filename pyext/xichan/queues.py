@@ -435,6 +435,28 @@ class Queue:
             return UNBOUND
         return obj
 
+    async def get_async(self, timeout=None):
+        """Await the next object from the queue (asyncio, any running loop).
+
+        Like get(): QueueEmpty once "timeout" seconds pass.  No thread
+        waits: the loop watches the queue through a file descriptor.
+        Cancelling the awaiting task (or its timeout) takes nothing.
+        """
+        from . import _aio
+        return await _aio.queue_get(self, timeout)
+
+    async def put_async(self, obj, timeout=None, *, syncobj=None, unbound=None,
+                        unbounditems=None):
+        """Await room in the queue and add the object (asyncio).
+
+        Like put(), with its keyword arguments: QueueFull once "timeout"
+        seconds pass.  Cancelling the awaiting task puts nothing.
+        """
+        from . import _aio
+        kw = {'syncobj': syncobj, 'unbound': unbound, 'unbounditems': unbounditems}
+        return await _aio.queue_put(self, obj, timeout, kw)
+
+
 
 def _fork_hook(rebind):
     if rebind is None:

@@ -4,8 +4,8 @@
  *
  *   pingpong [-n ROUNDS] [-s BYTES] [-m MODES] [-a CPU -b CPU] [--json]
  *
- * MODES is a comma list of: queue, channel, futex, spinfutex, pipe
- * (default: all).  Two processes (a fork) bounce one item back and forth;
+ * MODES is a comma list of: queue, channel, futex, spinfutex, pipe,
+ * waitset1, waitset1000, waitsetfd1, waitsetfd1000 (default: the first five).  Two processes (a fork) bounce one item back and forth;
  * each round trip is timed on CLOCK_MONOTONIC and the table gives the
  * median, p99, p99.9 and max in microseconds.  -a/-b pin the two processes.
  *
@@ -14,7 +14,12 @@
  * futex:     a raw FUTEX_WAIT/FUTEX_WAKE ping-pong on a shared mapping
  * spinfutex: the same with a short spin before each wait
  * pipe:      two pipes, write/read
+ * waitsetN:  the queue ping-pong, but the echoing process waits in a wait
+ *            set of N queues (xichan_waitset_wait, then a nowait get)
+ * waitsetfdN: the same waiting in poll() on the wait set's fd, then
+ *            xichan_waitset_wait(NOWAIT) and a nowait get: the event-loop path
  */
+#include <poll.h>
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -91,7 +96,33 @@ static xichan_client *open_client(void)
     return cl;
 }
 
-static struct result run_xichan(int channel, int64_t *ns)
+/* Waits in ws (through its fd if use_fd) until q0 (member 0) is ready. */
+static void ws_wait(xichan_waitset *ws, int use_fd)
+{
+    xichan_ready r[4];
+    int n;
+
+    for (;;) {
+        if (use_fd) {
+            struct pollfd p = {.fd = xichan_waitset_fd(ws), .events = POLLIN};
+            if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                die("poll", errno);
+            n = xichan_waitset_wait(ws, r, 4, XICHAN_NOWAIT);
+        } else {
+            n = xichan_waitset_wait(ws, r, 4, XICHAN_FOREVER);
+        }
+        if (n < 0)
+            die("xichan_waitset_wait", n);
+        for (int i = 0; i < n; i++)
+            if (r[i].member == 0)
+                return;
+    }
+}
+
+/* members: 0 = the echoing process blocks in get; N > 0 = it waits in a
+ * wait set of N queues; use_fd: through the set's fd and poll(). */
+static struct result run_xichan_ws(int channel, int members, int use_fd, int64_t *ns,
+                                   const char *label)
 {
     xichan_client *cl = open_client();
     xichan_queue_id q[2];
@@ -109,12 +140,31 @@ static struct result run_xichan(int channel, int64_t *ns)
     if (pid == 0) {
         /* The parent's session is not ours: open a fresh one. */
         xichan_client *me = open_client();
+        xichan_waitset *ws = NULL;
+        xichan_queue_id *others = calloc((size_t)members + 1, sizeof(*others));
         xichan_item it;
 
         pin(cpu_b);
+        if (members) {
+            if ((err = xichan_waitset_create(me, &ws)) ||
+                (err = xichan_waitset_add_queue(ws, q[0], XICHAN_EV_READABLE, 0)) != 0)
+                die("waitset", err);
+            for (int k = 1; k < members; k++)
+                if ((err = xichan_queue_create(me, NULL, &others[k])) ||
+                    (err = xichan_waitset_add_queue(ws, others[k], XICHAN_EV_READABLE, 0)) < 0)
+                    die("waitset member", err);
+            if (use_fd && (err = xichan_waitset_fd(ws)) < 0)
+                die("xichan_waitset_fd", err);
+        }
         for (long i = 0; i < rounds + 1000; i++) {
-            err = channel ? xichan_chan_recv(me, c[0], &it, XICHAN_FOREVER)
-                          : xichan_queue_get(me, q[0], &it, XICHAN_FOREVER);
+            if (ws) {
+                do
+                    ws_wait(ws, use_fd);
+                while ((err = xichan_queue_get(me, q[0], &it, XICHAN_NOWAIT)) == XICHAN_EEMPTY);
+            } else {
+                err = channel ? xichan_chan_recv(me, c[0], &it, XICHAN_FOREVER)
+                              : xichan_queue_get(me, q[0], &it, XICHAN_FOREVER);
+            }
             if (err)
                 die("child get", err);
             err = channel ? xichan_chan_send_nowait(me, c[1], 0, it.data, it.len, 0)
@@ -123,6 +173,8 @@ static struct result run_xichan(int channel, int64_t *ns)
             if (err < 0)
                 die("child put", err);
         }
+        xichan_waitset_destroy(ws);
+        free(others);
         xichan_client_close(me);
         _exit(0);
     }
@@ -149,7 +201,12 @@ static struct result run_xichan(int channel, int64_t *ns)
     xichan_client_close(cl);
     free(buf);
     pin(-1);
-    return summarise(channel ? "xichan channel" : "xichan queue", ns, rounds);
+    return summarise(label, ns, rounds);
+}
+
+static struct result run_xichan(int channel, int64_t *ns)
+{
+    return run_xichan_ws(channel, 0, 0, ns, channel ? "xichan channel" : "xichan queue");
 }
 
 /* -------------------------------------------------------------- futex */
@@ -261,7 +318,7 @@ static struct result run_pipe(int64_t *ns)
 int main(int argc, char **argv)
 {
     const char *modes = "queue,channel,futex,spinfutex,pipe";
-    struct result res[8];
+    struct result res[12];
     int nres = 0;
     int64_t *ns;
     char *m, *save, *list;
@@ -281,7 +338,8 @@ int main(int argc, char **argv)
             json = 1;
         else {
             fprintf(stderr, "usage: pingpong [-n ROUNDS] [-s BYTES] [-m queue,channel,futex,"
-                            "spinfutex,pipe] [-a CPU -b CPU] [--json]\n");
+                            "spinfutex,pipe,waitset1,waitset1000,waitsetfd1,waitsetfd1000] "
+                            "[-a CPU -b CPU] [--json]\n");
             return 2;
         }
     }
@@ -291,7 +349,7 @@ int main(int argc, char **argv)
     }
     ns = calloc((size_t)rounds, sizeof(*ns));
     list = strdup(modes);
-    for (m = strtok_r(list, ",", &save); m && nres < 8; m = strtok_r(NULL, ",", &save)) {
+    for (m = strtok_r(list, ",", &save); m && nres < 12; m = strtok_r(NULL, ",", &save)) {
         if (!strcmp(m, "queue"))
             res[nres++] = run_xichan(0, ns);
         else if (!strcmp(m, "channel"))
@@ -302,6 +360,14 @@ int main(int argc, char **argv)
             res[nres++] = run_futex(1, ns);
         else if (!strcmp(m, "pipe"))
             res[nres++] = run_pipe(ns);
+        else if (!strcmp(m, "waitset1"))
+            res[nres++] = run_xichan_ws(0, 1, 0, ns, "queue, waitset of 1");
+        else if (!strcmp(m, "waitset1000"))
+            res[nres++] = run_xichan_ws(0, 1000, 0, ns, "queue, waitset of 1000");
+        else if (!strcmp(m, "waitsetfd1"))
+            res[nres++] = run_xichan_ws(0, 1, 1, ns, "queue, waitset fd of 1");
+        else if (!strcmp(m, "waitsetfd1000"))
+            res[nres++] = run_xichan_ws(0, 1000, 1, ns, "queue, waitset fd of 1000");
         else {
             fprintf(stderr, "pingpong: unknown mode '%s'\n", m);
             return 2;

@@ -10,12 +10,13 @@
  * unlinked at once) and populated through the API: four sessions, two queues
  * (REPLACE and REMOVE), a channel and a shared buffer, items of each unbound
  * op, a buffer item, a leased and a reserved block of a session, free holes
- * in the heap.  Its bytes are kept as the template.  Then, per input:
+ * in the heap, and a wait set of session B watching both queues and the
+ * channel (registrations chained from those objects).  Its bytes are kept as the template.  Then, per input:
  *
  *   1. copy the template and overwrite one region with the input's data:
  *
  *        byte 0      region: 0 header, 1 sessions, 2 objects, 3 bindings,
- *                    4..7 heap (low 3 bits)
+ *                    4..6 heap, 7 the wait-set tables (low 3 bits)
  *        byte 1      what runs (MODE_* bits below)
  *        byte 2      locks whose holder "died": bit 0 table_lock, bit 1
  *                    heap_lock, bits 2..7 the locks of objects 0..5
@@ -118,12 +119,13 @@ static xichan_client *mkclient(struct xichan_shm *shm)
 
 static void build_template(void)
 {
-    struct xichan_shm_geometry g = {4096 + 64 * 1024, 4, 8, 16};
+    struct xichan_shm_geometry g = {8192 + 64 * 1024, 4, 8, 16};
     struct xichan_shm *shm;
     xichan_client *a, *b, *c;
     xichan_queue_id q1, q2, q3;
     xichan_chan_id ch;
     xichan_buf_id buf;
+    xichan_waitset *ws;
     xichan_item it;
     uint32_t off;
     char name[64];
@@ -175,6 +177,15 @@ static void build_template(void)
     }
     OK(xichan_buf_map(a, buf, &p, &n));
     memset(p, 0x5a, n);
+    /* B's wait set watches q1, q2 and ch (destroyed once the template is
+     * copied, so only its process-local memory goes). */
+    {
+        OK(xichan_waitset_create(b, &ws));
+        if (xichan_waitset_add_queue(ws, q1, XICHAN_EV_READABLE, 1) < 0 ||
+            xichan_waitset_add_queue(ws, q2, XICHAN_EV_WRITABLE, 2) < 0 ||
+            xichan_waitset_add_chan(ws, ch, XICHAN_EV_READABLE, 3) < 0)
+            DIE("template: waitset add failed");
+    }
     /* B holds a leased item (taken, not released) and a reserved block. */
     OK(xichan_queue_get(b, q2, &it, XICHAN_NOWAIT));
     OK(xichan__heap_alloc(shm, b->sid, 40, &off));
@@ -186,6 +197,7 @@ static void build_template(void)
     memcpy(tmpl, shm->base, tmpl_size);
     memcpy(&tmpl_hdr, shm->hdr, sizeof(tmpl_hdr));
     /* The template's sessions never end: its mapping just goes. */
+    xichan_waitset_destroy(ws);
     free(a);
     free(b);
     free(c);
@@ -207,6 +219,10 @@ static struct region region_of(unsigned r)
     case 1: return (struct region){h->sessions_off, (uint64_t)h->nsessions * sizeof(struct xichan_session)};
     case 2: return (struct region){h->objects_off, (uint64_t)h->nobjects * sizeof(struct xichan_obj)};
     case 3: return (struct region){h->bindings_off, (uint64_t)h->nbindings * sizeof(struct xichan_binding)};
+    case 7: /* wsets then wregs, between the bindings and the heap */
+        return (struct region){h->bindings_off + (uint64_t)h->nbindings * sizeof(struct xichan_binding),
+                               (uint64_t)h->nsessions * sizeof(struct xichan_wset) +
+                                   (uint64_t)h->nobjects * sizeof(struct xichan_wreg) + 64};
     default: return (struct region){h->heap_off, h->heap_size};
     }
 }

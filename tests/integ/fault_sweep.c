@@ -10,8 +10,8 @@
  *      every mutating path (put, get, send_nowait, recv, a rendezvous send
  *      that times out and is withdrawn, bind, release, create, destroy, a
  *      forced close of a channel holding items, a put that finds the heap
- *      full (taking back C's cached block, waiting, giving up), and --
- *      playing the daemon --
+ *      full (taking back C's cached block, waiting, giving up), a wait set
+ *      on the queue, and -- playing the daemon --
  *      registering and ending a session D and the cleanup of a third
  *      session C).  It counts in a shared page each call that returned
  *      success, just after it returned;
@@ -161,6 +161,15 @@ static void workload(xichan_client *b, xichan_client *c, xichan_client *e, xicha
                   XICHAN_ENOSPC, "put of the whole heap");
         CHECK(xichan_queue_destroy(b, tmpq) == 0, "destroy tmp queue");
         free(p);
+    }
+    /* A wait set on the queue, a wait that finds it ready, then its removal. */
+    {
+        xichan_waitset *ws;
+        xichan_ready r[1];
+        CHECK(xichan_waitset_create(b, &ws) == 0, "waitset");
+        CHECK(xichan_waitset_add_queue(ws, q, XICHAN_EV_READABLE, 0) >= 0, "waitset add");
+        CHECK(xichan_waitset_wait(ws, r, 1, XICHAN_NOWAIT) == 1, "waitset wait");
+        xichan_waitset_destroy(ws);
     }
     /* Play the daemon: register session D and end it at once. */
     {
@@ -367,6 +376,11 @@ static int run_one(int point, long hit)
     end_session(a);
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.free_blocks == 1 && r.used_bytes == 0,
           "point %d: heap not empty at the end: %s", point, r.why);
+    /* No wait set or registration outlives its session. */
+    for (uint32_t i = 0; i < shm->nwregs; i++)
+        CHECK(xa_load_relaxed(&shm->wregs[i].sid) == 0, "point %d: registration %u left", point, i);
+    for (uint32_t i = 0; i < shm->nwsets; i++)
+        CHECK(xa_load_relaxed(&shm->wsets[i].owner) == 0, "point %d: wait set %u left", point, i);
     /* A session the "daemon" was registering when it died never went live. */
     for (uint32_t i = 0; i < shm->nsessions; i++)
         CHECK(xa_load_relaxed(&shm->sessions[i].state) == XICHAN_SESS_FREE,
