@@ -255,7 +255,7 @@ static natsStatus nats_options(struct bridge *br, natsOptions **out)
     snprintf(name, sizeof(name), "xichan-bridge %s/%s", br->machine, br->ns);
     if (s == NATS_OK) s = natsOptions_SetServers(o, br->servers, br->nservers);
     if (s == NATS_OK) s = natsOptions_SetName(o, name);
-    /* Without this a publish sits in the buffer ~1 ms (LESSONS.md on nats.c). */
+    /* Without this a publish sits in the buffer ~1 ms (nats.c batches sends unless told to send at once). */
     if (s == NATS_OK) s = natsOptions_SetSendAsap(o, true);
     if (s == NATS_OK) s = natsOptions_SetAllowReconnect(o, true);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);

@@ -10,7 +10,7 @@
  * CLEANING (the session table has one writer, this thread, and no lock).
  * Then xichan__session_cleanup runs in a libuv worker, because it takes the
  * segment's locks, which clients hold too: the loop never blocks on them
- * (LESSONS.md: "nobody may block the daemon").  Cleanups run one at a time,
+ * (a lesson of shared-memory brokers: nobody may block the daemon).  Cleanups run one at a time,
  * in the order sessions ended.  One that meets a lock held by a stopped
  * process (XICHAN_ELOCKED, after the short bound of tag-lock-bound) waits
  * RETRY_MS on a side list and is queued again, while the others run.

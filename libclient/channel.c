@@ -13,7 +13,7 @@
  *     the item (xichan__fifo_take) under the lock, so a receiver never sees
  *     an item whose send failed.
  *   - close/closing/closed flags, under the object's lock, with the error
- *     matrix of SEMANTICS.md §2.3.
+ *     matrix of CPython 3.13 (xichan(7), Channels).
  *   - each session's association with the send and recv ends lives in its
  *     binding entry (objects.c); losing the last open association closes
  *     the channel (auto-close).  A lock-free per-client cache spares the

@@ -1,5 +1,5 @@
 /*
- * misc.c -- namespace names and the runtime directory (DESIGN.md:
+ * misc.c -- namespace names and the runtime directory (xichan(7):
  * XICHAN_NAME, XICHAN_RUNTIME_DIR), shared by clients, xichand and xichanctl.
  */
 #include <errno.h>

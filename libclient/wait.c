@@ -1,7 +1,7 @@
 /*
  * wait.c -- blocking and waking, on 32-bit futex words in the segment.
  *
- * Decision (STYLE.md §5): wakeups go through futex sequence words in shared
+ * Decision: wakeups go through futex sequence words in shared
  * memory, not an eventfd per client.  A futex needs no daemon round trip and
  * no registration, and a waiter that dies leaves nothing behind.
  *

@@ -6,7 +6,7 @@
  * /dev/shm) leaves its segment /dev/shm/xichan-<uid>-<ns> and, in its
  * runtime dir, <ns>.sock and <ns>.lock.  They cost memory and confuse a
  * reader, but they are also what a restarted daemon adopts without losing
- * an item (DESIGN.md), so the rule is: remove nothing anyone may still use.
+ * an item (xichand(8)), so the rule is: remove nothing anyone may still use.
  *
  *   lock file  A serving daemon holds an flock on <ns>.lock for its whole
  *              life.  We try flock(LOCK_EX | LOCK_NB): if that fails, the

@@ -1,7 +1,7 @@
 /*
  * xichan_py.h -- declarations shared by the files of the _xichan extension.
  *
- * The extension has three layers (STYLE.md rule 21):
+ * The extension has three layers:
  *   (a) libxichan itself is the C core: every call returns 0 or a negative
  *       XICHAN_E* code and touches no PyObject;
  *   (b) this extension converts values (codec.c, buffers.c), calls the core

@@ -1,7 +1,7 @@
 /*
  * fuzz_segment.c -- libFuzzer target: a segment image is untrusted input.
  *
- * DESIGN.md: the daemon "treats every byte of the segment as untrusted input
+ * xichan(7) TRUST MODEL: the daemon "treats every byte of the segment as untrusted input
  * (bounds-checked offsets, capped walks): a corrupt segment may make an
  * operation fail, never the daemon crash".  This target checks that promise
  * for everything that reads a segment it did not write itself.

@@ -3,7 +3,7 @@
  * operations on what it damaged fail with XICHAN_ECORRUPT (or heal, where
  * only derived state was hit), nothing loops, and xichand stays up.
  *
- * DESIGN.md: the daemon "treats every byte of the segment as untrusted
+ * xichan(7) TRUST MODEL: the daemon "treats every byte of the segment as untrusted
  * input (bounds-checked offsets, capped walks): a corrupt segment may make
  * an operation fail, never the daemon crash".  Every client maps the
  * segment read-write, so any of them can do what this test does.  Each

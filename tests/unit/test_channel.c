@@ -1,7 +1,7 @@
 /*
  * test_channel.c -- channels through the public API, in one process, with
  * in-process sessions standing in for interpreters (unit.h).  The numbers in
- * comments are SEMANTICS.md §3 checklist items.
+ * comments are tests/python/CHECKLIST.md items.
  */
 #include <pthread.h>
 #include <time.h>
