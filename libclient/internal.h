@@ -667,6 +667,13 @@ int xichan__fd_above_stdio(int fd);
 /* 1 if name is UTF-8 text with no control character (misc.c): what every
  * creator of a named object must pass (else XICHAN_EBADNAME). */
 int xichan__name_ok(const char *name);
+/*
+ * The UTF-8 sequence at s (at most left bytes): its length (1..4) with its
+ * code point in *cp, or 0 if it is not UTF-8 (a bad lead or continuation
+ * byte, an overlong form, past U+10FFFF, cut short).  Surrogates decode;
+ * callers that refuse them check *cp.
+ */
+int xichan__utf8_next(const unsigned char *s, size_t left, uint32_t *cp);
 void xichan__stdio_guard(void);
 int xichan__ns_name(char *buf, size_t cap, const char *override);
 

@@ -89,6 +89,39 @@ void xichan__stdio_guard(void)
         }
 }
 
+int xichan__utf8_next(const unsigned char *s, size_t left, uint32_t *cp_out)
+{
+    unsigned c = s[0], need;
+    uint32_t cp;
+
+    if (left == 0)
+        return 0;
+    if (c < 0x80) {
+        *cp_out = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        need = 2, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        need = 3, cp = c & 0x07;
+    else
+        return 0;
+    if (left < need + 1)
+        return 0;
+    for (unsigned i = 1; i <= need; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at a NUL */
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    /* Overlong forms and code points past U+10FFFF are not UTF-8. */
+    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    *cp_out = cp;
+    return (int)need + 1;
+}
+
 /*
  * Names are shown to people (xichanctl, Python's list_all) and decoded as
  * UTF-8 by every Python client: only valid UTF-8 (no overlong forms, no
@@ -98,33 +131,16 @@ void xichan__stdio_guard(void)
 int xichan__name_ok(const char *name)
 {
     const unsigned char *p = (const unsigned char *)name;
+    size_t left = strlen(name);
 
-    while (*p) {
-        unsigned c = *p, need, cp;
+    while (left) {
+        uint32_t cp;
+        int n = xichan__utf8_next(p, left, &cp);
 
-        if (c < 0x20 || c == 0x7F)
+        if (!n || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0xD800 && cp <= 0xDFFF))
             return 0;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            need = 1, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            need = 2, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            need = 3, cp = c & 0x07;
-        else
-            return 0;
-        for (unsigned i = 1; i <= need; i++) {
-            if ((p[i] & 0xC0) != 0x80) /* also stops at the NUL */
-                return 0;
-            cp = cp << 6 | (p[i] & 0x3F);
-        }
-        if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0x80 && cp <= 0x9F))
-            return 0;
-        p += need + 1;
+        p += n;
+        left -= (size_t)n;
     }
     return 1;
 }

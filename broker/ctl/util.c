@@ -248,32 +248,13 @@ int ctl_resolve(struct ctl *c, const char *arg, struct ctl_ref *out)
 
 /* -------------------------------------------------------------- JSON */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+/* Length of the UTF-8 sequence at s (1..4), or 0 if invalid (libclient's
+ * decoder; surrogates count as valid here and are told apart by callers). */
 static int utf8_len(const unsigned char *s, size_t left)
 {
-    unsigned c = s[0], need, cp;
+    uint32_t cp;
 
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        need = 2, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        need = 3, cp = c & 0x07;
-    else
-        return 0;
-    if (left < need + 1)
-        return 0;
-    for (unsigned i = 1; i <= need; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    /* Overlong forms and code points past U+10FFFF are not UTF-8. */
-    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return (int)need + 1;
+    return xichan__utf8_next(s, left, &cp);
 }
 
 int ctl_utf8_valid(const char *s, size_t len)
