@@ -62,13 +62,15 @@ int main(void)
     XT_EQ_INT(xt_sh(out, sizeof(out), "{ timeout 5 xichanctl get jobs >&- 2>&- ; }"), 0);
     XT_EQ_INT(xichan_queue_count(cl, q), 0);
 
-    /* A daemon of its own, with every standard descriptor closed. */
+    /* A daemon of its own, with every standard descriptor closed; stopped
+     * with its namespace discarded (a stop alone keeps the segment). */
     XT_EQ_INT(xt_sh(out, sizeof(out),
                     "{ timeout 5 xichand --name %s-b --runtime-dir %s --size 16M --daemon "
                     "<&- >&- 2>&- ; } && timeout 5 xichanctl --name %s-b --runtime-dir %s stats "
-                    ">/dev/null && kill $(cat %s/%s-b.lock)",
-                    xt_name(), xt_runtime_dir(), xt_name(), xt_runtime_dir(), xt_runtime_dir(),
-                    xt_name()), 0);
+                    ">/dev/null && timeout 15 xichanctl --name %s-b --runtime-dir %s stop "
+                    "--discard >/dev/null",
+                    xt_name(), xt_runtime_dir(), xt_name(), xt_runtime_dir(), xt_name(),
+                    xt_runtime_dir()), 0);
     xichan_client_close(cl);
     printf("std_fds: ok\n");
     return 0;
