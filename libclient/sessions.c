@@ -14,7 +14,7 @@
  * counter wraps: decision, a new session never fails for want of an id.
  * The next id is the counter's next value (0 and values past the maximum,
  * which only a scribble or the wrap produce, restart it at 1) that no
- * LIVE or CLEANING slot holds.  At most nsessions - 1 other slots are in
+ * LIVE or ending (CLEANING, UNBINDING) slot holds.  At most nsessions - 1 other slots are in
  * use when one is free, so at most nsessions candidates are tried: the
  * search is capped by the geometry, whatever the counter says.  The one
  * refusal left, XICHAN_ELIMIT, means the table is full.
@@ -28,7 +28,7 @@
  *     reader takes table_lock and gets XICHAN_EBROKEN.
  *   - RESERVED and LEASED blocks (owner in the state word, freed by their
  *     owner or by step 3): step 3 freed every one; if it fails, for any
- *     reason, the slot stays CLEANING and its id stays taken.
+ *     reason, the slot stays ending and its id stays taken.
  *   - queued items (producer in the item header and as the QUEUED block's
  *     owner): the only code that selects items by producer is step 1,
  *     which skips items already settled (KEPT, UNBOUND, UNBOUND_ERR), and
@@ -96,8 +96,8 @@
  *
  * CRASH ARGUMENT.  Each step is idempotent (flags are set, not toggled;
  * bindings already dropped are not found again; reclaimed blocks are FREE),
- * and the slot stays CLEANING until step 4.  A daemon that dies during a
- * cleanup leaves a CLEANING slot, and the next daemon runs the whole
+ * and the slot stays ending (CLEANING or UNBINDING) until step 4.  A daemon
+ * that dies during a cleanup leaves an ending slot, and the next daemon runs the whole
  * cleanup again when it adopts the segment -- the state, CLEANING or
  * UNBINDING, tells it which kind; until then the slot's id is
  * not handed out again (tag-sid-reuse), so nothing the half-cleaned
