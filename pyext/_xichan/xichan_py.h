@@ -242,6 +242,23 @@ extern volatile int xp_exports_done_pending;
 
 /* -------------------------------------------------------- ops_*.c, xid.c */
 
+/* ops_misc.c: the shapes ops_queue.c and ops_chan.c share. */
+/* kind's (XP_QUEUE, XP_CHAN) id argument: a queue ID is an int, a channel
+ * ID anything with __index__ (a ChannelID).  -1 with an exception set. */
+int xp_obj_id(int kind, PyObject *arg, uint64_t *id);
+/* fn(cl, id) for the id argument arg, with the GIL released; its result
+ * as None, an int or a bool (XP_RET_*), or raised for a negative code. */
+typedef int64_t (*xp_id_fn)(xichan_client *cl, uint64_t id);
+enum { XP_RET_NONE, XP_RET_INT, XP_RET_BOOL };
+PyObject *xp_id_call(PyObject *m, PyObject *arg, int kind, xp_id_fn fn, int ret);
+/* fn(cl, name, &id) for the str arg -> the id, or raised naming arg. */
+typedef int (*xp_open_fn)(xichan_client *cl, const char *name, uint64_t *id);
+PyObject *xp_open_call(PyObject *m, PyObject *arg, int kind, xp_open_fn fn);
+/* list_objects(kind) with each tuple cut to the fields pick[0..npick)
+ * (indices into list_objects' tuple); open_only keeps the open (or
+ * locked) objects. */
+PyObject *xp_list_fields(PyObject *m, int kind, const int *pick, int npick, int open_only);
+
 extern PyMethodDef xp_queue_methods[];
 extern PyMethodDef xp_chan_methods[];
 extern PyMethodDef xp_misc_methods[];
