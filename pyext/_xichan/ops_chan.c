@@ -234,50 +234,43 @@ fail:
     return NULL;
 }
 
-static int ticket_args(PyObject *const *args, Py_ssize_t nargs, xichan_chan_id *c,
-                       unsigned long long *t)
+/* chan_send_check and chan_send_cancel: (cid, ticket) -> a bool, see above. */
+static PyObject *ticket_call(PyObject *m, PyObject *const *args, Py_ssize_t nargs, int cancel)
 {
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    unsigned long long t;
+    int err;
+
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "expected (cid, ticket)");
-        return -1;
+        return NULL;
     }
-    if (get_cid(args[0], c))
-        return -1;
-    *t = PyLong_AsUnsignedLongLong(args[1]);
-    return PyErr_Occurred() ? -1 : 0;
+    if (get_cid(args[0], &c))
+        return NULL;
+    t = PyLong_AsUnsignedLongLong(args[1]);
+    if (PyErr_Occurred() || !(cl = xp_client(st)))
+        return NULL;
+    if (cancel) /* 1: a receiver had taken it; 0: withdrawn */
+        err = xichan_chan_send_cancel(cl, c, t);
+    else if ((err = xichan_chan_send_check(cl, c, t)) == 0) /* received */
+        err = 1;
+    else if (err == XICHAN_EEMPTY) /* still waiting */
+        err = 0;
+    if (err < 0)
+        return raise_from_err(st, err, XP_CHAN, c.id);
+    return PyBool_FromLong(err == 1);
 }
 
 static PyObject *c_send_check(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl;
-    xichan_chan_id c;
-    unsigned long long t;
-    int err;
-
-    if (ticket_args(args, nargs, &c, &t) || !(cl = xp_client(st)))
-        return NULL;
-    err = xichan_chan_send_check(cl, c, t);
-    if (err == 0)
-        Py_RETURN_TRUE;
-    if (err == XICHAN_EEMPTY)
-        Py_RETURN_FALSE;
-    return raise_from_err(st, err, XP_CHAN, c.id);
+    return ticket_call(m, args, nargs, 0);
 }
 
 static PyObject *c_send_cancel(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl;
-    xichan_chan_id c;
-    unsigned long long t;
-    int err;
-
-    if (ticket_args(args, nargs, &c, &t) || !(cl = xp_client(st)))
-        return NULL;
-    if ((err = xichan_chan_send_cancel(cl, c, t)) < 0)
-        return raise_from_err(st, err, XP_CHAN, c.id);
-    return PyBool_FromLong(err == 1);
+    return ticket_call(m, args, nargs, 1);
 }
 
 /* chan_send_settle(cid, exports) / chan_send_drop(exports): see above. */
@@ -437,25 +430,18 @@ static PyObject *c_sessions(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"", "send", NULL};
     xp_state *st = xp_state_of(m);
-    PyObject *id, *res;
+    PyObject *id;
     xichan_client *cl;
     xichan_chan_id c;
-    uint32_t sids[256];
+    uint32_t sids[XP_SIDS_MAX];
     int send, n;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O$p:chan_sessions", kwlist, &id, &send))
         return NULL;
     if (get_cid(id, &c) || !(cl = xp_client(st)))
         return NULL;
-    n = xichan_chan_sessions(cl, c, send ? XICHAN_END_SEND : XICHAN_END_RECV, sids, 256);
-    if (n < 0)
-        return raise_from_err(st, n, XP_CHAN, c.id);
-    if (n > 256)
-        n = 256;
-    res = PyList_New(n);
-    for (int i = 0; res && i < n; i++)
-        PyList_SET_ITEM(res, i, PyLong_FromUnsignedLong(sids[i]));
-    return res;
+    n = xichan_chan_sessions(cl, c, send ? XICHAN_END_SEND : XICHAN_END_RECV, sids, XP_SIDS_MAX);
+    return xp_sids_list(st, n, sids, XP_CHAN, c.id);
 }
 
 /* chan_list() -> [(cid, unboundop, state, name)], oldest first, closed ones too */

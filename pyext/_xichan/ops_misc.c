@@ -143,21 +143,13 @@ static PyObject *mod_obj_sessions(PyObject *m, PyObject *args)
 {
     xp_state *st = xp_state_of(m);
     xichan_client *cl = xp_client(st);
-    uint32_t sids[256];
+    uint32_t sids[XP_SIDS_MAX];
     unsigned long long id;
-    int kind, n;
-    PyObject *res;
+    int kind;
 
     if (!cl || !PyArg_ParseTuple(args, "iK:obj_sessions", &kind, &id))
         return NULL;
-    if ((n = xichan_obj_sessions(cl, kind, id, sids, 256)) < 0)
-        return raise_from_err(st, n, kind, id);
-    if (n > 256)
-        n = 256;
-    res = PyList_New(n);
-    for (int i = 0; res && i < n; i++)
-        PyList_SET_ITEM(res, i, PyLong_FromUnsignedLong(sids[i]));
-    return res;
+    return xp_sids_list(st, xichan_obj_sessions(cl, kind, id, sids, XP_SIDS_MAX), sids, kind, id);
 }
 
 static PyObject *mod_obj_inflight(PyObject *m, PyObject *args)
@@ -244,6 +236,26 @@ PyObject *xp_open_call(PyObject *m, PyObject *arg, int kind, xp_open_fn fn)
     if ((err = fn(cl, name, &id)))
         return raise_from_err_named(st, err, kind, arg);
     return PyLong_FromUnsignedLongLong(id);
+}
+
+PyObject *xp_sids_list(xp_state *st, int n, const uint32_t *sids, int kind, uint64_t id)
+{
+    PyObject *res, *v;
+
+    if (n < 0)
+        return raise_from_err(st, n, kind, id);
+    if (n > XP_SIDS_MAX) /* more than fit: the first ones */
+        n = XP_SIDS_MAX;
+    if (!(res = PyList_New(n)))
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        if (!(v = PyLong_FromUnsignedLong(sids[i]))) {
+            Py_DECREF(res);
+            return NULL;
+        }
+        PyList_SET_ITEM(res, i, v);
+    }
+    return res;
 }
 
 PyObject *xp_list_fields(PyObject *m, int kind, const int *pick, int npick, int open_only)

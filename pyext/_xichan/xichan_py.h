@@ -254,6 +254,10 @@ PyObject *xp_id_call(PyObject *m, PyObject *arg, int kind, xp_id_fn fn, int ret)
 /* fn(cl, name, &id) for the str arg -> the id, or raised naming arg. */
 typedef int (*xp_open_fn)(xichan_client *cl, const char *name, uint64_t *id);
 PyObject *xp_open_call(PyObject *m, PyObject *arg, int kind, xp_open_fn fn);
+/* The session ids a xichan_*_sessions call returned (n of them, or a
+ * negative code raised about kind/id) as a list; sids holds XP_SIDS_MAX. */
+#define XP_SIDS_MAX 256
+PyObject *xp_sids_list(xp_state *st, int n, const uint32_t *sids, int kind, uint64_t id);
 /* list_objects(kind) with each tuple cut to the fields pick[0..npick)
  * (indices into list_objects' tuple); open_only keeps the open (or
  * locked) objects. */
