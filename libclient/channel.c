@@ -82,16 +82,11 @@ static int ensure_assoc(xichan_client *cl, const struct xichan_objref *ref, uint
 int xichan_chan_create(xichan_client *cl, const xichan_chan_opts *opts, xichan_chan_id *out)
 {
     xichan_chan_opts def = {0};
-    int err = xichan__client_ok(cl);
 
-    if (err)
-        return err;
-    if (!out)
-        return XICHAN_EINVAL;
     if (!opts)
         opts = &def;
-    return xichan__obj_create(cl->shm, cl->sid, XICHAN_KIND_CHANNEL, 0, XICHAN_FMT_MSGPACK,
-                              opts->unboundop, opts->name, &out->id);
+    return xichan__create(cl, XICHAN_KIND_CHANNEL, 0, XICHAN_FMT_MSGPACK, opts->unboundop,
+                          opts->name, out ? &out->id : NULL);
 }
 
 int xichan_chan_open(xichan_client *cl, const char *name, xichan_chan_id *out)

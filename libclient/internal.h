@@ -499,6 +499,9 @@ void xichan__obj_fill_info(struct xichan_shm *shm, struct xichan_obj *o, xichan_
 
 /* Checks the client and finds a live object of that kind. */
 int xichan__resolve(xichan_client *cl, int kind, uint64_t id, struct xichan_objref *ref);
+/* Checks the client and creates an object of a kind, bound once to it. */
+int xichan__create(xichan_client *cl, int kind, int64_t maxsize, int fmt, int unboundop,
+                   const char *name, uint64_t *id);
 /* Finds a named object of a kind (not bound). */
 int xichan__open_named(xichan_client *cl, int kind, const char *name, uint64_t *id);
 /* Destroy, bind or unbind an object of a kind, by id. */
