@@ -8,24 +8,6 @@
 
 #include "unit.h"
 
-static struct xichan_shm *shm;
-static xichan_client *cl;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    cl = ut_client(shm);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ut_client_end(cl);
-    ut_heap_ok(shm);
-    xichan__shm_unmap(shm);
-    return 0;
-}
-
 static xichan_chan_id mkc(int op)
 {
     xichan_chan_opts o = {.unboundop = op};
@@ -579,7 +561,7 @@ static void test_chan_named_open(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown)
         T(test_chan_ids_start_at_zero_and_are_never_reused),
         T(test_chan_send_nowait_is_fifo_and_counts),
         T(test_chan_recv_empty_returns_eempty),

@@ -7,24 +7,6 @@
 
 #include "unit.h"
 
-static struct xichan_shm *shm;
-static xichan_client *cl;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    cl = ut_client(shm);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ut_client_end(cl);
-    ut_heap_ok(shm);
-    xichan__shm_unmap(shm);
-    return 0;
-}
-
 static xichan_queue_id mkq(int64_t maxsize, int op)
 {
     xichan_queue_opts o = {.maxsize = maxsize, .unboundop = op};
@@ -901,7 +883,7 @@ static void test_sessions_lists_each_session_with_its_objects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown)
         T(test_queue_ids_start_at_one_and_are_never_reused),
         T(test_queue_put_get_is_fifo),
         T(test_queue_item_keeps_format_and_producer),
