@@ -13,7 +13,6 @@
 
 #define SID 5u
 
-
 /* The block at off, which must be a valid one. */
 static struct xichan_blk *blk(uint32_t off)
 {

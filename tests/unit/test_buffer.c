@@ -3,15 +3,6 @@
  */
 #include "unit.h"
 
-/* Nothing a test made outlives its session. */
-static int teardown(void **state)
-{
-    ut_client_end(cl);
-    cl = NULL;
-    ut_heap_empty(shm);
-    return ut_seg_teardown(state);
-}
-
 static void test_buf_create_is_zeroed_and_shared(void **state)
 {
     xichan_client *other = ut_client(shm);
@@ -133,7 +124,7 @@ static void test_table_repair_keeps_inflight(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown_empty)
         T(test_buf_create_is_zeroed_and_shared),
         T(test_buf_reused_memory_is_zeroed),
         T(test_buf_bad_sizes),

@@ -4,15 +4,6 @@
  */
 #include "unit.h"
 
-/* Nothing a test made outlives its session. */
-static int teardown(void **state)
-{
-    ut_client_end(cl);
-    cl = NULL;
-    ut_heap_empty(shm);
-    return ut_seg_teardown(state);
-}
-
 static void test_bufitem_copy_round_trips_metadata(void **state)
 {
     int32_t v[6] = {1, 2, 3, 4, 5, 6};
@@ -198,7 +189,7 @@ static void test_bufitem_shared_range_must_fit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown_empty)
         T(test_bufitem_copy_round_trips_metadata),
         T(test_bufitem_rejects_inconsistent_descriptions),
         T(test_bufitem_parse_rejects_corrupt_payloads),

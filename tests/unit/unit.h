@@ -10,7 +10,8 @@
  *
  * Fixtures: ut_seg_setup/ut_seg_teardown give each test a fresh segment in
  * shm; ut_client_setup/ut_client_teardown also a session cl in it, which the
- * teardown ends (as a dying process) and then checks that the heap is whole.
+ * teardown ends (as a dying process) and then checks that the heap is whole
+ * -- with ut_client_teardown_empty, also that it holds nothing any more.
  */
 #ifndef XICHAN_UNIT_H
 #define XICHAN_UNIT_H
@@ -140,23 +141,30 @@ static inline int ut_client_setup(void **state)
     return 0;
 }
 
-static inline int ut_client_teardown(void **state)
-{
-    ut_client_end(cl);
-    cl = NULL;
-    ut_heap_ok(shm);
-    return ut_seg_teardown(state);
-}
-
-/* The heap holds no block at all: nothing the test made is left. */
-static inline void ut_heap_empty(struct xichan_shm *shm_)
+static inline int ut_client_teardown_how(int empty)
 {
     struct xichan_heap_report r;
 
-    assert_int_equal(xichan__heap_check(shm_, &r), 0);
+    ut_client_end(cl);
+    cl = NULL;
+    assert_int_equal(xichan__heap_check(shm, &r), 0);
     if (!r.ok)
         fail_msg("heap check: %s", r.why);
-    assert_int_equal(r.used_bytes, 0);
+    if (empty)
+        assert_int_equal(r.used_bytes, 0);
+    return ut_seg_teardown(NULL);
+}
+
+static inline int ut_client_teardown(void **state)
+{
+    (void)state;
+    return ut_client_teardown_how(0);
+}
+
+static inline int ut_client_teardown_empty(void **state)
+{
+    (void)state;
+    return ut_client_teardown_how(1);
 }
 
 #define ut_ok(expr)                                                                                \
