@@ -144,6 +144,14 @@ int xichan__shm_open(const char *name, struct xichan_shm **out);
  * xichan__shm_unmap.  XICHAN_EBUSY: a daemon serves it.
  */
 int xichan__shm_claim(const char *name, struct xichan_shm **out);
+/* What a claimed segment holds (inspect.c): live objects (named ones) and
+ * their items, and the sessions whose process still runs, the first pids. */
+struct xichan_census {
+    uint32_t objects, named, sessions;
+    uint64_t items;
+    pid_t pids[8];
+};
+void xichan__census(struct xichan_shm *shm, struct xichan_census *c);
 /* Process-wide shared mapping: open once per name, refcounted. */
 int xichan__shm_acquire(const char *name, struct xichan_shm **out);
 void xichan__shm_release(struct xichan_shm *shm);
