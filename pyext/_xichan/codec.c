@@ -150,17 +150,13 @@ static int not_shareable(xp_state *st, PyObject *obj)
 /* The int id behind a handle object's _id attribute (an int or ChannelID). */
 static int handle_id(xp_state *st, PyObject *obj, uint64_t *id)
 {
-    PyObject *v = PyObject_GetAttr(obj, st->str_id), *n;
+    PyObject *v = PyObject_GetAttr(obj, st->str_id);
     int rc;
 
     if (!v)
         return -1;
-    n = PyNumber_Index(v);
+    rc = xp_index_id(v, "id", id);
     Py_DECREF(v);
-    if (!n)
-        return -1;
-    rc = xp_id_arg(n, "id", id);
-    Py_DECREF(n);
     return rc;
 }
 

@@ -273,12 +273,27 @@ static PyObject *c_send_cancel(PyObject *m, PyObject *const *args, Py_ssize_t na
     return ticket_call(m, args, nargs, 1);
 }
 
-/* chan_send_settle(cid, exports) / chan_send_drop(exports): see above. */
+/* chan_send_settle(cid, exports) / chan_send_drop(exports): see above.
+ * Each export token of the list is settled as received on c, or without
+ * c dropped. */
+static PyObject *each_export(xp_state *st, PyObject *list, const xichan_chan_id *c)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(list, i));
+
+        if (PyErr_Occurred())
+            return NULL;
+        if (c)
+            xp_export_settle(st, t, c->id);
+        else
+            xp_exports_drop(t);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *c_send_settle(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    xp_state *st = xp_state_of(m);
     xichan_chan_id c;
-    Py_ssize_t n;
 
     if (nargs != 2 || !PyList_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "chan_send_settle(cid, exports)");
@@ -286,32 +301,16 @@ static PyObject *c_send_settle(PyObject *m, PyObject *const *args, Py_ssize_t na
     }
     if (get_cid(args[0], &c))
         return NULL;
-    n = PyList_GET_SIZE(args[1]);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(args[1], i));
-        if (PyErr_Occurred())
-            return NULL;
-        xp_export_settle(st, t, c.id);
-    }
-    Py_RETURN_NONE;
+    return each_export(xp_state_of(m), args[1], &c);
 }
 
 static PyObject *c_send_drop(PyObject *m, PyObject *arg)
 {
-    Py_ssize_t n;
-
     if (!PyList_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "chan_send_drop(exports)");
         return NULL;
     }
-    n = PyList_GET_SIZE(arg);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(arg, i));
-        if (PyErr_Occurred())
-            return NULL;
-        xp_exports_drop(t);
-    }
-    Py_RETURN_NONE;
+    return each_export(xp_state_of(m), arg, NULL);
 }
 
 static PyObject *c_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)

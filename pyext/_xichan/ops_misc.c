@@ -188,18 +188,23 @@ static PyObject *mod_stats(PyObject *m, PyObject *unused)
 
 /* ------------------------------------ shared by ops_queue.c and ops_chan.c */
 
-int xp_obj_id(int kind, PyObject *arg, uint64_t *id)
+int xp_index_id(PyObject *v, const char *what, uint64_t *id)
 {
-    PyObject *n;
+    PyObject *n = PyNumber_Index(v);
     int rc;
 
-    if (kind != XP_CHAN)
-        return xp_id_arg(arg, "queue ID", id);
-    if (!(n = PyNumber_Index(arg))) /* a ChannelID too, as _interpchannels takes */
+    if (!n)
         return -1;
-    rc = xp_id_arg(n, "channel ID", id);
+    rc = xp_id_arg(n, what, id);
     Py_DECREF(n);
     return rc;
+}
+
+int xp_obj_id(int kind, PyObject *arg, uint64_t *id)
+{
+    if (kind != XP_CHAN)
+        return xp_id_arg(arg, "queue ID", id);
+    return xp_index_id(arg, "channel ID", id); /* a ChannelID too, as _interpchannels takes */
 }
 
 PyObject *xp_id_call(PyObject *m, PyObject *arg, int kind, xp_id_fn fn, int ret)

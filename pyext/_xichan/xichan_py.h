@@ -243,6 +243,9 @@ extern volatile int xp_exports_done_pending;
 /* -------------------------------------------------------- ops_*.c, xid.c */
 
 /* ops_misc.c: the shapes ops_queue.c and ops_chan.c share. */
+/* Anything with __index__ (an int, a ChannelID) as an object id, named
+ * what in errors.  -1 with an exception set. */
+int xp_index_id(PyObject *v, const char *what, uint64_t *id);
 /* kind's (XP_QUEUE, XP_CHAN) id argument: a queue ID is an int, a channel
  * ID anything with __index__ (a ChannelID).  -1 with an exception set. */
 int xp_obj_id(int kind, PyObject *arg, uint64_t *id);

@@ -107,17 +107,13 @@ static PyObject *xid_new_object(_PyCrossInterpreterData *data)
 
 static int xid_id(PyObject *obj, const char *attr, uint64_t *id)
 {
-    PyObject *v = strcmp(attr, "") == 0 ? Py_NewRef(obj) : PyObject_GetAttrString(obj, attr), *n;
+    PyObject *v = strcmp(attr, "") == 0 ? Py_NewRef(obj) : PyObject_GetAttrString(obj, attr);
     int rc;
 
     if (!v)
         return -1;
-    n = PyNumber_Index(v);
+    rc = xp_index_id(v, "id", id);
     Py_DECREF(v);
-    if (!n)
-        return -1;
-    rc = xp_id_arg(n, "id", id);
-    Py_DECREF(n);
     return rc;
 }
 
