@@ -36,9 +36,7 @@ static pid_t bg(const char *fmt, ...)
     fflush(NULL);
     XT_CHECK((pid = fork()) >= 0);
     if (pid == 0) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/bg.out", xt_runtime_dir());
-        XT_CHECK(freopen(path, "w", stdout) && dup2(1, 2) == 2);
+        XT_CHECK(freopen(xt_path("bg.out"), "w", stdout) && dup2(1, 2) == 2);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -48,17 +46,9 @@ static pid_t bg(const char *fmt, ...)
 /* Waits for a background command: its exit status, its output in out. */
 static int bg_wait(pid_t pid)
 {
-    char path[512];
-    FILE *f;
-    size_t n = 0;
     int st = xt_wait(pid, 10000);
 
-    snprintf(path, sizeof(path), "%s/bg.out", xt_runtime_dir());
-    if ((f = fopen(path, "r"))) {
-        n = fread(out, 1, sizeof(out) - 1, f);
-        fclose(f);
-    }
-    out[n] = '\0';
+    xt_read_file(xt_path("bg.out"), out, sizeof(out));
     return st;
 }
 

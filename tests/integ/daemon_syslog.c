@@ -61,23 +61,13 @@ static char out[65536];
 static char logs[64][2048]; /* the datagrams received, in order */
 static int nlogs;
 
-static const char *path_of(const char *name)
-{
-    static char p[4][1024];
-    static int k;
-
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", xt_runtime_dir(), name);
-    return p[k];
-}
-
 /* Starts cmd (a NULL-terminated argv) in the namespace, stdout+stderr to
  * the file err of the runtime dir: its pid, which cmd keeps (each step
  * execs the next). */
 static pid_t start_in_namespace(const char *err, const char *const *cmd)
 {
-    const char *argv[32] = {"unshare", "-rm", "sh", "-c", ns_script, "sh", path_of("log.sock"),
-                            path_of("olddev")};
+    const char *argv[32] = {"unshare", "-rm", "sh", "-c", ns_script, "sh", xt_path("log.sock"),
+                            xt_path("olddev")};
     int n = 8;
     pid_t pid;
 
@@ -87,7 +77,7 @@ static pid_t start_in_namespace(const char *err, const char *const *cmd)
     fflush(NULL);
     XT_CHECK((pid = fork()) >= 0);
     if (pid == 0) {
-        XT_CHECK(freopen(path_of(err), "w", stdout) && dup2(1, 2) == 2);
+        XT_CHECK(freopen(xt_path(err), "w", stdout) && dup2(1, 2) == 2);
         execvp("unshare", (char *const *)argv);
         fprintf(stderr, "cannot run unshare: %s\n", strerror(errno));
         _exit(127);
@@ -95,17 +85,10 @@ static pid_t start_in_namespace(const char *err, const char *const *cmd)
     return pid;
 }
 
-/* The contents of a file of the runtime dir, in out. */
+/* A file of the runtime dir, in out. */
 static const char *slurp(const char *name)
 {
-    FILE *f = fopen(path_of(name), "r");
-    size_t n = 0;
-
-    if (f) {
-        n = fread(out, 1, sizeof(out) - 1, f);
-        fclose(f);
-    }
-    out[n] = '\0';
+    xt_read_file(xt_path(name), out, sizeof(out));
     return out;
 }
 
@@ -163,11 +146,11 @@ int main(void)
     int fd, st, i;
     pid_t pid;
 
-    snprintf(pidfile, sizeof(pidfile), "%s", path_of("no/such/dir/xichand.pid"));
-    XT_CHECK(mkdir(path_of("olddev"), 0700) == 0);
+    snprintf(pidfile, sizeof(pidfile), "%s", xt_path("no/such/dir/xichand.pid"));
+    XT_CHECK(mkdir(xt_path("olddev"), 0700) == 0);
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     XT_CHECK(fd >= 0);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path_of("log.sock"));
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", xt_path("log.sock"));
     XT_CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 
     /* The same namespace set-up with nothing to run: may we at all? */
