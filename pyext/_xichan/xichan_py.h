@@ -180,6 +180,10 @@ PyObject *xp_decode_item(xp_state *st, xichan_item *item);
  * (which steals them) once the item is released. */
 PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle);
 PyObject *xp_unpickle(xp_state *st, PyObject *pickled);
+/* If obj is a xichan object (a Queue, a channel end, a ChannelID, a
+ * SharedBuffer): 1 with its handle's kind, XICHAN_HANDLE_* flags and id;
+ * 0 if it is not one; -1 with an exception set. */
+int xp_handle_of(xp_state *st, PyObject *obj, int *kind, int *flags, uint64_t *id);
 /* A handle of another session's object, bound for ours. */
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 
