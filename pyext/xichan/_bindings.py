@@ -25,8 +25,9 @@ def hold(obj, bind):
     another in a forked child."""
     key = id(obj)
     obj._bound = True
-    # The callback runs while obj dies, before its id can serve another.
-    _held[key] = (_weakref.ref(obj, lambda _ref: _held.pop(key, None)), bind)
+    # The callback runs while obj dies, before its id can serve another; it
+    # holds the dict itself, which outlives this module's globals at exit.
+    _held[key] = (_weakref.ref(obj, lambda _ref, held=_held: held.pop(key, None)), bind)
 
 
 def release(obj, unbind):
