@@ -180,18 +180,29 @@ static void *waker_main(void *arg)
     return NULL;
 }
 
-static void test_queue_blocked_get_wakes_on_put(void **state)
+/* A get blocked on an empty queue, ended by the waker's action what: a put
+ * (0) gives it the 42 put, a destroy (2) XICHAN_ENOTFOUND. */
+static void blocked_get_ended_by(int what)
 {
     xichan_queue_id q = mkq(0, 0);
-    struct waker w = {cl, q, 30, 0};
+    struct waker w = {cl, q, 30, what};
     pthread_t t;
     xichan_item it;
 
     pthread_create(&t, NULL, waker_main, &w);
-    ut_ok(xichan_queue_get(cl, q, &it, xichan_deadline(5)));
-    assert_int_equal(*(const int *)it.data, 42);
-    xichan_item_release(&it);
+    if (what == 0) {
+        ut_ok(xichan_queue_get(cl, q, &it, xichan_deadline(5)));
+        assert_int_equal(*(const int *)it.data, 42);
+        xichan_item_release(&it);
+    } else {
+        ut_err(xichan_queue_get(cl, q, &it, xichan_deadline(5)), XICHAN_ENOTFOUND);
+    }
     pthread_join(t, NULL);
+}
+
+static void test_queue_blocked_get_wakes_on_put(void **state)
+{
+    blocked_get_ended_by(0);
 }
 
 /*
@@ -220,14 +231,7 @@ static void test_queue_blocked_put_completes_after_get(void **state)
 
 static void test_queue_destroy_wakes_blocked_get_with_enotfound(void **state)
 {
-    xichan_queue_id q = mkq(0, 0);
-    struct waker w = {cl, q, 30, 2};
-    pthread_t t;
-    xichan_item it;
-
-    pthread_create(&t, NULL, waker_main, &w);
-    ut_err(xichan_queue_get(cl, q, &it, xichan_deadline(5)), XICHAN_ENOTFOUND);
-    pthread_join(t, NULL);
+    blocked_get_ended_by(2);
 }
 
 static int stop_after(void *arg)
