@@ -336,18 +336,29 @@ void xichan__item_discard(xichan_client *cl, uint32_t off)
         (void)xichan__heap_free(cl->shm, off, cl->sid);
 }
 
+/* The ticket of the last item this thread published (xichan_last_ticket). */
+static _Thread_local uint32_t last_ticket;
+
+uint64_t xichan_last_ticket(void)
+{
+    return last_ticket;
+}
+
 /* Publishes a made item.  needs the object's lock */
 int xichan__item_publish(xichan_client *cl, struct xichan_obj *o, uint32_t off)
 {
     struct xichan_blk *b = xichan__blk(cl->shm, off);
     struct xichan_itemhdr *it;
+    int err;
 
     if (!b) /* our own block, scribbled since we reserved it */
         return XICHAN_ECORRUPT;
     it = xichan__item(b);
     if (it->unboundop == XICHAN_UNBOUND_DEFAULT)
         it->unboundop = o->unboundop;
-    return xichan__fifo_push(cl->shm, o, b);
+    if ((err = xichan__fifo_push(cl->shm, o, b)) == 0)
+        last_ticket = it->ticket; /* stamped by the push */
+    return err;
 }
 
 int xichan__item_deliver(xichan_client *cl, struct xichan_blk *b, xichan_item *out)

@@ -151,6 +151,20 @@ int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *
     return put_made(cl, &ref, off, deadline_ns, NULL);
 }
 
+int xichan_queue_put_check(xichan_client *cl, xichan_queue_id q, uint64_t ticket)
+{
+    struct xichan_objref ref;
+    int err;
+
+    if (ticket > UINT32_MAX)
+        return XICHAN_EINVAL;
+    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err == XICHAN_ENOTFOUND ? 0 : err; /* destroyed, with the item */
+    err = xichan__fifo_has(cl->shm, ref.o, (uint32_t)ticket);
+    xichan__obj_unlock(ref.o);
+    return err;
+}
+
 /* ----------------------------------------------------------- hand-off */
 
 #define HANDOFF_POLL_MS 10

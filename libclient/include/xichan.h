@@ -628,6 +628,22 @@ XICHAN_EXTERN int xichan_chan_send_start(xichan_client *cl, xichan_chan_id c, in
 XICHAN_EXTERN int xichan_chan_send_check(xichan_client *cl, xichan_chan_id c, uint64_t ticket);
 XICHAN_EXTERN int xichan_chan_send_cancel(xichan_client *cl, xichan_chan_id c, uint64_t ticket);
 
+/*
+ * Whether an item is still in a queue.  Every item gets a ticket when it is
+ * queued: a serial number of its queue or channel, in fifo order, modulo
+ * 2^32.  xichan_last_ticket gives the ticket of the last item the calling
+ * thread queued (by any put or send, the last of a put_many), so read it
+ * right after the call that queued it.  xichan_queue_put_check tells
+ * whether the item with that ticket may still be in queue q (1) or has
+ * left it (0): taken by a getter, purged, removed as unbound, or the queue
+ * destroyed.  "Left" is exact; "may still be in" also covers an item a
+ * getter took out of turn (a lease, a withdrawn hand-off) while older
+ * items wait, until those leave too.  For a channel item use
+ * xichan_chan_send_check with the same ticket.
+ */
+XICHAN_EXTERN uint64_t xichan_last_ticket(void);
+XICHAN_EXTERN int xichan_queue_put_check(xichan_client *cl, xichan_queue_id q, uint64_t ticket);
+
 /* --------------------------------------------------------- inspection */
 
 enum { XICHAN_KIND_QUEUE = 1, XICHAN_KIND_CHANNEL = 2, XICHAN_KIND_BUFFER = 3 };

@@ -166,6 +166,8 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         xp_enc_fini(&e);
         return raise_from_err(st, err, XP_QUEUE, q.id);
     }
+    if (e.nrefs)
+        xp_exports_queued(&e, XP_QUEUE, q.id, xichan_last_ticket());
     xp_enc_fini(&e);
     Py_RETURN_NONE;
 }
@@ -346,6 +348,8 @@ static PyObject *q_put_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     }
     if (done < n)
         batch_abort(&e, ents, done, n);
+    if (done > 0 && e.nrefs) /* the last item put: the others are before it */
+        xp_exports_queued(&e, XP_QUEUE, q.id, xichan_last_ticket());
     /* Full at the deadline is a count; anything else (or an interrupt) raises. */
     if ((err && err != XICHAN_EFULL) || PyErr_Occurred())
         raise_from_err(st, err ? err : XICHAN_EINTR, XP_QUEUE, q.id);

@@ -232,7 +232,15 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_it
 /* Gives back local exports of this interpreter whose receivers are done
  * (all: every one not in use, at module free).  Cheap when none are. */
 void xp_exports_sweep(xp_state *st, int all);
-#define XP_SWEEP(st) do { if (xp_exports_done_pending) xp_exports_sweep((st), 0); } while (0)
+#define XP_SWEEP(st)                                                                   \
+    do {                                                                               \
+        if (xp_exports_done_pending || xp_exports_tracked)                             \
+            xp_exports_sweep((st), 0);                                                 \
+    } while (0)
+/* After a put or a non-blocking send queued e's item on kind's obj with
+ * ticket: its local exports go once the item left, if nobody here took it. */
+void xp_exports_queued(xp_enc *e, int kind, uint64_t obj, uint64_t ticket);
+extern volatile int xp_exports_tracked;
 /* After a blocking send on chan returned: an export nobody in this process
  * took was received by another process, so it can go -- at once, or when the
  * receivers here busy on chan are done (buffers.c). */

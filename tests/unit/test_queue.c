@@ -58,6 +58,38 @@ static void test_queue_put_get_is_fifo(void **state)
     assert_int_equal(xichan_queue_count(cl, q), 0);
 }
 
+static void test_queue_put_check_follows_the_item(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    xichan_iov iov[2] = {{"a", 1, XICHAN_FMT_RAW}, {"b", 1, XICHAN_FMT_RAW}};
+    uint64_t t1, t2, t3;
+    xichan_item it;
+
+    put_int(cl, q, 1, 0);
+    t1 = xichan_last_ticket();
+    put_int(cl, q, 2, 0);
+    t2 = xichan_last_ticket();
+    assert_int_equal(xichan_queue_put_many(cl, q, iov, 2, 0, XICHAN_NOWAIT), 2);
+    t3 = xichan_last_ticket(); /* the last of the batch */
+    assert_true(t2 == t1 + 1 && t3 == t2 + 2);
+    assert_int_equal(xichan_queue_put_check(cl, q, t1), 1);
+    assert_int_equal(xichan_queue_put_check(cl, q, t3), 1);
+    assert_int_equal(get_int(cl, q), 1);
+    assert_int_equal(xichan_queue_put_check(cl, q, t1), 0); /* taken */
+    assert_int_equal(xichan_queue_put_check(cl, q, t2), 1);
+    ut_ok(xichan_queue_get(cl, q, &it, XICHAN_NOWAIT));
+    xichan_item_release(&it);
+    assert_int_equal(xichan_queue_put_check(cl, q, t2), 0);
+    assert_int_equal(xichan_queue_put_check(cl, q, t3 + 1), 0); /* never queued */
+    assert_int_equal(xichan_queue_put_check(cl, q, (uint64_t)1 << 32), XICHAN_EINVAL);
+    assert_int_equal(xichan_queue_purge(cl, q), 2);
+    assert_int_equal(xichan_queue_put_check(cl, q, t3), 0); /* purged */
+    put_int(cl, q, 5, 0);
+    t1 = xichan_last_ticket();
+    ut_ok(xichan_queue_destroy(cl, q));
+    assert_int_equal(xichan_queue_put_check(cl, q, t1), 0); /* destroyed with it */
+}
+
 static void test_queue_item_keeps_format_and_producer(void **state)
 {
     xichan_queue_id q = mkq(0, 0);
@@ -890,6 +922,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown)
         T(test_queue_ids_start_at_one_and_are_never_reused),
         T(test_queue_put_get_is_fifo),
+        T(test_queue_put_check_follows_the_item),
         T(test_queue_item_keeps_format_and_producer),
         T(test_queue_empty_item_round_trips),
         T(test_queue_get_empty_returns_eempty),
