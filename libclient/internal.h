@@ -508,6 +508,9 @@ int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op);
  * waiting for room in a full heap until deadline_ns (xichan__heap_reserve). */
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
                       int64_t deadline_ns, uint32_t *off);
+/* The same from n pieces, copied back to back into the one item. */
+int xichan__item_makev(xichan_client *cl, int fmt, const struct iovec *iov, size_t n,
+                       int unboundop, int64_t deadline_ns, uint32_t *off);
 /* Frees a block the client owns (reserved or leased). */
 void xichan__item_discard(xichan_client *cl, uint32_t off);
 /* Gives the client's cached blocks back to the heap (items.c): how many. */

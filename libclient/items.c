@@ -282,15 +282,26 @@ int xichan__cache_flush(xichan_client *cl)
 
 /* --------------------------------------------------------------- items */
 
-int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
-                      int64_t deadline_ns, uint32_t *off)
+int xichan__item_makev(xichan_client *cl, int fmt, const struct iovec *iov, size_t n,
+                       int unboundop, int64_t deadline_ns, uint32_t *off)
 {
     struct xichan_blk *b;
     struct xichan_itemhdr *it;
+    unsigned char *p;
+    size_t len = 0;
     int err;
 
-    if (fmt < 0 || fmt > 255 || !XICHAN_UNBOUND_OK(unboundop) || (!data && len))
+    if (fmt < 0 || fmt > 255 || !XICHAN_UNBOUND_OK(unboundop) || (!iov && n))
         return XICHAN_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!iov[i].iov_base && iov[i].iov_len)
+            return XICHAN_EINVAL;
+        if (iov[i].iov_len > SIZE_MAX - len) {
+            len = SIZE_MAX;
+            break;
+        }
+        len += iov[i].iov_len;
+    }
     if (len > UINT32_MAX) {
         xichan__set_refusal(XICHAN_E2BIG, "item of %llu bytes is over the 4 GiB limit of an item",
                             (unsigned long long)len);
@@ -313,9 +324,24 @@ int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, 
     it->unboundop = (uint8_t)unboundop; /* 0 is resolved at publish */
     xa_store_relaxed(&it->flags, 0);
     it->ticket = 0;
-    if (len)
-        memcpy(xichan__item_data(b), data, len);
+    /* The pieces, back to back: the block is ours alone until published. */
+    p = xichan__item_data(b);
+    for (size_t i = 0; i < n; i++) {
+        if (iov[i].iov_len)
+            memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
     return 0;
+}
+
+int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
+                      int64_t deadline_ns, uint32_t *off)
+{
+    struct iovec one = {(void *)(uintptr_t)data, len};
+
+    if (!data && len)
+        return XICHAN_EINVAL;
+    return xichan__item_makev(cl, fmt, &one, 1, unboundop, deadline_ns, off);
 }
 
 void xichan__item_discard(xichan_client *cl, uint32_t off)

@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -205,7 +206,8 @@ enum {
     XICHAN_FMT_RAW = 0,     /* opaque bytes */
     XICHAN_FMT_MSGPACK = 1, /* one msgpack value */
     XICHAN_FMT_PICKLE = 2,  /* a Python pickle */
-    XICHAN_FMT_BUFFER = 3   /* buffer metadata + bytes (xichan(7), ITEM FORMATS) */
+    XICHAN_FMT_BUFFER = 3,  /* buffer metadata + bytes (xichan(7), ITEM FORMATS) */
+    XICHAN_FMT_PICKLE_OOB = 4 /* a pickle and its out-of-band buffers (xichan(7)) */
 };
 
 /*
@@ -278,6 +280,14 @@ XICHAN_EXTERN int xichan_queue_release(xichan_client *cl, xichan_queue_id q);
  */
 XICHAN_EXTERN int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data,
                                    size_t len, int unboundop, int64_t deadline_ns);
+/*
+ * xichan_queue_put of the n pieces iov[0..n-1] laid back to back as one
+ * item: each is copied once, straight into the item (a header and a large
+ * body need no buffer of their own).  Same results as xichan_queue_put.
+ */
+XICHAN_EXTERN int xichan_queue_putv(xichan_client *cl, xichan_queue_id q, int fmt,
+                                    const struct iovec *iov, size_t n, int unboundop,
+                                    int64_t deadline_ns);
 /*
  * Puts one item and waits until a getter has taken it: a hand-off, as
  * xichan_chan_send is for channels.  Waiting for room and for the getter

@@ -21,6 +21,20 @@
  * it for its own session, then gives the reference back (-1).  An item that
  * is not queued after all gives its references back in xp_enc_abort().
  *
+ * Pickled items (queues with syncobj=False): xp_pickle_dumps pickles.  A
+ * bytes or bytearray of XP_OOB_MIN bytes or more, any memoryview, and any
+ * object whose own pickling gives pickle.PickleBuffer objects (numpy
+ * arrays) are pickled with protocol 5, their buffers of XP_OOB_MIN bytes or
+ * more out of band: the item (XICHAN_FMT_PICKLE_OOB, layout below and in
+ * xichan.7) is the pickle and those buffers, each copied once, straight into
+ * the segment (xichan_queue_putv).  The receiver copies each buffer once,
+ * into a bytes object (a read-only buffer) or a bytearray (a writable one),
+ * and hands them to pickle.loads(buffers=...): a bytes or bytearray comes
+ * back as that very object, a numpy array is made over it (numpy's own
+ * pickle-5 support), a memoryview is viewed over it with its format, shape
+ * and read-only flag (xichan.queues._view_of).  Everything else is pickled
+ * as before (pickle.dumps, XICHAN_FMT_PICKLE).
+ *
  * Decoding is by each item's own format.  A msgpack item from a C client
  * decodes to natural values: map -> dict, array -> tuple, str -> str,
  * bin -> bytes, unknown ext -> (type, bytes); msgpack-c parses it (see
@@ -321,6 +335,221 @@ int xp_encode(xp_enc *e, PyObject *obj)
     return enc_value(e, obj);
 }
 
+/* ------------------------------------------ pickles with out-of-band buffers
+ *
+ * PAYLOAD (XICHAN_FMT_PICKLE_OOB), native byte order:
+ *   0       4       magic 0x31424B50 ("PKB1")
+ *   4       4       nbuf: how many out-of-band buffers
+ *   8       8       pickle length
+ *   16      24*nbuf per buffer: u64 offset (from the payload's start, a
+ *                   multiple of 64), u64 length, u64 flags (bit 0: read-only)
+ *   then the pickle (protocol 5), then the buffers at their offsets (zero
+ *   padding between).
+ */
+#define PKB_MAGIC 0x31424B50u
+#define PKB_ALIGN 64u
+#define PKB_RDONLY 1u
+
+struct pkb_hdr {
+    uint32_t magic;
+    uint32_t nbuf;
+    uint64_t picklen;
+};
+struct pkb_ent {
+    uint64_t off, len, flags;
+};
+
+/* pickle's buffer_callback: big contiguous buffers out of band (into the
+ * list that is self), the rest in band (a true result). */
+static PyObject *oob_take(PyObject *list, PyObject *pb)
+{
+    Py_buffer v;
+    int big;
+
+    if (PyObject_GetBuffer(pb, &v, PyBUF_FULL_RO))
+        return NULL;
+    big = v.len >= XP_OOB_MIN && PyBuffer_IsContiguous(&v, 'A');
+    PyBuffer_Release(&v);
+    if (!big)
+        Py_RETURN_TRUE;
+    if (PyList_Append(list, pb))
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef oob_take_def = {"buffer_callback", oob_take, METH_O, NULL};
+
+PyObject *xp_pickle_dumps(xp_state *st, PyObject *obj, PyObject *viewtype)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    PyObject *target, *list = NULL, *cb = NULL, *r = NULL, *argv[3];
+
+    /* The common small values: pickled as they always were. */
+    if (obj == Py_None || tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyFloat_Type ||
+        tp == &PyBool_Type || (tp == &PyBytes_Type && PyBytes_GET_SIZE(obj) < XP_OOB_MIN) ||
+        (tp == &PyByteArray_Type && PyByteArray_GET_SIZE(obj) < XP_OOB_MIN))
+        return PyObject_CallOneArg(st->pickle_dumps, obj);
+    if (tp == &PyBytes_Type || tp == &PyByteArray_Type)
+        target = PyPickleBuffer_FromObject(obj); /* loads gives back the very buffer */
+    else if (tp == &PyMemoryView_Type)
+        target = PyObject_CallOneArg(viewtype, obj);
+    else
+        target = Py_NewRef(obj);
+    if (!target || !(list = PyList_New(0)) || !(cb = PyCFunction_New(&oob_take_def, list)))
+        goto out;
+    argv[0] = target;
+    argv[1] = st->int5;
+    argv[2] = cb;
+    if (!(r = PyObject_Vectorcall(st->pickle_dumps, argv, 2, st->kw_buffer_callback)))
+        goto out;
+    if (PyList_GET_SIZE(list))
+        Py_SETREF(r, PyTuple_Pack(2, r, list));
+out:
+    Py_XDECREF(target);
+    Py_XDECREF(list);
+    Py_XDECREF(cb);
+    return r;
+}
+
+static const char pkb_zeros[PKB_ALIGN];
+
+int xp_oob_init(xp_oob *o, PyObject *pickled)
+{
+    PyObject *stream, *bufs;
+    size_t n, off;
+    struct pkb_hdr *h;
+    struct pkb_ent *ent;
+
+    memset(o, 0, sizeof(*o));
+    if (!PyTuple_CheckExact(pickled) || PyTuple_GET_SIZE(pickled) != 2 ||
+        !PyBytes_CheckExact(stream = PyTuple_GET_ITEM(pickled, 0)) ||
+        !PyList_CheckExact(bufs = PyTuple_GET_ITEM(pickled, 1))) {
+        PyErr_SetString(PyExc_TypeError, "a pickled item must be bytes or (bytes, [buffers])");
+        return -1;
+    }
+    n = (size_t)PyList_GET_SIZE(bufs);
+    if (n > UINT32_MAX / sizeof(struct pkb_ent)) {
+        PyErr_SetString(PyExc_OverflowError, "too many buffers for one item");
+        return -1;
+    }
+    o->hdrlen = sizeof(*h) + n * sizeof(*ent);
+    o->hdr = PyMem_Calloc(1, o->hdrlen);
+    o->views = PyMem_Calloc(n ? n : 1, sizeof(Py_buffer));
+    o->iov = PyMem_Calloc(2 + 2 * n, sizeof(struct iovec));
+    o->n = n;
+    if (!o->hdr || !o->views || !o->iov) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    h = o->hdr;
+    ent = (struct pkb_ent *)(h + 1);
+    h->magic = PKB_MAGIC;
+    h->nbuf = (uint32_t)n;
+    h->picklen = (uint64_t)PyBytes_GET_SIZE(stream);
+    o->iov[o->niov++] = (struct iovec){o->hdr, o->hdrlen};
+    o->iov[o->niov++] = (struct iovec){PyBytes_AS_STRING(stream), (size_t)PyBytes_GET_SIZE(stream)};
+    off = o->hdrlen + (size_t)PyBytes_GET_SIZE(stream);
+    for (size_t i = 0; i < n; i++) {
+        Py_buffer *v = &o->views[i];
+        size_t pad = (PKB_ALIGN - off % PKB_ALIGN) % PKB_ALIGN;
+
+        if (PyObject_GetBuffer(PyList_GET_ITEM(bufs, i), v, PyBUF_FULL_RO))
+            return -1;
+        o->got = i + 1;
+        if (!PyBuffer_IsContiguous(v, 'A')) {
+            PyErr_SetString(PyExc_BufferError, "an out-of-band buffer is not contiguous");
+            return -1;
+        }
+        if (pad)
+            o->iov[o->niov++] = (struct iovec){(void *)pkb_zeros, pad};
+        off += pad;
+        ent[i].off = off;
+        ent[i].len = (uint64_t)v->len;
+        ent[i].flags = v->readonly ? PKB_RDONLY : 0;
+        o->iov[o->niov++] = (struct iovec){v->buf, (size_t)v->len};
+        off += (size_t)v->len;
+    }
+    o->len = off;
+    return 0;
+}
+
+void xp_oob_fini(xp_oob *o)
+{
+    for (size_t i = 0; i < o->got; i++)
+        PyBuffer_Release(&o->views[i]);
+    PyMem_Free(o->views);
+    PyMem_Free(o->hdr);
+    PyMem_Free(o->iov);
+    memset(o, 0, sizeof(*o));
+}
+
+/* A bytes object (or a bytearray: writable) holding a copy of n bytes at p;
+ * a big copy runs with the GIL released (the item stays held meanwhile). */
+static PyObject *copy_out(const char *p, size_t n, int writable)
+{
+    PyObject *r;
+    char *dst;
+
+    if (n > PY_SSIZE_T_MAX)
+        return PyErr_NoMemory();
+    r = writable ? PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)n)
+                 : PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (!r)
+        return NULL;
+    dst = writable ? PyByteArray_AS_STRING(r) : PyBytes_AS_STRING(r);
+    if (n >= XP_OOB_MIN) {
+        Py_BEGIN_ALLOW_THREADS
+        memcpy(dst, p, n);
+        Py_END_ALLOW_THREADS
+    } else if (n) {
+        memcpy(dst, p, n);
+    }
+    return r;
+}
+
+/* The item's (pickle, [buffers]) for xp_unpickle, each copied out once. */
+static PyObject *dec_pickle_oob(const char *data, size_t len)
+{
+    struct pkb_hdr h;
+    const struct pkb_ent *ent;
+    size_t body;
+    PyObject *list = NULL, *stream = NULL, *r;
+
+    if (len < sizeof(h))
+        goto bad;
+    memcpy(&h, data, sizeof(h));
+    if (h.magic != PKB_MAGIC || h.nbuf > (len - sizeof(h)) / sizeof(*ent))
+        goto bad;
+    body = sizeof(h) + (size_t)h.nbuf * sizeof(*ent);
+    if (h.picklen > len - body)
+        goto bad;
+    if (!(stream = PyBytes_FromStringAndSize(data + body, (Py_ssize_t)h.picklen)) ||
+        !(list = PyList_New(h.nbuf)))
+        goto fail;
+    body += (size_t)h.picklen;
+    for (uint32_t i = 0; i < h.nbuf; i++) {
+        struct pkb_ent e;
+        PyObject *b;
+
+        memcpy(&e, data + sizeof(h) + i * sizeof(e), sizeof(e));
+        if (e.off < body || e.off > len || e.len > len - e.off || (e.flags & ~(uint64_t)PKB_RDONLY))
+            goto bad;
+        if (!(b = copy_out(data + e.off, (size_t)e.len, !(e.flags & PKB_RDONLY))))
+            goto fail;
+        PyList_SET_ITEM(list, i, b);
+    }
+    r = PyTuple_Pack(2, stream, list);
+    Py_DECREF(stream);
+    Py_DECREF(list);
+    return r;
+bad:
+    PyErr_SetString(PyExc_ValueError, "malformed pickled item (out-of-band buffers)");
+fail:
+    Py_XDECREF(stream);
+    Py_XDECREF(list);
+    return NULL;
+}
+
 /* ------------------------------------------------------------ decoding */
 
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id)
@@ -457,7 +686,7 @@ static PyObject *dec_obj(xp_state *st, const msgpack_object *o)
     case MSGPACK_OBJECT_STR:
         return PyUnicode_DecodeUTF8(o->via.str.ptr, o->via.str.size, "surrogatepass");
     case MSGPACK_OBJECT_BIN:
-        return PyBytes_FromStringAndSize(o->via.bin.ptr, o->via.bin.size);
+        return copy_out(o->via.bin.ptr, o->via.bin.size, 0);
     case MSGPACK_OBJECT_EXT:
         if (o->via.ext.type == XICHAN_EXT_HANDLE)
             return dec_handle(st, (const unsigned char *)o->via.ext.ptr, o->via.ext.size);
@@ -545,6 +774,9 @@ PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle)
          * releases the item first (xp_unpickle). */
         *unpickle = 1;
         return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
+    case XICHAN_FMT_PICKLE_OOB:
+        *unpickle = 1;
+        return dec_pickle_oob(item->data, item->len);
     default: /* XICHAN_FMT_RAW and formats of other clients: the bytes */
         return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
     }
@@ -556,7 +788,13 @@ PyObject *xp_unpickle(xp_state *st, PyObject *b)
 
     if (!b)
         return NULL;
-    r = PyObject_CallOneArg(st->pickle_loads, b);
+    if (PyTuple_CheckExact(b)) { /* (pickle, buffers) */
+        PyObject *argv[2] = {PyTuple_GET_ITEM(b, 0), PyTuple_GET_ITEM(b, 1)};
+
+        r = PyObject_Vectorcall(st->pickle_loads, argv, 1, st->kw_buffers);
+    } else {
+        r = PyObject_CallOneArg(st->pickle_loads, b);
+    }
     Py_DECREF(b);
     return r;
 }

@@ -102,6 +102,34 @@ static void test_queue_empty_item_round_trips(void **state)
     xichan_item_release(&it);
 }
 
+static void test_queue_putv_lays_pieces_back_to_back(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    static char big[100000];
+    struct iovec iov[4] = {{"ab", 2}, {NULL, 0}, {big, sizeof(big)}, {"z", 1}};
+    xichan_item it;
+
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 7);
+    ut_ok(xichan_queue_putv(cl, q, XICHAN_FMT_PICKLE_OOB, iov, 4, 0, XICHAN_NOWAIT));
+    ut_ok(xichan_queue_get(cl, q, &it, XICHAN_NOWAIT));
+    assert_int_equal(it.fmt, XICHAN_FMT_PICKLE_OOB);
+    assert_int_equal(it.len, 3 + sizeof(big));
+    assert_memory_equal(it.data, "ab", 2);
+    assert_memory_equal((const char *)it.data + 2, big, sizeof(big));
+    assert_memory_equal((const char *)it.data + 2 + sizeof(big), "z", 1);
+    xichan_item_release(&it);
+    /* No pieces: an empty item.  A piece with no base but a length: refused. */
+    ut_ok(xichan_queue_putv(cl, q, XICHAN_FMT_RAW, NULL, 0, 0, XICHAN_NOWAIT));
+    ut_ok(xichan_queue_get(cl, q, &it, XICHAN_NOWAIT));
+    assert_int_equal(it.len, 0);
+    xichan_item_release(&it);
+    iov[1].iov_len = 5;
+    ut_err(xichan_queue_putv(cl, q, XICHAN_FMT_RAW, iov, 4, 0, XICHAN_NOWAIT), XICHAN_EINVAL);
+    ut_err(xichan_queue_putv(cl, q, XICHAN_FMT_RAW, NULL, 1, 0, XICHAN_NOWAIT), XICHAN_EINVAL);
+    assert_int_equal(xichan_queue_count(cl, q), 0);
+}
+
 static void test_queue_get_empty_returns_eempty(void **state)
 {
     xichan_queue_id q = mkq(0, 0);
@@ -906,6 +934,7 @@ int main(void)
         T(test_queue_put_get_is_fifo),
         T(test_queue_item_keeps_format_and_producer),
         T(test_queue_empty_item_round_trips),
+        T(test_queue_putv_lays_pieces_back_to_back),
         T(test_queue_get_empty_returns_eempty),
         T(test_queue_qsize_and_full_sequences),
         T(test_queue_put_full_returns_efull_and_keeps_items),
