@@ -549,6 +549,40 @@ XICHAN_EXTERN int xichan_item_buffer(xichan_client *cl, const xichan_item *item,
                                      void **ptr);
 
 /*
+ * XICHAN_FMT_PICKLE_OOB payloads: a Python pickle (protocol 5) and its
+ * out-of-band buffers, each at an offset that is a multiple of
+ * XICHAN_PICKLEITEM_ALIGN.  Layout in xichan.7 and at the top of
+ * pickleitem.c.
+ */
+#define XICHAN_PICKLEITEM_MAGIC 0x31424B50u /* "PKB1" */
+#define XICHAN_PICKLEITEM_ALIGN 64u
+#define XICHAN_PICKLEITEM_HDR 16u  /* bytes before the buffer table */
+#define XICHAN_PICKLEITEM_ENT 24u  /* bytes per buffer in the table */
+
+typedef struct xichan_picklebuf {
+    const void *data; /* points into the payload */
+    size_t len;
+    int readonly;     /* pickle.loads gets a bytes (1) or a bytearray (0) copy */
+} xichan_picklebuf;
+
+/*
+ * Parses and checks a payload: *pickle and *picklen are the pickle, the
+ * first cap buffers go to bufs.  Returns how many buffers the item has
+ * (may be more than cap), or XICHAN_ECORRUPT / XICHAN_EINVAL.
+ */
+XICHAN_EXTERN int xichan_pickleitem_parse(const void *payload, size_t len, const void **pickle,
+                                          size_t *picklen, xichan_picklebuf *bufs, size_t cap);
+/*
+ * Writes the header and buffer table for a pickle of picklen bytes and
+ * nbuf buffers of lens[i] bytes (readonly may be NULL) into out; returns
+ * its size (the pickle follows it, then the buffers, each padded with zeros
+ * to its aligned offset), or 0 if cap is too small or an argument is bad.
+ */
+XICHAN_EXTERN size_t xichan_pickleitem_header(size_t picklen, const size_t *lens,
+                                              const int *readonly, size_t nbuf, void *out,
+                                              size_t cap);
+
+/*
  * References held by items in flight (CPython keeps a queue alive while a
  * Queue object sits in another queue): delta +1 when a handle to the object
  * is packed into an item, -1 when the receiver has bound it for itself.  An

@@ -336,28 +336,7 @@ int xp_encode(xp_enc *e, PyObject *obj)
 }
 
 /* ------------------------------------------ pickles with out-of-band buffers
- *
- * PAYLOAD (XICHAN_FMT_PICKLE_OOB), native byte order:
- *   0       4       magic 0x31424B50 ("PKB1")
- *   4       4       nbuf: how many out-of-band buffers
- *   8       8       pickle length
- *   16      24*nbuf per buffer: u64 offset (from the payload's start, a
- *                   multiple of 64), u64 length, u64 flags (bit 0: read-only)
- *   then the pickle (protocol 5), then the buffers at their offsets (zero
- *   padding between).
- */
-#define PKB_MAGIC 0x31424B50u
-#define PKB_ALIGN 64u
-#define PKB_RDONLY 1u
-
-struct pkb_hdr {
-    uint32_t magic;
-    uint32_t nbuf;
-    uint64_t picklen;
-};
-struct pkb_ent {
-    uint64_t off, len, flags;
-};
+ * (the payload's layout: libclient/pickleitem.c and xichan.7) */
 
 /* pickle's buffer_callback: big contiguous buffers out of band (into the
  * list that is self), the rest in band (a true result). */
@@ -411,14 +390,13 @@ out:
     return r;
 }
 
-static const char pkb_zeros[PKB_ALIGN];
+static const char pkb_zeros[XICHAN_PICKLEITEM_ALIGN];
 
 int xp_oob_init(xp_oob *o, PyObject *pickled)
 {
     PyObject *stream, *bufs;
-    size_t n, off;
-    struct pkb_hdr *h;
-    struct pkb_ent *ent;
+    size_t n, off, *lens;
+    int *rdonly;
 
     memset(o, 0, sizeof(*o));
     if (!PyTuple_CheckExact(pickled) || PyTuple_GET_SIZE(pickled) != 2 ||
@@ -428,46 +406,55 @@ int xp_oob_init(xp_oob *o, PyObject *pickled)
         return -1;
     }
     n = (size_t)PyList_GET_SIZE(bufs);
-    if (n > UINT32_MAX / sizeof(struct pkb_ent)) {
+    if (n > INT32_MAX / XICHAN_PICKLEITEM_ENT) {
         PyErr_SetString(PyExc_OverflowError, "too many buffers for one item");
         return -1;
     }
-    o->hdrlen = sizeof(*h) + n * sizeof(*ent);
-    o->hdr = PyMem_Calloc(1, o->hdrlen);
+    o->hdrlen = XICHAN_PICKLEITEM_HDR + n * XICHAN_PICKLEITEM_ENT;
+    o->hdr = PyMem_Malloc(o->hdrlen);
     o->views = PyMem_Calloc(n ? n : 1, sizeof(Py_buffer));
     o->iov = PyMem_Calloc(2 + 2 * n, sizeof(struct iovec));
+    lens = PyMem_Calloc(n ? n : 1, sizeof(*lens));
+    rdonly = PyMem_Calloc(n ? n : 1, sizeof(*rdonly));
     o->n = n;
-    if (!o->hdr || !o->views || !o->iov) {
+    if (!o->hdr || !o->views || !o->iov || !lens || !rdonly) {
+        PyMem_Free(lens);
+        PyMem_Free(rdonly);
         PyErr_NoMemory();
         return -1;
     }
-    h = o->hdr;
-    ent = (struct pkb_ent *)(h + 1);
-    h->magic = PKB_MAGIC;
-    h->nbuf = (uint32_t)n;
-    h->picklen = (uint64_t)PyBytes_GET_SIZE(stream);
+    for (size_t i = 0; i < n; i++) {
+        Py_buffer *v = &o->views[i];
+
+        if (PyObject_GetBuffer(PyList_GET_ITEM(bufs, i), v, PyBUF_FULL_RO))
+            break;
+        o->got = i + 1;
+        if (!PyBuffer_IsContiguous(v, 'A')) {
+            PyErr_SetString(PyExc_BufferError, "an out-of-band buffer is not contiguous");
+            break;
+        }
+        lens[i] = (size_t)v->len;
+        rdonly[i] = v->readonly;
+    }
+    if (!PyErr_Occurred())
+        xichan_pickleitem_header((size_t)PyBytes_GET_SIZE(stream), lens, rdonly, n, o->hdr,
+                                 o->hdrlen);
+    PyMem_Free(lens);
+    PyMem_Free(rdonly);
+    if (PyErr_Occurred())
+        return -1;
+    /* The pieces: header, pickle, then each buffer after the zeros that put
+     * it at its aligned offset (as the header says). */
     o->iov[o->niov++] = (struct iovec){o->hdr, o->hdrlen};
     o->iov[o->niov++] = (struct iovec){PyBytes_AS_STRING(stream), (size_t)PyBytes_GET_SIZE(stream)};
     off = o->hdrlen + (size_t)PyBytes_GET_SIZE(stream);
     for (size_t i = 0; i < n; i++) {
-        Py_buffer *v = &o->views[i];
-        size_t pad = (PKB_ALIGN - off % PKB_ALIGN) % PKB_ALIGN;
+        size_t pad = (XICHAN_PICKLEITEM_ALIGN - off % XICHAN_PICKLEITEM_ALIGN) % XICHAN_PICKLEITEM_ALIGN;
 
-        if (PyObject_GetBuffer(PyList_GET_ITEM(bufs, i), v, PyBUF_FULL_RO))
-            return -1;
-        o->got = i + 1;
-        if (!PyBuffer_IsContiguous(v, 'A')) {
-            PyErr_SetString(PyExc_BufferError, "an out-of-band buffer is not contiguous");
-            return -1;
-        }
         if (pad)
             o->iov[o->niov++] = (struct iovec){(void *)pkb_zeros, pad};
-        off += pad;
-        ent[i].off = off;
-        ent[i].len = (uint64_t)v->len;
-        ent[i].flags = v->readonly ? PKB_RDONLY : 0;
-        o->iov[o->niov++] = (struct iovec){v->buf, (size_t)v->len};
-        off += (size_t)v->len;
+        o->iov[o->niov++] = (struct iovec){o->views[i].buf, (size_t)o->views[i].len};
+        off += pad + (size_t)o->views[i].len;
     }
     o->len = off;
     return 0;
@@ -510,44 +497,35 @@ static PyObject *copy_out(const char *p, size_t n, int writable)
 /* The item's (pickle, [buffers]) for xp_unpickle, each copied out once. */
 static PyObject *dec_pickle_oob(const char *data, size_t len)
 {
-    struct pkb_hdr h;
-    const struct pkb_ent *ent;
-    size_t body;
-    PyObject *list = NULL, *stream = NULL, *r;
+    const void *pickle;
+    size_t picklen;
+    int n = xichan_pickleitem_parse(data, len, &pickle, &picklen, NULL, 0);
+    xichan_picklebuf *bufs;
+    PyObject *list = NULL, *stream = NULL, *r = NULL;
 
-    if (len < sizeof(h))
-        goto bad;
-    memcpy(&h, data, sizeof(h));
-    if (h.magic != PKB_MAGIC || h.nbuf > (len - sizeof(h)) / sizeof(*ent))
-        goto bad;
-    body = sizeof(h) + (size_t)h.nbuf * sizeof(*ent);
-    if (h.picklen > len - body)
-        goto bad;
-    if (!(stream = PyBytes_FromStringAndSize(data + body, (Py_ssize_t)h.picklen)) ||
-        !(list = PyList_New(h.nbuf)))
-        goto fail;
-    body += (size_t)h.picklen;
-    for (uint32_t i = 0; i < h.nbuf; i++) {
-        struct pkb_ent e;
-        PyObject *b;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "malformed pickled item (out-of-band buffers)");
+        return NULL;
+    }
+    if (!(bufs = PyMem_Calloc(n ? (size_t)n : 1, sizeof(*bufs))))
+        return PyErr_NoMemory();
+    (void)xichan_pickleitem_parse(data, len, &pickle, &picklen, bufs, (size_t)n);
+    if (!(stream = PyBytes_FromStringAndSize(pickle, (Py_ssize_t)picklen)) ||
+        !(list = PyList_New(n)))
+        goto out;
+    for (int i = 0; i < n; i++) {
+        PyObject *b = copy_out(bufs[i].data, bufs[i].len, !bufs[i].readonly);
 
-        memcpy(&e, data + sizeof(h) + i * sizeof(e), sizeof(e));
-        if (e.off < body || e.off > len || e.len > len - e.off || (e.flags & ~(uint64_t)PKB_RDONLY))
-            goto bad;
-        if (!(b = copy_out(data + e.off, (size_t)e.len, !(e.flags & PKB_RDONLY))))
-            goto fail;
+        if (!b)
+            goto out;
         PyList_SET_ITEM(list, i, b);
     }
     r = PyTuple_Pack(2, stream, list);
-    Py_DECREF(stream);
-    Py_DECREF(list);
-    return r;
-bad:
-    PyErr_SetString(PyExc_ValueError, "malformed pickled item (out-of-band buffers)");
-fail:
+out:
+    PyMem_Free(bufs);
     Py_XDECREF(stream);
     Py_XDECREF(list);
-    return NULL;
+    return r;
 }
 
 /* ------------------------------------------------------------ decoding */
