@@ -13,8 +13,9 @@ Parts, each a median over --reps repetitions:
               ("warm") and bytes(bytearray) of SIZE ("fresh": malloc, page
               faults and the copy), in MB/s.
   oneway      the child puts --items items of SIZE bytes, the parent gets
-              them (the queue bounded to 4): items/s and MB/s, and its ratio
-              to memcpy warm.
+              them (the queue bounded to 4): items/s and MB/s, its ratio
+              to memcpy warm, and the minor page faults per item of the
+              putting child and of the getting parent.
   roundtrip   the parent puts, the child gets and puts it back on a second
               queue, the parent gets: ms per round trip (--rounds of them).
   split       in one process: put then get of one item, each timed alone, and
@@ -23,7 +24,7 @@ Parts, each a median over --reps repetitions:
 With --json one JSON object is printed on stdout instead of the table:
   {"size": int, "python": str, "numpy": str|null,
    "memcpy": {"warm_MBps": float, "fresh_MBps": float},
-   "oneway": [{"kind", "items_per_s", "MBps", "of_memcpy"}],
+   "oneway": [{"kind", "items_per_s", "MBps", "of_memcpy", "put_minflt", "get_minflt"}],
    "roundtrip": [{"kind", "ms"}],
    "split": [{"kind", "put_ms", "get_ms", "put_minflt", "get_minflt"}],
    "skipped": [str]}
@@ -117,13 +118,20 @@ def stop_daemon(proc, rt, exe, name):
 
 # ----------------------------------------------------------- children
 
+def minflt():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def child_producer(qid, kind, size, n):
     import xichan.queues
     q = xichan.queues.Queue(qid)
     put = put_fn(q, kind)
     v = value_of(kind, size)
-    for _ in range(n):
+    put(v)
+    f0 = minflt()
+    for _ in range(n - 1):
         put(v)
+    q.put(minflt() - f0, syncobj=True)   # its page faults while it put them
 
 
 def child_echo(qin, qout, kind, n):
@@ -162,12 +170,15 @@ def oneway(ctx, kind, size, items):
     p = ctx.Process(target=child_producer, args=(q.id, kind, size, items + 1))
     p.start()
     q.get(FOREVER)  # the child is up and warm
+    f0 = minflt()
     t0 = time.perf_counter_ns()
     for _ in range(items):
         q.get(FOREVER)
     dt = time.perf_counter_ns() - t0
+    f1 = minflt()
+    pf = q.get(FOREVER)
     p.join(60)
-    return items / (dt / 1e9)
+    return items / (dt / 1e9), pf / items, (f1 - f0) / items
 
 
 def roundtrip(ctx, kind, size, rounds):
@@ -239,9 +250,12 @@ def main():
         out['memcpy'] = {'warm_MBps': med(warm), 'fresh_MBps': med(fresh)}
         for k in kinds:
             log(f'  {k}')
-            ips = med([oneway(ctx, k, size, args.items) for _ in range(args.reps)])
+            ow = [oneway(ctx, k, size, args.items) for _ in range(args.reps)]
+            ips = med(x[0] for x in ow)
             out['oneway'].append({'kind': k, 'items_per_s': ips, 'MBps': ips * size / 1e6,
-                                  'of_memcpy': ips * size / 1e6 / out['memcpy']['warm_MBps']})
+                                  'of_memcpy': ips * size / 1e6 / out['memcpy']['warm_MBps'],
+                                  'put_minflt': med(x[1] for x in ow),
+                                  'get_minflt': med(x[2] for x in ow)})
             ms = med([roundtrip(ctx, k, size, args.rounds) for _ in range(args.reps)])
             out['roundtrip'].append({'kind': k, 'ms': ms})
             s = [split(k, size, args.rounds) for _ in range(args.reps)]
@@ -258,11 +272,15 @@ def main():
     m = out['memcpy']
     print(f'size {size} B, Python {out["python"]}, numpy {npv}')
     print(f'memcpy warm {m["warm_MBps"]:.0f} MB/s, bytes() fresh {m["fresh_MBps"]:.0f} MB/s')
-    print(f'{"kind":20} {"one-way/s":>10} {"MB/s":>8} {"of memcpy":>9} {"rtt ms":>8} '
-          f'{"put ms":>7} {"get ms":>7} {"put flt":>7} {"get flt":>7}')
+    print('one-way: two processes; flt = minor page faults per item (putter, getter); '
+          'split: put and get in one process')
+    print(f'{"kind":20} {"one-way/s":>10} {"MB/s":>8} {"of memcpy":>9} {"put flt":>7} '
+          f'{"get flt":>7} {"rtt ms":>8} | {"put ms":>7} {"get ms":>7} {"put flt":>7} '
+          f'{"get flt":>7}')
     for o, r, s in zip(out['oneway'], out['roundtrip'], out['split']):
         print(f'{o["kind"]:20} {o["items_per_s"]:10.1f} {o["MBps"]:8.0f} {o["of_memcpy"]:9.2f} '
-              f'{r["ms"]:8.2f} {s["put_ms"]:7.2f} {s["get_ms"]:7.2f} {s["put_minflt"]:7.0f} '
+              f'{o["put_minflt"]:7.0f} {o["get_minflt"]:7.0f} {r["ms"]:8.2f} | '
+              f'{s["put_ms"]:7.2f} {s["get_ms"]:7.2f} {s["put_minflt"]:7.0f} '
               f'{s["get_minflt"]:7.0f}')
     for s in skipped:
         print(f'skipped: {s}')
