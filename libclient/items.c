@@ -35,6 +35,11 @@
  * heap_lock is needed.  A cached offset is checked again (size and state
  * word) before reuse, so a segment scribbled meanwhile costs a cached
  * block, never a wrong one.
+ *
+ * An item made from pieces (xichan__item_makev, xichan_queue_putv) is made
+ * the same way: every piece is copied into the reserved block before it is
+ * published, so a producer killed in the middle of a copy leaves a
+ * RESERVED block the daemon frees, never part of an item in a queue.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -311,7 +316,7 @@ void xichan__prefault(struct xichan_shm *shm, const void *p, size_t len)
     uint64_t first, last, off;
 
     if (len < XICHAN_PREFAULT_MIN || (const uint8_t *)p < shm->heap)
-        return;
+        return; /* small: the faults, if any, cost less than the call */
     while ((shm->heap_size >> shift) >= XICHAN_PREFAULT_WORDS * 64u)
         shift++;
     if (xa_load_relaxed(&shm->prefault_pid) != pid) { /* first use, or a forked child */
@@ -339,26 +344,17 @@ void xichan__prefault(struct xichan_shm *shm, const void *p, size_t len)
     }
 }
 
-int xichan__item_makev(xichan_client *cl, int fmt, const struct iovec *iov, size_t n,
-                       int unboundop, int64_t deadline_ns, uint32_t *off)
+/* Reserves an item block of len bytes and fills its header; *data is its
+ * payload, for the caller to fill (no lock held: the block is ours). */
+static int item_reserve(xichan_client *cl, int fmt, size_t len, int unboundop, int64_t deadline_ns,
+                        uint32_t *off, uint8_t **data)
 {
     struct xichan_blk *b;
     struct xichan_itemhdr *it;
-    unsigned char *p;
-    size_t len = 0;
     int err;
 
-    if (fmt < 0 || fmt > 255 || !XICHAN_UNBOUND_OK(unboundop) || (!iov && n))
+    if (fmt < 0 || fmt > 255 || !XICHAN_UNBOUND_OK(unboundop))
         return XICHAN_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        if (!iov[i].iov_base && iov[i].iov_len)
-            return XICHAN_EINVAL;
-        if (iov[i].iov_len > SIZE_MAX - len) {
-            len = SIZE_MAX;
-            break;
-        }
-        len += iov[i].iov_len;
-    }
     if (len > UINT32_MAX) {
         xichan__set_refusal(XICHAN_E2BIG, "item of %llu bytes is over the 4 GiB limit of an item",
                             (unsigned long long)len);
@@ -381,25 +377,50 @@ int xichan__item_makev(xichan_client *cl, int fmt, const struct iovec *iov, size
     it->unboundop = (uint8_t)unboundop; /* 0 is resolved at publish */
     xa_store_relaxed(&it->flags, 0);
     it->ticket = 0;
-    /* The pieces, back to back: the block is ours alone until published. */
-    p = xichan__item_data(b);
-    xichan__prefault(cl->shm, p, len);
-    for (size_t i = 0; i < n; i++) {
-        if (iov[i].iov_len)
-            memcpy(p, iov[i].iov_base, iov[i].iov_len);
-        p += iov[i].iov_len;
-    }
+    *data = xichan__item_data(b);
+    if (len >= XICHAN_PREFAULT_MIN)
+        xichan__prefault(cl->shm, *data, len);
     return 0;
 }
 
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
                       int64_t deadline_ns, uint32_t *off)
 {
-    struct iovec one = {(void *)(uintptr_t)data, len};
+    uint8_t *p;
+    int err;
 
     if (!data && len)
         return XICHAN_EINVAL;
-    return xichan__item_makev(cl, fmt, &one, 1, unboundop, deadline_ns, off);
+    if ((err = item_reserve(cl, fmt, len, unboundop, deadline_ns, off, &p)))
+        return err;
+    if (len)
+        memcpy(p, data, len);
+    return 0;
+}
+
+int xichan__item_makev(xichan_client *cl, int fmt, const struct iovec *iov, size_t n,
+                       int unboundop, int64_t deadline_ns, uint32_t *off)
+{
+    uint8_t *p;
+    size_t len = 0;
+    int err;
+
+    if (!iov && n)
+        return XICHAN_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!iov[i].iov_base && iov[i].iov_len)
+            return XICHAN_EINVAL;
+        len = iov[i].iov_len > SIZE_MAX - len ? SIZE_MAX : len + iov[i].iov_len;
+    }
+    if ((err = item_reserve(cl, fmt, len, unboundop, deadline_ns, off, &p)))
+        return err;
+    /* The pieces, back to back: the block is ours alone until published. */
+    for (size_t i = 0; i < n; i++) {
+        if (iov[i].iov_len)
+            memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
+    return 0;
 }
 
 void xichan__item_discard(xichan_client *cl, uint32_t off)

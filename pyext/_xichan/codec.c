@@ -477,6 +477,9 @@ static PyObject *copy_out(const char *p, size_t n, int writable)
     PyObject *r;
     char *dst;
 
+    if (n < XP_OOB_MIN)
+        return writable ? PyByteArray_FromStringAndSize(p, (Py_ssize_t)n)
+                        : PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
     if (n > PY_SSIZE_T_MAX)
         return PyErr_NoMemory();
     r = writable ? PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)n)
@@ -484,13 +487,9 @@ static PyObject *copy_out(const char *p, size_t n, int writable)
     if (!r)
         return NULL;
     dst = writable ? PyByteArray_AS_STRING(r) : PyBytes_AS_STRING(r);
-    if (n >= XP_OOB_MIN) {
-        Py_BEGIN_ALLOW_THREADS
-        memcpy(dst, p, n);
-        Py_END_ALLOW_THREADS
-    } else if (n) {
-        memcpy(dst, p, n);
-    }
+    Py_BEGIN_ALLOW_THREADS
+    memcpy(dst, p, n);
+    Py_END_ALLOW_THREADS
     return r;
 }
 
