@@ -167,6 +167,9 @@ static void test_queue_big_put_prefaults_its_pages(void **state)
     f = minflt();
     ut_ok(xichan_queue_put(c, q, XICHAN_FMT_RAW, src, n, 0, XICHAN_NOWAIT));
     f = minflt() - f;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    supported = 0; /* the sanitizer's shadow of the copied bytes faults in too */
+#endif
     if (supported)
         assert_in_range(f, 0, 1023);
     ut_ok(xichan_queue_get(c, q, &it, XICHAN_NOWAIT));
@@ -177,7 +180,7 @@ static void test_queue_big_put_prefaults_its_pages(void **state)
     ut_client_end(c);
     xichan__shm_unmap(big);
     if (!supported)
-        skip(); /* the copy faulted page by page, as on kernels before 5.14 */
+        skip(); /* before Linux 5.14, or under a sanitizer: nothing to count */
 }
 
 static void test_queue_get_empty_returns_eempty(void **state)
