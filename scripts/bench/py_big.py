@@ -3,9 +3,10 @@
 
     py_big.py [--size BYTES] [--rounds N] [--items N] [--reps R] [--kinds K,...] [--json]
 
-Kinds (what is put): syncobj-bytes (put with syncobj=True), pickled-bytes,
-pickled-bytearray, pickled-memoryview, pickled-numpy (a uint8 array; skipped
-when numpy is missing).  Every measurement runs between two processes (the
+Kinds (what is put): syncobj-bytes, syncobj-memoryview (put with
+syncobj=True; the memoryview is received as a view of the item itself, no
+copy out), pickled-bytes, pickled-bytearray, pickled-memoryview,
+pickled-numpy (a uint8 array; skipped when numpy is missing).  Every measurement runs between two processes (the
 parent and one child started with multiprocessing's spawn context), unpinned.
 
 Parts, each a median over --reps repetitions:
@@ -51,8 +52,8 @@ PYEXT = os.path.join(ROOT, 'pyext')
 if PYEXT not in sys.path:
     sys.path.insert(0, PYEXT)
 
-KINDS = ['syncobj-bytes', 'pickled-bytes', 'pickled-bytearray', 'pickled-memoryview',
-         'pickled-numpy']
+KINDS = ['syncobj-bytes', 'syncobj-memoryview', 'pickled-bytes', 'pickled-bytearray',
+         'pickled-memoryview', 'pickled-numpy']
 FOREVER = 60.0  # a get that waits longer means the child failed
 
 
@@ -73,7 +74,7 @@ def value_of(kind, size):
         return bytes(size)
     if kind == 'pickled-bytearray':
         return bytearray(size)
-    if kind == 'pickled-memoryview':
+    if kind.endswith('-memoryview'):
         return memoryview(bytearray(size))
     import numpy
     return numpy.zeros(size, dtype=numpy.uint8)
