@@ -107,9 +107,13 @@ def start_daemon():
 
 
 def stop_daemon(proc, rt, exe, name):
-    subprocess.run([os.path.join(os.path.dirname(exe), 'xichanctl'), '--name', name,
-                    '--runtime-dir', rt, 'stop', '--discard'],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # --force: this process's own session is still attached; the namespace
+    # is ours alone, and its segment must not stay in /dev/shm.
+    p = subprocess.run([os.path.join(os.path.dirname(exe), 'xichanctl'), '--name', name,
+                        '--runtime-dir', rt, 'stop', '--discard', '--force'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        log(f'py_big: could not discard namespace {name}: {p.stderr.strip()}')
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
