@@ -719,6 +719,72 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_it
     return mv;
 }
 
+/*
+ * buffer_view(buf, format, itemsize, shape) -> a memoryview of buf's bytes
+ * with that format and shape (C order), read-only if buf is: how a pickled
+ * memoryview is rebuilt over the copy the receiver owns (codec.c).
+ */
+static PyObject *mod_buffer_view(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    int64_t shape[XICHAN_BUF_MAXDIM];
+    xichan_bufdesc d;
+    BufferViewObject *bv;
+    Py_buffer v;
+    PyObject *mv;
+    Py_ssize_t ndim, itemsize;
+    const char *fmt;
+
+    if (nargs != 4 || !PyTuple_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "buffer_view(buf, format, itemsize, shape: tuple)");
+        return NULL;
+    }
+    if (!(fmt = PyUnicode_AsUTF8(args[1])) || ((itemsize = PyLong_AsSsize_t(args[2])) == -1 &&
+                                               PyErr_Occurred()))
+        return NULL;
+    ndim = PyTuple_GET_SIZE(args[3]);
+    if (ndim > XICHAN_BUF_MAXDIM || itemsize < 1 || strlen(fmt) > 255) {
+        PyErr_SetString(PyExc_ValueError, "buffer format, itemsize or dimensions not supported");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < ndim; i++) {
+        shape[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(args[3], i));
+        if (shape[i] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &v, PyBUF_SIMPLE))
+        return NULL;
+    memset(&d, 0, sizeof(d));
+    d.format = fmt;
+    d.itemsize = (size_t)itemsize;
+    d.ndim = (int)ndim;
+    d.shape = shape;
+    d.readonly = v.readonly;
+    d.nbytes = (size_t)v.len;
+    d.data = v.buf;
+    if (!xichan_bufitem_size(&d)) { /* itemsize * prod(shape) != the bytes there are */
+        PyBuffer_Release(&v);
+        PyErr_SetString(PyExc_ValueError, "buffer shape does not match its bytes");
+        return NULL;
+    }
+    if (!(bv = bv_new(st, &d))) {
+        PyBuffer_Release(&v);
+        return NULL;
+    }
+    bv->buf = v.buf;
+    bv->owner = Py_NewRef(args[0]); /* a bytes or bytearray: its memory stays */
+    PyBuffer_Release(&v);
+    mv = PyMemoryView_FromObject((PyObject *)bv);
+    Py_DECREF(bv);
+    return mv;
+}
+
+static PyMethodDef buffer_methods[] = {
+    {"buffer_view", (PyCFunction)(void (*)(void))mod_buffer_view, METH_FASTCALL,
+     "buffer_view(buf, format, itemsize, shape) -> memoryview over buf (a pickled memoryview)."},
+    {NULL, NULL, 0, NULL},
+};
+
 /* ------------------------------------------------------------- init */
 
 int xp_buffers_init(PyObject *m, xp_state *st)
@@ -727,5 +793,7 @@ int xp_buffers_init(PyObject *m, xp_state *st)
     if (xp_sharedbuf_init(m, st))
         return -1;
     st->BufferViewType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &bv_spec, NULL);
-    return st->BufferViewType ? 0 : -1;
+    if (!st->BufferViewType)
+        return -1;
+    return PyModule_AddFunctions(m, buffer_methods);
 }
