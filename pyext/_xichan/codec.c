@@ -540,11 +540,18 @@ PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle)
         return dec_msgpack(st, item->data, item->len);
     case XICHAN_FMT_BUFFER:
         return xp_buffer_decode(st, item->data, item->len, item);
-    case XICHAN_FMT_PICKLE:
+    case XICHAN_FMT_PICKLE: {
+        /* A small scalar's pickle is read in place (it runs no code). */
+        int done;
+        PyObject *r = xp_pickle_small_loads(item->data, item->len, &done);
+
+        if (done)
+            return r;
         /* Only copied here: unpickling runs arbitrary code, so the caller
          * releases the item first (xp_unpickle). */
         *unpickle = 1;
         return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
+    }
     default: /* XICHAN_FMT_RAW and formats of other clients: the bytes */
         return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
     }

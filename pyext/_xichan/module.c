@@ -599,10 +599,23 @@ static int mod_exec(PyObject *m)
 
         if (!pickle)
             return -1;
+        PyObject *proto;
+
         st->pickle_loads = PyObject_GetAttrString(pickle, "loads");
+        st->pickle_dumps = PyObject_GetAttrString(pickle, "dumps");
+        proto = PyObject_GetAttrString(pickle, "DEFAULT_PROTOCOL");
         Py_DECREF(pickle);
-        if (!st->pickle_loads)
+        if (!st->pickle_loads || !st->pickle_dumps || !proto) {
+            Py_XDECREF(proto);
             return -1;
+        }
+        /* smallpickle.c writes the forms of protocols 4 and 5 only. */
+        st->pickle_proto = (int)PyLong_AsLong(proto);
+        Py_DECREF(proto);
+        if (st->pickle_proto == -1 && PyErr_Occurred())
+            return -1;
+        if (st->pickle_proto != 4 && st->pickle_proto != 5)
+            st->pickle_proto = 0;
     }
     if (PyModule_AddFunctions(m, xp_queue_methods) || PyModule_AddFunctions(m, xp_chan_methods) ||
         PyModule_AddFunctions(m, xp_misc_methods) || PyModule_AddFunctions(m, xp_xid_methods))
@@ -641,6 +654,7 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg)
     for (size_t i = 0; i < NREG; i++)
         Py_VISIT(*(PyObject **)((char *)st + reg_fields[i].off));
     Py_VISIT(st->pickle_loads);
+    Py_VISIT(st->pickle_dumps);
     Py_VISIT(st->unbound_item);
     Py_VISIT(st->SharedBufferType);
     Py_VISIT(st->BufferViewType);
@@ -656,6 +670,7 @@ static int mod_clear(PyObject *m)
     for (size_t i = 0; i < NREG; i++)
         Py_CLEAR(*(PyObject **)((char *)st + reg_fields[i].off));
     Py_CLEAR(st->pickle_loads);
+    Py_CLEAR(st->pickle_dumps);
     Py_CLEAR(st->unbound_item);
     Py_CLEAR(st->str_id);
     Py_CLEAR(st->str_end);

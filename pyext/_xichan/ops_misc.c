@@ -32,6 +32,12 @@ static PyObject *mod_now_ns(PyObject *m, PyObject *unused)
     return PyLong_FromLongLong(xichan_now_ns());
 }
 
+/* pickle.dumps(obj), small scalars written by smallpickle.c. */
+static PyObject *mod_pickle_dumps(PyObject *m, PyObject *obj)
+{
+    return xp_pickle_dumps(xp_state_of(m), obj);
+}
+
 /* Called by the Python layer's os.register_at_fork(after_in_child=...). */
 static PyObject *mod_after_fork_child(PyObject *m, PyObject *live)
 {
@@ -196,6 +202,8 @@ PyMethodDef xp_misc_methods[] = {
     {"session_id", mod_session_id, METH_NOARGS, "This interpreter's session id (opens it)."},
     {"deadline", mod_deadline, METH_O, "timeout -> absolute CLOCK_MONOTONIC deadline (ns)."},
     {"now_ns", mod_now_ns, METH_NOARGS, "CLOCK_MONOTONIC now, in ns."},
+    {"pickle_dumps", mod_pickle_dumps, METH_O,
+     "pickle_dumps(obj) -> the bytes pickle.dumps(obj) returns (small scalars written here)."},
     {"strerror", mod_strerror, METH_O, "code -> (name, message)."},
     {"_after_fork_child", mod_after_fork_child, METH_O, "Re-attach in a forked child."},
     {"list_objects", mod_list_objects, METH_VARARGS,

@@ -14,7 +14,8 @@
  * local buffer exports (buffers.c) and the package directory (module.c).
  *
  * Files: module.c (state, session, errors, timeouts, method table),
- * codec.c (msgpack values), buffers.c (buffer items),
+ * codec.c (msgpack values), buffers.c (buffer items), smallpickle.c (pickles
+ * of small scalars),
  * sharedbuf.c (SharedBuffer), ops_queue.c, ops_chan.c, ops_misc.c (the
  * calls), xid.c (3.12+ cross-interpreter data).
  */
@@ -56,7 +57,8 @@ typedef struct xp_state {
     PyObject *QueueType, *SendChannelType, *RecvChannelType, *ChannelIDType;
     PyObject *make_channel_id; /* channels._channel_id(id, end) -> ChannelID */
 
-    PyObject *pickle_loads;
+    PyObject *pickle_loads, *pickle_dumps;
+    int pickle_proto;        /* pickle.DEFAULT_PROTOCOL if 4 or 5 (smallpickle.c), else 0 */
     PyObject *unbound_item;  /* returned by get/recv for an UNBOUND item */
     PyObject *str_id;        /* interned "_id" */
     PyObject *str_end;       /* interned "_end" */
@@ -180,6 +182,14 @@ PyObject *xp_decode_item(xp_state *st, xichan_item *item);
  * (which steals them) once the item is released. */
 PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle);
 PyObject *xp_unpickle(xp_state *st, PyObject *pickled);
+
+/* ------------------------------------------------------- smallpickle.c */
+
+/* pickle.dumps(obj): written here for small scalars, else by pickle. */
+PyObject *xp_pickle_dumps(xp_state *st, PyObject *obj);
+/* pickle.loads of one of the forms xp_pickle_dumps writes: *done = 0 (and
+ * NULL, no exception) for any other pickle, which pickle.loads must read. */
+PyObject *xp_pickle_small_loads(const char *data, size_t len, int *done);
 /* A handle of another session's object, bound for ours. */
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 

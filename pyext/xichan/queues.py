@@ -28,7 +28,6 @@ Differences from CPython 3.13, all deliberate (see xichan(7)):
 
 import operator
 import os
-import pickle
 import queue
 import weakref
 
@@ -85,7 +84,9 @@ _queue_put = _xichan.queue_put
 _queue_get = _xichan.queue_get
 _queue_put_many = _xichan.queue_put_many
 _queue_get_many = _xichan.queue_get_many
-_dumps = pickle.dumps
+# pickle.dumps, with small scalars (None, bool, int, float, short bytes and
+# str) written by the extension itself: the same bytes, without a Pickler.
+_dumps = _xichan.pickle_dumps
 
 UNBOUND = _crossinterp.UnboundItem.singleton('queue', __name__)
 
