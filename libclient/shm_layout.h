@@ -66,8 +66,9 @@
 #define XICHAN_MAGIC "XICHANsg"
 /* 2: items outlive their process (XICHAN_IF_KEPT, UNBINDING); 3: leases
  * (XICHAN_IF_HELD, fifo.held), XICHAN_OF_DEMAND; 4: per-object counters;
- * 5: wait sets (their tables, an object's whead and wver). */
-#define XICHAN_LAYOUT_VERSION 5u
+ * 5: wait sets (their tables, an object's whead and wver); 6: an object's put_cpu
+ * and get_cpu (in what was padding: the slot's size is unchanged). */
+#define XICHAN_LAYOUT_VERSION 6u
 
 #define XICHAN_UNIT 16u              /* heap sizes and offsets are in units */
 #define XICHAN_NBINS 32u             /* free-list bins: bin k holds [2^k, 2^(k+1)) units */
@@ -239,6 +240,12 @@ struct xichan_obj {
                                     queue: getters waiting in get (for lease.c's demand) */
     xichan_atomic_u32 whead;  /* first wait-set registration + 1, 0 = none (waitset.c) */
     xichan_atomic_u32 wver;   /* bumped after every unlink from the whead chain */
+    /* CPU + 1 of the process that last bumped put_seq / get_seq for a push
+     * or a pop, 0 = not known: hints for a waiter on that word, which yields
+     * its CPU before it sleeps only if its notifier ran on that CPU (wait.c,
+     * Yielding).  Stored, without the lock, only when they change. */
+    xichan_atomic_u16 put_cpu;
+    xichan_atomic_u16 get_cpu;
     char name[XICHAN_NAME_MAX];
 };
 

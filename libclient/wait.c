@@ -22,20 +22,26 @@
  * (it wakes).  The hint is a count that a killed waiter leaves too high:
  * that costs a spurious FUTEX_WAKE, never a lost one.
  *
- * Yielding: a waiter whose spin failed (or was skipped) calls sched_yield
- * once before it raises the hint and sleeps, and returns at once if the
- * word moved meanwhile.  When its peer shares its CPU -- both pinned to one
- * CPU, a one-CPU machine, or a scheduler that placed them together -- the
- * peer is runnable and waiting for that CPU, so the yield hands it over
- * directly: the peer's notify then finds no sleeper and makes no system
- * call, and neither does this wait.  Measured on one CPU, a C queue round
- * trip went from 4.2 to 2.8 us, below a pipe's 4.1, and a Python one-way
- * stream of 64-byte items from ~0.7 M/s (a sleep and a wake every 8 items)
- * to ~2.3 M/s.  With nothing else runnable the yield returns at once: one
- * cheap system call in front of a sleep.  It touches no shared state, so
- * the crash argument is unchanged; a waiter is only ever in the kernel's
- * run queue or on the futex, and a notifier that finds no hint has nothing
- * to wake (the waiter rereads the word before it raises the hint).
+ * Yielding: a waiter on an object's put_seq or get_seq whose spin failed
+ * (or was skipped) calls sched_yield once before it raises the hint and
+ * sleeps, and returns at once if the word moved meanwhile -- if the word's
+ * last notifier ran on the waiter's CPU (the object's put_cpu / get_cpu,
+ * which xichan__obj_signal keeps).  That peer is then most likely runnable
+ * and waiting for this very CPU (both pinned to one CPU, a one-CPU
+ * machine, or two processes the scheduler placed together), so the yield
+ * hands the CPU over directly: the peer's notify finds no sleeper and makes
+ * no system call, and neither does this wait.  Measured on one CPU, a C
+ * queue round trip went from 4.2 to 2.8 us, below a pipe's 4.1, and a
+ * Python one-way stream of 64-byte items from ~0.7 M/s (a sleep and a wake
+ * every 8 items) to ~2.3 M/s.  A notifier on another CPU means no yield:
+ * a yield there would hand the CPU to whatever unrelated process shares it
+ * for a whole time slice, where a sleeping waiter is woken (and preempts
+ * it) as soon as the item comes.  The CPU words are hints (a stale one
+ * costs a yield or a missed one), written without the lock; nothing else
+ * reads them, so the crash argument is unchanged: a waiter is only ever in
+ * the kernel's run queue or on the futex, and a notifier that finds no hint
+ * has nothing to wake (the waiter rereads the word before it raises the
+ * hint).
  *
  * Deadlines are absolute CLOCK_MONOTONIC nanoseconds, passed to
  * FUTEX_WAIT_BITSET (absolute, monotonic by default); the loop recomputes
@@ -142,10 +148,20 @@ static int spin(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns)
     return 0;
 }
 
-/* Gives the CPU to whatever else is runnable on it, once; 1 if the word
- * changed meanwhile (see Yielding above). */
-static int yield_once(xichan_atomic_u32 *word, uint32_t expect)
+/* CPU + 1 of the caller, 0 if not known. */
+static uint32_t cpu_hint(void)
 {
+    int c = sched_getcpu();
+
+    return c >= 0 && c < UINT16_MAX ? (uint32_t)c + 1 : 0;
+}
+
+/* Gives the CPU to the word's notifier if that ran on this CPU, once; 1
+ * if the word changed meanwhile (see Yielding above). */
+static int yield_once(xichan_atomic_u32 *word, uint32_t expect, uint32_t peer_cpu)
+{
+    if (peer_cpu != cpu_hint())
+        return 0;
     sched_yield();
     /* Pairs with the release bump in xichan__notify. */
     return xa_load_acquire(word) != expect;
@@ -178,15 +194,22 @@ static int sleep_loop(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline
 int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                         const struct xichan_waiter *w, xichan_atomic_u32 *hint)
 {
+    return xichan__wait_peer(word, expect, deadline_ns, w, hint, 0);
+}
+
+int xichan__wait_peer(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
+                      const struct xichan_waiter *w, xichan_atomic_u32 *hint, uint32_t peer_cpu)
+{
     int64_t start = xichan_now_ns();
     int err;
 
     /*
      * Spin with the hint down: a notifier that finds no sleeper skips the
      * FUTEX_WAKE system call, which is most of a hand-off's cost when the
-     * waiter is spinning on another CPU.
+     * waiter is spinning on another CPU.  The same holds while it yields
+     * to a notifier on its own CPU.
      */
-    if (spin(word, expect, deadline_ns) || yield_once(word, expect))
+    if (spin(word, expect, deadline_ns) || (peer_cpu && yield_once(word, expect, peer_cpu)))
         return 0;
     if (!hint) {
         err = sleep_loop(word, expect, deadline_ns, w);
@@ -253,6 +276,16 @@ void xichan__notify(xichan_atomic_u32 *seq, xichan_atomic_u32 *waiters, int n)
         xichan__wake(seq, n);
 }
 
+/* Records the notifier's CPU for waiters (put_cpu, get_cpu): a relaxed
+ * store, only when it changed, to the line the bump just wrote. */
+static void note_cpu(xichan_atomic_u16 *cpu)
+{
+    uint32_t c = cpu_hint();
+
+    if (xa_load_relaxed(cpu) != c)
+        xa_store_relaxed(cpu, (uint16_t)c);
+}
+
 void xichan__obj_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned ev, int n)
 {
     if (ev & XICHAN__EV_ALL) {
@@ -262,10 +295,14 @@ void xichan__obj_signal(struct xichan_shm *shm, struct xichan_obj *o, unsigned e
         xichan__wake(&o->put_seq, INT32_MAX);
         xichan__wake(&o->get_seq, INT32_MAX);
     } else {
-        if (ev & XICHAN__EV_READABLE)
+        if (ev & XICHAN__EV_READABLE) {
             xichan__notify(&o->put_seq, &o->getters, n);
-        if (ev & XICHAN__EV_WRITABLE)
+            note_cpu(&o->put_cpu);
+        }
+        if (ev & XICHAN__EV_WRITABLE) {
             xichan__notify(&o->get_seq, &o->putters, n);
+            note_cpu(&o->get_cpu);
+        }
         if ((ev & XICHAN__EV_MORE) && xa_load_relaxed(&o->getters))
             xichan__wake(&o->put_seq, 1); /* pass the wake on */
     }
