@@ -22,11 +22,11 @@
  * (it wakes).  The hint is a count that a killed waiter leaves too high:
  * that costs a spurious FUTEX_WAKE, never a lost one.
  *
- * Yielding: a waiter on an object's put_seq or get_seq whose spin failed
- * (or was skipped) calls sched_yield once before it raises the hint and
- * sleeps, and returns at once if the word moved meanwhile -- if the word's
- * last notifier ran on the waiter's CPU (the object's put_cpu / get_cpu,
- * which xichan__obj_signal keeps).  That peer is then most likely runnable
+ * Yielding: a waiter on an object's put_seq or get_seq whose last notifier
+ * ran on the waiter's CPU (the object's put_cpu / get_cpu, which
+ * xichan__obj_signal keeps) does not spin: it calls sched_yield once
+ * before it raises the hint and sleeps, and returns at once if the word
+ * moved meanwhile.  That peer is then most likely runnable
  * and waiting for this very CPU (both pinned to one CPU, a one-CPU
  * machine, or two processes the scheduler placed together), so the yield
  * hands the CPU over directly: the peer's notify finds no sleeper and makes
@@ -156,12 +156,10 @@ static uint32_t cpu_hint(void)
     return c >= 0 && c < UINT16_MAX ? (uint32_t)c + 1 : 0;
 }
 
-/* Gives the CPU to the word's notifier if that ran on this CPU, once; 1
- * if the word changed meanwhile (see Yielding above). */
-static int yield_once(xichan_atomic_u32 *word, uint32_t expect, uint32_t peer_cpu)
+/* Gives the CPU to the word's notifier, which ran on this CPU, once; 1 if
+ * the word changed meanwhile (see Yielding above). */
+static int yield_once(xichan_atomic_u32 *word, uint32_t expect)
 {
-    if (peer_cpu != cpu_hint())
-        return 0;
     sched_yield();
     /* Pairs with the release bump in xichan__notify. */
     return xa_load_acquire(word) != expect;
@@ -207,10 +205,15 @@ int xichan__wait_peer(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline
      * Spin with the hint down: a notifier that finds no sleeper skips the
      * FUTEX_WAKE system call, which is most of a hand-off's cost when the
      * waiter is spinning on another CPU.  The same holds while it yields
-     * to a notifier on its own CPU.
+     * to a notifier on its own CPU -- instead of spinning, which that
+     * notifier could not end (see Yielding above).
      */
-    if (spin(word, expect, deadline_ns) || (peer_cpu && yield_once(word, expect, peer_cpu)))
+    if (peer_cpu && peer_cpu == cpu_hint()) {
+        if (yield_once(word, expect))
+            return 0;
+    } else if (spin(word, expect, deadline_ns)) {
         return 0;
+    }
     if (!hint) {
         err = sleep_loop(word, expect, deadline_ns, w);
         woke_after(start, err);
