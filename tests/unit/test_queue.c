@@ -953,31 +953,28 @@ static void test_queue_one_cpu_ping_pong_yields_and_loses_nothing(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        xichan_client *me = calloc(1, sizeof(*me));
+        xichan_client me = {.shm = shm, .fd = -1, .pid = getpid()};
         int rc = 0;
 
         alarm(30);
         xichan__pid_cache = getpid();
-        if (!me || xichan__session_new(shm, getpid(), getuid(), "unit", &me->slot, &me->sid))
+        if (xichan__session_new(shm, getpid(), getuid(), "unit", &me.slot, &me.sid))
             _exit(2);
-        me->shm = shm;
-        me->fd = -1;
-        me->pid = getpid();
         for (int i = 0; i < PP_ROUNDS && rc == 0; i++) {
             xichan_item it;
             int v;
 
-            if ((rc = xichan_queue_get(me, a, &it, xichan_deadline(10))))
+            if ((rc = xichan_queue_get(&me, a, &it, xichan_deadline(10))))
                 break;
             memcpy(&v, it.data, sizeof(v));
             xichan_item_release(&it);
             if (v != i)
                 _exit(3);
             v = -v;
-            rc = xichan_queue_put(me, b, XICHAN_FMT_RAW, &v, sizeof(v), 0, XICHAN_FOREVER);
+            rc = xichan_queue_put(&me, b, XICHAN_FMT_RAW, &v, sizeof(v), 0, XICHAN_FOREVER);
         }
-        if (rc || xichan__session_ending(shm, me->slot, me->sid, XICHAN_ENDED_KEEP) ||
-            xichan__session_cleanup(shm, me->slot, 0))
+        if (rc || xichan__session_ending(shm, me.slot, me.sid, XICHAN_ENDED_KEEP) ||
+            xichan__session_cleanup(shm, me.slot, 0))
             _exit(4);
         _exit(0);
     }
