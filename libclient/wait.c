@@ -36,7 +36,12 @@
  * every 8 items) to ~2.3 M/s.  A notifier on another CPU means no yield:
  * a yield there would hand the CPU to whatever unrelated process shares it
  * for a whole time slice, where a sleeping waiter is woken (and preempts
- * it) as soon as the item comes.  The CPU words are hints (a stale one
+ * it) as soon as the item comes.  And one such wait in YIELD_SLEEP_EVERY
+ * sleeps all the same: two unpinned processes that the scheduler placed on
+ * one CPU would otherwise never wake each other, and a wake is when the
+ * scheduler moves the woken one to an idle CPU -- after which they spin,
+ * each on its own (a Python round trip unpinned: 4.2 us kept together,
+ * 0.8 us apart).  The CPU words are hints (a stale one
  * costs a yield or a missed one), written without the lock; nothing else
  * reads them, so the crash argument is unchanged: a waiter is only ever in
  * the kernel's run queue or on the futex, and a notifier that finds no hint
@@ -82,6 +87,9 @@ static _Thread_local unsigned spin_skipped;
 static _Thread_local int spin_raised;       /* the budget came from a quick wake */
 static _Thread_local unsigned spin_futile;  /* raises that failed in a row (back-off) */
 static _Thread_local unsigned quick_wakes;
+static _Thread_local unsigned yields;        /* waits that met their notifier's CPU */
+
+#define YIELD_SLEEP_EVERY 128
 
 static int ncpus(void)
 {
@@ -209,7 +217,9 @@ int xichan__wait_peer(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline
      * notifier could not end (see Yielding above).
      */
     if (peer_cpu && peer_cpu == cpu_hint()) {
-        if (yield_once(word, expect))
+        /* Every YIELD_SLEEP_EVERY-th such wait sleeps instead: the wake
+         * lets the scheduler move one of the pair to an idle CPU. */
+        if (++yields % YIELD_SLEEP_EVERY != 0 && yield_once(word, expect))
             return 0;
     } else if (spin(word, expect, deadline_ns)) {
         return 0;
