@@ -4,28 +4,9 @@
  */
 #include <pthread.h>
 #include <sched.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include "unit.h"
-
-static struct xichan_shm *shm;
-static xichan_client *cl;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    cl = ut_client(shm);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ut_client_end(cl);
-    ut_heap_ok(shm);
-    xichan__shm_unmap(shm);
-    return 0;
-}
 
 static xichan_queue_id mkq(int64_t maxsize, int op)
 {
@@ -200,18 +181,29 @@ static void *waker_main(void *arg)
     return NULL;
 }
 
-static void test_queue_blocked_get_wakes_on_put(void **state)
+/* A get blocked on an empty queue, ended by the waker's action what: a put
+ * (0) gives it the 42 put, a destroy (2) XICHAN_ENOTFOUND. */
+static void blocked_get_ended_by(int what)
 {
     xichan_queue_id q = mkq(0, 0);
-    struct waker w = {cl, q, 30, 0};
+    struct waker w = {cl, q, 30, what};
     pthread_t t;
     xichan_item it;
 
     pthread_create(&t, NULL, waker_main, &w);
-    ut_ok(xichan_queue_get(cl, q, &it, xichan_deadline(5)));
-    assert_int_equal(*(const int *)it.data, 42);
-    xichan_item_release(&it);
+    if (what == 0) {
+        ut_ok(xichan_queue_get(cl, q, &it, xichan_deadline(5)));
+        assert_int_equal(*(const int *)it.data, 42);
+        xichan_item_release(&it);
+    } else {
+        ut_err(xichan_queue_get(cl, q, &it, xichan_deadline(5)), XICHAN_ENOTFOUND);
+    }
     pthread_join(t, NULL);
+}
+
+static void test_queue_blocked_get_wakes_on_put(void **state)
+{
+    blocked_get_ended_by(0);
 }
 
 /*
@@ -240,14 +232,7 @@ static void test_queue_blocked_put_completes_after_get(void **state)
 
 static void test_queue_destroy_wakes_blocked_get_with_enotfound(void **state)
 {
-    xichan_queue_id q = mkq(0, 0);
-    struct waker w = {cl, q, 30, 2};
-    pthread_t t;
-    xichan_item it;
-
-    pthread_create(&t, NULL, waker_main, &w);
-    ut_err(xichan_queue_get(cl, q, &it, xichan_deadline(5)), XICHAN_ENOTFOUND);
-    pthread_join(t, NULL);
+    blocked_get_ended_by(2);
 }
 
 static int stop_after(void *arg)
@@ -945,7 +930,6 @@ static void test_queue_one_cpu_ping_pong_yields_and_loses_nothing(void **state)
 {
     xichan_queue_id a = mkq(0, 0), b = mkq(0, 0);
     cpu_set_t old;
-    int status;
     pid_t pid;
 
     (void)pin_first_cpu(&old);
@@ -988,16 +972,14 @@ static void test_queue_one_cpu_ping_pong_yields_and_loses_nothing(void **state)
         xichan_item_release(&it);
         assert_int_equal(v, -i);
     }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    ut_child_exit(pid, 0);
     assert_int_equal(sched_setaffinity(0, sizeof(old), &old), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown)
         T(test_queue_ids_start_at_one_and_are_never_reused),
         T(test_queue_put_get_is_fifo),
         T(test_queue_item_keeps_format_and_producer),
