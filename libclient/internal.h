@@ -224,6 +224,10 @@ int xichan__wait(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
  * sleeps in the kernel, not while it spins. */
 int xichan__wait_hinted(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
                         const struct xichan_waiter *w, xichan_atomic_u32 *hint);
+/* The same, and yielding the CPU once before it sleeps if peer_cpu (CPU + 1
+ * of the word's last notifier, 0 = not known) is the CPU it runs on. */
+int xichan__wait_peer(xichan_atomic_u32 *word, uint32_t expect, int64_t deadline_ns,
+                      const struct xichan_waiter *w, xichan_atomic_u32 *hint, uint32_t peer_cpu);
 /* One step of a spin-wait: tells the CPU (and a hyperthread sibling). */
 static inline void xichan__cpu_relax(void)
 {

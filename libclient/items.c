@@ -499,8 +499,13 @@ int xichan__obj_sleep(xichan_client *cl, struct xichan_obj *o, xichan_atomic_u32
     /* Read under the lock: any later change bumps it (tag-wait-protocol). */
     uint32_t v = xa_load_relaxed(seq);
 
+    /* The notifier's CPU, for the yield (wait.c, Yielding). */
+    uint32_t peer = seq == &o->put_seq   ? xa_load_relaxed(&o->put_cpu)
+                    : seq == &o->get_seq ? xa_load_relaxed(&o->get_cpu)
+                                         : 0;
+
     xichan__obj_unlock(o);
-    return xichan__wait_hinted(seq, v, deadline_ns, &cl->waiter, hint);
+    return xichan__wait_peer(seq, v, deadline_ns, &cl->waiter, hint, peer);
 }
 
 void xichan_item_release(xichan_item *item)

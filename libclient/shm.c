@@ -83,6 +83,7 @@ uint32_t xichan__layout_hash(void)
         sizeof(struct xichan_wset),
         sizeof(struct xichan_wreg),
         offsetof(struct xichan_obj, whead),
+        offsetof(struct xichan_obj, put_cpu),
         sizeof(struct xichan_blk),
         sizeof(struct xichan_itemhdr),
         XICHAN_UNIT,

@@ -357,7 +357,7 @@ PyObject *xp_pickle_dumps(xp_state *st, PyObject *obj, PyObject *viewtype)
     if (obj == Py_None || tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyFloat_Type ||
         tp == &PyBool_Type || (tp == &PyBytes_Type && PyBytes_GET_SIZE(obj) < XP_OOB_MIN) ||
         (tp == &PyByteArray_Type && PyByteArray_GET_SIZE(obj) < XP_OOB_MIN))
-        return PyObject_CallOneArg(st->pickle_dumps, obj);
+        return xp_pickle_small_dumps(st, obj);
     if (tp == &PyBytes_Type || tp == &PyByteArray_Type)
         target = PyPickleBuffer_FromObject(obj); /* loads gives back the very buffer */
     else if (tp == &PyMemoryView_Type)
@@ -736,11 +736,18 @@ PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle)
         return dec_msgpack(st, item->data, item->len);
     case XICHAN_FMT_BUFFER:
         return xp_buffer_decode(st, item->data, item->len, item);
-    case XICHAN_FMT_PICKLE:
+    case XICHAN_FMT_PICKLE: {
+        /* A small scalar's pickle is read in place (it runs no code). */
+        int done;
+        PyObject *r = xp_pickle_small_loads(item->data, item->len, &done);
+
+        if (done)
+            return r;
         /* Only copied here: unpickling runs arbitrary code, so the caller
          * releases the item first (xp_unpickle). */
         *unpickle = 1;
         return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
+    }
     case XICHAN_FMT_PICKLE_OOB:
         *unpickle = 1;
         return dec_pickle_oob(item->data, item->len);

@@ -599,14 +599,26 @@ static int mod_exec(PyObject *m)
 
         if (!pickle)
             return -1;
+        PyObject *proto;
+
         st->pickle_loads = PyObject_GetAttrString(pickle, "loads");
         st->pickle_dumps = PyObject_GetAttrString(pickle, "dumps");
+        proto = PyObject_GetAttrString(pickle, "DEFAULT_PROTOCOL");
         Py_DECREF(pickle);
-        if (!st->pickle_loads || !st->pickle_dumps ||
+        if (!st->pickle_loads || !st->pickle_dumps || !proto ||
             !(st->kw_buffers = Py_BuildValue("(s)", "buffers")) ||
             !(st->kw_buffer_callback = Py_BuildValue("(s)", "buffer_callback")) ||
-            !(st->int5 = PyLong_FromLong(5)))
+            !(st->int5 = PyLong_FromLong(5))) {
+            Py_XDECREF(proto);
             return -1;
+        }
+        /* smallpickle.c writes the forms of protocols 4 and 5 only. */
+        st->pickle_proto = (int)PyLong_AsLong(proto);
+        Py_DECREF(proto);
+        if (st->pickle_proto == -1 && PyErr_Occurred())
+            return -1;
+        if (st->pickle_proto != 4 && st->pickle_proto != 5)
+            st->pickle_proto = 0;
     }
     if (PyModule_AddFunctions(m, xp_queue_methods) || PyModule_AddFunctions(m, xp_chan_methods) ||
         PyModule_AddFunctions(m, xp_misc_methods) || PyModule_AddFunctions(m, xp_xid_methods))

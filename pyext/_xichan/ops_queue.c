@@ -159,11 +159,14 @@ static PyObject *put_big(xp_state *st, xichan_client *cl, xichan_queue_id q, PyO
     Py_RETURN_NONE;
 }
 
-/* pickle_dumps(obj, viewtype) -> bytes, or (pickle, [buffers]) (codec.c) */
+/* pickle_dumps(obj, viewtype) -> bytes, or (pickle, [buffers]) (codec.c);
+ * pickle_dumps(obj) -> the bytes pickle.dumps(obj) returns (smallpickle.c). */
 static PyObject *q_pickle_dumps(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs_ok("pickle_dumps", nargs, 2, 2))
+    if (nargs_ok("pickle_dumps", nargs, 1, 2))
         return NULL;
+    if (nargs == 1)
+        return xp_pickle_small_dumps(xp_state_of(m), args[0]);
     return xp_pickle_dumps(xp_state_of(m), args[0], args[1]);
 }
 
@@ -560,7 +563,8 @@ PyMethodDef xp_queue_methods[] = {
     {"queue_get_many", (PyCFunction)(void (*)(void))q_get_many, METH_FASTCALL,
      "queue_get_many(qid, max_items, timeout, unbound) -> [obj, ...]"},
     {"pickle_dumps", (PyCFunction)(void (*)(void))q_pickle_dumps, METH_FASTCALL,
-     "pickle_dumps(obj, viewtype) -> bytes, or (pickle, [buffers]) for a queue item."},
+     "pickle_dumps(obj, viewtype) -> bytes, or (pickle, [buffers]) for a queue item;\n"
+     "pickle_dumps(obj) -> the bytes pickle.dumps(obj) returns (small scalars written here)."},
     {"queue_list", q_list, METH_NOARGS, "[(qid, fmt, unboundop, maxsize, name)], oldest first."},
     {NULL, NULL, 0, NULL},
 };

@@ -14,7 +14,8 @@
  * local buffer exports (buffers.c) and the package directory (module.c).
  *
  * Files: module.c (state, session, errors, timeouts, method table),
- * codec.c (msgpack values), buffers.c (buffer items),
+ * codec.c (msgpack values), buffers.c (buffer items), smallpickle.c (pickles
+ * of small scalars),
  * sharedbuf.c (SharedBuffer), ops_queue.c, ops_chan.c, ops_misc.c (the
  * calls), xid.c (3.12+ cross-interpreter data).
  */
@@ -60,6 +61,7 @@ typedef struct xp_state {
     PyObject *kw_buffers;          /* ("buffers",): pickle.loads' keyword */
     PyObject *kw_buffer_callback;  /* ("buffer_callback",): pickle.dumps' */
     PyObject *int5;                /* 5: the pickle protocol of out-of-band buffers */
+    int pickle_proto;        /* pickle.DEFAULT_PROTOCOL if 4 or 5 (smallpickle.c), else 0 */
     PyObject *unbound_item;  /* returned by get/recv for an UNBOUND item */
     PyObject *str_id;        /* interned "_id" */
     PyObject *str_end;       /* interned "_end" */
@@ -211,6 +213,14 @@ void xp_oob_fini(xp_oob *o);
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 
 /* The ext types and handle flags are xichan.h's (XICHAN_EXT_*, XICHAN_HANDLE_*). */
+
+/* ------------------------------------------------------- smallpickle.c */
+
+/* pickle.dumps(obj): written here for small scalars, else by pickle. */
+PyObject *xp_pickle_small_dumps(xp_state *st, PyObject *obj);
+/* pickle.loads of one of the forms xp_pickle_small_dumps writes: *done = 0 (and
+ * NULL, no exception) for any other pickle, which pickle.loads must read. */
+PyObject *xp_pickle_small_loads(const char *data, size_t len, int *done);
 
 /* ---------------------------------------------------------- sharedbuf.c */
 

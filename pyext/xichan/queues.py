@@ -28,7 +28,6 @@ Differences from CPython 3.13, all deliberate (see xichan(7)):
 
 import operator
 import os
-import pickle
 import queue
 import weakref
 
@@ -85,7 +84,9 @@ _queue_put = _xichan.queue_put
 _queue_get = _xichan.queue_get
 _queue_put_many = _xichan.queue_put_many
 _queue_get_many = _xichan.queue_get_many
-_dumps_many = pickle.dumps     # put_many: one bytes per item (queue_put_many's form)
+# put_many: one bytes per item (queue_put_many's form); small scalars are
+# written by the extension itself (the bytes pickle.dumps writes).
+_dumps_many = _xichan.pickle_dumps
 _pickle_dumps = _xichan.pickle_dumps
 
 

@@ -201,6 +201,81 @@ class TestCInterop(XTestCase):
         self.assertEqual(q.qsize(), 0)
 
 
+class TestSmallPickles(XTestCase):
+    """Pickled items of small scalars are written and read by the extension
+    (smallpickle.c): the bytes must be pickle.dumps's, and what is read
+    back pickle.loads's, for every form and at every edge."""
+
+    VALUES = [
+        None, True, False, 0, 1, 255, 256, 65535, 65536, -1, -255, -256, -65536,
+        -2**31, 2**31 - 1, 2**31, -2**31 - 1, 2**62, 2**100,
+        0.0, -0.0, 1.5, -1e-310, 1e308, float('inf'), float('-inf'), float('nan'),
+        b'', b'x', b'\x00' * 255, b'a' * 256, b'b' * 4096, b'c' * 4097, bytes(range(64)),
+        '', 'a', '\x00', '\u00e9' * 127, '\u00e9' * 128, '\u2603' * 85, '\u2603' * 86,
+        'x' * 4096, 'x' * 4097, '\U0001f600', '\udc80 lone surrogate',
+        (1,), [1], {'a': 1}, IntSub(1), StrSub('s'), BytesSub(b'b'), 1j,
+    ]
+
+    def test_dumps_writes_what_pickle_writes(self):
+        for v in self.VALUES:
+            self.assertEqual(_xichan.pickle_dumps(v), pickle.dumps(v), repr(v)[:60])
+
+    def test_roundtrip(self):
+        q = queues.create(syncobj=False)
+        for v in self.VALUES:
+            q.put(v)
+        for v in self.VALUES:
+            got = q.get_nowait()
+            self.assertIs(type(got), type(v))
+            if isinstance(v, (bool, type(None))):
+                self.assertIs(got, v)
+            elif isinstance(v, float):
+                self.assertTrue(same(v, got), (v, got))
+            else:
+                self.assertEqual(got, v)
+
+    def test_foreign_pickles_read_as_pickle_reads_them(self):
+        # Items another pickler wrote (a C client's raw FMT_PICKLE bytes):
+        # the forms read in place and every near miss, which must go to
+        # pickle.loads and give its result or its error.
+        P = struct.pack
+        q = queues.create(syncobj=False)
+        framed = lambda proto, body: bytes([0x80, proto, 0x95]) + P('<Q', len(body)) + body
+        cases = [
+            b'\x80\x04N.', b'\x80\x05N.', b'\x80\x05\x88.', b'\x80\x04\x89.',
+            b'\x80\x04K\x07.', b'\x80\x02K\x07.', b'\x80\x03N.',
+            framed(4, b'M\x01\x02.'), framed(5, b'J\xff\xff\xff\xff.'),
+            framed(4, b'G' + P('>d', -2.5) + b'.'),
+            framed(5, b'C\x03abc\x94.'), framed(4, b'B' + P('<I', 3) + b'abc\x94.'),
+            framed(4, b'\x8c\x02\xc3\xa9\x94.'), framed(4, b'X' + P('<I', 2) + b'\xc3\xa9\x94.'),
+            framed(4, b'\x8c\x03\xed\xb2\x80\x94.'),   # a lone surrogate (surrogatepass)
+            framed(4, b'C\x03abc.'),                     # no MEMOIZE
+            framed(4, b'C\x03abc\x94.extra'),           # bytes after STOP
+            framed(4, b'C\x02abc\x94.'),                # wrong length
+            bytes([0x80, 4, 0x95]) + P('<Q', 99) + b'C\x03abc\x94.',  # wrong frame length
+            b'\x80\x04C\x03abc\x94.',                     # not framed
+            framed(4, b'K\x07\x94.'),                     # MEMOIZE after an int
+            framed(4, b'\x8c\x02\xff\xfe\x94.'),          # not UTF-8
+            framed(4, b'G\x00\x00.'),                     # short float
+            framed(4, b'J\x01\x00\x00\x00\x00.'),         # long int field
+            b'\x80\x04.', b'\x80\x04', b'\x80', b'',
+        ]
+        for data in cases:
+            try:
+                want = pickle.loads(data)
+            except Exception as e:
+                want = e
+            _xichan.queue_put(q.id, data, _xichan.FMT_PICKLE | 0x100, 0, 0)
+            if isinstance(want, Exception):
+                with self.assertRaises(type(want), msg=data):
+                    q.get_nowait()
+            else:
+                got = q.get_nowait()
+                self.assertIs(type(got), type(want), data)
+                self.assertEqual(got, want, data)
+        self.assertEqual(q.qsize(), 0)
+
+
 class TestCrossProcess(XTestCase):
 
     def test_child_puts_values(self):  # 22, 79, 80 across processes

@@ -3,6 +3,7 @@
  * several in-process sessions standing in for processes (unit.h).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -997,6 +998,97 @@ static void test_sessions_lists_each_session_with_its_objects(void **state)
     assert_int_equal(rows[0].sid, xichan_client_session(cl));
 }
 
+/* ------------------------------------------------------- one CPU */
+
+/* Pins the caller to the first CPU it may use; its CPU number. */
+static int pin_first_cpu(cpu_set_t *old)
+{
+    cpu_set_t one;
+    int cpu = 0;
+
+    assert_int_equal(sched_getaffinity(0, sizeof(*old), old), 0);
+    while (!CPU_ISSET(cpu, old))
+        cpu++;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    return cpu;
+}
+
+/* A push and a pop record their CPU (+ 1) for waiters (wait.c, Yielding). */
+static void test_queue_push_and_pop_record_their_cpu(void **state)
+{
+    xichan_queue_id q = mkq(0, 0);
+    struct xichan_objref ref;
+    cpu_set_t old;
+    int cpu = pin_first_cpu(&old);
+
+    ut_ok(xichan__resolve(cl, XICHAN_KIND_QUEUE, q.id, &ref));
+    put_int(cl, q, 1, 0);
+    assert_int_equal(xa_load_relaxed(&ref.o->put_cpu), cpu + 1);
+    assert_int_equal(get_int(cl, q), 1);
+    assert_int_equal(xa_load_relaxed(&ref.o->get_cpu), cpu + 1);
+    assert_int_equal(sched_setaffinity(0, sizeof(old), &old), 0);
+}
+
+/*
+ * Both ends of a ping-pong on one CPU, a forked peer with its own session:
+ * each waiter finds its notifier on its own CPU and yields rather than
+ * spins or sleeps (wait.c, Yielding).  Every value must come back in
+ * order; the deadlines and the child's alarm bound a hang.
+ */
+#define PP_ROUNDS 2000
+
+static void test_queue_one_cpu_ping_pong_yields_and_loses_nothing(void **state)
+{
+    xichan_queue_id a = mkq(0, 0), b = mkq(0, 0);
+    cpu_set_t old;
+    pid_t pid;
+
+    (void)pin_first_cpu(&old);
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        xichan_client me = {.shm = shm, .fd = -1, .pid = getpid()};
+        int rc = 0;
+
+        alarm(30);
+        xichan__pid_cache = getpid();
+        if (xichan__session_new(shm, getpid(), getuid(), "unit", &me.slot, &me.sid))
+            _exit(2);
+        for (int i = 0; i < PP_ROUNDS && rc == 0; i++) {
+            xichan_item it;
+            int v;
+
+            if ((rc = xichan_queue_get(&me, a, &it, xichan_deadline(10))))
+                break;
+            memcpy(&v, it.data, sizeof(v));
+            xichan_item_release(&it);
+            if (v != i)
+                _exit(3);
+            v = -v;
+            rc = xichan_queue_put(&me, b, XICHAN_FMT_RAW, &v, sizeof(v), 0, XICHAN_FOREVER);
+        }
+        if (rc || xichan__session_ending(shm, me.slot, me.sid, XICHAN_ENDED_KEEP) ||
+            xichan__session_cleanup(shm, me.slot, 0))
+            _exit(4);
+        _exit(0);
+    }
+    for (int i = 0; i < PP_ROUNDS; i++) {
+        xichan_item it;
+        int v;
+
+        put_int(cl, a, i, 0);
+        ut_ok(xichan_queue_get(cl, b, &it, xichan_deadline(10)));
+        memcpy(&v, it.data, sizeof(v));
+        xichan_item_release(&it);
+        assert_int_equal(v, -i);
+    }
+    ut_child_exit(pid, 0);
+    assert_int_equal(sched_setaffinity(0, sizeof(old), &old), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1044,6 +1136,8 @@ int main(void)
         T(test_queue_handoff_returns_once_taken),
         T(test_queue_handoff_withdraws_what_nobody_took),
         T(test_sessions_lists_each_session_with_its_objects),
+        T(test_queue_push_and_pop_record_their_cpu),
+        T(test_queue_one_cpu_ping_pong_yields_and_loses_nothing),
 #undef T
     };
 
