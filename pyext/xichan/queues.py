@@ -28,6 +28,7 @@ Differences from CPython 3.13, all deliberate (see xichan(7)):
 
 import operator
 import os
+import pickle
 import queue
 import weakref
 
@@ -116,6 +117,7 @@ class _PickledView:
 def _view_of(buf, fmt, itemsize, shape):
     # buf: bytes (the view was read-only) or bytearray, the receiver's own copy.
     return _xichan.buffer_view(buf, fmt, itemsize, tuple(shape))
+
 
 UNBOUND = _crossinterp.UnboundItem.singleton('queue', __name__)
 
