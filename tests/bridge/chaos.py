@@ -155,9 +155,19 @@ def main():
                     with open(os.path.join(logs, f)) as fh:
                         n += sum(1 for _ in fh)
             return n
+        def stream_state():
+            """(messages in the stream, acks pending at its consumer), or
+            None while no node answers for them (leaders being elected)."""
+            for u in w.urls:
+                si = cluster.js_api(u, '$JS.API.STREAM.INFO.XQ_chaos')
+                ci = cluster.js_api(u, '$JS.API.CONSUMER.INFO.XQ_chaos.xichan')
+                if si and ci and 'state' in si and 'num_ack_pending' in ci:
+                    return si['state']['messages'], ci['num_ack_pending']
+            return None
         # Drain: until every logged put was got, or nothing new came for 20 s
-        # (a cluster that lost its leaders under the kills needs a while to
-        # elect them again), bounded at 240 s.
+        # while the stream is empty (a cluster that lost its leaders under the
+        # kills needs a while to elect them again, and what it still holds is
+        # not lost), bounded at 240 s.
         want = count_put()
         last, quiet_since, end = -1, time.monotonic(), time.monotonic() + 240
         while time.monotonic() < end:
@@ -166,9 +176,10 @@ def main():
                 break
             if n != last:
                 last, quiet_since = n, time.monotonic()
-            elif time.monotonic() - quiet_since > 20:
+            elif time.monotonic() - quiet_since > 20 and stream_state() == (0, 0):
                 break
             time.sleep(0.5)
+        left = stream_state()
         put, got = set(), {}
         for f in os.listdir(logs):
             with open(os.path.join(logs, f)) as fh:
@@ -209,12 +220,13 @@ def main():
                   'kills_total': total, 'put': len(put), 'got': sum(got.values()),
                   'missing': len(missing), 'excused_consumer_kills': excused,
                   'unbound_markers': unbound, 'lost': lost, 'duplicated': dups,
-                  'dups_dropped_by_id_table': dups_in, 'dups_dropped_by_jetstream': dups_out}
+                  'dups_dropped_by_id_table': dups_in, 'dups_dropped_by_jetstream': dups_out,
+                  'stream_left': left and left[0], 'drain_s': round(time.monotonic() - t0 - chaos_s, 1)}
         print('chaos: kills=%d (nats %d, bridge %d, producer %d, consumer %d) put=%d got=%d '
               'lost=%d excused=%d unbound=%d duplicated=%d (dropped: %d by the id table, %d by '
-              'JetStream)' % (total, kills['nats'], kills['bridge'], kills['producer'],
+              'JetStream) left in the stream=%s' % (total, kills['nats'], kills['bridge'], kills['producer'],
                               kills['consumer'], len(put), sum(got.values()), lost, excused,
-                              unbound, dups, dups_in, dups_out))
+                              unbound, dups, dups_in, dups_out, left and left[0]))
         if missing:
             runs, start = [], 0
             key = lambda x: (x.rsplit('-', 1)[0], int(x.rsplit('-', 1)[1]))

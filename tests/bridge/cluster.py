@@ -222,6 +222,38 @@ class World:
             return ''
 
 
+def js_api(url, subject, payload=b'', seconds=2.0):
+    """One request to the JetStream API over the NATS protocol (a plain
+    socket: no client library needed): the reply decoded, or None when no
+    reply came within seconds (no leader, node down)."""
+    host, port = url.rsplit('/', 1)[-1].split(':')
+    inbox = '_INBOX.xichan%d' % os.getpid()
+    end = time.monotonic() + seconds
+    try:
+        with socket.create_connection((host, int(port)), timeout=seconds) as so:
+            f = so.makefile('rb')
+            f.readline()  # INFO
+            so.sendall(b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\n'
+                       b'SUB %s 1\r\nPUB %s %s %d\r\n%s\r\n' %
+                       (inbox.encode(), subject.encode(), inbox.encode(), len(payload), payload))
+            while time.monotonic() < end:
+                so.settimeout(max(0.05, end - time.monotonic()))
+                line = f.readline()
+                if not line:
+                    return None
+                if line.startswith(b'PING'):
+                    so.sendall(b'PONG\r\n')
+                elif line.startswith(b'MSG '):
+                    n = int(line.split()[-1])
+                    return json.loads(f.read(n + 2)[:n])
+                elif line.startswith(b'HMSG '):  # a status (503: no responders)
+                    f.read(int(line.split()[-1]) + 2)
+                    return None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def port_open(port):
     try:
         with socket.create_connection(('127.0.0.1', port), timeout=0.5):
