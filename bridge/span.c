@@ -42,7 +42,11 @@
  *           it, if it goes to another machine it is a duplicate (counted by
  *           the soak).
  *   So no item is lost while it moves, and an item is doubled only when a
- *   bridge or a NATS node fails with it in flight.
+ *   bridge or a NATS node fails with it in flight.  Order: a producer
+ *   machine's items enter the stream in its put order (one publisher per
+ *   queue; a batch that partly failed is published again in order, so only
+ *   a failure can put an item behind a later one), and leave it in stream
+ *   order; a redelivered message comes after newer ones.
  *
  * WHY NOT Nats-Msg-Id.  JetStream's own de-duplication (the Nats-Msg-Id
  * header) loses stored messages in nats-server 2.9.10 when nodes restart:
@@ -55,13 +59,9 @@
  * acknowledged at a drifted sequence is not there.  Traced in the chaos
  * soak: an item acknowledged at stream sequence S, and later a copy of the
  * item before it delivered as sequence S; the item itself never came (what
- * nats-server 2.10 fixed by resetting clfs on a leader change).  So the
+ * nats-server 2.9.21 fixed by resetting clfs on a leader change).  So the
  * bridge sends no Nats-Msg-Id, no publish is ever refused as a duplicate,
- * and copies are dropped by the consuming machines instead.  Order: a producer machine's items enter
- *   the stream in its put order (one publisher per queue; a batch that
- *   partly failed is published again in order, so only a failure can put
- *   an item behind a later one), and leave it in stream order; a
- *   redelivered message comes after newer ones.
+ * and copies are dropped by the consuming machines instead.
  *
  * A local getter that is already waiting also takes an item put locally
  * before the bridge leases it: a machine serves itself first.  An item the
