@@ -2,7 +2,7 @@
 """scripts/bench/bridge.py -- xichan-bridge figures beside nats.c's own.
 
     scripts/bench/bridge.py [--rounds N] [--items N] [--sizes 64,4096]
-                            [--replicas 3] [--memory] [--json FILE]
+                            [--replicas 3] [--memory] [--window N] [--json FILE]
 
 Starts the world of tests/bridge/cluster.py (three namespaces with xichand
 and xichan-bridge, three nats-server nodes of one cluster on 127.0.0.1),
@@ -103,19 +103,22 @@ def main():
     ap.add_argument('--sizes', default='64,4096')
     ap.add_argument('--replicas', type=int, default=3)
     ap.add_argument('--memory', action='store_true')
+    ap.add_argument('--window', type=int, help="the bridges' --window (default theirs)")
     ap.add_argument('--json')
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(',')]
     cluster.SPANS[:] = ['jobs', 'results', 'bulk']
     direct = os.path.join(cluster.BUILD, 'bench', 'nats_direct')
     w = cluster.World()
-    out = {'replicas': a.replicas, 'storage': 'memory' if a.memory else 'file', 'sizes': {}}
+    out = {'replicas': a.replicas, 'storage': 'memory' if a.memory else 'file',
+           'window': a.window, 'sizes': {}}
     try:
         for i in range(3):
             w.start_node(i)
         for k in range(3):
             w.start_daemon(k, '256M')    # 20,000 items of 4 KiB in flight at once
-        extra = ['--replicas', str(a.replicas)] + (['--memory'] if a.memory else [])
+        extra = ['--replicas', str(a.replicas)] + (['--memory'] if a.memory else []) + \
+            (['--window', str(a.window)] if a.window else [])
         for k in range(3):
             w.start_bridge(k, extra)
         for size in sizes:
@@ -136,15 +139,17 @@ def main():
                                   'nats_direct': nd}
         print('xichan-bridge vs nats.c, %d-node cluster on 127.0.0.1, %d replica(s), %s storage'
               % (3, a.replicas, out['storage']))
-        print('%-6s | %-22s | %-22s | %-12s | %-12s | %s' % (
-            'size', 'bridged RTT p50/p99 ms', 'nats.c RTT p50/p99 ms', 'bridged it/s',
+        print('%-6s | %-22s | %-22s | %-9s | %-12s | %-12s | %s' % (
+            'size', 'bridged RTT p50/p99 ms', 'nats.c RTT p50/p99 ms', 'p50 ratio', 'bridged it/s',
             'nats.c it/s', 'ratio'))
         for size, f in out['sizes'].items():
             nd = f['nats_direct']
-            print('%-6d | %8.2f / %-11.2f | %8.2f / %-11.2f | %12.0f | %12.0f | %4.0f%%' % (
+            f['rtt_p50_ratio'] = f['bridge_rtt']['p50_ms'] / nd['rtt_p50_ms']
+            f['items_per_s_ratio'] = f['bridge_items_per_s'] / nd['items_per_s']
+            print('%-6d | %8.2f / %-11.2f | %8.2f / %-11.2f | %8.2fx | %12.0f | %12.0f | %4.0f%%' % (
                 size, f['bridge_rtt']['p50_ms'], f['bridge_rtt']['p99_ms'], nd['rtt_p50_ms'],
-                nd['rtt_p99_ms'], f['bridge_items_per_s'], nd['items_per_s'],
-                100.0 * f['bridge_items_per_s'] / nd['items_per_s']))
+                nd['rtt_p99_ms'], f['rtt_p50_ratio'], f['bridge_items_per_s'], nd['items_per_s'],
+                100.0 * f['items_per_s_ratio']))
         if a.json:
             with open(a.json, 'w') as fh:
                 json.dump(out, fh, indent=1)

@@ -15,8 +15,10 @@ logs are compared:
 
   lost        put (logged) and never got -- must be 0, except
   excused     at most one item per consumer killed, and only an isolated
-              one (no missing neighbour of its producer): the one it had
-              got and not yet logged (delivered, to a process that died);
+              one (no missing neighbour of its producer) that the bridge of
+              a consuming machine put into its local queue (the bridges run
+              with XICHAN_BRIDGE_TRACE=1): the one it had got and not yet
+              logged (delivered, to a process that died);
   duplicated  got more than once: items in flight at a failure (a bridge
               killed after putting a fetched item and before acknowledging
               it, when JetStream then gives it to another machine; an
@@ -27,6 +29,10 @@ logs are compared:
               markers (the bridges count them; 0 once a dead process's
               items stay deliverable).
 
+Missing items are also classified by the traces: stored in the stream and
+never delivered, or never stored.  Copies of items still in the stream once
+every item came (a publish stored twice) are reported as stream_left.
+
 Bounded: every wait has a deadline; the run stops after --seconds or
 --kills, whichever comes first.  Exit 0 only for lost == excused-free.
 """
@@ -34,6 +40,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -81,6 +88,7 @@ def main():
     seed = a.seed if a.seed is not None else int(time.time())
     rnd = random.Random(seed)
     cluster.SPANS[:] = ['chaos']
+    os.environ['XICHAN_BRIDGE_TRACE'] = '1'  # a line per item: what the excuses rest on
     w = cluster.World()
     logs = os.path.join(w.dir, 'logs')
     os.mkdir(logs)
@@ -141,20 +149,18 @@ def main():
         for s in range(a.producers):
             w.kill('prod%d' % s, signal.SIGTERM)
 
-        def count_got():
-            n = 0
+        def read_logs():
+            put, got = set(), {}
             for f in os.listdir(logs):
-                if f.endswith('.got'):
-                    with open(os.path.join(logs, f)) as fh:
-                        n += sum(1 for _ in fh)
-            return n
-        def count_put():
-            n = 0
-            for f in os.listdir(logs):
+                with open(os.path.join(logs, f)) as fh:
+                    lines = [x.strip() for x in fh if x.strip()]
                 if f.endswith('.put'):
-                    with open(os.path.join(logs, f)) as fh:
-                        n += sum(1 for _ in fh)
-            return n
+                    put.update(lines)
+                else:
+                    for x in lines:
+                        got[x] = got.get(x, 0) + 1
+            return put, got
+
         def stream_state():
             """(messages in the stream, acks pending at its consumer), or
             None while no node answers for them (leaders being elected)."""
@@ -167,29 +173,37 @@ def main():
         # Drain: until every logged put was got, or nothing new came for 20 s
         # while the stream is empty (a cluster that lost its leaders under the
         # kills needs a while to elect them again, and what it still holds is
-        # not lost), bounded at 240 s.
-        want = count_put()
+        # not lost), bounded at 240 s.  Copies (duplicates) left in the
+        # stream once every item came are counted, not waited for.
         last, quiet_since, end = -1, time.monotonic(), time.monotonic() + 240
         while time.monotonic() < end:
-            n = count_got()
-            if n >= want:
+            put, got = read_logs()
+            if put <= got.keys():
                 break
-            if n != last:
-                last, quiet_since = n, time.monotonic()
+            if len(got) != last:
+                last, quiet_since = len(got), time.monotonic()
             elif time.monotonic() - quiet_since > 20 and stream_state() == (0, 0):
                 break
-            time.sleep(0.5)
+            time.sleep(1)
         left = stream_state()
-        put, got = set(), {}
-        for f in os.listdir(logs):
-            with open(os.path.join(logs, f)) as fh:
-                lines = [x.strip() for x in fh if x.strip()]
-            if f.endswith('.put'):
-                put.update(lines)
-            else:
-                for x in lines:
-                    got[x] = got.get(x, 0) + 1
+        put, got = read_logs()
         missing = sorted(put - set(got))
+        # What the bridges' traces (XICHAN_BRIDGE_TRACE=1) say of each item:
+        # published (stored in the stream), and put into the local queue of
+        # a consuming machine.
+        stored, delivered = set(), set()
+        trace = re.compile(r"trace: (out|in) 'chaos' \S+ seq \d+ (\S+).*?(p\d+-\d+)")
+        for k in range(3):
+            try:
+                with open(w.logs['bridge%d' % k], errors='replace') as fh:
+                    for x in fh:
+                        m = trace.search(x)
+                        if m and m.group(1) == 'out':
+                            stored.add(m.group(3))
+                        elif m and k and m.group(2).startswith('put'):
+                            delivered.add(m.group(3))
+            except (OSError, KeyError):
+                pass
         dups = sum(c - 1 for c in got.values() if c > 1)
         st = [w.status(k) or {} for k in range(3)]
         qs = [q for s in st for q in s.get('queues', [])]
@@ -206,12 +220,14 @@ def main():
         dups_in = sum(q.get('dups_in', 0) for q in qs)
         dups_out = sum(q.get('dups_out', 0) for q in qs)
         # A consumer killed between get and its log line loses one item: an
-        # isolated one.  Missing items in a run (a whole publish window, or
-        # part of one) are not excused.
+        # isolated one, that a consuming machine's bridge put into its local
+        # queue.  Missing items in a run (a whole publish window, or part of
+        # one), and items that never reached a consuming machine, are not
+        # excused.
         key = lambda x: (x.rsplit('-', 1)[0], int(x.rsplit('-', 1)[1]))
         mset = set(missing)
-        isolated = sum(1 for x in missing
-                       if '%s-%d' % (key(x)[0], key(x)[1] - 1) not in mset and
+        isolated = sum(1 for x in missing if x in delivered and
+                       '%s-%d' % (key(x)[0], key(x)[1] - 1) not in mset and
                        '%s-%d' % (key(x)[0], key(x)[1] + 1) not in mset)
         unexplained = max(0, len(missing) - unbound)
         excused = min(unexplained, isolated, kills['consumer'])
@@ -221,6 +237,8 @@ def main():
                   'missing': len(missing), 'excused_consumer_kills': excused,
                   'unbound_markers': unbound, 'lost': lost, 'duplicated': dups,
                   'dups_dropped_by_id_table': dups_in, 'dups_dropped_by_jetstream': dups_out,
+                  'missing_stored_not_delivered': len(mset & stored - delivered),
+                  'missing_never_stored': len(mset - stored),
                   'stream_left': left and left[0], 'drain_s': round(time.monotonic() - t0 - chaos_s, 1)}
         print('chaos: kills=%d (nats %d, bridge %d, producer %d, consumer %d) put=%d got=%d '
               'lost=%d excused=%d unbound=%d duplicated=%d (dropped: %d by the id table, %d by '
