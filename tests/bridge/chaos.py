@@ -21,9 +21,12 @@ logs are compared:
               logged (delivered, to a process that died);
   duplicated  got more than once: items in flight at a failure (a bridge
               killed after putting a fetched item and before acknowledging
-              it, when JetStream then gives it to another machine; an
-              acknowledgement lost with a NATS node), counted per cause
-              where the bridges' counters tell;
+              it, when JetStream then gives it to another machine; a
+              publish stored twice because its acknowledgement was lost
+              with a NATS node or its bridge was killed, when the copy goes
+              to another machine); copies that came to the machine that
+              had the item are dropped by its id table (counted from the
+              traces);
   unbound     items whose producer was killed before its bridge forwarded
               them and that this build's lifetime rules turned into UNBOUND
               markers (the bridges count them; 0 once a dead process's
@@ -191,7 +194,7 @@ def main():
         # What the bridges' traces (XICHAN_BRIDGE_TRACE=1) say of each item:
         # published (stored in the stream), and put into the local queue of
         # a consuming machine.
-        stored, delivered = set(), set()
+        stored, delivered, seen = set(), set(), 0
         trace = re.compile(r"trace: (out|in) 'chaos' \S+ seq \d+ (\S+).*?(p\d+-\d+)")
         for k in range(3):
             try:
@@ -202,6 +205,8 @@ def main():
                             stored.add(m.group(3))
                         elif m and k and m.group(2).startswith('put'):
                             delivered.add(m.group(3))
+                        elif m and m.group(2).startswith('seen'):
+                            seen += 1
             except (OSError, KeyError):
                 pass
         dups = sum(c - 1 for c in got.values() if c > 1)
@@ -217,7 +222,7 @@ def main():
                     unbound += sum(1 for x in fh if 'an UNBOUND item' in x)
             except (OSError, KeyError):
                 pass
-        dups_in = sum(q.get('dups_in', 0) for q in qs)
+        dups_in = seen  # every incarnation's, where the status has the last one's
         dups_out = sum(q.get('dups_out', 0) for q in qs)
         # A consumer killed between get and its log line loses one item: an
         # isolated one, that a consuming machine's bridge put into its local
