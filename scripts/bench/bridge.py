@@ -123,7 +123,8 @@ def main():
             (['--window', str(a.window)] if a.window else [])
         for k in range(3):
             w.start_bridge(k, extra)
-        w.run_python(0, "import xichan.queues as Q; Q.create(name='ljobs'); Q.create(name='lresults')")
+        w.run_python(0, "import xichan.queues as Q; "
+                     "Q.create(name='ljobs'); Q.create(name='lresults')")
         for size in sizes:
             w.python(1, 'rtt_worker', RTT_WORKER, 'jobs', 'results')
             rtt = run_json(w, 0, 'rtt_main', RTT_MAIN, a.rounds, size, 'jobs', 'results')

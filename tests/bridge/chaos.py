@@ -244,12 +244,14 @@ def main():
                   'dups_dropped_by_id_table': dups_in, 'dups_dropped_by_jetstream': dups_out,
                   'missing_stored_not_delivered': len(mset & stored - delivered),
                   'missing_never_stored': len(mset - stored),
-                  'stream_left': left and left[0], 'drain_s': round(time.monotonic() - t0 - chaos_s, 1)}
+                  'stream_left': left and left[0],
+                  'drain_s': round(time.monotonic() - t0 - chaos_s, 1)}
         print('chaos: kills=%d (nats %d, bridge %d, producer %d, consumer %d) put=%d got=%d '
               'lost=%d excused=%d unbound=%d duplicated=%d (dropped: %d by the id table, %d by '
-              'JetStream) left in the stream=%s' % (total, kills['nats'], kills['bridge'], kills['producer'],
-                              kills['consumer'], len(put), sum(got.values()), lost, excused,
-                              unbound, dups, dups_in, dups_out, left and left[0]))
+              'JetStream) left in the stream=%s' % (
+                  total, kills['nats'], kills['bridge'], kills['producer'], kills['consumer'],
+                  len(put), sum(got.values()), lost, excused, unbound, dups, dups_in, dups_out,
+                  left and left[0]))
         if missing:
             runs, start = [], 0
             key = lambda x: (x.rsplit('-', 1)[0], int(x.rsplit('-', 1)[1]))
