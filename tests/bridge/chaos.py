@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """tests/bridge/chaos.py -- kill -9 everything that carries a spanned queue.
 
-    chaos.py [--seconds S] [--kills N] [--interval-ms MS] [--json FILE]
+    chaos.py [--seconds S] [--kills N] [--interval-ms MS] [--file] [--json FILE]
 
 The world of cluster.py (three namespaces with xichand and xichan-bridge,
-three nats-server nodes of one cluster).  Producers on machine 1 put
+three nats-server nodes of one cluster), the stream with 3 replicas in
+memory (--file: on disk, which nats-server 2.9.10 does not keep intact
+when a node is killed: xichan-bridge(8) NOTES).  Producers on machine 1 put
 numbered items into the spanned queue 'chaos' and log each put that
 returned; consumers on machines 2 and 3 get items and log each one the
 moment get returned.  Every interval one of them is killed with SIGKILL
@@ -86,6 +88,8 @@ def main():
     ap.add_argument('--seed', type=int, default=None)
     ap.add_argument('--only', action='append', choices=['nats', 'bridge', 'producer', 'consumer'],
                     help='kill only these (repeatable; default all four)')
+    ap.add_argument('--file', action='store_true',
+                    help='streams on disk (default: in memory; see xichan-bridge(8) NOTES)')
     ap.add_argument('--json')
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else int(time.time())
@@ -104,7 +108,7 @@ def main():
         for k in range(3):
             w.start_daemon(k)
         for k in range(3):
-            w.start_bridge(k)
+            w.start_bridge(k, [] if a.file else ['--memory'])
 
         def start_producer(slot):
             gen['p'] += 1
@@ -237,7 +241,8 @@ def main():
         unexplained = max(0, len(missing) - unbound)
         excused = min(unexplained, isolated, kills['consumer'])
         lost = unexplained - excused
-        result = {'seed': seed, 'seconds': round(chaos_s, 1), 'kills': kills,
+        result = {'seed': seed, 'storage': 'file' if a.file else 'memory',
+                  'seconds': round(chaos_s, 1), 'kills': kills,
                   'kills_total': total, 'put': len(put), 'got': sum(got.values()),
                   'missing': len(missing), 'excused_consumer_kills': excused,
                   'unbound_markers': unbound, 'lost': lost, 'duplicated': dups,
