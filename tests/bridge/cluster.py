@@ -46,7 +46,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.join(ROOT, os.environ.get('BUILD', 'build'))
 XICHAND = os.path.join(BUILD, 'bin', 'xichand')
 BRIDGE = os.path.join(BUILD, 'bin', 'xichan-bridge')
-NATS = shutil.which('nats-server') or '/usr/sbin/nats-server'
+# XICHAN_NATS_SERVER picks another nats-server than the one on PATH (Debian's).
+NATS = (os.environ.get('XICHAN_NATS_SERVER') or shutil.which('nats-server') or
+        '/usr/sbin/nats-server')
 PY = sys.executable
 SPANS = ['jobs', 'results', 'bounded']
 
