@@ -31,6 +31,7 @@ struct xd {
     gid_t gid;
     char group_name[64];
     struct xichan_shm *shm;
+    xichan_atomic_u32 stopping; /* set before the segment is unmapped (xichand.c) */
 };
 
 extern struct xd xd;

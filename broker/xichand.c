@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -401,6 +403,7 @@ static void write_pid_file(void)
 
 void xd_remove_files(void)
 {
+    xa_store_relaxed(&xd.stopping, 1); /* the warming thread ends (its madvise cannot fault) */
     if (xd.shm) {
         /* The segment stays (tag-seg-lock: unmapping lets go of it): say
          * no daemon serves it now, for xichanctl and the next daemon. */
@@ -516,6 +519,49 @@ static void raise_nofile(void)
                (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
+/*
+ * Warming the heap.  A page of a new segment is zeroed and mapped by the
+ * first process that touches it, one fault per 4 KiB page: a client's
+ * first 16 MiB item into never-touched pages measured 7-23 ms against
+ * 0.8 ms into pages written once before, and libclient's one-call mapping
+ * of a big item's pages (items.c, xichan__prefault) only batches pages
+ * that exist.  So once serving, a thread of the daemon touches the whole
+ * heap, 2 MiB per call (MADV_POPULATE_WRITE: the kernel allocates, zeroes
+ * and maps; no byte a client wrote is changed), off every client's path.
+ * It changes no state of the segment, so it needs no crash argument: a
+ * daemon killed meanwhile leaves pages touched or not.  Errors (a kernel
+ * before 5.14) end it quietly; the pages are then made at first touch.
+ */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+static void *warm_heap(void *arg)
+{
+    struct xichan_shm *shm = arg;
+    uintptr_t p = (uintptr_t)shm->heap & ~(uintptr_t)4095, end = (uintptr_t)shm->heap + shm->heap_size;
+
+    while (p < end && !xa_load_relaxed(&xd.stopping)) {
+        size_t n = end - p < (2u << 20) ? end - p : (2u << 20);
+        if (madvise((void *)p, n, MADV_POPULATE_WRITE) != 0)
+            break;
+        p += n;
+    }
+    return NULL;
+}
+
+static void start_warming(void)
+{
+    pthread_attr_t a;
+    pthread_t t;
+
+    if (pthread_attr_init(&a) == 0) {
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &a, warm_heap, xd.shm) != 0)
+            xd_log(XD_DEBUG, "cannot start the heap warming thread");
+        pthread_attr_destroy(&a);
+    }
+}
+
 void xd_ready(void)
 {
     char zero = 0;
@@ -546,6 +592,7 @@ void xd_ready(void)
                  (int)getpid(), xd.ns);
         xd_notify(state);
     }
+    start_warming();
 }
 
 /*

@@ -228,6 +228,7 @@ static int make(xichan_client *cl, const xichan_bufdesc *d, int unboundop, int64
     xichan__item(b)->producer = cl->sid;
     xichan__item(b)->fmt = XICHAN_FMT_BUFFER;
     xichan__item(b)->unboundop = (uint8_t)unboundop;
+    xichan__prefault(cl->shm, xichan__item_data(b), n);
     xichan_bufitem_encode(d, xichan__item_data(b), n);
     if (d->mode == XICHAN_BUF_SHARED &&
         (err = xichan_obj_inflight(cl, XICHAN_KIND_BUFFER, d->buf.id, +1))) {

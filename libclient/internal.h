@@ -101,6 +101,9 @@ long xichan__fault_passes(void);
 /* ------------------------------------------------------------ shm.c */
 
 /* A process-local mapping of one segment; shared by the process's clients. */
+#define XICHAN_PREFAULT_WORDS 64   /* 4096 chunks of the heap, 2 MiB or more each */
+#define XICHAN_PREFAULT_MIN 65536  /* items this big prefault their pages first */
+
 struct xichan_shm {
     uint8_t *base;
     size_t size;
@@ -120,6 +123,10 @@ struct xichan_shm {
     uint64_t ino;             /* identity of the mapped file (a recreated segment differs) */
     uid_t owner;              /* the file's owner when mapped: the daemon's uid (client.c) */
     int fd;                   /* the flock'ed descriptor of a creator or claimer, else -1 */
+    /* Heap chunks this process has prefaulted (items.c, xichan__prefault),
+     * valid for prefault_pid: a forked child's page tables start empty. */
+    xichan_atomic_u64 prefaulted[XICHAN_PREFAULT_WORDS];
+    xichan_atomic_u32 prefault_pid;
 };
 
 struct xichan_shm_geometry {
@@ -519,6 +526,12 @@ int xichan__lifecycle(xichan_client *cl, int kind, uint64_t id, int op);
  * waiting for room in a full heap until deadline_ns (xichan__heap_reserve). */
 int xichan__item_make(xichan_client *cl, int fmt, const void *data, size_t len, int unboundop,
                       int64_t deadline_ns, uint32_t *off);
+/* The same from n pieces, copied back to back into the one item. */
+int xichan__item_makev(xichan_client *cl, int fmt, const struct iovec *iov, size_t n,
+                       int unboundop, int64_t deadline_ns, uint32_t *off);
+/* Maps this process's pages for [p, p+len) in the heap at once, the first
+ * time a chunk of it is written by this process (items.c). */
+void xichan__prefault(struct xichan_shm *shm, const void *p, size_t len);
 /* Frees a block the client owns (reserved or leased). */
 void xichan__item_discard(xichan_client *cl, uint32_t off);
 /* Gives the client's cached blocks back to the heap (items.c): how many. */

@@ -151,6 +151,33 @@ int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *
     return put_made(cl, &ref, off, deadline_ns, NULL);
 }
 
+int xichan_queue_putv(xichan_client *cl, xichan_queue_id q, int fmt, const struct iovec *iov,
+                      size_t n, int unboundop, int64_t deadline_ns)
+{
+    struct xichan_objref ref;
+    uint32_t off;
+    int err;
+
+    if ((err = queue_ref(cl, q, &ref)) ||
+        (err = xichan__item_makev(cl, fmt, iov, n, unboundop, deadline_ns, &off)))
+        return err;
+    return put_made(cl, &ref, off, deadline_ns, NULL);
+}
+
+int xichan_queue_put_check(xichan_client *cl, xichan_queue_id q, uint64_t ticket)
+{
+    struct xichan_objref ref;
+    int err;
+
+    if (ticket > UINT32_MAX)
+        return XICHAN_EINVAL;
+    if ((err = queue_ref(cl, q, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+        return err == XICHAN_ENOTFOUND ? 0 : err; /* destroyed, with the item */
+    err = xichan__fifo_has(cl->shm, ref.o, (uint32_t)ticket);
+    xichan__obj_unlock(ref.o);
+    return err;
+}
+
 /* ----------------------------------------------------------- hand-off */
 
 #define HANDOFF_POLL_MS 10

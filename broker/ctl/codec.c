@@ -354,8 +354,47 @@ static int put_raw(const xichan_item *item, const msgpack_object *o)
 
 static const char *fmt_name(int fmt)
 {
-    static const char *names[] = {"raw", "msgpack", "pickle", "buffer"};
-    return fmt >= 0 && fmt <= 3 ? names[fmt] : "other";
+    static const char *names[] = {"raw", "msgpack", "pickle", "buffer", "pickle-oob"};
+    return fmt >= 0 && fmt <= 4 ? names[fmt] : "other";
+}
+
+/*
+ * A pickle with out-of-band buffers: its pickle and the size of each buffer
+ * (not their bytes: they are what makes such an item big), the first
+ * PICKLE_BUFS of them.  Text: pickle-oob(b'...', buffers=[N bytes, M bytes
+ * read-only]); JSON: {"pickle": {"$bytes": ...}, "nbuf": 2, "buffers":
+ * [{"bytes": N, "readonly": false}, ...]}.  Unparsable: its bytes, and -1.
+ */
+#define PICKLE_BUFS 64
+static int put_pickle_oob(struct pr *pr, const xichan_item *item)
+{
+    xichan_picklebuf b[PICKLE_BUFS];
+    const void *pk;
+    size_t pklen;
+    int n = xichan_pickleitem_parse(item->data, item->len, &pk, &pklen, b, PICKLE_BUFS);
+
+    if (n < 0) {
+        put_bytes(pr, item->data, item->len);
+        return -1;
+    }
+    fputs(pr->json ? "{\"pickle\":" : "pickle-oob(", pr->f);
+    put_bytes(pr, pk, pklen);
+    if (pr->json)
+        fprintf(pr->f, ",\"nbuf\":%d,\"buffers\":[", n);
+    else
+        fputs(", buffers=[", pr->f);
+    for (int i = 0; i < n && i < PICKLE_BUFS; i++) {
+        if (pr->json)
+            fprintf(pr->f, "%s{\"bytes\":%zu,\"readonly\":%s}", i ? "," : "", b[i].len,
+                    b[i].readonly ? "true" : "false");
+        else
+            fprintf(pr->f, "%s%zu bytes%s", i ? ", " : "", b[i].len,
+                    b[i].readonly ? " read-only" : "");
+    }
+    if (!pr->json && n > PICKLE_BUFS)
+        fprintf(pr->f, ", and %d more", n - PICKLE_BUFS);
+    fputs(pr->json ? "]}" : "])", pr->f);
+    return 0;
 }
 
 int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item, long index)
@@ -421,6 +460,9 @@ int ctl_print_item(struct ctl *c, const struct ctl_ref *r, xichan_item *item, lo
             rc = ctl_fail(c, err, "cannot read the buffer item; its bytes:");
             put_bytes(&pr, item->data, item->len);
         }
+    } else if (item->fmt == XICHAN_FMT_PICKLE_OOB) {
+        rc = put_pickle_oob(&pr, item) ? ctl_fail(c, 0, "the pickled item does not parse; its bytes:")
+                                       : rc;
     } else if (item->fmt == XICHAN_FMT_PICKLE && !c->json) {
         printf("pickle(");
         put_bytes(&pr, item->data, item->len);

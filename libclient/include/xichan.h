@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -205,7 +206,8 @@ enum {
     XICHAN_FMT_RAW = 0,     /* opaque bytes */
     XICHAN_FMT_MSGPACK = 1, /* one msgpack value */
     XICHAN_FMT_PICKLE = 2,  /* a Python pickle */
-    XICHAN_FMT_BUFFER = 3   /* buffer metadata + bytes (xichan(7), ITEM FORMATS) */
+    XICHAN_FMT_BUFFER = 3,  /* buffer metadata + bytes (xichan(7), ITEM FORMATS) */
+    XICHAN_FMT_PICKLE_OOB = 4 /* a pickle and its out-of-band buffers (xichan(7)) */
 };
 
 /*
@@ -278,6 +280,14 @@ XICHAN_EXTERN int xichan_queue_release(xichan_client *cl, xichan_queue_id q);
  */
 XICHAN_EXTERN int xichan_queue_put(xichan_client *cl, xichan_queue_id q, int fmt, const void *data,
                                    size_t len, int unboundop, int64_t deadline_ns);
+/*
+ * xichan_queue_put of the n pieces iov[0..n-1] laid back to back as one
+ * item: each is copied once, straight into the item (a header and a large
+ * body need no buffer of their own).  Same results as xichan_queue_put.
+ */
+XICHAN_EXTERN int xichan_queue_putv(xichan_client *cl, xichan_queue_id q, int fmt,
+                                    const struct iovec *iov, size_t n, int unboundop,
+                                    int64_t deadline_ns);
 /*
  * Puts one item and waits until a getter has taken it: a hand-off, as
  * xichan_chan_send is for channels.  Waiting for room and for the getter
@@ -539,6 +549,40 @@ XICHAN_EXTERN int xichan_item_buffer(xichan_client *cl, const xichan_item *item,
                                      void **ptr);
 
 /*
+ * XICHAN_FMT_PICKLE_OOB payloads: a Python pickle (protocol 5) and its
+ * out-of-band buffers, each at an offset that is a multiple of
+ * XICHAN_PICKLEITEM_ALIGN.  Layout in xichan.7 and at the top of
+ * pickleitem.c.
+ */
+#define XICHAN_PICKLEITEM_MAGIC 0x31424B50u /* "PKB1" */
+#define XICHAN_PICKLEITEM_ALIGN 64u
+#define XICHAN_PICKLEITEM_HDR 16u  /* bytes before the buffer table */
+#define XICHAN_PICKLEITEM_ENT 24u  /* bytes per buffer in the table */
+
+typedef struct xichan_picklebuf {
+    const void *data; /* points into the payload */
+    size_t len;
+    int readonly;     /* pickle.loads gets a bytes (1) or a bytearray (0) copy */
+} xichan_picklebuf;
+
+/*
+ * Parses and checks a payload: *pickle and *picklen are the pickle, the
+ * first cap buffers go to bufs.  Returns how many buffers the item has
+ * (may be more than cap), or XICHAN_ECORRUPT / XICHAN_EINVAL.
+ */
+XICHAN_EXTERN int xichan_pickleitem_parse(const void *payload, size_t len, const void **pickle,
+                                          size_t *picklen, xichan_picklebuf *bufs, size_t cap);
+/*
+ * Writes the header and buffer table for a pickle of picklen bytes and
+ * nbuf buffers of lens[i] bytes (readonly may be NULL) into out; returns
+ * its size (the pickle follows it, then the buffers, each padded with zeros
+ * to its aligned offset), or 0 if cap is too small or an argument is bad.
+ */
+XICHAN_EXTERN size_t xichan_pickleitem_header(size_t picklen, const size_t *lens,
+                                              const int *readonly, size_t nbuf, void *out,
+                                              size_t cap);
+
+/*
  * References held by items in flight (CPython keeps a queue alive while a
  * Queue object sits in another queue): delta +1 when a handle to the object
  * is packed into an item, -1 when the receiver has bound it for itself.  An
@@ -627,6 +671,22 @@ XICHAN_EXTERN int xichan_chan_send_start(xichan_client *cl, xichan_chan_id c, in
                                          uint64_t *ticket);
 XICHAN_EXTERN int xichan_chan_send_check(xichan_client *cl, xichan_chan_id c, uint64_t ticket);
 XICHAN_EXTERN int xichan_chan_send_cancel(xichan_client *cl, xichan_chan_id c, uint64_t ticket);
+
+/*
+ * Whether an item is still in a queue.  Every item gets a ticket when it is
+ * queued: a serial number of its queue or channel, in fifo order, modulo
+ * 2^32.  xichan_last_ticket gives the ticket of the last item the calling
+ * thread queued (by any put or send, the last of a put_many), so read it
+ * right after the call that queued it.  xichan_queue_put_check tells
+ * whether the item with that ticket may still be in queue q (1) or has
+ * left it (0): taken by a getter, purged, removed as unbound, or the queue
+ * destroyed.  "Left" is exact; "may still be in" also covers an item a
+ * getter took out of turn (a lease, a withdrawn hand-off) while older
+ * items wait, until those leave too.  For a channel item use
+ * xichan_chan_send_check with the same ticket.
+ */
+XICHAN_EXTERN uint64_t xichan_last_ticket(void);
+XICHAN_EXTERN int xichan_queue_put_check(xichan_client *cl, xichan_queue_id q, uint64_t ticket);
 
 /* --------------------------------------------------------- inspection */
 

@@ -20,7 +20,8 @@
  *     source (so a bytearray cannot be resized, as in CPython) in a
  *     process-wide table under a token.  A receiver in the same process (pid
  *     equal: not a forked child) takes the token and views the sender's
- *     memory itself, so the seed's example holds between interpreters.  A
+ *     memory itself, so CPython's example of a shared buffer holds between
+ *     interpreters.  A
  *     receiver in another process gets a view of the copy.  The export is
  *     given back, in the sender's interpreter, once the receiver's view dies
  *     (at the sender's next xichan call, or at once through a pending call
@@ -28,9 +29,10 @@
  *     returns with the token not taken and no receiver of this process busy
  *     on that channel (another process took the item); when the last
  *     receiver here that was busy on the channel then is done without
- *     taking it; or when the sending interpreter ends.  An item taken by
- *     another process after a non-blocking send or a put keeps its export
- *     until then.
+ *     taking it; after a put or a non-blocking send, once the item left its
+ *     queue or channel with the token not taken (xp_exports_queued: the
+ *     sender asks, at its calls, at most once a millisecond); or when the
+ *     sending interpreter ends.
  *     Why the busy receivers: a receiver pops the item (which lets the
  *     blocking send return) before it decodes it and takes the token, and
  *     the two race for the GIL.  Each chan_recv here counts itself on its
@@ -69,6 +71,9 @@ struct xexport {
     int64_t interp;  /* the interpreter that must release the export */
     int state;
     uint64_t chan;   /* SETTLING: the channel it was sent on */
+    int tkind;       /* XP_QUEUE or XP_CHAN: its item is queued there with ticket (tracked) */
+    uint64_t obj;
+    uint32_t ticket;
     Py_buffer view;  /* an export of the sender's memoryview */
     struct xexport *next;
 };
@@ -84,6 +89,10 @@ static int recv_busy[RECV_BUCKETS];
 static int exp_settling;
 static uint64_t exp_next = 1;
 volatile int xp_exports_done_pending;
+/* EXPORTED entries whose item's queue and ticket are known (tracked), and
+ * when the sweep next asks whether their items left (CLOCK_MONOTONIC ns). */
+volatile int xp_exports_tracked;
+static int64_t exp_next_check;
 
 /* A fork() while another thread holds exp_mu must not leave it locked. */
 static pthread_once_t exp_once = PTHREAD_ONCE_INIT;
@@ -99,6 +108,15 @@ static int64_t cur_interp(void)
     return PyInterpreterState_GetID(PyInterpreterState_Get());
 }
 
+/* The entry no longer waits for its item to leave.  needs exp_mu */
+static void exp_untrack(struct xexport *x)
+{
+    if (x->tkind) {
+        x->tkind = 0;
+        __atomic_sub_fetch(&xp_exports_tracked, 1, __ATOMIC_RELAXED);
+    }
+}
+
 /* Unlinks the entry for token; NULL if none.  needs exp_mu */
 static struct xexport *exp_unlink(uint64_t token)
 {
@@ -107,6 +125,7 @@ static struct xexport *exp_unlink(uint64_t token)
             struct xexport *x = *pp;
 
             *pp = x->next;
+            exp_untrack(x);
             return x;
         }
     }
@@ -162,6 +181,7 @@ static void *exp_take(uint64_t token, uint64_t addr)
         (uint64_t)(uintptr_t)x->view.buf == addr) {
         if (x->state == EXP_SETTLING)
             __atomic_sub_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
+        exp_untrack(x);
         x->state = EXP_TAKEN;
         p = x->view.buf;
     }
@@ -270,6 +290,7 @@ void xp_export_settle(xp_state *st, uint64_t token, uint64_t chan)
         if (__atomic_load_n(&recv_busy[b], __ATOMIC_SEQ_CST) == 0) {
             x = exp_unlink(token);
         } else { /* a receiver here may hold it, undecoded */
+            exp_untrack(f);
             f->state = EXP_SETTLING;
             f->chan = chan;
             __atomic_add_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
@@ -301,10 +322,98 @@ void xp_recv_end(uint64_t chan)
         settle_bucket(b);
 }
 
+/*
+ * After a put or a non-blocking send queued the item the encoder e built,
+ * on kind's obj with ticket (xichan_last_ticket): its local exports wait
+ * for the item to leave.  Whoever takes it in this process claims them
+ * (exp_take); once it left and nobody here did, it went to another
+ * process, which read the copy the item carries, and the sweep gives them
+ * back (check_tracked).  Without this they would live as long as the
+ * interpreter: a producer putting memoryviews for other processes would
+ * keep every one of them.
+ */
+void xp_exports_queued(xp_enc *e, int kind, uint64_t obj, uint64_t ticket)
+{
+    int64_t me = cur_interp();
+
+    pthread_mutex_lock(&exp_mu);
+    for (size_t i = 0; i < e->nrefs; i++) {
+        struct xexport *x;
+
+        if (e->refs[i].kind != 0 || !(x = exp_find(e->refs[i].id)) || x->tkind ||
+            x->state != EXP_EXPORTED || x->interp != me)
+            continue;
+        x->tkind = kind;
+        x->obj = obj;
+        x->ticket = (uint32_t)ticket;
+        __atomic_add_fetch(&xp_exports_tracked, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&exp_mu);
+}
+
+/*
+ * Asks whether the items of tracked exports left their queue or channel,
+ * and settles those that did (xp_export_settle: at once, or once the
+ * receivers here busy on it are done).  At most every CHECK_EVERY_NS, the
+ * CHECK_MAX oldest entries, oldest first; a queue that still holds an
+ * older item holds the newer ones too (tickets are in fifo order), so each
+ * queue costs one check until items leave.  A receiver here that popped
+ * the item and has not yet claimed the export when it goes gets the copy
+ * the item carries: the same bytes, not shared.
+ */
+#define CHECK_EVERY_NS 1000000
+#define CHECK_MAX 64
+static void check_tracked(xp_state *st)
+{
+    struct cand { uint64_t token, obj; uint32_t ticket; int kind; } c[CHECK_MAX];
+    int64_t me = cur_interp(), now = xichan_now_ns();
+    size_t n = 0, seen = 0, np = 0;
+    struct cand present[CHECK_MAX];
+    xichan_client *cl;
+
+    if (now < __atomic_load_n(&exp_next_check, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&exp_next_check, now + CHECK_EVERY_NS, __ATOMIC_RELAXED);
+    /* The list is newest first: a ring keeps the CHECK_MAX oldest. */
+    pthread_mutex_lock(&exp_mu);
+    for (struct xexport *x = exp_head; x; x = x->next)
+        if (x->tkind && x->interp == me && x->state == EXP_EXPORTED)
+            c[seen++ % CHECK_MAX] = (struct cand){x->token, x->obj, x->ticket, x->tkind};
+    pthread_mutex_unlock(&exp_mu);
+    n = seen < CHECK_MAX ? seen : CHECK_MAX;
+    if (!n || !st->cl || st->cl_pid != getpid()) /* none, or the parent's (a forked child) */
+        return;
+    cl = st->cl;
+    for (size_t k = 0; k < n; k++) {
+        /* oldest first: the last one stored, going back around the ring */
+        struct cand *x = &c[(seen - 1 - k) % CHECK_MAX];
+        int r, left, held = 0;
+
+        for (size_t j = 0; j < np && !held; j++)
+            held = present[j].kind == x->kind && present[j].obj == x->obj;
+        if (held)
+            continue;
+        if (x->kind == XP_QUEUE) {
+            r = xichan_queue_put_check(cl, (xichan_queue_id){x->obj}, x->ticket);
+            left = r == 0;
+        } else {
+            r = xichan_chan_send_check(cl, (xichan_chan_id){x->obj}, x->ticket);
+            left = r == 0 || r == XICHAN_ECLOSED;
+        }
+        if (left)
+            xp_export_settle(st, x->token, x->obj);
+        else /* still there, or no answer now (a stopped holder): later */
+            present[np++] = *x;
+    }
+}
+
 void xp_exports_sweep(xp_state *st, int all)
 {
     int64_t me = cur_interp();
     struct xexport *freed = NULL;
+
+    if (!all && st && __atomic_load_n(&xp_exports_tracked, __ATOMIC_RELAXED) > 0)
+        check_tracked(st);
 
     pthread_mutex_lock(&exp_mu);
     for (struct xexport **pp = &exp_head; *pp;) {
@@ -320,6 +429,7 @@ void xp_exports_sweep(xp_state *st, int all)
                 __atomic_sub_fetch(&xp_exports_done_pending, 1, __ATOMIC_RELAXED);
             else if (x->state == EXP_SETTLING)
                 __atomic_sub_fetch(&exp_settling, 1, __ATOMIC_SEQ_CST);
+            exp_untrack(x);
             *pp = x->next;
             x->next = freed;
             freed = x;
@@ -609,6 +719,72 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_it
     return mv;
 }
 
+/*
+ * buffer_view(buf, format, itemsize, shape) -> a memoryview of buf's bytes
+ * with that format and shape (C order), read-only if buf is: how a pickled
+ * memoryview is rebuilt over the copy the receiver owns (codec.c).
+ */
+static PyObject *mod_buffer_view(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    xp_state *st = xp_state_of(m);
+    int64_t shape[XICHAN_BUF_MAXDIM];
+    xichan_bufdesc d;
+    BufferViewObject *bv;
+    Py_buffer v;
+    PyObject *mv;
+    Py_ssize_t ndim, itemsize;
+    const char *fmt;
+
+    if (nargs != 4 || !PyTuple_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "buffer_view(buf, format, itemsize, shape: tuple)");
+        return NULL;
+    }
+    if (!(fmt = PyUnicode_AsUTF8(args[1])) || ((itemsize = PyLong_AsSsize_t(args[2])) == -1 &&
+                                               PyErr_Occurred()))
+        return NULL;
+    ndim = PyTuple_GET_SIZE(args[3]);
+    if (ndim > XICHAN_BUF_MAXDIM || itemsize < 1 || strlen(fmt) > 255) {
+        PyErr_SetString(PyExc_ValueError, "buffer format, itemsize or dimensions not supported");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < ndim; i++) {
+        shape[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(args[3], i));
+        if (shape[i] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &v, PyBUF_SIMPLE))
+        return NULL;
+    memset(&d, 0, sizeof(d));
+    d.format = fmt;
+    d.itemsize = (size_t)itemsize;
+    d.ndim = (int)ndim;
+    d.shape = shape;
+    d.readonly = v.readonly;
+    d.nbytes = (size_t)v.len;
+    d.data = v.buf;
+    if (!xichan_bufitem_size(&d)) { /* itemsize * prod(shape) != the bytes there are */
+        PyBuffer_Release(&v);
+        PyErr_SetString(PyExc_ValueError, "buffer shape does not match its bytes");
+        return NULL;
+    }
+    if (!(bv = bv_new(st, &d))) {
+        PyBuffer_Release(&v);
+        return NULL;
+    }
+    bv->buf = v.buf;
+    bv->owner = Py_NewRef(args[0]); /* a bytes or bytearray: its memory stays */
+    PyBuffer_Release(&v);
+    mv = PyMemoryView_FromObject((PyObject *)bv);
+    Py_DECREF(bv);
+    return mv;
+}
+
+static PyMethodDef buffer_methods[] = {
+    {"buffer_view", (PyCFunction)(void (*)(void))mod_buffer_view, METH_FASTCALL,
+     "buffer_view(buf, format, itemsize, shape) -> memoryview over buf (a pickled memoryview)."},
+    {NULL, NULL, 0, NULL},
+};
+
 /* ------------------------------------------------------------- init */
 
 int xp_buffers_init(PyObject *m, xp_state *st)
@@ -617,5 +793,7 @@ int xp_buffers_init(PyObject *m, xp_state *st)
     if (xp_sharedbuf_init(m, st))
         return -1;
     st->BufferViewType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &bv_spec, NULL);
-    return st->BufferViewType ? 0 : -1;
+    if (!st->BufferViewType)
+        return -1;
+    return PyModule_AddFunctions(m, buffer_methods);
 }

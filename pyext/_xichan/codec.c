@@ -21,6 +21,20 @@
  * it for its own session, then gives the reference back (-1).  An item that
  * is not queued after all gives its references back in xp_enc_abort().
  *
+ * Pickled items (queues with syncobj=False): xp_pickle_dumps pickles.  A
+ * bytes or bytearray of XP_OOB_MIN bytes or more, any memoryview, and any
+ * object whose own pickling gives pickle.PickleBuffer objects (numpy
+ * arrays) are pickled with protocol 5, their buffers of XP_OOB_MIN bytes or
+ * more out of band: the item (XICHAN_FMT_PICKLE_OOB, layout below and in
+ * xichan.7) is the pickle and those buffers, each copied once, straight into
+ * the segment (xichan_queue_putv).  The receiver copies each buffer once,
+ * into a bytes object (a read-only buffer) or a bytearray (a writable one),
+ * and hands them to pickle.loads(buffers=...): a bytes or bytearray comes
+ * back as that very object, a numpy array is made over it (numpy's own
+ * pickle-5 support), a memoryview is viewed over it with its format, shape
+ * and read-only flag (xichan.queues._view_of).  Everything else is pickled
+ * as before (pickle.dumps, XICHAN_FMT_PICKLE).
+ *
  * Decoding is by each item's own format.  A msgpack item from a C client
  * decodes to natural values: map -> dict, array -> tuple, str -> str,
  * bin -> bytes, unknown ext -> (type, bytes); msgpack-c parses it (see
@@ -311,6 +325,198 @@ int xp_encode(xp_enc *e, PyObject *obj)
     return enc_value(e, obj);
 }
 
+/* ------------------------------------------ pickles with out-of-band buffers
+ * (the payload's layout: libclient/pickleitem.c and xichan.7) */
+
+/* pickle's buffer_callback: big contiguous buffers out of band (into the
+ * list that is self), the rest in band (a true result). */
+static PyObject *oob_take(PyObject *list, PyObject *pb)
+{
+    Py_buffer v;
+    int big;
+
+    if (PyObject_GetBuffer(pb, &v, PyBUF_FULL_RO))
+        return NULL;
+    big = v.len >= XP_OOB_MIN && PyBuffer_IsContiguous(&v, 'A');
+    PyBuffer_Release(&v);
+    if (!big)
+        Py_RETURN_TRUE;
+    if (PyList_Append(list, pb))
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef oob_take_def = {"buffer_callback", oob_take, METH_O, NULL};
+
+PyObject *xp_pickle_dumps(xp_state *st, PyObject *obj, PyObject *viewtype)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    PyObject *target, *list = NULL, *cb = NULL, *r = NULL, *argv[3];
+
+    /* The common small values: pickled as they always were. */
+    if (obj == Py_None || tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyFloat_Type ||
+        tp == &PyBool_Type || (tp == &PyBytes_Type && PyBytes_GET_SIZE(obj) < XP_OOB_MIN) ||
+        (tp == &PyByteArray_Type && PyByteArray_GET_SIZE(obj) < XP_OOB_MIN))
+        return PyObject_CallOneArg(st->pickle_dumps, obj);
+    if (tp == &PyBytes_Type || tp == &PyByteArray_Type)
+        target = PyPickleBuffer_FromObject(obj); /* loads gives back the very buffer */
+    else if (tp == &PyMemoryView_Type)
+        target = PyObject_CallOneArg(viewtype, obj);
+    else
+        target = Py_NewRef(obj);
+    if (!target || !(list = PyList_New(0)) || !(cb = PyCFunction_New(&oob_take_def, list)))
+        goto out;
+    argv[0] = target;
+    argv[1] = st->int5;
+    argv[2] = cb;
+    if (!(r = PyObject_Vectorcall(st->pickle_dumps, argv, 2, st->kw_buffer_callback)))
+        goto out;
+    if (PyList_GET_SIZE(list))
+        Py_SETREF(r, PyTuple_Pack(2, r, list));
+out:
+    Py_XDECREF(target);
+    Py_XDECREF(list);
+    Py_XDECREF(cb);
+    return r;
+}
+
+static const char pkb_zeros[XICHAN_PICKLEITEM_ALIGN];
+
+int xp_oob_init(xp_oob *o, PyObject *pickled)
+{
+    PyObject *stream, *bufs;
+    size_t n, off, *lens;
+    int *rdonly;
+
+    memset(o, 0, sizeof(*o));
+    if (!PyTuple_CheckExact(pickled) || PyTuple_GET_SIZE(pickled) != 2 ||
+        !PyBytes_CheckExact(stream = PyTuple_GET_ITEM(pickled, 0)) ||
+        !PyList_CheckExact(bufs = PyTuple_GET_ITEM(pickled, 1))) {
+        PyErr_SetString(PyExc_TypeError, "a pickled item must be bytes or (bytes, [buffers])");
+        return -1;
+    }
+    n = (size_t)PyList_GET_SIZE(bufs);
+    if (n > INT32_MAX / XICHAN_PICKLEITEM_ENT) {
+        PyErr_SetString(PyExc_OverflowError, "too many buffers for one item");
+        return -1;
+    }
+    o->hdrlen = XICHAN_PICKLEITEM_HDR + n * XICHAN_PICKLEITEM_ENT;
+    o->hdr = PyMem_Malloc(o->hdrlen);
+    o->views = PyMem_Calloc(n ? n : 1, sizeof(Py_buffer));
+    o->iov = PyMem_Calloc(2 + 2 * n, sizeof(struct iovec));
+    lens = PyMem_Calloc(n ? n : 1, sizeof(*lens));
+    rdonly = PyMem_Calloc(n ? n : 1, sizeof(*rdonly));
+    o->n = n;
+    if (!o->hdr || !o->views || !o->iov || !lens || !rdonly) {
+        PyMem_Free(lens);
+        PyMem_Free(rdonly);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Py_buffer *v = &o->views[i];
+
+        if (PyObject_GetBuffer(PyList_GET_ITEM(bufs, i), v, PyBUF_FULL_RO))
+            break;
+        o->got = i + 1;
+        if (!PyBuffer_IsContiguous(v, 'A')) {
+            PyErr_SetString(PyExc_BufferError, "an out-of-band buffer is not contiguous");
+            break;
+        }
+        lens[i] = (size_t)v->len;
+        rdonly[i] = v->readonly;
+    }
+    if (!PyErr_Occurred())
+        xichan_pickleitem_header((size_t)PyBytes_GET_SIZE(stream), lens, rdonly, n, o->hdr,
+                                 o->hdrlen);
+    PyMem_Free(lens);
+    PyMem_Free(rdonly);
+    if (PyErr_Occurred())
+        return -1;
+    /* The pieces: header, pickle, then each buffer after the zeros that put
+     * it at its aligned offset (as the header says). */
+    o->iov[o->niov++] = (struct iovec){o->hdr, o->hdrlen};
+    o->iov[o->niov++] = (struct iovec){PyBytes_AS_STRING(stream), (size_t)PyBytes_GET_SIZE(stream)};
+    off = o->hdrlen + (size_t)PyBytes_GET_SIZE(stream);
+    for (size_t i = 0; i < n; i++) {
+        size_t pad = (XICHAN_PICKLEITEM_ALIGN - off % XICHAN_PICKLEITEM_ALIGN) % XICHAN_PICKLEITEM_ALIGN;
+
+        if (pad)
+            o->iov[o->niov++] = (struct iovec){(void *)pkb_zeros, pad};
+        o->iov[o->niov++] = (struct iovec){o->views[i].buf, (size_t)o->views[i].len};
+        off += pad + (size_t)o->views[i].len;
+    }
+    o->len = off;
+    return 0;
+}
+
+void xp_oob_fini(xp_oob *o)
+{
+    for (size_t i = 0; i < o->got; i++)
+        PyBuffer_Release(&o->views[i]);
+    PyMem_Free(o->views);
+    PyMem_Free(o->hdr);
+    PyMem_Free(o->iov);
+    memset(o, 0, sizeof(*o));
+}
+
+/* A bytes object (or a bytearray: writable) holding a copy of n bytes at p;
+ * a big copy runs with the GIL released (the item stays held meanwhile). */
+static PyObject *copy_out(const char *p, size_t n, int writable)
+{
+    PyObject *r;
+    char *dst;
+
+    if (n < XP_OOB_MIN)
+        return writable ? PyByteArray_FromStringAndSize(p, (Py_ssize_t)n)
+                        : PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
+    if (n > PY_SSIZE_T_MAX)
+        return PyErr_NoMemory();
+    r = writable ? PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)n)
+                 : PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (!r)
+        return NULL;
+    dst = writable ? PyByteArray_AS_STRING(r) : PyBytes_AS_STRING(r);
+    Py_BEGIN_ALLOW_THREADS
+    memcpy(dst, p, n);
+    Py_END_ALLOW_THREADS
+    return r;
+}
+
+/* The item's (pickle, [buffers]) for xp_unpickle, each copied out once. */
+static PyObject *dec_pickle_oob(const char *data, size_t len)
+{
+    const void *pickle;
+    size_t picklen;
+    int n = xichan_pickleitem_parse(data, len, &pickle, &picklen, NULL, 0);
+    xichan_picklebuf *bufs;
+    PyObject *list = NULL, *stream = NULL, *r = NULL;
+
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "malformed pickled item (out-of-band buffers)");
+        return NULL;
+    }
+    if (!(bufs = PyMem_Calloc(n ? (size_t)n : 1, sizeof(*bufs))))
+        return PyErr_NoMemory();
+    (void)xichan_pickleitem_parse(data, len, &pickle, &picklen, bufs, (size_t)n);
+    if (!(stream = PyBytes_FromStringAndSize(pickle, (Py_ssize_t)picklen)) ||
+        !(list = PyList_New(n)))
+        goto out;
+    for (int i = 0; i < n; i++) {
+        PyObject *b = copy_out(bufs[i].data, bufs[i].len, !bufs[i].readonly);
+
+        if (!b)
+            goto out;
+        PyList_SET_ITEM(list, i, b);
+    }
+    r = PyTuple_Pack(2, stream, list);
+out:
+    PyMem_Free(bufs);
+    Py_XDECREF(stream);
+    Py_XDECREF(list);
+    return r;
+}
+
 /* ------------------------------------------------------------ decoding */
 
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id)
@@ -447,7 +653,7 @@ static PyObject *dec_obj(xp_state *st, const msgpack_object *o)
     case MSGPACK_OBJECT_STR:
         return PyUnicode_DecodeUTF8(o->via.str.ptr, o->via.str.size, "surrogatepass");
     case MSGPACK_OBJECT_BIN:
-        return PyBytes_FromStringAndSize(o->via.bin.ptr, o->via.bin.size);
+        return copy_out(o->via.bin.ptr, o->via.bin.size, 0);
     case MSGPACK_OBJECT_EXT:
         if (o->via.ext.type == XICHAN_EXT_HANDLE)
             return dec_handle(st, (const unsigned char *)o->via.ext.ptr, o->via.ext.size);
@@ -535,6 +741,9 @@ PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle)
          * releases the item first (xp_unpickle). */
         *unpickle = 1;
         return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
+    case XICHAN_FMT_PICKLE_OOB:
+        *unpickle = 1;
+        return dec_pickle_oob(item->data, item->len);
     default: /* XICHAN_FMT_RAW and formats of other clients: the bytes */
         return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
     }
@@ -546,7 +755,13 @@ PyObject *xp_unpickle(xp_state *st, PyObject *b)
 
     if (!b)
         return NULL;
-    r = PyObject_CallOneArg(st->pickle_loads, b);
+    if (PyTuple_CheckExact(b)) { /* (pickle, buffers) */
+        PyObject *argv[2] = {PyTuple_GET_ITEM(b, 0), PyTuple_GET_ITEM(b, 1)};
+
+        r = PyObject_Vectorcall(st->pickle_loads, argv, 1, st->kw_buffers);
+    } else {
+        r = PyObject_CallOneArg(st->pickle_loads, b);
+    }
     Py_DECREF(b);
     return r;
 }

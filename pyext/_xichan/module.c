@@ -600,8 +600,12 @@ static int mod_exec(PyObject *m)
         if (!pickle)
             return -1;
         st->pickle_loads = PyObject_GetAttrString(pickle, "loads");
+        st->pickle_dumps = PyObject_GetAttrString(pickle, "dumps");
         Py_DECREF(pickle);
-        if (!st->pickle_loads)
+        if (!st->pickle_loads || !st->pickle_dumps ||
+            !(st->kw_buffers = Py_BuildValue("(s)", "buffers")) ||
+            !(st->kw_buffer_callback = Py_BuildValue("(s)", "buffer_callback")) ||
+            !(st->int5 = PyLong_FromLong(5)))
             return -1;
     }
     if (PyModule_AddFunctions(m, xp_queue_methods) || PyModule_AddFunctions(m, xp_chan_methods) ||
@@ -614,6 +618,7 @@ static int mod_exec(PyObject *m)
     ADDINT("FMT_MSGPACK", XICHAN_FMT_MSGPACK);
     ADDINT("FMT_PICKLE", XICHAN_FMT_PICKLE);
     ADDINT("FMT_BUFFER", XICHAN_FMT_BUFFER);
+    ADDINT("FMT_PICKLE_OOB", XICHAN_FMT_PICKLE_OOB);
     ADDINT("KIND_QUEUE", XICHAN_KIND_QUEUE);
     ADDINT("KIND_CHANNEL", XICHAN_KIND_CHANNEL);
     ADDINT("KIND_BUFFER", XICHAN_KIND_BUFFER);
@@ -641,6 +646,7 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg)
     for (size_t i = 0; i < NREG; i++)
         Py_VISIT(*(PyObject **)((char *)st + reg_fields[i].off));
     Py_VISIT(st->pickle_loads);
+    Py_VISIT(st->pickle_dumps);
     Py_VISIT(st->unbound_item);
     Py_VISIT(st->SharedBufferType);
     Py_VISIT(st->BufferViewType);
@@ -656,6 +662,10 @@ static int mod_clear(PyObject *m)
     for (size_t i = 0; i < NREG; i++)
         Py_CLEAR(*(PyObject **)((char *)st + reg_fields[i].off));
     Py_CLEAR(st->pickle_loads);
+    Py_CLEAR(st->pickle_dumps);
+    Py_CLEAR(st->kw_buffers);
+    Py_CLEAR(st->kw_buffer_callback);
+    Py_CLEAR(st->int5);
     Py_CLEAR(st->unbound_item);
     Py_CLEAR(st->str_id);
     Py_CLEAR(st->str_end);

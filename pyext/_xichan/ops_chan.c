@@ -154,6 +154,8 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
         for (size_t i = 0; i < e.nrefs; i++)
             if (e.refs[i].kind == 0)
                 xp_export_settle(st, e.refs[i].id, c.id);
+    if (nowait && e.nrefs) /* queued: its exports go once it was received */
+        xp_exports_queued(&e, XP_CHAN, c.id, xichan_last_ticket());
     xp_enc_fini(&e);
     if (nowait)
         return PyBool_FromLong(err == 1);

@@ -14,8 +14,14 @@
  *   - get decodes by each item's own format (msgpack, buffer, pickle) and
  *     returns _xichan.UNBOUND_ITEM for an UNBOUND item.
  * fmt is XICHAN_FMT_MSGPACK (syncobj=True: obj is encoded here) or
- * XICHAN_FMT_PICKLE (obj is the bytes the Python layer pickled).
+ * XICHAN_FMT_PICKLE (obj is what pickle_dumps made of the value: bytes, or
+ * a pickle with out-of-band buffers, put as one XICHAN_FMT_PICKLE_OOB item).
+ * A big payload is put with xichan_queue_putv, its pieces (a header, a
+ * bytes object's body, pickle buffers) copied once each, straight into the
+ * item, with the GIL released; the small-item path is untouched.
  */
+#include <string.h>
+
 #include "xichan_py.h"
 
 static int nargs_ok(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
@@ -106,6 +112,61 @@ static PyObject *q_defaults(PyObject *m, PyObject *arg)
     return Py_BuildValue("(Lii)", (long long)maxsize, fmt, op);
 }
 
+/*
+ * A big item from pieces, each copied once into the item: pickled (a
+ * pickle_dumps tuple, XICHAN_FMT_PICKLE_OOB) or a bytes object sent with
+ * syncobj=True (its msgpack bin header, then its body).
+ */
+static PyObject *put_big(xp_state *st, xichan_client *cl, xichan_queue_id q, PyObject *pickled,
+                         PyObject *bytes, int op, int64_t deadline)
+{
+    xp_oob o;
+    xp_block b;
+    unsigned char hdr[5];
+    struct iovec two[2];
+    const struct iovec *iov = two;
+    size_t n = 2;
+    int fmt = XICHAN_FMT_MSGPACK, err;
+
+    memset(&o, 0, sizeof(o));
+    if (pickled) {
+        if (xp_oob_init(&o, pickled)) {
+            xp_oob_fini(&o);
+            return NULL;
+        }
+        fmt = XICHAN_FMT_PICKLE_OOB;
+        iov = o.iov;
+        n = o.niov;
+    } else {
+        uint32_t len = (uint32_t)PyBytes_GET_SIZE(bytes);
+
+        if ((size_t)PyBytes_GET_SIZE(bytes) > UINT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "bytes too long for one item");
+            return NULL;
+        }
+        hdr[0] = 0xc6; /* msgpack bin 32, as msgpack_pack_bin writes it */
+        for (int i = 0; i < 4; i++)
+            hdr[1 + i] = (unsigned char)(len >> (24 - 8 * i));
+        two[0] = (struct iovec){hdr, sizeof(hdr)};
+        two[1] = (struct iovec){PyBytes_AS_STRING(bytes), len};
+    }
+    xp_block_begin(&b);
+    err = xichan_queue_putv(cl, q, fmt, iov, n, op, deadline);
+    xp_block_end(&b);
+    xp_oob_fini(&o);
+    if (err)
+        return raise_from_err(st, err, XP_QUEUE, q.id);
+    Py_RETURN_NONE;
+}
+
+/* pickle_dumps(obj, viewtype) -> bytes, or (pickle, [buffers]) (codec.c) */
+static PyObject *q_pickle_dumps(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs_ok("pickle_dumps", nargs, 2, 2))
+        return NULL;
+    return xp_pickle_dumps(xp_state_of(m), args[0], args[1]);
+}
+
 /* queue_put(qid, obj, fmt, unboundop, timeout=None) */
 static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -125,7 +186,10 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     XP_SWEEP(st);
     xp_enc_init(&e, st, cl);
     /* fmt | 0x100 (tests): these bytes as an item of format fmt & 0xff, as a C client would */
-    if (fmt & 0x100 || fmt == XICHAN_FMT_PICKLE || fmt == XICHAN_FMT_RAW) {
+    if (fmt == XICHAN_FMT_PICKLE && PyTuple_CheckExact(args[1])) { /* pickle_dumps' big form */
+        xp_enc_fini(&e);
+        return put_big(st, cl, q, args[1], NULL, op, deadline);
+    } else if (fmt & 0x100 || fmt == XICHAN_FMT_PICKLE || fmt == XICHAN_FMT_RAW) {
         if (!PyBytes_Check(args[1])) {
             xp_enc_fini(&e);
             PyErr_SetString(PyExc_TypeError,
@@ -135,6 +199,9 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         fmt &= 0xff;
         data = PyBytes_AS_STRING(args[1]);
         len = (size_t)PyBytes_GET_SIZE(args[1]);
+    } else if (PyBytes_CheckExact(args[1]) && PyBytes_GET_SIZE(args[1]) >= XP_OOB_MIN) {
+        xp_enc_fini(&e);
+        return put_big(st, cl, q, NULL, args[1], op, deadline);
     } else {
         if (xp_encode(&e, args[1])) {
             xp_enc_abort(&e);
@@ -166,6 +233,8 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         xp_enc_fini(&e);
         return raise_from_err(st, err, XP_QUEUE, q.id);
     }
+    if (e.nrefs)
+        xp_exports_queued(&e, XP_QUEUE, q.id, xichan_last_ticket());
     xp_enc_fini(&e);
     Py_RETURN_NONE;
 }
@@ -346,6 +415,8 @@ static PyObject *q_put_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     }
     if (done < n)
         batch_abort(&e, ents, done, n);
+    if (done > 0 && e.nrefs) /* the last item put: the others are before it */
+        xp_exports_queued(&e, XP_QUEUE, q.id, xichan_last_ticket());
     /* Full at the deadline is a count; anything else (or an interrupt) raises. */
     if ((err && err != XICHAN_EFULL) || PyErr_Occurred())
         raise_from_err(st, err ? err : XICHAN_EINTR, XP_QUEUE, q.id);
@@ -488,6 +559,8 @@ PyMethodDef xp_queue_methods[] = {
      "queue_put_many(qid, seq, fmt, unboundop, timeout=None) -> how many were put"},
     {"queue_get_many", (PyCFunction)(void (*)(void))q_get_many, METH_FASTCALL,
      "queue_get_many(qid, max_items, timeout, unbound) -> [obj, ...]"},
+    {"pickle_dumps", (PyCFunction)(void (*)(void))q_pickle_dumps, METH_FASTCALL,
+     "pickle_dumps(obj, viewtype) -> bytes, or (pickle, [buffers]) for a queue item."},
     {"queue_list", q_list, METH_NOARGS, "[(qid, fmt, unboundop, maxsize, name)], oldest first."},
     {NULL, NULL, 0, NULL},
 };

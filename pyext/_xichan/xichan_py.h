@@ -56,7 +56,10 @@ typedef struct xp_state {
     PyObject *QueueType, *SendChannelType, *RecvChannelType, *ChannelIDType;
     PyObject *make_channel_id; /* channels._channel_id(id, end) -> ChannelID */
 
-    PyObject *pickle_loads;
+    PyObject *pickle_loads, *pickle_dumps;
+    PyObject *kw_buffers;          /* ("buffers",): pickle.loads' keyword */
+    PyObject *kw_buffer_callback;  /* ("buffer_callback",): pickle.dumps' */
+    PyObject *int5;                /* 5: the pickle protocol of out-of-band buffers */
     PyObject *unbound_item;  /* returned by get/recv for an UNBOUND item */
     PyObject *str_id;        /* interned "_id" */
     PyObject *str_end;       /* interned "_end" */
@@ -184,6 +187,26 @@ PyObject *xp_unpickle(xp_state *st, PyObject *pickled);
  * SharedBuffer): 1 with its handle's kind, XICHAN_HANDLE_* flags and id;
  * 0 if it is not one; -1 with an exception set. */
 int xp_handle_of(xp_state *st, PyObject *obj, int *kind, int *flags, uint64_t *id);
+
+/* Buffers of this size or more are pickled out of band (codec.c). */
+#define XP_OOB_MIN 65536
+/* obj pickled for a queue item: bytes (XICHAN_FMT_PICKLE), or (pickle,
+ * [PickleBuffer...]) whose buffers go out of band (XICHAN_FMT_PICKLE_OOB).
+ * viewtype wraps a memoryview for pickling (xichan.queues._PickledView). */
+PyObject *xp_pickle_dumps(xp_state *st, PyObject *obj, PyObject *viewtype);
+/* A (pickle, [buffers]) laid out as an XICHAN_FMT_PICKLE_OOB item: iov
+ * points into the pickle, a header and the exported buffers (held until
+ * xp_oob_fini, which also undoes a failed init). */
+typedef struct xp_oob {
+    void *hdr;
+    size_t hdrlen, len;
+    Py_buffer *views;
+    size_t n, got;
+    struct iovec *iov;
+    size_t niov;
+} xp_oob;
+int xp_oob_init(xp_oob *o, PyObject *pickled);
+void xp_oob_fini(xp_oob *o);
 /* A handle of another session's object, bound for ours. */
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 
@@ -232,7 +255,15 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_it
 /* Gives back local exports of this interpreter whose receivers are done
  * (all: every one not in use, at module free).  Cheap when none are. */
 void xp_exports_sweep(xp_state *st, int all);
-#define XP_SWEEP(st) do { if (xp_exports_done_pending) xp_exports_sweep((st), 0); } while (0)
+#define XP_SWEEP(st)                                                                   \
+    do {                                                                               \
+        if (xp_exports_done_pending || xp_exports_tracked)                             \
+            xp_exports_sweep((st), 0);                                                 \
+    } while (0)
+/* After a put or a non-blocking send queued e's item on kind's obj with
+ * ticket: its local exports go once the item left, if nobody here took it. */
+void xp_exports_queued(xp_enc *e, int kind, uint64_t obj, uint64_t ticket);
+extern volatile int xp_exports_tracked;
 /* After a blocking send on chan returned: an export nobody in this process
  * took was received by another process, so it can go -- at once, or when the
  * receivers here busy on chan are done (buffers.c). */

@@ -85,7 +85,36 @@ _queue_put = _xichan.queue_put
 _queue_get = _xichan.queue_get
 _queue_put_many = _xichan.queue_put_many
 _queue_get_many = _xichan.queue_get_many
-_dumps = pickle.dumps
+_dumps_many = pickle.dumps     # put_many: one bytes per item (queue_put_many's form)
+_pickle_dumps = _xichan.pickle_dumps
+
+
+class _PickledView:
+    """A memoryview on its way into a pickle (a plain memoryview cannot be
+    pickled): its bytes as a pickle.PickleBuffer -- out of band when big, so
+    they are copied once into the item -- and its format, itemsize and shape,
+    which _view_of puts back over the receiver's copy.  A strided view is
+    gathered in C order first (one more copy)."""
+
+    __slots__ = ('mv',)
+
+    def __init__(self, mv):
+        self.mv = mv
+
+    def __reduce_ex__(self, protocol):
+        mv = self.mv
+        if mv.c_contiguous:
+            data = mv
+        elif mv.readonly:
+            data = mv.tobytes()
+        else:
+            data = bytearray(mv)
+        return (_view_of, (pickle.PickleBuffer(data), mv.format, mv.itemsize, mv.shape))
+
+
+def _view_of(buf, fmt, itemsize, shape):
+    # buf: bytes (the view was read-only) or bytearray, the receiver's own copy.
+    return _xichan.buffer_view(buf, fmt, itemsize, tuple(shape))
 
 UNBOUND = _crossinterp.UnboundItem.singleton('queue', __name__)
 
@@ -288,7 +317,10 @@ class Queue:
         queue's default, set with create().
 
         If "syncobj" is false then all objects are supported (they are
-        pickled), at the expense of worse performance.
+        pickled), at the expense of worse performance.  A bytes or
+        bytearray of 64 KiB or more, a memoryview or a numpy array is
+        pickled with protocol 5, its buffers copied once into the queue
+        and once out, into memory the receiver owns.
 
         If "syncobj" is true then the object must be "shareable":
         None, bool, int (64-bit), float, str, bytes, tuples of these,
@@ -316,7 +348,7 @@ class Queue:
         else:
             timeout = _wait_arg(block, timeout)
         if fmt == _PICKLED:
-            obj = _dumps(obj)
+            obj = _pickle_dumps(obj, _PickledView)
         _queue_put(self._id, obj, fmt, unboundop, timeout)
 
     def _put_args(self, syncobj, unbound, unbounditems):
@@ -336,7 +368,7 @@ class Queue:
         """Add the object to the queue, or raise QueueFull at once."""
         fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
         if fmt == _PICKLED:
-            obj = _dumps(obj)
+            obj = _pickle_dumps(obj, _PickledView)
         _queue_put(self._id, obj, fmt, unboundop, 0)
 
     def put_many(self, items, block=True, timeout=None, *,
@@ -361,7 +393,7 @@ class Queue:
         fmt, unboundop = self._put_args(syncobj, unbound, unbounditems)
         timeout = _wait_arg(block, timeout)
         if fmt == _PICKLED:
-            items = [_dumps(obj) for obj in items]
+            items = [_dumps_many(obj) for obj in items]
         elif not isinstance(items, (list, tuple)):
             items = list(items)
         n = _queue_put_many(self._id, items, fmt, unboundop, timeout)

@@ -175,6 +175,95 @@ class TestFork(XTestCase):
         self.assertEqual(_xichan.obj_info(_xichan.KIND_QUEUE, q.id)[6], nq)
 
 
+class TestLocalExports(XTestCase):
+    # A memoryview put or sent without waiting keeps its memory exported
+    # (so a bytearray cannot be resized) while a receiver in this process
+    # may still view it; once another process took the item, the export
+    # goes at one of the producer's next calls -- not when it exits.
+
+    def _resizable(self, data, poke):
+        def ok():
+            poke()  # any call that sweeps: a put or get here
+            try:
+                data.append(0)
+            except BufferError:
+                return False
+            data.pop()
+            return True
+        return ok
+
+    def _child_takes(self, take, n):
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                for _ in range(n):
+                    take()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+
+    def test_queue_put_memoryview_taken_elsewhere(self):
+        q, other = queues.create(syncobj=True), queues.create()
+        datas = [bytearray(b'%d' % i * 1000) for i in range(3)]
+        for d in datas:
+            q.put(memoryview(d))
+        q.put((1, memoryview(datas[0])))  # inside a tuple too
+        poke = lambda: other.put(None) or other.get()
+        # Still queued: a receiver here may view it.
+        self.assertFalse(self._resizable(datas[0], poke)())
+        self._child_takes(lambda: q.get(timeout=30), 4)
+        for d in datas:
+            self.assertTrue(wait_for(self._resizable(d, poke), 30))
+
+    def test_queue_put_many_memoryviews_taken_elsewhere(self):
+        q, other = queues.create(syncobj=True), queues.create()
+        datas = [bytearray(100) for _ in range(5)]
+        q.put_many([memoryview(d) for d in datas])
+        self._child_takes(lambda: q.get(timeout=30), 5)
+        poke = lambda: other.put(None) or other.get()
+        for d in datas:
+            self.assertTrue(wait_for(self._resizable(d, poke), 30))
+
+    def test_channel_send_nowait_memoryview_received_elsewhere(self):
+        r, s = channels.create()
+        other = queues.create()
+        data = bytearray(b'x' * 5000)
+        s.send_buffer_nowait(data)
+        poke = lambda: other.put(None) or other.get()
+        self.assertFalse(self._resizable(data, poke)())
+        self._child_takes(lambda: r.recv(timeout=30), 1)
+        self.assertTrue(wait_for(self._resizable(data, poke), 30))
+
+    def test_many_memoryviews_do_not_pile_up(self):
+        # The bug this guards: every memoryview a producer put for another
+        # process stayed exported until the producer exited.
+        q, done = queues.create(syncobj=True), queues.create()
+        n = 300
+        pid = os.fork()
+        if pid == 0:  # child: the consumer
+            code = 1
+            try:
+                for _ in range(n):
+                    q.get(timeout=30)
+                done.put(True)
+                code = 0
+            finally:
+                os._exit(code)
+        datas = []
+        for i in range(n):
+            d = bytearray(4096)
+            datas.append(d)
+            q.put(memoryview(d))
+        done.get(timeout=60)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        poke = lambda: done.put(None) or done.get()
+        self.assertTrue(wait_for(lambda: all(self._resizable(d, poke)() for d in datas), 30))
+
+
 class TestSharedBuffer(XTestCase):
 
     def test_basics(self):  # §0.10 SharedBuffer

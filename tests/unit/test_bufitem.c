@@ -186,6 +186,91 @@ static void test_bufitem_shared_range_must_fit(void **state)
     ut_ok(xichan_buf_unbind(cl, b));
 }
 
+/* ------------------------------------------- XICHAN_FMT_PICKLE_OOB payloads */
+
+/* A payload of a 3-byte pickle and buffers of 5 (read-only) and 100 bytes. */
+static size_t pickleitem_make(unsigned char *out, size_t cap)
+{
+    size_t lens[2] = {5, 100}, hdr, off;
+    int ro[2] = {1, 0};
+
+    hdr = xichan_pickleitem_header(3, lens, ro, 2, out, cap);
+    assert_int_equal(hdr, XICHAN_PICKLEITEM_HDR + 2 * XICHAN_PICKLEITEM_ENT);
+    memset(out + hdr, 0, cap - hdr);
+    memcpy(out + hdr, "pk.", 3);
+    off = 128; /* hdr + 3 = 67, aligned up to 64 */
+    memcpy(out + off, "hello", 5);
+    off = 192; /* 128 + 5 aligned */
+    for (int i = 0; i < 100; i++)
+        out[off + i] = (unsigned char)i;
+    return off + 100;
+}
+
+static void test_pickleitem_round_trips(void **state)
+{
+    unsigned char buf[512];
+    size_t len = pickleitem_make(buf, sizeof(buf)), plen;
+    xichan_picklebuf b[2];
+    const void *pk;
+
+    assert_int_equal(xichan_pickleitem_parse(buf, len, &pk, &plen, b, 2), 2);
+    assert_int_equal(plen, 3);
+    assert_memory_equal(pk, "pk.", 3);
+    assert_int_equal(b[0].len, 5);
+    assert_true(b[0].readonly);
+    assert_memory_equal(b[0].data, "hello", 5);
+    assert_int_equal((const unsigned char *)b[0].data - buf, 128);
+    assert_int_equal(b[1].len, 100);
+    assert_false(b[1].readonly);
+    assert_int_equal(((const unsigned char *)b[1].data)[99], 99);
+    /* Fewer slots than buffers: the count still says 2. */
+    assert_int_equal(xichan_pickleitem_parse(buf, len, &pk, &plen, b, 1), 2);
+    assert_int_equal(xichan_pickleitem_parse(buf, len, &pk, &plen, NULL, 0), 2);
+    /* Too small a header buffer, or a bad argument: 0. */
+    assert_int_equal(xichan_pickleitem_header(3, NULL, NULL, 1, buf, sizeof(buf)), 0);
+    assert_int_equal(xichan_pickleitem_header(3, NULL, NULL, 0, buf, 4), 0);
+}
+
+static void test_pickleitem_parse_rejects_corrupt_payloads(void **state)
+{
+    unsigned char good[512], bad[512];
+    size_t len = pickleitem_make(good, sizeof(good)), plen;
+    const void *pk;
+    uint64_t w;
+    uint32_t u;
+
+#define PARSE(p, n) xichan_pickleitem_parse((p), (n), &pk, &plen, NULL, 0)
+    /* Every truncation is refused (the last buffer ends the payload). */
+    for (size_t n = 0; n < len; n++)
+        assert_int_equal(PARSE(good, n), XICHAN_ECORRUPT);
+    memcpy(bad, good, len);
+    bad[0] ^= 1; /* magic */
+    assert_int_equal(PARSE(bad, len), XICHAN_ECORRUPT);
+    memcpy(bad, good, len);
+    u = 1000; /* more buffers than the payload has room for */
+    memcpy(bad + 4, &u, 4);
+    assert_int_equal(PARSE(bad, len), XICHAN_ECORRUPT);
+    memcpy(bad, good, len);
+    w = len; /* a pickle longer than the payload */
+    memcpy(bad + 8, &w, 8);
+    assert_int_equal(PARSE(bad, len), XICHAN_ECORRUPT);
+    memcpy(bad, good, len);
+    w = 20; /* a buffer inside the table or the pickle */
+    memcpy(bad + 16, &w, 8);
+    assert_int_equal(PARSE(bad, len), XICHAN_ECORRUPT);
+    memcpy(bad, good, len);
+    w = UINT64_MAX - 50; /* an offset + length that wraps */
+    memcpy(bad + 16 + 24, &w, 8);
+    assert_int_equal(PARSE(bad, len), XICHAN_ECORRUPT);
+    memcpy(bad, good, len);
+    w = 3; /* an unknown flag */
+    memcpy(bad + 16 + 16, &w, 8);
+    assert_int_equal(PARSE(bad, len), XICHAN_ECORRUPT);
+    assert_int_equal(xichan_pickleitem_parse(NULL, len, &pk, &plen, NULL, 0), XICHAN_EINVAL);
+    assert_int_equal(PARSE(good, len), 2);
+#undef PARSE
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +282,8 @@ int main(void)
         T(test_bufitem_chan_send_nowait),
         T(test_bufitem_shared_is_zero_copy),
         T(test_bufitem_shared_range_must_fit),
+        T(test_pickleitem_round_trips),
+        T(test_pickleitem_parse_rejects_corrupt_payloads),
 #undef T
     };
 
