@@ -44,6 +44,7 @@ struct span {
     int *win_state;         /* PUB_* (span.c), under win_lock */
     uint64_t *win_seq;      /* stream sequence of each (bit 63: a duplicate), for the trace */
     int win_n;
+    unsigned win_gen;       /* the batch in flight: its slot headers carry it */
     pthread_mutex_t win_lock;
     pthread_t out_thread, in_thread;
     int threads;
@@ -65,7 +66,7 @@ struct bridge {
     int memory_storage;
     const char *creds, *nkey_seed, *user, *password, *token, *tls_ca, *tls_cert, *tls_key;
     int tls;
-    int trace;              /* XICHAN_BRIDGE_TRACE=1: a log line per published batch */
+    int trace;              /* XICHAN_BRIDGE_TRACE=1: a log line per item that crosses */
     uint32_t ids_capacity;
     /* state */
     xichan_client *cl;

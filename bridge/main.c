@@ -99,7 +99,7 @@ static void usage(FILE *f)
             "      --ack-wait SEC      redelivery delay of an unacknowledged message (default 30)\n"
             "      --dup-window SEC    JetStream's duplicate window for new streams (default 120)\n"
             "      --publish-wait SEC  wait for a publish acknowledgement (default 2)\n"
-            "      --window N          items published before waiting for acks (default 64)\n"
+            "      --window N          items published before waiting for acks (default 256)\n"
             "      --prefetch N        items brought ahead of waiting getters (default 0)\n"
             "      --machine ID        this machine's part of message ids (default: host name)\n"
             "      --ids N             recent-id table entries (default 65536)\n"

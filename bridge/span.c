@@ -12,16 +12,20 @@
  *   out     a thread leases (xichan_queue_lease) the oldest items that other
  *           sessions put on this machine -- it waits for the first, then
  *           takes what is there, up to --window (at most maxsize for a
- *           bounded stream) -- publishes them asynchronously, each with the
- *           message id machine:boot:session:seq (the producer's session,
- *           and the queue's id above the item's place in the queue), waits
- *           for JetStream's acknowledgements, publishes again one by one
- *           and in order whatever was not stored, and commits each lease
- *           only when its item is stored.  A bridge killed in between leaves
- *           the items held by a dead session, and the daemon puts them back
- *           at the head in order; the next bridge publishes them again
- *           under the same ids, and JetStream drops a copy it has (within
- *           its duplicate window).  A stream at max_msgs refuses a publish
+ *           bounded stream) -- publishes them asynchronously, each with its
+ *           id machine:boot:session:seq (the producer's session, and the
+ *           queue's id above the item's place in the queue) in the header
+ *           Xichan-Id, waits for JetStream's acknowledgements, publishes
+ *           again one by one and in order whatever was not acknowledged,
+ *           and commits each lease only when its item is stored.  A bridge
+ *           killed in between leaves the items held by a dead session, and
+ *           the daemon puts them back at the head in order; the next bridge
+ *           publishes them again under the same ids.  A publish whose
+ *           acknowledgement was lost, and one published again after a
+ *           bridge died, are stored twice: the consuming side drops the
+ *           copy that comes to the machine that has the first (the id
+ *           table), and a copy that goes to another machine is a
+ *           duplicate.  A stream at max_msgs refuses a publish
  *           (10077): the item stays held and its publish is retried, so the
  *           local queue fills and local puts block, as on a full local
  *           queue.  Items put by the bridge itself (imported ones) are
@@ -38,11 +42,26 @@
  *           it, if it goes to another machine it is a duplicate (counted by
  *           the soak).
  *   So no item is lost while it moves, and an item is doubled only when a
- *   bridge dies with it in flight.  Order: a producer machine's items enter
- *   the stream in its put order (one publisher per queue; a batch that
- *   partly failed is published again in order, so only a failure can put
- *   an item behind a later one), and leave it in stream order; a
- *   redelivered message comes after newer ones.
+ *   bridge or a NATS node fails with it in flight.  Order: a producer
+ *   machine's items enter the stream in its put order (one publisher per
+ *   queue; a batch that partly failed is published again in order, so only
+ *   a failure can put an item behind a later one), and leave it in stream
+ *   order; a redelivered message comes after newer ones.
+ *
+ * WHY NOT Nats-Msg-Id.  JetStream's own de-duplication (the Nats-Msg-Id
+ * header) loses stored messages in nats-server 2.9.10 when nodes restart:
+ * a node rebuilds its duplicate table from the messages it still stores,
+ * and a work-queue stream has removed the acknowledged ones, so a node that
+ * restarted stores a publish that the leader refused as a duplicate.  Each
+ * node numbers stored messages as the leader's proposal minus the publishes
+ * it refused (nats-server's "clfs"), so its sequence numbers drift from the
+ * leader's, and when it becomes leader the message the old leader
+ * acknowledged at a drifted sequence is not there.  Traced in the chaos
+ * soak: an item acknowledged at stream sequence S, and later a copy of the
+ * item before it delivered as sequence S; the item itself never came (what
+ * nats-server 2.9.21 fixed by resetting clfs on a leader change).  So the
+ * bridge sends no Nats-Msg-Id, no publish is ever refused as a duplicate,
+ * and copies are dropped by the consuming machines instead.
  *
  * A local getter that is already waiting also takes an item put locally
  * before the bridge leases it: a machine serves itself first.  An item the
@@ -74,6 +93,7 @@
 #define BACKOFF_MAX_MS 500
 #define FMT_HEADER "Xichan-Fmt"
 #define SLOT_HEADER "Xichan-Slot" /* the item's place in the publish window */
+#define ID_HEADER "Xichan-Id"     /* machine:boot:session:seq (not Nats-Msg-Id: WHY above) */
 
 /* The span's queue; reopen() replaces it when the queue was destroyed. */
 static xichan_queue_id span_q(struct span *sp)
@@ -92,6 +112,24 @@ static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
+}
+
+/* XICHAN_BRIDGE_TRACE=1: one line per item that crosses, with its message
+ * id, stream sequence and the printable bytes of its payload, so a lost
+ * item can be followed from its put to JetStream and back out. */
+static void trace_item(struct span *sp, const char *dir, const char *id, unsigned long long seq,
+                       const char *what, const void *data, size_t len)
+{
+    char text[41];
+    size_t n = 0;
+
+    for (size_t i = 0; i < len && n < sizeof(text) - 1; i++) {
+        unsigned char c = ((const unsigned char *)data)[i];
+        if (c >= 0x21 && c < 0x7f)
+            text[n++] = (char)c;
+    }
+    text[n] = '\0';
+    bridge_log("trace: %s '%s' %s seq %llu %s %s", dir, sp->name, id ? id : "-", seq, what, text);
 }
 
 /* NATS stream names allow [A-Za-z0-9_-]; anything else is _XX (hex). */
@@ -327,15 +365,36 @@ static void msg_id(struct span *sp, const xichan_item *it, char *buf, size_t cap
              (unsigned long long)seq);
 }
 
+/* The message of a leased item: its payload, its format, its id (the
+ * consuming side's recent-id table reads it), and for an asynchronous
+ * publish its place in the window (slot, else NULL). */
+static natsStatus new_msg(struct span *sp, const xichan_item *it, const char *id,
+                          const char *slot, natsMsg **out)
+{
+    char fmt[12];
+    natsStatus s = natsMsg_Create(out, sp->subject, NULL, it->data, (int)it->len);
+
+    snprintf(fmt, sizeof(fmt), "%d", it->fmt);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(*out, FMT_HEADER, fmt);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(*out, ID_HEADER, id);
+    if (s == NATS_OK && slot)
+        s = natsMsgHeader_Set(*out, SLOT_HEADER, slot);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
 /* Publishes one leased item until JetStream has it or the bridge stops.
- * 0: stored (or a duplicate of a stored one); -1: stopping, not stored. */
+ * 0: stored; -1: stopping, not stored. */
 static int publish(struct span *sp, const xichan_item *it, const char *id, uint64_t *seq)
 {
     struct bridge *br = sp->br;
     int64_t backoff = BACKOFF_MIN_MS;
-    char fmt[8];
 
-    snprintf(fmt, sizeof(fmt), "%d", it->fmt);
     while (!br->stop) {
         jsPubOptions po;
         jsPubAck *ack = NULL;
@@ -344,11 +403,8 @@ static int publish(struct span *sp, const xichan_item *it, const char *id, uint6
         natsStatus s;
 
         jsPubOptions_Init(&po);
-        po.MsgId = id;
         po.MaxWait = br->pub_wait_ms;
-        s = natsMsg_Create(&m, sp->subject, NULL, it->data, (int)it->len);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, FMT_HEADER, fmt);
+        s = new_msg(sp, it, id, NULL, &m);
         if (s == NATS_OK)
             s = js_PublishMsg(&ack, sp->js, m, &po, &jerr);
         natsMsg_Destroy(m);
@@ -422,13 +478,17 @@ static void on_ack(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *
 {
     struct span *sp = closure;
     const char *slot = NULL;
+    unsigned gen;
     int i;
 
-    if (natsMsgHeader_Get(m, SLOT_HEADER, &slot) == NATS_OK && slot && (i = atoi(slot)) >= 0) {
+    if (natsMsgHeader_Get(m, SLOT_HEADER, &slot) == NATS_OK && slot &&
+        sscanf(slot, "%u.%d", &gen, &i) == 2 && i >= 0) {
         pthread_mutex_lock(&sp->win_lock);
-        if (i < sp->win_n) { /* else an answer for a batch that was given up on */
+        /* An answer for an earlier batch (one given up on, whose answer was
+         * already on its way) must not mark the item in this slot now. */
+        if (gen == sp->win_gen && i < sp->win_n) {
             sp->win_state[i] = pae ? PUB_FAILED : PUB_STORED;
-            if (pa && sp->br->trace)
+            if (pa)
                 sp->win_seq[i] = pa->Sequence | (pa->Duplicate ? 1ull << 63 : 0);
             if (pa && pa->Duplicate)
                 atomic_fetch_add(&sp->dups_out, 1);
@@ -515,13 +575,16 @@ static void out_batch(struct span *sp)
     int n = lease_batch(sp, sp->window), i;
     jsPubOptions po;
     natsStatus s;
-    char fmt[8], slot[12];
+    char slot[24];
+    unsigned gen;
 
     if (!n)
         return;
     atomic_store(&sp->held, n);
     pthread_mutex_lock(&sp->win_lock);
     sp->win_n = n;
+    sp->win_gen++;
+    gen = sp->win_gen;
     for (i = 0; i < n; i++) {
         sp->win_state[i] = PUB_WAITING;
         sp->win_seq[i] = 0;
@@ -531,14 +594,8 @@ static void out_batch(struct span *sp)
         natsMsg *m = NULL;
 
         jsPubOptions_Init(&po);
-        po.MsgId = sp->win_id[i];
-        snprintf(fmt, sizeof(fmt), "%d", sp->win[i].fmt);
-        snprintf(slot, sizeof(slot), "%d", i);
-        s = natsMsg_Create(&m, sp->subject, NULL, sp->win[i].data, (int)sp->win[i].len);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, FMT_HEADER, fmt);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, SLOT_HEADER, slot);
+        snprintf(slot, sizeof(slot), "%u.%d", gen, i);
+        s = new_msg(sp, &sp->win[i], sp->win_id[i], slot, &m);
         if (s == NATS_OK)
             s = js_PublishMsgAsync(sp->js, &m, &po);
         natsMsg_Destroy(m); /* NULL once the library took it */
@@ -562,18 +619,13 @@ static void out_batch(struct span *sp)
         pthread_mutex_unlock(&sp->win_lock);
         if (state != PUB_STORED && publish(sp, &sp->win[i], sp->win_id[i], &sp->win_seq[i]) != 0)
             break; /* stopping */
+        if (br->trace)
+            trace_item(sp, "out", sp->win_id[i], sp->win_seq[i] & ~(1ull << 63),
+                       sp->win_seq[i] >> 63 ? "duplicate" : state == PUB_STORED ? "stored"
+                                                                               : "stored-again",
+                       sp->win[i].data, sp->win[i].len);
         (void)xichan_queue_lease_commit(&sp->win[i]);
         atomic_fetch_add(&sp->out, 1);
-    }
-    if (br->trace && i > 0) {
-        /* XICHAN_BRIDGE_TRACE=1: what JetStream said of each batch. */
-        int dup = 0;
-        for (int k = 0; k < i; k++)
-            dup += (int)(sp->win_seq[k] >> 63);
-        bridge_log("trace: queue '%s' batch of %d committed %d: ids %s .. %s, stream seq %llu .. "
-                   "%llu, %d said duplicate", sp->name, n, i, sp->win_id[0], sp->win_id[i - 1],
-                   (unsigned long long)(sp->win_seq[0] & ~(1ull << 63)),
-                   (unsigned long long)(sp->win_seq[i - 1] & ~(1ull << 63)), dup);
     }
     for (; i < n; i++) /* a stop: the rest go back, in order */
         (void)xichan_queue_lease_abort(&sp->win[i]);
@@ -600,14 +652,29 @@ static void import(struct span *sp, natsMsg *m)
     struct bridge *br = sp->br;
     const char *id = NULL, *fmts = NULL;
     int fmt = XICHAN_FMT_RAW, err, seen;
+    natsStatus s;
+    unsigned long long sseq = 0, ndeliv = 0;
 
-    (void)natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+    /* Nats-Msg-Id: what bridges before Xichan-Id sent. */
+    if (natsMsgHeader_Get(m, ID_HEADER, &id) != NATS_OK || !id)
+        (void)natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
     if (natsMsgHeader_Get(m, FMT_HEADER, &fmts) == NATS_OK && fmts)
         fmt = atoi(fmts);
     pthread_mutex_lock(&br->ids_lock);
     seen = id && ids_seen(br->ids, id);
     pthread_mutex_unlock(&br->ids_lock);
+    if (br->trace) {
+        jsMsgMetaData *md = NULL;
+        if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
+            sseq = md->Sequence.Stream;
+            ndeliv = md->NumDelivered;
+            jsMsgMetaData_Destroy(md);
+        }
+    }
     if (seen) {
+        if (br->trace)
+            trace_item(sp, "in", id, sseq, ndeliv > 1 ? "seen-redelivered" : "seen",
+                       natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
         atomic_fetch_add(&sp->dups_in, 1);
         natsMsg_Ack(m, NULL);
         return;
@@ -619,6 +686,9 @@ static void import(struct span *sp, natsMsg *m)
         /* Not put: JetStream delivers it again (to this machine or another). */
         bridge_error(br, "queue '%s': local put of a remote item: %s; left to JetStream",
                      sp->name, xichan_strerror(err));
+        if (br->trace)
+            trace_item(sp, "in", id, sseq, "nak", natsMsg_GetData(m),
+                       (size_t)natsMsg_GetDataLength(m));
         natsMsg_Nak(m, NULL);
         atomic_fetch_sub(&sp->pending_acks, 1);
         return;
@@ -628,7 +698,13 @@ static void import(struct span *sp, natsMsg *m)
         ids_add(br->ids, id);
         pthread_mutex_unlock(&br->ids_lock);
     }
-    natsMsg_Ack(m, NULL);
+    s = natsMsg_Ack(m, NULL);
+    if (br->trace) {
+        char what[48];
+        snprintf(what, sizeof(what), "put%s%s%s", ndeliv > 1 ? "-redelivered" : "",
+                 s == NATS_OK ? "" : " ack-failed:", s == NATS_OK ? "" : natsStatus_GetText(s));
+        trace_item(sp, "in", id, sseq, what, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    }
     atomic_fetch_sub(&sp->pending_acks, 1);
     atomic_fetch_add(&sp->in, 1);
 }

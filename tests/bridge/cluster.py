@@ -18,6 +18,8 @@ wait is bounded.  Cases:
              them, in order, on another machine;
   refused    an item over the server's max payload is set aside in
              <queue>.refused on its machine with an error in the status file;
+  headers    a published message carries the item's id in Xichan-Id and no
+             Nats-Msg-Id (JetStream's de-duplication is not used);
   held       with every NATS node down, a bridge holding 5 leased items is
              killed: the daemon puts them back, and once NATS is back they
              are delivered on another machine, once and in order;
@@ -44,7 +46,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.join(ROOT, os.environ.get('BUILD', 'build'))
 XICHAND = os.path.join(BUILD, 'bin', 'xichand')
 BRIDGE = os.path.join(BUILD, 'bin', 'xichan-bridge')
-NATS = shutil.which('nats-server') or '/usr/sbin/nats-server'
+# XICHAN_NATS_SERVER picks another nats-server than the one on PATH (Debian's).
+NATS = (os.environ.get('XICHAN_NATS_SERVER') or shutil.which('nats-server') or
+        '/usr/sbin/nats-server')
 PY = sys.executable
 SPANS = ['jobs', 'results', 'bounded']
 
@@ -222,6 +226,38 @@ class World:
             return ''
 
 
+def js_api(url, subject, payload=b'', seconds=2.0):
+    """One request to the JetStream API over the NATS protocol (a plain
+    socket: no client library needed): the reply decoded, or None when no
+    reply came within seconds (no leader, node down)."""
+    host, port = url.rsplit('/', 1)[-1].split(':')
+    inbox = '_INBOX.xichan%d' % os.getpid()
+    end = time.monotonic() + seconds
+    try:
+        with socket.create_connection((host, int(port)), timeout=seconds) as so:
+            f = so.makefile('rb')
+            f.readline()  # INFO
+            so.sendall(b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\n'
+                       b'SUB %s 1\r\nPUB %s %s %d\r\n%s\r\n' %
+                       (inbox.encode(), subject.encode(), inbox.encode(), len(payload), payload))
+            while time.monotonic() < end:
+                so.settimeout(max(0.05, end - time.monotonic()))
+                line = f.readline()
+                if not line:
+                    return None
+                if line.startswith(b'PING'):
+                    so.sendall(b'PONG\r\n')
+                elif line.startswith(b'MSG '):
+                    n = int(line.split()[-1])
+                    return json.loads(f.read(n + 2)[:n])
+                elif line.startswith(b'HMSG '):  # a status (503: no responders)
+                    f.read(int(line.split()[-1]) + 2)
+                    return None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def port_open(port):
     try:
         with socket.create_connection(('127.0.0.1', port), timeout=0.5):
@@ -386,6 +422,29 @@ while True:
     return 'a 2 MiB item set aside in jobs.refused: %s' % err[:60]
 
 
+def case_headers(w):
+    """What a bridge publishes: the item's id in Xichan-Id, and no
+    Nats-Msg-Id, whose de-duplication nats-server 2.9.10 loses messages with
+    when nodes restart (xichan-bridge(8) NOTES)."""
+    import base64
+    w.run_python(0, "import xichan.queues as Q; Q.open('jobs').put(('hdr', 1))")
+    msg = {}
+
+    def stored():
+        r = js_api(w.urls[0], '$JS.API.STREAM.MSG.GET.XQ_jobs',
+                   json.dumps({'last_by_subj': 'xichan.q.jobs'}).encode())
+        if r and 'message' in r:
+            msg.update(r['message'])
+        return bool(msg)
+    wait_for(stored, 30, 'the item in stream XQ_jobs')
+    hdrs = base64.b64decode(msg.get('hdrs', '')).decode(errors='replace')
+    got = w.run_python(1, "import xichan.queues as Q; print(Q.open('jobs').get(timeout=30))")
+    assert got.strip() == "('hdr', 1)", got
+    assert 'Xichan-Id: m1:' in hdrs, hdrs
+    assert 'Nats-Msg-Id' not in hdrs, hdrs
+    return 'a published item carries Xichan-Id and no Nats-Msg-Id'
+
+
 def case_ctl(w):
     ctl = os.path.join(BUILD, 'bin', 'xichanctl')
     base = [ctl, '--name', w.machines[0], '--runtime-dir', w.rt]
@@ -482,8 +541,8 @@ def main():
         for k in range(3):
             w.start_bridge(k)
         print('bridge: cluster of 3 up in %.1f s' % (time.monotonic() - t0))
-        for case in (case_pool, case_crashes, case_maxsize, case_refused, case_ctl, case_held,
-                     case_stop):
+        for case in (case_pool, case_crashes, case_maxsize, case_refused, case_headers, case_ctl,
+                     case_held, case_stop):
             t = time.monotonic()
             try:
                 what = case(w)
