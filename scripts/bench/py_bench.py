@@ -87,6 +87,14 @@ def have_faster_fifo():
         return False
 
 
+def iceoryx2_version():
+    try:
+        from importlib.metadata import version
+        return version('iceoryx2')
+    except Exception:
+        return None
+
+
 def have_iceoryx2():
     try:
         import iceoryx2  # noqa: F401
@@ -464,7 +472,8 @@ def rounds_for(spec, size):
 def cmd_pingpong(args):
     ctx = mp.get_context('spawn')
     out = {'bench': 'py_pingpong', 'python': sys.version.split()[0], 'rounds': args.rounds,
-           'reps': args.reps, 'results': [], 'skipped': [], 'errors': []}
+           'reps': args.reps, 'iceoryx2': iceoryx2_version(), 'results': [], 'skipped': [],
+           'errors': []}
     kinds = args.only.split(',') if args.only else PINGPONG
     sizes = [int(s) for s in args.sizes.split(',')]
     pins = args.pins.split(',')
@@ -652,7 +661,8 @@ def cmd_throughput(args):
     ctx = mp.get_context('spawn')
     sizes = [int(x) for x in (args.sizes or str(args.size)).split(',')]
     out = {'bench': 'py_throughput', 'python': sys.version.split()[0], 'items': args.items,
-           'size': sizes[0], 'sizes': sizes, 'reps': args.reps, 'results': [], 'skipped': [],
+           'size': sizes[0], 'sizes': sizes, 'reps': args.reps, 'iceoryx2': iceoryx2_version(),
+           'results': [], 'skipped': [],
            'errors': [], 'memcpy': []}
     kinds = args.only.split(',') if args.only else THROUGHPUT
     skipped = set()
