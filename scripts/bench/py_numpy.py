@@ -55,6 +55,7 @@ if PYEXT not in sys.path:
 MODES = ['xichan-pickle', 'xichan-buffer', 'xichan-shared', 'mp-queue', 'mp-shared-memory']
 ALL_CPUS = frozenset(os.sched_getaffinity(0))
 MiB = 1 << 20
+HANG_S = 120            # a xichan put/get that waits longer fails (segment full, ...)
 
 
 def log(*a):
@@ -117,11 +118,13 @@ def echo(mode, args, cpus):
         v = src.get()
         if v is None:
             return
-        if mode in ('xichan-pickle', 'mp-queue'):
-            dst.put(v)                              # an array
+        if mode == 'xichan-pickle':
+            dst.put(v, timeout=HANG_S)              # an array
+        elif mode == 'mp-queue':
+            dst.put(v)
         elif mode in ('xichan-buffer', 'xichan-shared'):
             a = np.frombuffer(v, dtype=np.float64)  # a view of what arrived
-            dst.put(memoryview(a))
+            dst.put(memoryview(a), timeout=HANG_S)
             del a, v
         elif mode == 'mp-shared-memory':
             name, shape, dtype = v
@@ -154,19 +157,21 @@ def make(mode, ctx, size):
         so = mode != 'xichan-pickle'
         a, b = queues.create(syncobj=so), queues.create(syncobj=so)
         cleanup = lambda: (queues.destroy(a), queues.destroy(b))  # noqa: E731
+        def get():
+            return b.get(timeout=HANG_S)
         if mode == 'xichan-pickle':
-            return Ends(a.put, b.get, (a, b), cleanup)
+            return Ends(lambda arr: a.put(arr, timeout=HANG_S), get, (a, b), cleanup)
         if mode == 'xichan-buffer':
-            return Ends(lambda arr: a.put(memoryview(arr)),
-                        lambda: np.frombuffer(b.get(), dtype=np.float64), (a, b), cleanup)
+            return Ends(lambda arr: a.put(memoryview(arr), timeout=HANG_S),
+                        lambda: np.frombuffer(get(), dtype=np.float64), (a, b), cleanup)
         import xichan
         sb = xichan.SharedBuffer(size)
 
         def send(arr):
             # arr is the shared array (filled once by the caller): what is
             # sent is the buffer, not the data.
-            a.put(memoryview(sb))
-        return Ends(send, lambda: np.frombuffer(b.get(), dtype=np.float64), (a, b), cleanup,
+            a.put(memoryview(sb), timeout=HANG_S)
+        return Ends(send, lambda: np.frombuffer(get(), dtype=np.float64), (a, b), cleanup,
                     shared=np.frombuffer(sb, dtype=np.float64))
     if mode == 'mp-queue':
         a, b = ctx.Queue(), ctx.Queue()
