@@ -1,8 +1,8 @@
 # mk/bench.mk -- the benchmark suite (scripts/bench/run).
 # Included at the end of the Makefile (`-include mk/bench.mk`).
 #
-#   make bench         the full suite, about 6-8 minutes on a 2-vCPU VM
-#   make bench-quick   the same parts with smaller counts, about a minute
+#   make bench         the full suite, about 10 minutes on a 2-vCPU VM
+#   make bench-quick   the same parts with smaller counts, about two minutes
 #   make bench-smoke   every part with tiny counts (< 60 s); CI runs it with
 #                      the C checks (ccheck)
 #
