@@ -257,33 +257,32 @@ int xichan_queue_put_buffer(xichan_client *cl, xichan_queue_id q, const xichan_b
     return err;
 }
 
-int xichan_chan_send_buffer(xichan_client *cl, xichan_chan_id c, const xichan_bufdesc *d,
-                            int unboundop, int64_t deadline_ns)
+/* A send (wait: until taken or deadline_ns) or send_nowait of a buffer. */
+static int chan_send_buffer(xichan_client *cl, xichan_chan_id c, const xichan_bufdesc *d,
+                            int unboundop, int wait, int64_t deadline_ns)
 {
     uint32_t off;
     int err = xichan__client_ok(cl);
 
     if (err || (err = make(cl, d, unboundop, deadline_ns, &off)))
         return err;
-    err = xichan__chan_send_made(cl, c, off, 1, deadline_ns);
+    err = xichan__chan_send_made(cl, c, off, wait, deadline_ns);
     /* A send that failed withdrew the item, reference and all. */
     if (err < 0)
         unmake(cl, d);
     return err;
 }
 
+int xichan_chan_send_buffer(xichan_client *cl, xichan_chan_id c, const xichan_bufdesc *d,
+                            int unboundop, int64_t deadline_ns)
+{
+    return chan_send_buffer(cl, c, d, unboundop, 1, deadline_ns);
+}
+
 int xichan_chan_send_buffer_nowait(xichan_client *cl, xichan_chan_id c, const xichan_bufdesc *d,
                                    int unboundop)
 {
-    uint32_t off;
-    int err = xichan__client_ok(cl);
-
-    if (err || (err = make(cl, d, unboundop, XICHAN_NOWAIT, &off)))
-        return err;
-    err = xichan__chan_send_made(cl, c, off, 0, XICHAN_NOWAIT);
-    if (err < 0)
-        unmake(cl, d);
-    return err;
+    return chan_send_buffer(cl, c, d, unboundop, 0, XICHAN_NOWAIT);
 }
 
 int xichan_item_buffer(xichan_client *cl, const xichan_item *item, xichan_bufdesc *out,

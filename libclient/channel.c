@@ -82,16 +82,11 @@ static int ensure_assoc(xichan_client *cl, const struct xichan_objref *ref, uint
 int xichan_chan_create(xichan_client *cl, const xichan_chan_opts *opts, xichan_chan_id *out)
 {
     xichan_chan_opts def = {0};
-    int err = xichan__client_ok(cl);
 
-    if (err)
-        return err;
-    if (!out)
-        return XICHAN_EINVAL;
     if (!opts)
         opts = &def;
-    return xichan__obj_create(cl->shm, cl->sid, XICHAN_KIND_CHANNEL, 0, XICHAN_FMT_MSGPACK,
-                              opts->unboundop, opts->name, &out->id);
+    return xichan__create(cl, XICHAN_KIND_CHANNEL, 0, XICHAN_FMT_MSGPACK, opts->unboundop,
+                          opts->name, out ? &out->id : NULL);
 }
 
 int xichan_chan_open(xichan_client *cl, const char *name, xichan_chan_id *out)
@@ -115,6 +110,14 @@ int xichan_chan_unbind(xichan_client *cl, xichan_chan_id c)
 }
 
 /* -------------------------------------------------------------- send */
+
+/* 1 if the item with ticket was received: tickets are serial numbers
+ * (they wrap) and fifo.last_popped is the last one a receiver took; an item
+ * gone from the fifo with a later ticket was dropped.  needs the lock */
+static int ticket_taken(const struct xichan_obj *o, uint32_t ticket)
+{
+    return (int32_t)(ticket - o->fifo.last_popped) <= 0;
+}
 
 /* Withdraws our item if it is still queued.  needs the lock */
 static int withdraw(xichan_client *cl, struct xichan_obj *o, uint32_t ticket)
@@ -147,7 +150,7 @@ static int await_receipt(xichan_client *cl, const struct xichan_objref *ref, uin
             return err == XICHAN_ENOTFOUND ? XICHAN_ECLOSED : err; /* destroyed: "has closed" */
         if (!xichan__fifo_has(cl->shm, o, ticket)) {
             /* Gone: received, or dropped by a forced close. */
-            err = (int32_t)(ticket - o->fifo.last_popped) <= 0 ? 0 : XICHAN_ECLOSED;
+            err = ticket_taken(o, ticket) ? 0 : XICHAN_ECLOSED;
             xichan__obj_unlock(o);
             return err;
         }
@@ -280,19 +283,31 @@ int xichan_chan_send_start(xichan_client *cl, xichan_chan_id c, int fmt, const v
     return err;
 }
 
+/* The channel of a ticket send_start gave, locked: 0, or XICHAN_EINVAL
+ * (no such ticket), XICHAN_ENOTFOUND (destroyed) or a lock's error. */
+static int lock_for_ticket(xichan_client *cl, xichan_chan_id c, uint64_t ticket,
+                           struct xichan_objref *ref)
+{
+    int err;
+
+    if (ticket > UINT32_MAX)
+        return XICHAN_EINVAL;
+    if ((err = chan_ref(cl, c, ref)))
+        return err;
+    return xichan__obj_lock(cl->shm, ref, cl->sid);
+}
+
 int xichan_chan_send_check(xichan_client *cl, xichan_chan_id c, uint64_t ticket)
 {
     struct xichan_objref ref;
     int err;
 
-    if (ticket > UINT32_MAX)
-        return XICHAN_EINVAL;
-    if ((err = chan_ref(cl, c, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = lock_for_ticket(cl, c, ticket, &ref)))
         return err == XICHAN_ENOTFOUND ? XICHAN_ECLOSED : err; /* destroyed: dropped */
     if (xichan__fifo_has(cl->shm, ref.o, (uint32_t)ticket))
         err = XICHAN_EEMPTY;
     else
-        err = (int32_t)((uint32_t)ticket - ref.o->fifo.last_popped) <= 0 ? 0 : XICHAN_ECLOSED;
+        err = ticket_taken(ref.o, (uint32_t)ticket) ? 0 : XICHAN_ECLOSED;
     xichan__obj_unlock(ref.o);
     return err;
 }
@@ -302,13 +317,11 @@ int xichan_chan_send_cancel(xichan_client *cl, xichan_chan_id c, uint64_t ticket
     struct xichan_objref ref;
     int err;
 
-    if (ticket > UINT32_MAX)
-        return XICHAN_EINVAL;
-    if ((err = chan_ref(cl, c, &ref)) || (err = xichan__obj_lock(cl->shm, &ref, cl->sid)))
+    if ((err = lock_for_ticket(cl, c, ticket, &ref)))
         return err == XICHAN_ENOTFOUND ? 0 : err; /* destroyed: not delivered */
     if (withdraw(cl, ref.o, (uint32_t)ticket))
         return 0;
-    err = (int32_t)((uint32_t)ticket - ref.o->fifo.last_popped) <= 0 ? 1 : 0;
+    err = ticket_taken(ref.o, (uint32_t)ticket);
     xichan__obj_unlock(ref.o);
     return err;
 }

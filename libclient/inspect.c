@@ -17,11 +17,45 @@
  * cleaning session holds (sessions.c), so a slot showing the same sid
  * before and after is the same session.  The object counts come from one
  * pass over the bindings under table_lock.
+ *
+ * xichan__census reads a segment nobody serves (claimed: xichanctl's stop
+ * --discard and cleanup) with no lock: a report of what it holds, for a
+ * decision a person or the caller makes; the item counts are the fifos'
+ * derived counts, which is all a report needs.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+void xichan__census(struct xichan_shm *shm, struct xichan_census *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (uint32_t i = 0; i < shm->nobjects; i++) {
+        const struct xichan_obj *o = &shm->objects[i];
+        if (xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE)
+            continue;
+        c->objects++;
+        c->named += !!(xa_load_relaxed(&o->flags) & XICHAN_OF_NAMED);
+        if (xichan__obj_has_fifo(o))
+            c->items += o->fifo.count;
+    }
+    for (uint32_t i = 0; i < shm->nsessions; i++) {
+        const struct xichan_session *s = &shm->sessions[i];
+        uint32_t st = xa_load_acquire(&s->state);
+        pid_t pid = (pid_t)s->pid;
+
+        if (st == XICHAN_SESS_FREE || pid <= 0)
+            continue;
+        if (kill(pid, 0) == 0 || errno == EPERM) {
+            if (c->sessions < sizeof(c->pids) / sizeof(c->pids[0]))
+                c->pids[c->sessions] = pid;
+            c->sessions++;
+        }
+    }
+}
 
 static int by_seq(const void *a, const void *b)
 {

@@ -144,6 +144,14 @@ int xichan__shm_open(const char *name, struct xichan_shm **out);
  * xichan__shm_unmap.  XICHAN_EBUSY: a daemon serves it.
  */
 int xichan__shm_claim(const char *name, struct xichan_shm **out);
+/* What a claimed segment holds (inspect.c): live objects (named ones) and
+ * their items, and the sessions whose process still runs, the first pids. */
+struct xichan_census {
+    uint32_t objects, named, sessions;
+    uint64_t items;
+    pid_t pids[8];
+};
+void xichan__census(struct xichan_shm *shm, struct xichan_census *c);
 /* Process-wide shared mapping: open once per name, refcounted. */
 int xichan__shm_acquire(const char *name, struct xichan_shm **out);
 void xichan__shm_release(struct xichan_shm *shm);
@@ -499,6 +507,9 @@ void xichan__obj_fill_info(struct xichan_shm *shm, struct xichan_obj *o, xichan_
 
 /* Checks the client and finds a live object of that kind. */
 int xichan__resolve(xichan_client *cl, int kind, uint64_t id, struct xichan_objref *ref);
+/* Checks the client and creates an object of a kind, bound once to it. */
+int xichan__create(xichan_client *cl, int kind, int64_t maxsize, int fmt, int unboundop,
+                   const char *name, uint64_t *id);
 /* Finds a named object of a kind (not bound). */
 int xichan__open_named(xichan_client *cl, int kind, const char *name, uint64_t *id);
 /* Destroy, bind or unbind an object of a kind, by id. */

@@ -65,6 +65,18 @@ int xichan__resolve(xichan_client *cl, int kind, uint64_t id, struct xichan_objr
     return 0;
 }
 
+int xichan__create(xichan_client *cl, int kind, int64_t maxsize, int fmt, int unboundop,
+                   const char *name, uint64_t *id)
+{
+    int err = xichan__client_ok(cl);
+
+    if (err)
+        return err;
+    if (!id)
+        return XICHAN_EINVAL;
+    return xichan__obj_create(cl->shm, cl->sid, kind, maxsize, fmt, unboundop, name, id);
+}
+
 int xichan__open_named(xichan_client *cl, int kind, const char *name, uint64_t *id)
 {
     int err = xichan__client_ok(cl);

@@ -33,6 +33,15 @@ static int queue_lock(xichan_client *cl, xichan_queue_id q, struct xichan_objref
     return err ? err : xichan__obj_lock(cl->shm, ref, cl->sid);
 }
 
+/* The same, and its item count: a negative code, or the count with the
+ * queue locked. */
+static int64_t queue_lock_count(xichan_client *cl, xichan_queue_id q, struct xichan_objref *ref)
+{
+    int err = queue_lock(cl, q, ref);
+
+    return err ? err : (int64_t)ref->o->fifo.count;
+}
+
 static int is_full(const struct xichan_obj *o)
 {
     return o->maxsize > 0 && (int64_t)o->fifo.count >= o->maxsize;
@@ -43,16 +52,11 @@ static int is_full(const struct xichan_obj *o)
 int xichan_queue_create(xichan_client *cl, const xichan_queue_opts *opts, xichan_queue_id *out)
 {
     xichan_queue_opts def = {0};
-    int err = xichan__client_ok(cl);
 
-    if (err)
-        return err;
-    if (!out)
-        return XICHAN_EINVAL;
     if (!opts)
         opts = &def;
-    return xichan__obj_create(cl->shm, cl->sid, XICHAN_KIND_QUEUE, opts->maxsize, opts->fmt,
-                              opts->unboundop, opts->name, &out->id);
+    return xichan__create(cl, XICHAN_KIND_QUEUE, opts->maxsize, opts->fmt, opts->unboundop,
+                          opts->name, out ? &out->id : NULL);
 }
 
 int xichan_queue_open(xichan_client *cl, const char *name, xichan_queue_id *out)
@@ -478,12 +482,11 @@ void xichan_items_release(xichan_item *items, size_t n)
 int64_t xichan_queue_purge(xichan_client *cl, xichan_queue_id q)
 {
     struct xichan_objref ref;
-    int64_t n;
+    int64_t n = queue_lock_count(cl, q, &ref);
     int err;
 
-    if ((err = queue_lock(cl, q, &ref)))
-        return err;
-    n = ref.o->fifo.count;
+    if (n < 0)
+        return n;
     err = xichan__fifo_drop_all(cl->shm, ref.o, cl->sid);
     xichan__obj_unlock(ref.o);
     /* Room for every putter blocked on a full queue, and for wait sets. */
@@ -496,13 +499,10 @@ int64_t xichan_queue_purge(xichan_client *cl, xichan_queue_id q)
 int64_t xichan_queue_count(xichan_client *cl, xichan_queue_id q)
 {
     struct xichan_objref ref;
-    int64_t n;
-    int err;
+    int64_t n = queue_lock_count(cl, q, &ref);
 
-    if ((err = queue_lock(cl, q, &ref)))
-        return err;
-    n = ref.o->fifo.count;
-    xichan__obj_unlock(ref.o);
+    if (n >= 0)
+        xichan__obj_unlock(ref.o);
     return n;
 }
 

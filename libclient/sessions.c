@@ -68,11 +68,9 @@
  * Ending a session runs xichan__session_cleanup in a daemon worker thread:
  *
  *   0. the items it held by lease go back to their queues, in order
- *      (lease.c), and its wait-set registrations and wait sets go
- *      (waitset.c);
- *   0. items the session held under a lease go back to their queues
  *      (lease.c); if that fails the cleanup stops there, so nothing held
- *      is freed, and is retried;
+ *      is freed, and is retried.  Then its wait-set registrations and
+ *      wait sets go (waitset.c);
  *   1. every object, under its lock: settle each item the session put and
  *      nobody settled yet (fifo.c: KEPT, or the unbound op), then wake all
  *      waiters -- a waiter that was woken and then killed may have

@@ -24,22 +24,11 @@ BUILD=${BUILD:-build}
 limit=${XICHAN_TEST_TIMEOUT:-120}
 build_abs=$(realpath -m -- "$BUILD")
 uid=$(id -u)
-passed=0 failed=0 skipped=0 n=0
-failures=()
+n=0
 out=$(mktemp /tmp/xichan-integ-out.XXXXXX)
 dir="" tpid=""
-
-now() { printf '%s' "${EPOCHREALTIME:-$(date +%s.%N)}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f s", b - a }'; }
-describe() {
-    if [[ $1 -eq 124 ]]; then
-        echo "timed out after ${limit} s"
-    elif [[ $1 -gt 128 ]]; then
-        echo "killed by SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
-    else
-        echo "exit status $1"
-    fi
-}
+# shellcheck source=tests/run-common.sh
+. "$(dirname -- "$0")/run-common.sh"
 
 # A live (not zombie) process whose command line mentions the test's dir.
 serves_dir() {
@@ -82,6 +71,16 @@ cleanup_test() {
     dir="" tpid=""
 }
 
+# After a failure: the logs the test's daemons wrote.
+show_daemon_logs() {
+    local log
+    for log in "$dir"/*.log; do
+        [[ -f $log ]] || continue
+        echo "   ---- $(basename -- "$log") ----"
+        sed 's/^/   | /' "$log"
+    done
+}
+
 on_signal() {
     echo "run-integ: interrupted" >&2
     cleanup_test
@@ -95,12 +94,7 @@ for bin in "$@"; do
     n=$((n + 1))
     name=$(basename -- "$bin")
     echo "== integ $name"
-    if [[ ! -x $bin ]]; then
-        echo "   FAILED: $bin is not an executable (was it built?)"
-        failed=$((failed + 1))
-        failures+=("$name")
-        continue
-    fi
+    is_program "$bin" "$name" || continue
     dir=$(mktemp -d /tmp/xichan-integ.XXXXXX)
     chmod 0700 "$dir"
     ns="t$$_$n"
@@ -113,47 +107,8 @@ for bin in "$@"; do
         timeout -k 5 "$limit" "$bin" >"$out" 2>&1 </dev/null &
     tpid=$!
     wait "$tpid" || rc=$?
-    took=$(elapsed "$t0")
-    if [[ ${V:-0} == 1 ]]; then
-        cat "$out"
-    fi
-    case $rc in
-    0)
-        echo "   passed ($took)"
-        passed=$((passed + 1))
-        ;;
-    77)
-        echo "   skipped: $(tail -n 1 "$out")"
-        skipped=$((skipped + 1))
-        ;;
-    *)
-        echo "   FAILED: $(describe "$rc") ($took)"
-        if [[ ${V:-0} != 1 ]]; then
-            sed 's/^/   | /' "$out"
-        fi
-        for log in "$dir"/*.log; do
-            [[ -f $log ]] || continue
-            echo "   ---- $(basename -- "$log") ----"
-            sed 's/^/   | /' "$log"
-        done
-        failed=$((failed + 1))
-        failures+=("$name")
-        ;;
-    esac
+    verdict "$name" "$rc" "$(elapsed "$t0")" show_daemon_logs
     cleanup_test
 done
 
-if [[ $failed -gt 0 ]]; then
-    echo "failed integration tests: ${failures[*]}"
-fi
-summary="integ: $passed passed, $failed failed"
-if [[ $skipped -gt 0 ]]; then
-    summary+=", $skipped skipped"
-fi
-echo "$summary"
-# scripts/test-all collects every suite's skips for its closing line.
-if [[ -n ${XICHAN_SKIP_LOG:-} ]]; then
-    suite="integ ($BUILD)"
-    echo "$suite: $skipped skipped of $((passed + failed + skipped))" >>"$XICHAN_SKIP_LOG"
-fi
-[[ $failed -eq 0 ]]
+summary integ integration "integ ($BUILD)"

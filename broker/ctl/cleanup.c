@@ -287,7 +287,7 @@ static const char *comm(pid_t pid, char *buf, size_t cap)
 /* A segment no process maps: stale if it holds nothing anyone could want. */
 static void segment(struct report *r, const struct scan *s, const struct ns *ns, const char *path)
 {
-    struct ctl_census cs;
+    struct xichan_census cs;
     struct xichan_shm *shm;
     char shm_name[160], why[320]; /* "/" + prefix + name always fit */
     int err;
@@ -307,7 +307,7 @@ static void segment(struct report *r, const struct scan *s, const struct ns *ns,
         stale(r, ns->name, "segment", path, why, 1);
         return;
     }
-    ctl_census(shm, &cs);
+    xichan__census(shm, &cs);
     if (cs.objects) {
         snprintf(why, sizeof(why), "holds %u objects (%u named) with %llu items: kept for the "
                  "next `xichand --name %s`; `xichanctl --name %s stop --discard` removes it",

@@ -160,15 +160,6 @@ int ctl_check_metrics(struct ctl *c);
 int ctl_cmd_metrics(struct ctl *c);
 int ctl_cmd_stop(struct ctl *c);
 
-/* stop.c: what a segment holds -- live objects and their items, and the
- * sessions whose process still runs. */
-struct ctl_census {
-    uint32_t objects, named, sessions;
-    uint64_t items;
-    pid_t pids[8]; /* the first attached processes */
-};
-void ctl_census(struct xichan_shm *shm, struct ctl_census *c);
-
 
 /* ----------------------------------------------------------- bridge.c */
 

@@ -156,9 +156,14 @@ static int pack_value(struct ctl *c, msgpack_sbuffer *sb)
         if (!data)
             return ctl_fail(c, XICHAN_ENOMEM, "put");
     } else {
+        xichan_stats st;
+
         if (isatty(STDIN_FILENO))
             fprintf(stderr, "xichanctl put: reading the value from stdin (end it with Ctrl-D)\n");
-        if ((err = read_stdin(&data, &len, c->cl->shm->size)))
+        if ((err = xichan_stats_get(c->cl, &st)))
+            return ctl_fail(c, err, "stats");
+        /* No item is larger than the segment. */
+        if ((err = read_stdin(&data, &len, st.segment_size)))
             return ctl_fail(c, err, "cannot read the value from stdin");
         /* `echo text | xichanctl put q` means "text": drop one final newline. */
         if (c->a.format == CTL_FMT_STR && len && data[len - 1] == '\n')

@@ -39,33 +39,6 @@
 #define STOP_WAIT_S 10.0
 #define POLL_NS (20 * 1000000L)
 
-void ctl_census(struct xichan_shm *shm, struct ctl_census *c)
-{
-    memset(c, 0, sizeof(*c));
-    for (uint32_t i = 0; i < shm->nobjects; i++) {
-        const struct xichan_obj *o = &shm->objects[i];
-        if (xa_load_acquire(&o->state) != XICHAN_OBJ_LIVE)
-            continue;
-        c->objects++;
-        c->named += !!(xa_load_relaxed(&o->flags) & XICHAN_OF_NAMED);
-        if (xichan__obj_has_fifo(o))
-            c->items += o->fifo.count; /* derived, but only a report */
-    }
-    for (uint32_t i = 0; i < shm->nsessions; i++) {
-        const struct xichan_session *s = &shm->sessions[i];
-        uint32_t st = xa_load_acquire(&s->state);
-        pid_t pid = (pid_t)s->pid;
-
-        if (st == XICHAN_SESS_FREE || pid <= 0)
-            continue;
-        if (kill(pid, 0) == 0 || errno == EPERM) {
-            if (c->sessions < sizeof(c->pids) / sizeof(c->pids[0]))
-                c->pids[c->sessions] = pid;
-            c->sessions++;
-        }
-    }
-}
-
 /* 1 if pid runs a program called xichand. */
 static int is_xichand(pid_t pid)
 {
@@ -124,7 +97,7 @@ static int stop_daemon(struct ctl *c, pid_t pid, int fd, double wait_s)
     return CTL_OK;
 }
 
-static int discard(struct ctl *c, const char *ns, const char *seg, struct ctl_census *cs, int *gone)
+static int discard(struct ctl *c, const char *ns, const char *seg, struct xichan_census *cs, int *gone)
 {
     struct xichan_shm *shm;
     int err = xichan__shm_claim(seg, &shm), rc = CTL_OK;
@@ -144,7 +117,7 @@ static int discard(struct ctl *c, const char *ns, const char *seg, struct ctl_ce
         *gone = 1;
         return CTL_OK;
     }
-    ctl_census(shm, cs);
+    xichan__census(shm, cs);
     if (cs->sessions && !c->a.force) {
         char pids[160] = "";
         size_t len = 0;
@@ -169,7 +142,7 @@ int ctl_cmd_stop(struct ctl *c)
 {
     char ns[64], dir[400], seg[64], lock[512];
     double wait_s = c->a.timeout >= 0 ? c->a.timeout : STOP_WAIT_S;
-    struct ctl_census cs = {0};
+    struct xichan_census cs = {0};
     int fd, rc = CTL_OK, err, gone = 0;
     pid_t pid;
 

@@ -147,23 +147,6 @@ static int not_shareable(xp_state *st, PyObject *obj)
     return -1;
 }
 
-/* The int id behind a handle object's _id attribute (an int or ChannelID). */
-static int handle_id(xp_state *st, PyObject *obj, uint64_t *id)
-{
-    PyObject *v = PyObject_GetAttr(obj, st->str_id), *n;
-    int rc;
-
-    if (!v)
-        return -1;
-    n = PyNumber_Index(v);
-    Py_DECREF(v);
-    if (!n)
-        return -1;
-    rc = xp_id_arg(n, "id", id);
-    Py_DECREF(n);
-    return rc;
-}
-
 static int pack_handle(xp_enc *e, int kind, int flags, uint64_t id)
 {
     unsigned char p[10];
@@ -183,17 +166,37 @@ static int pack_handle(xp_enc *e, int kind, int flags, uint64_t id)
                  msgpack_pack_ext_body(&e->pk, p, sizeof(p)));
 }
 
-static int chanid_end_flags(xp_state *st, PyObject *cid)
+int xp_handle_of(xp_state *st, PyObject *obj, int *kind, int *flags, uint64_t *id)
 {
-    PyObject *end = PyObject_GetAttr(cid, st->str_end);
-    int flags = 0;
+    PyObject *tp = (PyObject *)Py_TYPE(obj), *v;
+    int rc;
 
-    if (!end)
+    *flags = 0;
+    if (tp == st->QueueType) {
+        *kind = XICHAN_KIND_QUEUE;
+    } else if (tp == st->SendChannelType || tp == st->RecvChannelType) {
+        *kind = XICHAN_KIND_CHANNEL;
+        *flags = tp == st->SendChannelType ? XICHAN_HANDLE_SEND : XICHAN_HANDLE_RECV;
+    } else if (tp == st->ChannelIDType) { /* an int itself; its end in _end */
+        if (!(v = PyObject_GetAttr(obj, st->str_end)))
+            return -1;
+        *kind = XICHAN_KIND_CHANNEL;
+        *flags = XICHAN_HANDLE_CHANID;
+        if (PyUnicode_Check(v))
+            *flags |= PyUnicode_CompareWithASCIIString(v, "send") == 0 ? XICHAN_HANDLE_SEND
+                                                                      : XICHAN_HANDLE_RECV;
+        Py_DECREF(v);
+        return xp_index_id(obj, "id", id) ? -1 : 1;
+    } else if (tp == (PyObject *)st->SharedBufferType) {
+        *kind = XICHAN_KIND_BUFFER;
+    } else {
+        return 0;
+    }
+    if (!(v = PyObject_GetAttr(obj, st->str_id)))
         return -1;
-    if (PyUnicode_Check(end))
-        flags = PyUnicode_CompareWithASCIIString(end, "send") == 0 ? XICHAN_HANDLE_SEND : XICHAN_HANDLE_RECV;
-    Py_DECREF(end);
-    return flags;
+    rc = xp_index_id(v, "id", id);
+    Py_DECREF(v);
+    return rc ? -1 : 1;
 }
 
 static int enc_value(xp_enc *e, PyObject *obj)
@@ -201,6 +204,7 @@ static int enc_value(xp_enc *e, PyObject *obj)
     xp_state *st = e->st;
     PyTypeObject *tp = Py_TYPE(obj);
     uint64_t id;
+    int kind, flags;
 
     if (obj == Py_None)
         return nomem(msgpack_pack_nil(&e->pk));
@@ -280,28 +284,14 @@ static int enc_value(xp_enc *e, PyObject *obj)
         PyMem_Free(p);
         return rc;
     }
-    if (st->QueueType && (PyObject *)tp == st->QueueType)
-        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_QUEUE, 0, id);
-    if (st->SendChannelType && (PyObject *)tp == st->SendChannelType)
-        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_CHANNEL, XICHAN_HANDLE_SEND, id);
-    if (st->RecvChannelType && (PyObject *)tp == st->RecvChannelType)
-        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_CHANNEL, XICHAN_HANDLE_RECV, id);
-    if (st->ChannelIDType && (PyObject *)tp == st->ChannelIDType) {
-        int flags = chanid_end_flags(st, obj);
-        PyObject *n;
-
-        if (flags < 0 || !(n = PyNumber_Index(obj)))
-            return -1;
-        if (xp_id_arg(n, "id", &id)) {
-            Py_DECREF(n);
-            return -1;
-        }
-        Py_DECREF(n);
-        return pack_handle(e, XICHAN_KIND_CHANNEL, XICHAN_HANDLE_CHANID | flags, id);
+    switch (xp_handle_of(st, obj, &kind, &flags, &id)) {
+    case 1:
+        return pack_handle(e, kind, flags, id);
+    case 0:
+        return not_shareable(st, obj);
+    default:
+        return -1;
     }
-    if (st->SharedBufferType && tp == st->SharedBufferType)
-        return handle_id(st, obj, &id) ? -1 : pack_handle(e, XICHAN_KIND_BUFFER, 0, id);
-    return not_shareable(st, obj);
 }
 
 int xp_encode(xp_enc *e, PyObject *obj)

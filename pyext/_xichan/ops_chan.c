@@ -17,14 +17,7 @@
 
 static int get_cid(PyObject *arg, xichan_chan_id *c)
 {
-    PyObject *n = PyNumber_Index(arg);
-    int rc;
-
-    if (!n)
-        return -1;
-    rc = xp_id_arg(n, "channel ID", &c->id);
-    Py_DECREF(n);
-    return rc;
+    return xp_obj_id(XP_CHAN, arg, &c->id);
 }
 
 /* chan_create(unboundop, name=None) -> cid */
@@ -48,50 +41,28 @@ static PyObject *c_create(PyObject *m, PyObject *args, PyObject *kw)
     return PyLong_FromUnsignedLongLong(c.id);
 }
 
-static PyObject *c_open(PyObject *m, PyObject *arg)
+static int do_open(xichan_client *cl, const char *name, uint64_t *id)
 {
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl = xp_client(st);
-    const char *name = PyUnicode_AsUTF8(arg);
-    xichan_chan_id c;
-    int err;
+    xichan_chan_id c = {0};
+    int err = xichan_chan_open(cl, name, &c);
 
-    if (!cl || !name)
-        return NULL;
-    if ((err = xichan_chan_open(cl, name, &c)))
-        return raise_from_err_named(st, err, XP_CHAN, arg);
-    return PyLong_FromUnsignedLongLong(c.id);
+    *id = c.id;
+    return err;
 }
 
-typedef int64_t (*cid_fn)(xichan_client *, xichan_chan_id);
-static int64_t do_destroy(xichan_client *cl, xichan_chan_id c) { return xichan_chan_destroy(cl, c); }
-static int64_t do_bind(xichan_client *cl, xichan_chan_id c) { return xichan_chan_bind(cl, c); }
-static int64_t do_unbind(xichan_client *cl, xichan_chan_id c) { return xichan_chan_unbind(cl, c); }
-static int64_t do_count(xichan_client *cl, xichan_chan_id c) { return xichan_chan_count(cl, c); }
+static PyObject *c_open(PyObject *m, PyObject *arg) { return xp_open_call(m, arg, XP_CHAN, do_open); }
 
-static PyObject *cid_call(PyObject *m, PyObject *arg, cid_fn fn, int ret)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl;
-    xichan_chan_id c;
-    int64_t r;
+/* The cid-only calls (xp_id_call): destroy, bind, unbind, count. */
+#define CID(id) ((xichan_chan_id){id})
+static int64_t do_destroy(xichan_client *cl, uint64_t id) { return xichan_chan_destroy(cl, CID(id)); }
+static int64_t do_bind(xichan_client *cl, uint64_t id) { return xichan_chan_bind(cl, CID(id)); }
+static int64_t do_unbind(xichan_client *cl, uint64_t id) { return xichan_chan_unbind(cl, CID(id)); }
+static int64_t do_count(xichan_client *cl, uint64_t id) { return xichan_chan_count(cl, CID(id)); }
 
-    if (get_cid(arg, &c) || !(cl = xp_client(st)))
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS /* takes robust locks another process may hold */
-    r = fn(cl, c);
-    Py_END_ALLOW_THREADS
-    if (r < 0)
-        return raise_from_err(st, (int)r, XP_CHAN, c.id);
-    if (ret)
-        return PyLong_FromLongLong(r);
-    Py_RETURN_NONE;
-}
-
-static PyObject *c_destroy(PyObject *m, PyObject *a) { return cid_call(m, a, do_destroy, 0); }
-static PyObject *c_bind(PyObject *m, PyObject *a) { return cid_call(m, a, do_bind, 0); }
-static PyObject *c_unbind(PyObject *m, PyObject *a) { return cid_call(m, a, do_unbind, 0); }
-static PyObject *c_count(PyObject *m, PyObject *a) { return cid_call(m, a, do_count, 1); }
+static PyObject *c_destroy(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_CHAN, do_destroy, XP_RET_NONE); }
+static PyObject *c_bind(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_CHAN, do_bind, XP_RET_NONE); }
+static PyObject *c_unbind(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_CHAN, do_unbind, XP_RET_NONE); }
+static PyObject *c_count(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_CHAN, do_count, XP_RET_INT); }
 
 static PyObject *c_defaults(PyObject *m, PyObject *arg)
 {
@@ -107,13 +78,40 @@ static PyObject *c_defaults(PyObject *m, PyObject *arg)
     return PyLong_FromLong(op);
 }
 
+/*
+ * What send, send_buffer and send_start do first: obj (with buffer, as
+ * memoryview(obj) -- CPython takes that: a str or int is a TypeError)
+ * encoded into e, initialized here.  0: the caller owns e (xp_enc_fini) and
+ * *mv (NULL without buffer); -1 with an exception set and nothing to undo.
+ */
+static int send_encode(xp_state *st, PyObject *obj, int buffer, xichan_client **cl, xp_enc *e,
+                       PyObject **mv)
+{
+    *mv = NULL;
+    if (buffer && !(obj = *mv = PyMemoryView_FromObject(obj)))
+        return -1;
+    if (!(*cl = xp_client(st))) {
+        Py_CLEAR(*mv);
+        return -1;
+    }
+    XP_SWEEP(st);
+    xp_enc_init(e, st, *cl);
+    if (xp_encode(e, obj)) {
+        xp_enc_abort(e);
+        xp_enc_fini(e);
+        Py_CLEAR(*mv);
+        return -1;
+    }
+    return 0;
+}
+
 /* Shared by send and send_buffer: (cid, obj, unboundop, timeout, nowait). */
 static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t nargs, int buffer)
 {
     xp_state *st = xp_state_of(m);
     xichan_client *cl;
     xichan_chan_id c;
-    PyObject *obj, *mv = NULL;
+    PyObject *mv;
     xp_enc e;
     xp_block b;
     int64_t deadline;
@@ -129,25 +127,8 @@ static PyObject *send_common(PyObject *m, PyObject *const *args, Py_ssize_t narg
         deadline = XICHAN_NOWAIT;
     else if (xp_deadline(args[3], &deadline))
         return NULL;
-    obj = args[1];
-    if (buffer) {
-        /* CPython takes memoryview(obj): a str or int is a TypeError. */
-        if (!(mv = PyMemoryView_FromObject(obj)))
-            return NULL;
-        obj = mv;
-    }
-    if (!(cl = xp_client(st))) {
-        Py_XDECREF(mv);
+    if (send_encode(st, args[1], buffer, &cl, &e, &mv))
         return NULL;
-    }
-    XP_SWEEP(st);
-    xp_enc_init(&e, st, cl);
-    if (xp_encode(&e, obj)) {
-        xp_enc_abort(&e);
-        xp_enc_fini(&e);
-        Py_XDECREF(mv);
-        return NULL;
-    }
     /* A non-blocking send never waits: a small one keeps the GIL (module.c). */
     if (nowait && xp_enc_len(&e) <= XP_HELD_MAX && !e.direct) {
         err = xichan_chan_send_nowait(cl, c, e.fmt, xp_enc_data(&e), xp_enc_len(&e), op);
@@ -194,7 +175,7 @@ static PyObject *c_send_start(PyObject *m, PyObject *const *args, Py_ssize_t nar
     xp_state *st = xp_state_of(m);
     xichan_client *cl;
     xichan_chan_id c;
-    PyObject *obj, *mv = NULL;
+    PyObject *mv;
     uint64_t ticket = 0;
     xp_enc e;
     int op, buffer, err;
@@ -206,22 +187,8 @@ static PyObject *c_send_start(PyObject *m, PyObject *const *args, Py_ssize_t nar
     if (get_cid(args[0], &c) || xp_unboundop(args[2], 1, &op) ||
         (buffer = PyObject_IsTrue(args[3])) < 0)
         return NULL;
-    obj = args[1];
-    if (buffer) {
-        if (!(mv = PyMemoryView_FromObject(obj)))
-            return NULL;
-        obj = mv;
-    }
-    if (!(cl = xp_client(st))) {
-        Py_XDECREF(mv);
+    if (send_encode(st, args[1], buffer, &cl, &e, &mv))
         return NULL;
-    }
-    XP_SWEEP(st);
-    xp_enc_init(&e, st, cl);
-    if (xp_encode(&e, obj)) {
-        err = -1;
-        goto fail;
-    }
     if (e.direct) { /* one payload, as a nested buffer is sent */
         char *payload;
         size_t n;
@@ -267,58 +234,66 @@ fail:
     return NULL;
 }
 
-static int ticket_args(PyObject *const *args, Py_ssize_t nargs, xichan_chan_id *c,
-                       unsigned long long *t)
+/* chan_send_check and chan_send_cancel: (cid, ticket) -> a bool, see above. */
+static PyObject *ticket_call(PyObject *m, PyObject *const *args, Py_ssize_t nargs, int cancel)
 {
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    xichan_chan_id c;
+    unsigned long long t;
+    int err;
+
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "expected (cid, ticket)");
-        return -1;
+        return NULL;
     }
-    if (get_cid(args[0], c))
-        return -1;
-    *t = PyLong_AsUnsignedLongLong(args[1]);
-    return PyErr_Occurred() ? -1 : 0;
-}
-
-static PyObject *c_send_check(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl;
-    xichan_chan_id c;
-    unsigned long long t;
-    int err;
-
-    if (ticket_args(args, nargs, &c, &t) || !(cl = xp_client(st)))
+    if (get_cid(args[0], &c))
         return NULL;
-    err = xichan_chan_send_check(cl, c, t);
-    if (err == 0)
-        Py_RETURN_TRUE;
-    if (err == XICHAN_EEMPTY)
-        Py_RETURN_FALSE;
-    return raise_from_err(st, err, XP_CHAN, c.id);
-}
-
-static PyObject *c_send_cancel(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl;
-    xichan_chan_id c;
-    unsigned long long t;
-    int err;
-
-    if (ticket_args(args, nargs, &c, &t) || !(cl = xp_client(st)))
+    t = PyLong_AsUnsignedLongLong(args[1]);
+    if (PyErr_Occurred() || !(cl = xp_client(st)))
         return NULL;
-    if ((err = xichan_chan_send_cancel(cl, c, t)) < 0)
+    if (cancel) /* 1: a receiver had taken it; 0: withdrawn */
+        err = xichan_chan_send_cancel(cl, c, t);
+    else if ((err = xichan_chan_send_check(cl, c, t)) == 0) /* received */
+        err = 1;
+    else if (err == XICHAN_EEMPTY) /* still waiting */
+        err = 0;
+    if (err < 0)
         return raise_from_err(st, err, XP_CHAN, c.id);
     return PyBool_FromLong(err == 1);
 }
 
-/* chan_send_settle(cid, exports) / chan_send_drop(exports): see above. */
+static PyObject *c_send_check(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    return ticket_call(m, args, nargs, 0);
+}
+
+static PyObject *c_send_cancel(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    return ticket_call(m, args, nargs, 1);
+}
+
+/* chan_send_settle(cid, exports) / chan_send_drop(exports): see above.
+ * Each export token of the list is settled as received on c, or without
+ * c dropped. */
+static PyObject *each_export(xp_state *st, PyObject *list, const xichan_chan_id *c)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(list, i));
+
+        if (PyErr_Occurred())
+            return NULL;
+        if (c)
+            xp_export_settle(st, t, c->id);
+        else
+            xp_exports_drop(t);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *c_send_settle(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    xp_state *st = xp_state_of(m);
     xichan_chan_id c;
-    Py_ssize_t n;
 
     if (nargs != 2 || !PyList_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "chan_send_settle(cid, exports)");
@@ -326,32 +301,16 @@ static PyObject *c_send_settle(PyObject *m, PyObject *const *args, Py_ssize_t na
     }
     if (get_cid(args[0], &c))
         return NULL;
-    n = PyList_GET_SIZE(args[1]);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(args[1], i));
-        if (PyErr_Occurred())
-            return NULL;
-        xp_export_settle(st, t, c.id);
-    }
-    Py_RETURN_NONE;
+    return each_export(xp_state_of(m), args[1], &c);
 }
 
 static PyObject *c_send_drop(PyObject *m, PyObject *arg)
 {
-    Py_ssize_t n;
-
     if (!PyList_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "chan_send_drop(exports)");
         return NULL;
     }
-    n = PyList_GET_SIZE(arg);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned long long t = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(arg, i));
-        if (PyErr_Occurred())
-            return NULL;
-        xp_exports_drop(t);
-    }
-    Py_RETURN_NONE;
+    return each_export(xp_state_of(m), arg, NULL);
 }
 
 static PyObject *c_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
@@ -470,50 +429,26 @@ static PyObject *c_sessions(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"", "send", NULL};
     xp_state *st = xp_state_of(m);
-    PyObject *id, *res;
+    PyObject *id;
     xichan_client *cl;
     xichan_chan_id c;
-    uint32_t sids[256];
+    uint32_t sids[XP_SIDS_MAX];
     int send, n;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O$p:chan_sessions", kwlist, &id, &send))
         return NULL;
     if (get_cid(id, &c) || !(cl = xp_client(st)))
         return NULL;
-    n = xichan_chan_sessions(cl, c, send ? XICHAN_END_SEND : XICHAN_END_RECV, sids, 256);
-    if (n < 0)
-        return raise_from_err(st, n, XP_CHAN, c.id);
-    if (n > 256)
-        n = 256;
-    res = PyList_New(n);
-    for (int i = 0; res && i < n; i++)
-        PyList_SET_ITEM(res, i, PyLong_FromUnsignedLong(sids[i]));
-    return res;
+    n = xichan_chan_sessions(cl, c, send ? XICHAN_END_SEND : XICHAN_END_RECV, sids, XP_SIDS_MAX);
+    return xp_sids_list(st, n, sids, XP_CHAN, c.id);
 }
 
 /* chan_list() -> [(cid, unboundop, state, name)], oldest first, closed ones too */
 static PyObject *c_list(PyObject *m, PyObject *unused)
 {
-    PyObject *all, *res, *fn = PyObject_GetAttrString(m, "list_objects");
+    static const int pick[] = {0, 9, 2, 10}; /* list_objects' fields */
 
-    if (!fn)
-        return NULL;
-    all = PyObject_CallFunction(fn, "i", XICHAN_KIND_CHANNEL);
-    Py_DECREF(fn);
-    if (!all)
-        return NULL;
-    res = PyList_New(0);
-    for (Py_ssize_t i = 0; res && i < PyList_GET_SIZE(all); i++) {
-        PyObject *t = PyList_GET_ITEM(all, i);
-        PyObject *r = PyTuple_Pack(4, PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 9),
-                                   PyTuple_GET_ITEM(t, 2), PyTuple_GET_ITEM(t, 10));
-
-        if (!r || PyList_Append(res, r))
-            Py_CLEAR(res);
-        Py_XDECREF(r);
-    }
-    Py_DECREF(all);
-    return res;
+    return xp_list_fields(m, XP_CHAN, pick, 4, 0);
 }
 
 PyMethodDef xp_chan_methods[] = {

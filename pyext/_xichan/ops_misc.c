@@ -4,7 +4,9 @@
  * namespace (creation order), one object's info, the sessions bound to or
  * associated with it, in-flight references, segment statistics.  Thin
  * wrappers over libxichan (xichan_list, xichan_info, ...); queues.py and
- * channels.py build list_all() on list_objects.
+ * channels.py build list_all() on list_objects.  Also the shapes
+ * ops_queue.c and ops_chan.c share: an object's id argument, the calls that
+ * take only an id, open by name, and their list_objects views.
  */
 #include "xichan_py.h"
 
@@ -141,21 +143,13 @@ static PyObject *mod_obj_sessions(PyObject *m, PyObject *args)
 {
     xp_state *st = xp_state_of(m);
     xichan_client *cl = xp_client(st);
-    uint32_t sids[256];
+    uint32_t sids[XP_SIDS_MAX];
     unsigned long long id;
-    int kind, n;
-    PyObject *res;
+    int kind;
 
     if (!cl || !PyArg_ParseTuple(args, "iK:obj_sessions", &kind, &id))
         return NULL;
-    if ((n = xichan_obj_sessions(cl, kind, id, sids, 256)) < 0)
-        return raise_from_err(st, n, kind, id);
-    if (n > 256)
-        n = 256;
-    res = PyList_New(n);
-    for (int i = 0; res && i < n; i++)
-        PyList_SET_ITEM(res, i, PyLong_FromUnsignedLong(sids[i]));
-    return res;
+    return xp_sids_list(st, xichan_obj_sessions(cl, kind, id, sids, XP_SIDS_MAX), sids, kind, id);
 }
 
 static PyObject *mod_obj_inflight(PyObject *m, PyObject *args)
@@ -190,6 +184,113 @@ static PyObject *mod_stats(PyObject *m, PyObject *unused)
                          (unsigned long long)s.heap_free, "objects", s.objects, "sessions",
                          s.sessions, "max_objects", s.max_objects, "max_sessions", s.max_sessions,
                          "daemon_pid", s.daemon_pid, "segment_name", s.segment_name);
+}
+
+/* ------------------------------------ shared by ops_queue.c and ops_chan.c */
+
+int xp_index_id(PyObject *v, const char *what, uint64_t *id)
+{
+    PyObject *n = PyNumber_Index(v);
+    int rc;
+
+    if (!n)
+        return -1;
+    rc = xp_id_arg(n, what, id);
+    Py_DECREF(n);
+    return rc;
+}
+
+int xp_obj_id(int kind, PyObject *arg, uint64_t *id)
+{
+    if (kind != XP_CHAN)
+        return xp_id_arg(arg, "queue ID", id);
+    return xp_index_id(arg, "channel ID", id); /* a ChannelID too, as _interpchannels takes */
+}
+
+PyObject *xp_id_call(PyObject *m, PyObject *arg, int kind, xp_id_fn fn, int ret)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl;
+    uint64_t id;
+    int64_t r;
+
+    if (xp_obj_id(kind, arg, &id) || !(cl = xp_client(st)))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS /* takes robust locks another process may hold */
+    r = fn(cl, id);
+    Py_END_ALLOW_THREADS
+    if (r < 0)
+        return raise_from_err(st, (int)r, kind, id);
+    if (ret == XP_RET_INT)
+        return PyLong_FromLongLong(r);
+    if (ret == XP_RET_BOOL)
+        return PyBool_FromLong(r != 0);
+    Py_RETURN_NONE;
+}
+
+PyObject *xp_open_call(PyObject *m, PyObject *arg, int kind, xp_open_fn fn)
+{
+    xp_state *st = xp_state_of(m);
+    xichan_client *cl = xp_client(st);
+    const char *name = PyUnicode_AsUTF8(arg);
+    uint64_t id;
+    int err;
+
+    if (!cl || !name)
+        return NULL;
+    if ((err = fn(cl, name, &id)))
+        return raise_from_err_named(st, err, kind, arg);
+    return PyLong_FromUnsignedLongLong(id);
+}
+
+PyObject *xp_sids_list(xp_state *st, int n, const uint32_t *sids, int kind, uint64_t id)
+{
+    PyObject *res, *v;
+
+    if (n < 0)
+        return raise_from_err(st, n, kind, id);
+    if (n > XP_SIDS_MAX) /* more than fit: the first ones */
+        n = XP_SIDS_MAX;
+    if (!(res = PyList_New(n)))
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        if (!(v = PyLong_FromUnsignedLong(sids[i]))) {
+            Py_DECREF(res);
+            return NULL;
+        }
+        PyList_SET_ITEM(res, i, v);
+    }
+    return res;
+}
+
+PyObject *xp_list_fields(PyObject *m, int kind, const int *pick, int npick, int open_only)
+{
+    PyObject *all, *res, *args = Py_BuildValue("(i)", kind);
+
+    if (!args)
+        return NULL;
+    all = mod_list_objects(m, args);
+    Py_DECREF(args);
+    if (!all)
+        return NULL;
+    res = PyList_New(0);
+    for (Py_ssize_t i = 0; res && i < PyList_GET_SIZE(all); i++) {
+        PyObject *t = PyList_GET_ITEM(all, i), *r;
+        long state = PyLong_AsLong(PyTuple_GET_ITEM(t, 2));
+
+        /* An object whose lock a stopped process holds is still open. */
+        if (open_only && state != XICHAN_STATE_OPEN && state != XICHAN_STATE_LOCKED)
+            continue;
+        if (!(r = PyTuple_New(npick)))
+            Py_CLEAR(res);
+        for (int j = 0; r && j < npick; j++)
+            PyTuple_SET_ITEM(r, j, Py_NewRef(PyTuple_GET_ITEM(t, pick[j])));
+        if (r && PyList_Append(res, r))
+            Py_CLEAR(res);
+        Py_XDECREF(r);
+    }
+    Py_DECREF(all);
+    return res;
 }
 
 PyMethodDef xp_misc_methods[] = {

@@ -28,6 +28,17 @@ static int nargs_ok(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_
     return 0;
 }
 
+/* put and put_many: (qid, obj or seq, fmt, unboundop, timeout=None). */
+static int put_args(const char *name, PyObject *const *args, Py_ssize_t nargs, xichan_queue_id *q,
+                    long *fmt, int *op, int64_t *deadline)
+{
+    if (nargs_ok(name, nargs, 4, 5) || xp_id_arg(args[0], "queue ID", &q->id) ||
+        xp_unboundop(args[3], 1, op) || xp_deadline(nargs > 4 ? args[4] : Py_None, deadline))
+        return -1;
+    *fmt = PyLong_AsLong(args[2]);
+    return *fmt == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
 /* queue_create(maxsize, fmt, unboundop, name=None) -> qid */
 static PyObject *q_create(PyObject *m, PyObject *args, PyObject *kw)
 {
@@ -54,56 +65,30 @@ static PyObject *q_create(PyObject *m, PyObject *args, PyObject *kw)
     return PyLong_FromUnsignedLongLong(q.id);
 }
 
-static PyObject *q_open(PyObject *m, PyObject *arg)
+static int do_open(xichan_client *cl, const char *name, uint64_t *id)
 {
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl = xp_client(st);
-    const char *name = PyUnicode_AsUTF8(arg);
-    xichan_queue_id q;
-    int err;
+    xichan_queue_id q = {0};
+    int err = xichan_queue_open(cl, name, &q);
 
-    if (!cl || !name)
-        return NULL;
-    if ((err = xichan_queue_open(cl, name, &q)))
-        return raise_from_err_named(st, err, XP_QUEUE, arg);
-    return PyLong_FromUnsignedLongLong(q.id);
+    *id = q.id;
+    return err;
 }
 
-/* The qid-only calls: destroy, bind, release, count, full. */
-typedef int64_t (*qid_fn)(xichan_client *, xichan_queue_id);
+static PyObject *q_open(PyObject *m, PyObject *arg) { return xp_open_call(m, arg, XP_QUEUE, do_open); }
 
-static int64_t do_destroy(xichan_client *cl, xichan_queue_id q) { return xichan_queue_destroy(cl, q); }
-static int64_t do_bind(xichan_client *cl, xichan_queue_id q) { return xichan_queue_bind(cl, q); }
-static int64_t do_release(xichan_client *cl, xichan_queue_id q) { return xichan_queue_release(cl, q); }
-static int64_t do_count(xichan_client *cl, xichan_queue_id q) { return xichan_queue_count(cl, q); }
-static int64_t do_full(xichan_client *cl, xichan_queue_id q) { return xichan_queue_full(cl, q); }
+/* The qid-only calls (xp_id_call): destroy, bind, release, count, full. */
+#define QID(id) ((xichan_queue_id){id})
+static int64_t do_destroy(xichan_client *cl, uint64_t id) { return xichan_queue_destroy(cl, QID(id)); }
+static int64_t do_bind(xichan_client *cl, uint64_t id) { return xichan_queue_bind(cl, QID(id)); }
+static int64_t do_release(xichan_client *cl, uint64_t id) { return xichan_queue_release(cl, QID(id)); }
+static int64_t do_count(xichan_client *cl, uint64_t id) { return xichan_queue_count(cl, QID(id)); }
+static int64_t do_full(xichan_client *cl, uint64_t id) { return xichan_queue_full(cl, QID(id)); }
 
-static PyObject *qid_call(PyObject *m, PyObject *arg, qid_fn fn, int ret)
-{
-    xp_state *st = xp_state_of(m);
-    xichan_client *cl;
-    xichan_queue_id q;
-    int64_t r;
-
-    if (xp_id_arg(arg, "queue ID", &q.id) || !(cl = xp_client(st)))
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS /* takes robust locks another process may hold */
-    r = fn(cl, q);
-    Py_END_ALLOW_THREADS
-    if (r < 0)
-        return raise_from_err(st, (int)r, XP_QUEUE, q.id);
-    if (ret == 1)
-        return PyLong_FromLongLong(r);
-    if (ret == 2)
-        return PyBool_FromLong(r != 0);
-    Py_RETURN_NONE;
-}
-
-static PyObject *q_destroy(PyObject *m, PyObject *a) { return qid_call(m, a, do_destroy, 0); }
-static PyObject *q_bind(PyObject *m, PyObject *a) { return qid_call(m, a, do_bind, 0); }
-static PyObject *q_release(PyObject *m, PyObject *a) { return qid_call(m, a, do_release, 0); }
-static PyObject *q_count(PyObject *m, PyObject *a) { return qid_call(m, a, do_count, 1); }
-static PyObject *q_full(PyObject *m, PyObject *a) { return qid_call(m, a, do_full, 2); }
+static PyObject *q_destroy(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_QUEUE, do_destroy, XP_RET_NONE); }
+static PyObject *q_bind(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_QUEUE, do_bind, XP_RET_NONE); }
+static PyObject *q_release(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_QUEUE, do_release, XP_RET_NONE); }
+static PyObject *q_count(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_QUEUE, do_count, XP_RET_INT); }
+static PyObject *q_full(PyObject *m, PyObject *a) { return xp_id_call(m, a, XP_QUEUE, do_full, XP_RET_BOOL); }
 
 /* queue_defaults(qid) -> (maxsize, fmt, unboundop) */
 static PyObject *q_defaults(PyObject *m, PyObject *arg)
@@ -135,31 +120,19 @@ static PyObject *q_put(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     long fmt;
     int op, err;
 
-    if (nargs_ok("queue_put", nargs, 4, 5) || xp_id_arg(args[0], "queue ID", &q.id) ||
-        xp_unboundop(args[3], 1, &op) || xp_deadline(nargs > 4 ? args[4] : Py_None, &deadline))
-        return NULL;
-    fmt = PyLong_AsLong(args[2]);
-    if (fmt == -1 && PyErr_Occurred())
-        return NULL;
-    if (!(cl = xp_client(st)))
+    if (put_args("queue_put", args, nargs, &q, &fmt, &op, &deadline) || !(cl = xp_client(st)))
         return NULL;
     XP_SWEEP(st);
     xp_enc_init(&e, st, cl);
-    if (fmt & 0x100) { /* tests: these bytes as an item of format fmt & 0xff, as a C client would */
+    /* fmt | 0x100 (tests): these bytes as an item of format fmt & 0xff, as a C client would */
+    if (fmt & 0x100 || fmt == XICHAN_FMT_PICKLE || fmt == XICHAN_FMT_RAW) {
+        if (!PyBytes_Check(args[1])) {
+            xp_enc_fini(&e);
+            PyErr_SetString(PyExc_TypeError,
+                            fmt & 0x100 ? "a raw item must be bytes" : "a pickled item must be bytes");
+            return NULL;
+        }
         fmt &= 0xff;
-        if (!PyBytes_Check(args[1])) {
-            xp_enc_fini(&e);
-            PyErr_SetString(PyExc_TypeError, "a raw item must be bytes");
-            return NULL;
-        }
-        data = PyBytes_AS_STRING(args[1]);
-        len = (size_t)PyBytes_GET_SIZE(args[1]);
-    } else if (fmt == XICHAN_FMT_PICKLE || fmt == XICHAN_FMT_RAW) {
-        if (!PyBytes_Check(args[1])) {
-            xp_enc_fini(&e);
-            PyErr_SetString(PyExc_TypeError, "a pickled item must be bytes");
-            return NULL;
-        }
         data = PyBytes_AS_STRING(args[1]);
         len = (size_t)PyBytes_GET_SIZE(args[1]);
     } else {
@@ -320,13 +293,7 @@ static PyObject *q_put_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     long fmt;
     int op, err = 0;
 
-    if (nargs_ok("queue_put_many", nargs, 4, 5) || xp_id_arg(args[0], "queue ID", &q.id) ||
-        xp_unboundop(args[3], 1, &op) || xp_deadline(nargs > 4 ? args[4] : Py_None, &deadline))
-        return NULL;
-    fmt = PyLong_AsLong(args[2]);
-    if (fmt == -1 && PyErr_Occurred())
-        return NULL;
-    if (!(cl = xp_client(st)))
+    if (put_args("queue_put_many", args, nargs, &q, &fmt, &op, &deadline) || !(cl = xp_client(st)))
         return NULL;
     if (!(seq = PySequence_Fast(args[1], "put_many() needs an iterable")))
         return NULL;
@@ -495,35 +462,12 @@ static PyObject *q_get_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     return list;
 }
 
-/* queue_list() -> [(qid, fmt, unboundop, maxsize, name)], oldest first */
+/* queue_list() -> [(qid, fmt, unboundop, maxsize, name)], oldest first, open ones */
 static PyObject *q_list(PyObject *m, PyObject *unused)
 {
-    PyObject *all, *res, *fn = PyObject_GetAttrString(m, "list_objects");
+    static const int pick[] = {0, 8, 9, 3, 10}; /* list_objects' fields */
 
-    if (!fn)
-        return NULL;
-    all = PyObject_CallFunction(fn, "i", XICHAN_KIND_QUEUE);
-    Py_DECREF(fn);
-    if (!all)
-        return NULL;
-    res = PyList_New(0);
-    for (Py_ssize_t i = 0; res && i < PyList_GET_SIZE(all); i++) {
-        PyObject *t = PyList_GET_ITEM(all, i), *r;
-
-        long state = PyLong_AsLong(PyTuple_GET_ITEM(t, 2));
-
-        /* A queue whose lock a stopped process holds is still open. */
-        if (state != XICHAN_STATE_OPEN && state != XICHAN_STATE_LOCKED)
-            continue;
-        r = PyTuple_Pack(5, PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 8),
-                         PyTuple_GET_ITEM(t, 9), PyTuple_GET_ITEM(t, 3),
-                         PyTuple_GET_ITEM(t, 10));
-        if (!r || PyList_Append(res, r))
-            Py_CLEAR(res);
-        Py_XDECREF(r);
-    }
-    Py_DECREF(all);
-    return res;
+    return xp_list_fields(m, XP_QUEUE, pick, 5, 1);
 }
 
 PyMethodDef xp_queue_methods[] = {

@@ -180,6 +180,10 @@ PyObject *xp_decode_item(xp_state *st, xichan_item *item);
  * (which steals them) once the item is released. */
 PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle);
 PyObject *xp_unpickle(xp_state *st, PyObject *pickled);
+/* If obj is a xichan object (a Queue, a channel end, a ChannelID, a
+ * SharedBuffer): 1 with its handle's kind, XICHAN_HANDLE_* flags and id;
+ * 0 if it is not one; -1 with an exception set. */
+int xp_handle_of(xp_state *st, PyObject *obj, int *kind, int *flags, uint64_t *id);
 /* A handle of another session's object, bound for ours. */
 PyObject *xp_handle_new(xp_state *st, int kind, int flags, uint64_t id);
 
@@ -241,6 +245,30 @@ void xp_exports_drop(uint64_t token);
 extern volatile int xp_exports_done_pending;
 
 /* -------------------------------------------------------- ops_*.c, xid.c */
+
+/* ops_misc.c: the shapes ops_queue.c and ops_chan.c share. */
+/* Anything with __index__ (an int, a ChannelID) as an object id, named
+ * what in errors.  -1 with an exception set. */
+int xp_index_id(PyObject *v, const char *what, uint64_t *id);
+/* kind's (XP_QUEUE, XP_CHAN) id argument: a queue ID is an int, a channel
+ * ID anything with __index__ (a ChannelID).  -1 with an exception set. */
+int xp_obj_id(int kind, PyObject *arg, uint64_t *id);
+/* fn(cl, id) for the id argument arg, with the GIL released; its result
+ * as None, an int or a bool (XP_RET_*), or raised for a negative code. */
+typedef int64_t (*xp_id_fn)(xichan_client *cl, uint64_t id);
+enum { XP_RET_NONE, XP_RET_INT, XP_RET_BOOL };
+PyObject *xp_id_call(PyObject *m, PyObject *arg, int kind, xp_id_fn fn, int ret);
+/* fn(cl, name, &id) for the str arg -> the id, or raised naming arg. */
+typedef int (*xp_open_fn)(xichan_client *cl, const char *name, uint64_t *id);
+PyObject *xp_open_call(PyObject *m, PyObject *arg, int kind, xp_open_fn fn);
+/* The session ids a xichan_*_sessions call returned (n of them, or a
+ * negative code raised about kind/id) as a list; sids holds XP_SIDS_MAX. */
+#define XP_SIDS_MAX 256
+PyObject *xp_sids_list(xp_state *st, int n, const uint32_t *sids, int kind, uint64_t id);
+/* list_objects(kind) with each tuple cut to the fields pick[0..npick)
+ * (indices into list_objects' tuple); open_only keeps the open (or
+ * locked) objects. */
+PyObject *xp_list_fields(PyObject *m, int kind, const int *pick, int npick, int open_only);
 
 extern PyMethodDef xp_queue_methods[];
 extern PyMethodDef xp_chan_methods[];

@@ -105,61 +105,23 @@ static PyObject *xid_new_object(_PyCrossInterpreterData *data)
     return obj;
 }
 
-static int xid_id(PyObject *obj, const char *attr, uint64_t *id)
-{
-    PyObject *v = strcmp(attr, "") == 0 ? Py_NewRef(obj) : PyObject_GetAttrString(obj, attr), *n;
-    int rc;
-
-    if (!v)
-        return -1;
-    n = PyNumber_Index(v);
-    Py_DECREF(v);
-    if (!n)
-        return -1;
-    rc = xp_id_arg(n, "id", id);
-    Py_DECREF(n);
-    return rc;
-}
-
 static int xid_getdata(PyThreadState *ts, PyObject *obj, _PyCrossInterpreterData *data)
 {
     PyObject *mod = import_self();
     xp_state *st;
     xichan_client *cl;
     struct xp_xid x = {0, 0, 0};
-    PyObject *tp = (PyObject *)Py_TYPE(obj);
     int err;
 
     if (!mod)
         return -1;
     st = xp_state_of(mod);
     Py_DECREF(mod); /* sys.modules keeps it */
-    if (tp == st->QueueType) {
-        x.kind = XICHAN_KIND_QUEUE;
-        err = xid_id(obj, "_id", &x.id);
-    } else if (tp == st->SendChannelType || tp == st->RecvChannelType) {
-        x.kind = XICHAN_KIND_CHANNEL;
-        x.flags = tp == st->SendChannelType ? XICHAN_HANDLE_SEND : XICHAN_HANDLE_RECV;
-        err = xid_id(obj, "_id", &x.id);
-    } else if (tp == st->ChannelIDType) {
-        PyObject *end = PyObject_GetAttrString(obj, "_end");
-
-        if (!end)
-            return -1;
-        x.kind = XICHAN_KIND_CHANNEL;
-        x.flags = XICHAN_HANDLE_CHANID |
-                  (PyUnicode_Check(end) && PyUnicode_CompareWithASCIIString(end, "send") == 0
-                       ? XICHAN_HANDLE_SEND : XICHAN_HANDLE_RECV);
-        Py_DECREF(end);
-        err = xid_id(obj, "", &x.id);
-    } else if ((PyTypeObject *)tp == st->SharedBufferType) {
-        x.kind = XICHAN_KIND_BUFFER;
-        err = xid_id(obj, "_id", &x.id);
-    } else {
+    if ((err = xp_handle_of(st, obj, &x.kind, &x.flags, &x.id)) == 0) {
         PyErr_Format(PyExc_TypeError, "%R is not a xichan object", obj);
         return -1;
     }
-    if (err || !(cl = xp_client(st)))
+    if (err < 0 || !(cl = xp_client(st)))
         return -1;
     if ((err = xichan_obj_inflight(cl, x.kind, x.id, +1)))
         return raise_from_err_int(st, err, x.kind, x.id);

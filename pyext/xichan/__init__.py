@@ -33,6 +33,7 @@ Package-level names:
 import os as _os
 
 from . import _xichan
+from . import _bindings  # noqa: F401 -- after fork(), a child binds again (SharedBuffers too)
 
 __all__ = [
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
@@ -138,24 +139,3 @@ def __getattr__(name):
                   QueueEmpty=QueueEmpty, QueueFull=QueueFull)
         return ns[name]
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-
-
-# After fork() the child must not use its parent's session: _xichan opens a
-# fresh one (it notices the new pid), and the live objects bind again there.
-_fork_hooks = []
-
-
-def _after_fork_child():
-    live = any(hook(None) for hook in _fork_hooks)
-    try:
-        _xichan._after_fork_child(live)
-    except Exception:
-        return
-    for hook in _fork_hooks:
-        hook(True)
-
-
-try:
-    _os.register_at_fork(after_in_child=_after_fork_child)
-except (AttributeError, RuntimeError):  # no fork here (subinterpreters)
-    pass

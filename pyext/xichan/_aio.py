@@ -297,46 +297,38 @@ async def _ready(loop, kind, oid, events, deadline):
         w.unregister(m, fut)
 
 
-async def queue_get(q, timeout):
-    from .queues import QueueEmpty
+async def _until(try_once, empty, kind, oid, events, timeout):
+    """try_once() until it does not raise empty, awaiting events on (kind,
+    oid) between tries; at the deadline, one last try, whose empty raises."""
     loop = asyncio.get_running_loop()
     deadline = _deadline(loop, timeout)
     while True:
         try:
-            return q.get_nowait()
-        except QueueEmpty:
+            return try_once()
+        except empty:
             pass
-        if await _ready(loop, _KQ, q._id, READABLE, deadline) is _TIMEDOUT:
-            return q.get_nowait()   # one last look; QueueEmpty if still nothing
+        if await _ready(loop, kind, oid, events, deadline) is _TIMEDOUT:
+            return try_once()
+
+
+async def queue_get(q, timeout):
+    from .queues import QueueEmpty
+    return await _until(q.get_nowait, QueueEmpty, _KQ, q._id, READABLE, timeout)
 
 
 async def queue_put(q, obj, timeout, kw):
     from .queues import QueueFull
-    loop = asyncio.get_running_loop()
-    deadline = _deadline(loop, timeout)
-    while True:
-        try:
-            return q.put_nowait(obj, **kw)
-        except QueueFull:
-            pass
-        if await _ready(loop, _KQ, q._id, WRITABLE, deadline) is _TIMEDOUT:
-            return q.put_nowait(obj, **kw)
+    return await _until(lambda: q.put_nowait(obj, **kw), QueueFull, _KQ, q._id, WRITABLE,
+                        timeout)
 
 
 async def chan_recv(rch, timeout):
     from .channels import ChannelEmptyError
-    loop = asyncio.get_running_loop()
-    deadline = _deadline(loop, timeout)
-    while True:
-        try:
-            return rch.recv_nowait()
-        except ChannelEmptyError:
-            pass
-        if await _ready(loop, _KC, rch._id._id, READABLE, deadline) is _TIMEDOUT:
-            try:
-                return rch.recv_nowait()
-            except ChannelEmptyError:
-                raise TimeoutError('timed out') from None
+    try:
+        return await _until(rch.recv_nowait, ChannelEmptyError, _KC, rch._id._id, READABLE,
+                            timeout)
+    except ChannelEmptyError:  # only the last try, at the deadline, raises it
+        raise TimeoutError('timed out') from None
 
 
 async def chan_send(sch, obj, op, timeout, buffer):

@@ -19,10 +19,9 @@ Differences from CPython 3.13, all deliberate (see xichan(7)):
 """
 
 import operator
-import weakref
 from collections import namedtuple
 
-from . import _xichan, _crossinterp
+from . import _xichan, _crossinterp, _bindings
 from ._crossinterp import UNBOUND_ERROR, UNBOUND_REMOVE
 
 __all__ = [
@@ -87,9 +86,6 @@ ChannelInfo = namedtuple('ChannelInfo', [
 
 # ------------------------------------------------------------- ChannelID
 
-_live_ids = weakref.WeakSet()
-
-
 class ChannelID:
     """A channel ID for one end; like CPython's _interpchannels.ChannelID.
 
@@ -107,25 +103,18 @@ class ChannelID:
         self._id = cid
         self._end = end
         self._bound = False
-        if adopt:
-            self._bound = True
-        else:
+        if not adopt:
             try:
                 _xichan.chan_bind(cid)
-                self._bound = True
             except ChannelNotFoundError:
                 if not force:
                     raise
-        _live_ids.add(self)
+                return self
+        _bindings.hold(self, _xichan.chan_bind)
         return self
 
     def __del__(self):
-        if getattr(self, '_bound', False):
-            self._bound = False
-            try:
-                _xichan.chan_unbind(self._id)
-            except Exception:
-                pass
+        _bindings.release(self, _xichan.chan_unbind)
 
     @property
     def end(self):
@@ -431,17 +420,6 @@ class SendChannel(_ChannelEnd):
         _xichan.chan_close(self._id._id, send=True)
 
 
-def _fork_hook(rebind):
-    if rebind is None:
-        return len(_live_ids) > 0
-    for cid in list(_live_ids):
-        if cid._bound:
-            try:
-                _xichan.chan_bind(cid._id)
-            except Exception:
-                cid._bound = False
-
-
 _xichan._register(
     ChannelError=ChannelError,
     ChannelNotFoundError=ChannelNotFoundError,
@@ -455,6 +433,3 @@ _xichan._register(
     make_channel_id=_channel_id,
 )
 _xichan._register_xid(SendChannel, RecvChannel, ChannelID)
-
-from . import _fork_hooks  # noqa: E402
-_fork_hooks.append(_fork_hook)

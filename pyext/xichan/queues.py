@@ -32,7 +32,7 @@ import pickle
 import queue
 import weakref
 
-from . import _xichan, _crossinterp, NotShareableError
+from . import _xichan, _crossinterp, _bindings, NotShareableError
 from ._crossinterp import UNBOUND_ERROR, UNBOUND_REMOVE
 
 __all__ = [
@@ -196,7 +196,7 @@ class Queue:
         _xichan.queue_bind(id)
         self = super().__new__(cls)
         self._id = id
-        self._bound = True
+        _bindings.hold(self, _xichan.queue_bind)
         try:
             maxsize, fmt, op = _xichan.queue_defaults(id)
         except QueueNotFoundError:
@@ -213,7 +213,7 @@ class Queue:
         # create() already holds one binding for the new queue.
         self = super().__new__(cls)
         self._id = qid
-        self._bound = True
+        _bindings.hold(self, _xichan.queue_bind)
         self._fmt = fmt
         self._unbound = unbound
         self._maxsize = maxsize
@@ -221,12 +221,7 @@ class Queue:
         return self
 
     def __del__(self):
-        if getattr(self, '_bound', False):
-            self._bound = False
-            try:
-                _xichan.queue_release(self._id)
-            except Exception:
-                pass
+        _bindings.release(self, _xichan.queue_release)
         try:
             if _known_queues.get(self._id) is self:
                 del _known_queues[self._id]
@@ -458,17 +453,6 @@ class Queue:
 
 
 
-def _fork_hook(rebind):
-    if rebind is None:
-        return len(_known_queues) > 0
-    for q in list(_known_queues.values()):
-        try:
-            _xichan.queue_bind(q._id)
-            q._bound = True
-        except Exception:
-            q._bound = False
-
-
 _xichan._register(
     QueueError=QueueError,
     QueueNotFoundError=QueueNotFoundError,
@@ -478,7 +462,4 @@ _xichan._register(
     QueueType=Queue,
 )
 _xichan._register_xid(Queue)
-
-from . import _fork_hooks  # noqa: E402
-_fork_hooks.append(_fork_hook)
 del os

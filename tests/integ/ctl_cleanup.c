@@ -28,14 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness.h"
-
-static char out[65536];
-
-/* Runs a shell command line: its exit status, stdout+stderr in out. */
-#define run(...) xt_sh(out, sizeof(out), __VA_ARGS__)
-
-#define HAS(s) XT_HAS(out, s)
+#include "ctl.h"
 
 static int exists(const char *path)
 {

@@ -20,12 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness.h"
-
-static char out[65536];
-
-/* Runs a shell command line: its exit status, stdout+stderr in out. */
-#define run(...) xt_sh(out, sizeof(out), __VA_ARGS__)
+#include "ctl.h"
 
 /* Starts a shell command line in the background, output to a file. */
 static pid_t bg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -41,9 +36,7 @@ static pid_t bg(const char *fmt, ...)
     fflush(NULL);
     XT_CHECK((pid = fork()) >= 0);
     if (pid == 0) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/bg.out", xt_runtime_dir());
-        XT_CHECK(freopen(path, "w", stdout) && dup2(1, 2) == 2);
+        XT_CHECK(freopen(xt_path("bg.out"), "w", stdout) && dup2(1, 2) == 2);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -53,21 +46,11 @@ static pid_t bg(const char *fmt, ...)
 /* Waits for a background command: its exit status, its output in out. */
 static int bg_wait(pid_t pid)
 {
-    char path[512];
-    FILE *f;
-    size_t n = 0;
     int st = xt_wait(pid, 10000);
 
-    snprintf(path, sizeof(path), "%s/bg.out", xt_runtime_dir());
-    if ((f = fopen(path, "r"))) {
-        n = fread(out, 1, sizeof(out) - 1, f);
-        fclose(f);
-    }
-    out[n] = '\0';
+    xt_read_file(xt_path("bg.out"), out, sizeof(out));
     return st;
 }
-
-#define HAS(s) XT_HAS(out, s)
 
 static xichan_client *cl;
 
@@ -113,7 +96,7 @@ static int count(const char *hay, const char *needle)
 static void wait_sessions_gone(void)
 {
     for (int i = 0; i < 100; i++) {
-        XT_EQ_INT(run("xichanctl --json sessions"), 0);
+        EXPECT(0, NULL, "xichanctl --json sessions");
         /* Ours and this xichanctl's own, none ending. */
         if (!strstr(out, "\"state\":\"ending\"") && count(out, "\"sid\":") == 2)
             return;
@@ -124,9 +107,8 @@ static void wait_sessions_gone(void)
 
 static void test_no_daemon(void)
 {
-    XT_EQ_INT(run("xichanctl sessions"), 2);
-    HAS("no xichand runs for namespace");
-    XT_EQ_INT(run("xichanctl put jobs x"), 2);
+    EXPECT(2, "no xichand runs for namespace", "xichanctl sessions");
+    EXPECT(2, NULL, "xichanctl put jobs x");
     XT_EQ_INT(run("xichanctl create queue"), 1); /* usage first: no daemon needed */
     HAS("--name is required");
 }
@@ -145,32 +127,23 @@ static const char each_command_has_help[] =
 
 static void test_help(void)
 {
-    XT_EQ_INT(run("xichanctl help"), 0);
-    HAS("cleanup [GLOB]");
+    EXPECT(0, "cleanup [GLOB]", "xichanctl help");
     HAS("sessions");
-    XT_EQ_INT(run("xichanctl help put"), 0);
-    HAS("--format json");
+    EXPECT(0, "--format json", "xichanctl help put");
     HAS("withdrawn");
-    XT_EQ_INT(run("xichanctl get --help"), 0);
-    HAS("--timeout S");
+    EXPECT(0, "--timeout S", "xichanctl get --help");
     /* Every command the overview lists has its own help (and this file,
      * ctl_cleanup.c, ctl_list.c, ctl_ops.c or daemon_stop.c runs each of them). */
-    XT_EQ_INT(run("%s", each_command_has_help), 0);
-    HAS("15 commands");
-    XT_EQ_INT(run("xichanctl help gc"), 0);
-    HAS("usage: xichanctl cleanup");
-    XT_EQ_INT(run("xichanctl help nosuch"), 1);
-    XT_EQ_INT(run("xichanctl list --maxsize 3"), 1);
-    HAS("--maxsize does not apply to list");
-    XT_EQ_INT(run("xichanctl list --name x"), 1);
-    HAS("--namespace");
-    XT_EQ_INT(run("xichanctl get"), 1);
-    HAS("missing argument");
-    XT_EQ_INT(run("xichanctl stats extra"), 1);
-    XT_EQ_INT(run("xichanctl get jobs --timeout soon"), 1);
-    HAS("--timeout wants seconds");
-    XT_EQ_INT(run("xichanctl list --namespace %s", xt_name()), 0);
-    XT_EQ_INT(run("xichanctl --name nosuchns%d list", (int)getpid()), 2);
+    EXPECT(0, "15 commands", "%s", each_command_has_help);
+    EXPECT(0, "usage: xichanctl cleanup", "xichanctl help gc");
+    EXPECT(1, NULL, "xichanctl help nosuch");
+    EXPECT(1, "--maxsize does not apply to list", "xichanctl list --maxsize 3");
+    EXPECT(1, "--namespace", "xichanctl list --name x");
+    EXPECT(1, "missing argument", "xichanctl get");
+    EXPECT(1, NULL, "xichanctl stats extra");
+    EXPECT(1, "--timeout wants seconds", "xichanctl get jobs --timeout soon");
+    EXPECT(0, NULL, "xichanctl list --namespace %s", xt_name());
+    EXPECT(2, NULL, "xichanctl --name nosuchns%d list", (int)getpid());
 }
 
 static void test_create(xichan_queue_id *jobs)
@@ -178,25 +151,22 @@ static void test_create(xichan_queue_id *jobs)
     int64_t maxsize;
     int fmt, op;
 
-    XT_EQ_INT(run("xichanctl create queue"), 1);
-    HAS("unnamed queue would be destroyed when xichanctl exits");
-    XT_EQ_INT(run("xichanctl create thing --name x"), 1);
-    XT_EQ_INT(run("xichanctl create channel --name x --maxsize 2"), 1);
-    XT_EQ_INT(run("xichanctl create queue --name x --unbound sometimes"), 1);
-    XT_EQ_INT(run("xichanctl create queue --name x --maxsize -1"), 1);
-    XT_EQ_INT(run("xichanctl create queue --name jobs --maxsize 2 --unbound remove"), 0);
-    HAS("created queue 1 'jobs'");
-    XT_EQ_INT(run("xichanctl create queue --name jobs"), 5);
-    HAS("exists already");
-    XT_EQ_INT(run("xichanctl --json create channel --name ch"), 0);
-    HAS("{\"kind\":\"channel\",\"id\":0,\"name\":\"ch\"}");
+    EXPECT(1, "unnamed queue would be destroyed when xichanctl exits", "xichanctl create queue");
+    EXPECT(1, NULL, "xichanctl create thing --name x");
+    EXPECT(1, NULL, "xichanctl create channel --name x --maxsize 2");
+    EXPECT(1, NULL, "xichanctl create queue --name x --unbound sometimes");
+    EXPECT(1, NULL, "xichanctl create queue --name x --maxsize -1");
+    EXPECT(0, "created queue 1 'jobs'",
+           "xichanctl create queue --name jobs --maxsize 2 --unbound remove");
+    EXPECT(5, "exists already", "xichanctl create queue --name jobs");
+    EXPECT(0, "{\"kind\":\"channel\",\"id\":0,\"name\":\"ch\"}",
+           "xichanctl --json create channel --name ch");
     /* Both outlived the xichanctl that made them. */
     XT_OK(xichan_queue_open(cl, "jobs", jobs));
     XT_OK(xichan_queue_defaults(cl, *jobs, &maxsize, &fmt, &op));
     XT_EQ_INT(maxsize, 2);
     XT_EQ_INT(op, XICHAN_UNBOUND_REMOVE);
-    XT_EQ_INT(run("xichanctl show jobs"), 0);
-    HAS("unbounditems:  remove");
+    EXPECT(0, "unbounditems:  remove", "xichanctl show jobs");
 }
 
 /* put in each format, read by C with xichan_item_unpack. */
@@ -295,85 +265,76 @@ static int test_put_to_python(void)
     return 1;
 }
 
-/* put -> get through xichanctl alone, each format. */
+/* put -> get through xichanctl alone, each format: the put runs in the
+ * background (it returns once queued), the get's output holds want and,
+ * unless NULL, want2. */
 static void test_round_trips(void)
 {
-    pid_t p;
+    static const struct {
+        const char *put, *get, *want, *want2;
+    } t[] = {
+        {"xichanctl put jobs 'it'\\''s \"quoted\"'", "xichanctl get jobs --timeout 5",
+         "\"it's \\\"quoted\\\"\"\n", NULL},
+        {"printf 'x\\001\\377' | xichanctl put jobs --format bytes",
+         "xichanctl get jobs --timeout 5",
+         "b'x\\x01\\xff'\n", NULL},
+        /* no quotes, no newline */
+        {"xichanctl put jobs --format bytes 'raw bytes'",
+         "xichanctl get jobs --timeout 5 --raw | od -c | head -1",
+         "r   a   w       b   y   t   e   s\n", NULL},
+        {"xichanctl put --format json jobs '{\"k\": [1, 2.5, \"x\", null, true, -3, 1e300]}'",
+         "xichanctl get jobs --timeout 5", "{\"k\": [1, 2.5, \"x\", null, true, -3, 1e+300]}\n",
+         NULL},
+        {"xichanctl put --format json jobs '[{\"a\": \"b\"}]'",
+         "xichanctl --json get jobs --timeout 5",
+         "{\"kind\":\"queue\",\"id\":1,\"name\":\"jobs\",\"producer\":",
+         "\"format\":\"msgpack\",\"unbound\":false,\"value\":[{\"a\":\"b\"}]}\n"},
+        {"xichanctl put --format bytes jobs AB", "xichanctl get jobs --timeout 5 --json",
+         "\"value\":{\"$bytes\":\"4142\"}}", NULL},
+    };
 
-    p = bg("xichanctl put jobs 'it'\\''s \"quoted\"'");
-    XT_EQ_INT(run("xichanctl get jobs --timeout 5"), 0);
-    HAS("\"it's \\\"quoted\\\"\"\n");
-    XT_EQ_INT(bg_wait(p), 0);
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        pid_t p = bg("%s", t[i].put);
 
-    p = bg("printf 'x\\001\\377' | xichanctl put jobs --format bytes");
-    XT_EQ_INT(run("xichanctl get jobs --timeout 5"), 0);
-    HAS("b'x\\x01\\xff'\n");
-    XT_EQ_INT(bg_wait(p), 0);
-    p = bg("xichanctl put jobs --format bytes 'raw bytes'");
-    XT_EQ_INT(run("xichanctl get jobs --timeout 5 --raw | od -c | head -1"), 0);
-    HAS("r   a   w       b   y   t   e   s\n"); /* no quotes, no newline */
-    XT_EQ_INT(bg_wait(p), 0);
-
-    p = bg("xichanctl put --format json jobs '{\"k\": [1, 2.5, \"x\", null, true, -3, 1e300]}'");
-    XT_EQ_INT(run("xichanctl get jobs --timeout 5"), 0);
-    HAS("{\"k\": [1, 2.5, \"x\", null, true, -3, 1e+300]}\n");
-    XT_EQ_INT(bg_wait(p), 0);
-    p = bg("xichanctl put --format json jobs '[{\"a\": \"b\"}]'");
-    XT_EQ_INT(run("xichanctl --json get jobs --timeout 5"), 0);
-    HAS("{\"kind\":\"queue\",\"id\":1,\"name\":\"jobs\",\"producer\":");
-    HAS("\"format\":\"msgpack\",\"unbound\":false,\"value\":[{\"a\":\"b\"}]}\n");
-    XT_EQ_INT(bg_wait(p), 0);
-    p = bg("xichanctl put --format bytes jobs AB");
-    XT_EQ_INT(run("xichanctl get jobs --timeout 5 --json"), 0);
-    HAS("\"value\":{\"$bytes\":\"4142\"}}");
-    XT_EQ_INT(bg_wait(p), 0);
+        EXPECT(0, t[i].want, "%s", t[i].get);
+        if (t[i].want2)
+            HAS(t[i].want2);
+        XT_EQ_INT(bg_wait(p), 0);
+    }
 }
 
 static void test_put_errors(xichan_queue_id jobs)
 {
-    XT_EQ_INT(run("xichanctl put --format json jobs '{\"a\": 1,}'"), 1);
-    HAS("bad JSON at line 1, column 9: ");
-    XT_EQ_INT(run("xichanctl put --format json jobs '[1,\n 2'"), 1);
-    HAS("bad JSON at line 2, ");
+    EXPECT(1, "bad JSON at line 1, column 9: ", "xichanctl put --format json jobs '{\"a\": 1,}'");
+    EXPECT(1, "bad JSON at line 2, ", "xichanctl put --format json jobs '[1,\n 2'");
     HAS("']' expected");
-    XT_EQ_INT(run("xichanctl put --format json jobs 'True'"), 1);
-    XT_EQ_INT(run("xichanctl put --format json jobs '1 2'"), 1);
-    HAS("end of file expected");
-    XT_EQ_INT(run("xichanctl put --format json jobs 99999999999999999999"), 1);
+    EXPECT(1, NULL, "xichanctl put --format json jobs 'True'");
+    EXPECT(1, "end of file expected", "xichanctl put --format json jobs '1 2'");
+    EXPECT(1, NULL, "xichanctl put --format json jobs 99999999999999999999");
     HAS("too big integer"); /* beyond int64 */
-    XT_EQ_INT(run("xichanctl put --format json jobs \"$(printf '%%040d' 0 | tr 0 '[')$(printf '%%040d' 0 | tr 0 ']')\""), 1);
-    HAS("nested deeper than 32 levels");
-    XT_EQ_INT(run("xichanctl put --format json jobs '{\"a\": 1, \"a\": 2}'"), 1);
-    HAS("duplicate object key");
-    XT_EQ_INT(run("printf '' | xichanctl put --format json jobs"), 1);
-    HAS("empty input");
-    XT_EQ_INT(run("printf '\\377' | xichanctl put jobs"), 1);
-    HAS("not UTF-8 text; put it with --format bytes");
-    XT_EQ_INT(run("xichanctl put --format yaml jobs x"), 1);
-    XT_EQ_INT(run("xichanctl put nosuch x"), 3);
-    HAS("no queue or channel 'nosuch'");
+    EXPECT(1, "nested deeper than 32 levels",
+           "xichanctl put --format json jobs \"$(printf '%%040d' 0 | tr 0 '[')$(printf '%%040d' 0 | tr 0 ']')\"");
+    EXPECT(1, "duplicate object key", "xichanctl put --format json jobs '{\"a\": 1, \"a\": 2}'");
+    EXPECT(1, "empty input", "printf '' | xichanctl put --format json jobs");
+    EXPECT(1, "not UTF-8 text; put it with --format bytes", "printf '\\377' | xichanctl put jobs");
+    EXPECT(1, NULL, "xichanctl put --format yaml jobs x");
+    EXPECT(3, "no queue or channel 'nosuch'", "xichanctl put nosuch x");
     XT_EQ_INT(xichan_queue_count(cl, jobs), 0);
 
     /* --wait, not taken in time: withdrawn, the queue is as before. */
-    XT_EQ_INT(run("xichanctl put jobs x --wait --timeout 0.2"), 4);
-    HAS("no getter took the item in time; it was withdrawn");
+    EXPECT(4, "no getter took the item in time; it was withdrawn",
+           "xichanctl put jobs x --wait --timeout 0.2");
     XT_EQ_INT(xichan_queue_count(cl, jobs), 0);
-    XT_EQ_INT(run("xichanctl put jobs x --wait --nowait"), 1);
-    HAS("--nowait and --wait exclude each other");
+    EXPECT(1, "--nowait and --wait exclude each other", "xichanctl put jobs x --wait --nowait");
     /* Full (maxsize 2). */
     XT_OK(xichan_queue_put(cl, jobs, XICHAN_FMT_RAW, "1", 1, 0, XICHAN_NOWAIT));
     XT_OK(xichan_queue_put(cl, jobs, XICHAN_FMT_RAW, "2", 1, 0, XICHAN_NOWAIT));
-    XT_EQ_INT(run("xichanctl put jobs x --nowait"), 4);
-    HAS("is full (maxsize 2)");
-    XT_EQ_INT(run("xichanctl get jobs"), 0);
-    HAS("b'1'");
-    XT_EQ_INT(run("xichanctl get jobs"), 0);
-    HAS("b'2'");
-    XT_EQ_INT(run("xichanctl get jobs"), 4);
-    HAS("is empty (--timeout S waits");
-    XT_EQ_INT(run("xichanctl get jobs --timeout 0.1"), 4);
-    HAS("nothing arrived");
-    XT_EQ_INT(run("xichanctl get nosuch"), 3);
+    EXPECT(4, "is full (maxsize 2)", "xichanctl put jobs x --nowait");
+    EXPECT(0, "b'1'", "xichanctl get jobs");
+    EXPECT(0, "b'2'", "xichanctl get jobs");
+    EXPECT(4, "is empty (--timeout S waits", "xichanctl get jobs");
+    EXPECT(4, "nothing arrived", "xichanctl get jobs --timeout 0.1");
+    EXPECT(3, NULL, "xichanctl get nosuch");
 }
 
 /*
@@ -382,19 +343,17 @@ static void test_put_errors(xichan_queue_id jobs)
  */
 static void test_put_outlives_ctl(void)
 {
-    XT_EQ_INT(run("xichanctl create queue --name rq --unbound remove"), 0);
-    XT_EQ_INT(run("xichanctl put rq first"), 0);
-    XT_EQ_INT(run("xichanctl put rq second --nowait --unbound error"), 0);
-    XT_EQ_INT(run("xichanctl put rq third --json"), 0);
-    HAS("\"taken\":false");
+    EXPECT(0, NULL, "xichanctl create queue --name rq --unbound remove");
+    EXPECT(0, NULL, "xichanctl put rq first");
+    EXPECT(0, NULL, "xichanctl put rq second --nowait --unbound error");
+    EXPECT(0, "\"taken\":false", "xichanctl put rq third --json");
     wait_sessions_gone();
-    XT_EQ_INT(run("xichanctl get rq"), 0);
+    EXPECT(0, NULL, "xichanctl get rq");
     XT_CHECK(!strcmp(out, "\"first\"\n"));
-    XT_EQ_INT(run("xichanctl get rq"), 0);
+    EXPECT(0, NULL, "xichanctl get rq");
     XT_CHECK(!strcmp(out, "\"second\"\n"));
-    XT_EQ_INT(run("xichanctl --json get rq"), 0);
-    HAS("\"unbound\":false,\"value\":\"third\"}");
-    XT_EQ_INT(run("xichanctl get rq"), 4);
+    EXPECT(0, "\"unbound\":false,\"value\":\"third\"}", "xichanctl --json get rq");
+    EXPECT(4, NULL, "xichanctl get rq");
 }
 
 /* Items from C in other formats, and a handle whose reference get gives back. */
@@ -407,8 +366,7 @@ static void test_get_formats(xichan_queue_id jobs)
     unsigned char h[10] = {XICHAN_KIND_QUEUE, 0};
 
     XT_OK(xichan_queue_put(cl, jobs, XICHAN_FMT_PICKLE, "\x80\x04K\x05.", 5, 0, XICHAN_NOWAIT));
-    XT_EQ_INT(run("xichanctl get jobs"), 0);
-    HAS("pickle(b'\\x80\\x04K\\x05.')");
+    EXPECT(0, "pickle(b'\\x80\\x04K\\x05.')", "xichanctl get jobs");
 
     /* An unnamed queue kept alive only by the item that carries it. */
     XT_OK(xichan_queue_create(cl, NULL, &tmpq));
@@ -425,8 +383,7 @@ static void test_get_formats(xichan_queue_id jobs)
     msgpack_sbuffer_destroy(&sb);
     XT_OK(xichan_queue_release(cl, tmpq));
     XT_OK(xichan_info(cl, XICHAN_KIND_QUEUE, tmpq.id, &info)); /* the item keeps it */
-    XT_EQ_INT(run("xichanctl get jobs"), 0);
-    HAS("[<queue ");
+    EXPECT(0, "[<queue ", "xichanctl get jobs");
     HAS(">, 0.1]");
     XT_ERR(xichan_info(cl, XICHAN_KIND_QUEUE, tmpq.id, &info), XICHAN_ENOTFOUND);
 }
@@ -463,11 +420,11 @@ static void test_channel(void)
     msgpack_sbuffer_destroy(&sb);
     XT_EQ_INT(bg_wait(p), 0);
     HAS("{\"x\": 1}\n");
-    XT_EQ_INT(run("xichanctl put ch x --wait --timeout 0.2"), 4);
-    HAS("no receiver took the item in time; it was withdrawn");
+    EXPECT(4, "no receiver took the item in time; it was withdrawn",
+           "xichanctl put ch x --wait --timeout 0.2");
     XT_EQ_INT(xichan_chan_count(cl, ch), 0);
     /* Without --wait the item stays for a receiver after xichanctl exits. */
-    XT_EQ_INT(run("xichanctl put ch later"), 0);
+    EXPECT(0, NULL, "xichanctl put ch later");
     XT_OK(xichan_chan_recv(cl, ch, &it, xichan_deadline(5)));
     xichan_item_release(&it);
 }
@@ -479,42 +436,37 @@ static void test_destroy(void)
     /* Queue 1 (jobs) and channel 1. */
     XT_OK(xichan_chan_create(cl, NULL, &c1));
     XT_EQ_INT(c1.id, 1);
-    XT_EQ_INT(run("xichanctl destroy 1"), 1);
-    HAS("names both queue 1 and channel 1");
-    XT_EQ_INT(run("xichanctl destroy --kind channel jobs"), 3);
-    XT_EQ_INT(run("xichanctl destroy c:1"), 0);
-    HAS("destroyed channel 1");
+    EXPECT(1, "names both queue 1 and channel 1", "xichanctl destroy 1");
+    EXPECT(3, NULL, "xichanctl destroy --kind channel jobs");
+    EXPECT(0, "destroyed channel 1", "xichanctl destroy c:1");
     XT_EQ_INT(run("xichanctl --json destroy 1"), 0); /* only the queue is left */
     HAS("{\"destroyed\":{\"kind\":\"queue\",\"id\":1}}");
-    XT_EQ_INT(run("xichanctl destroy jobs"), 3);
+    EXPECT(3, NULL, "xichanctl destroy jobs");
 }
 
 static void test_views(void)
 {
     char want[64];
 
-    XT_EQ_INT(run("xichanctl stats"), 0);
-    HAS("daemon:    pid ");
+    EXPECT(0, "daemon:    pid ", "xichanctl stats");
     HAS(", up ");
-    XT_EQ_INT(run("xichanctl --json stats"), 0);
-    HAS("\"uptime_s\":");
+    EXPECT(0, "\"uptime_s\":", "xichanctl --json stats");
     HAS("\"daemon_started\":\"");
-    XT_EQ_INT(run("xichanctl sessions"), 0);
-    HAS("SID");
+    EXPECT(0, "SID", "xichanctl sessions");
     HAS("(this xichanctl)");
     snprintf(want, sizeof(want), " %d  c ", (int)getpid());
     HAS(want);
-    XT_EQ_INT(run("xichanctl sessions --json"), 0);
+    EXPECT(0, NULL, "xichanctl sessions --json");
     snprintf(want, sizeof(want), "\"pid\":%d,\"uid\":%d,\"kind\":\"c\"", (int)getpid(),
              (int)getuid());
     HAS(want);
     HAS("\"self\":true");
-    XT_EQ_INT(run("xichanctl watch --count 2 --interval 0.05"), 0);
+    EXPECT(0, NULL, "xichanctl watch --count 2 --interval 0.05");
     XT_CHECK(strstr(strstr(out, "xichanctl watch:") + 1, "xichanctl watch:") != NULL);
     HAS("KIND");
-    XT_EQ_INT(run("xichanctl watch --json --count 2 --interval 0.05 | grep -c '^{\"time\":'"), 0);
+    EXPECT(0, NULL, "xichanctl watch --json --count 2 --interval 0.05 | grep -c '^{\"time\":'");
     XT_CHECK(!strcmp(out, "2\n"));
-    XT_EQ_INT(run("xichanctl watch --count 0"), 1);
+    EXPECT(1, NULL, "xichanctl watch --count 0");
 }
 
 int main(void)

@@ -9,14 +9,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "harness.h"
-
-static char out[65536];
-
-/* Runs xichanctl with args; returns its exit status, output in out. */
-#define ctl(args) xt_sh(out, sizeof(out), "xichanctl %s", (args))
-
-#define HAS(s) XT_HAS(out, s)
+#include "ctl.h"
 
 /* The column at which word starts in the line of out that contains key. */
 static int column_of(const char *key, const char *word)
@@ -38,7 +31,7 @@ static void test_long_name_aligned(xichan_client *cl)
     xichan_queue_id q;
 
     XT_OK(xichan_queue_create(cl, &(xichan_queue_opts){.name = name}, &q));
-    XT_EQ_INT(ctl("list"), 0);
+    EXPECT(0, NULL, "xichanctl list");
     XT_EQ_INT(column_of(name, "open"), column_of("KIND", "STATE"));
     XT_EQ_INT(column_of("jobs", "open"), column_of("KIND", "STATE"));
     XT_OK(xichan_queue_destroy(cl, q));
@@ -51,13 +44,11 @@ int main(void)
     xichan_chan_id c, c2;
 
     /* No daemon yet. */
-    XT_EQ_INT(ctl("list"), 2);
-    HAS("no xichand runs for namespace");
+    EXPECT(2, "no xichand runs for namespace", "xichanctl list");
     HAS("xichand --name");
 
     xt_start_daemon(NULL);
-    XT_EQ_INT(ctl("list"), 0);
-    HAS("(no queues or channels)");
+    EXPECT(0, "(no queues or channels)", "xichanctl list");
     XT_OK(xichan_client_open(&cl, NULL));
     XT_OK(xichan_queue_create(cl, &(xichan_queue_opts){.maxsize = 8, .name = "jobs"}, &q));
     XT_OK(xichan_queue_put(cl, q, 0, "abc", 3, 0, XICHAN_NOWAIT));
@@ -66,46 +57,35 @@ int main(void)
     XT_OK(xichan_chan_create(cl, NULL, &c2));
     XT_OK(xichan_chan_close(cl, c2, 0));
 
-    XT_EQ_INT(ctl("list"), 0);
-    HAS("KIND");
+    EXPECT(0, "KIND", "xichanctl list");
     HAS("jobs");
     HAS("queue");
     HAS("channel");
     HAS("closed");
     test_long_name_aligned(cl);
-    XT_EQ_INT(ctl("--json list"), 0);
-    HAS("\"objects\":[");
+    EXPECT(0, "\"objects\":[", "xichanctl --json list");
     HAS("{\"kind\":\"queue\",\"id\":1,\"name\":\"jobs\",\"state\":\"open\",\"count\":1,"
         "\"maxsize\":8,\"bytes\":3");
     HAS("{\"kind\":\"channel\",\"id\":0,\"name\":null,\"state\":\"open\",\"count\":1");
     HAS("\"kind\":\"channel\",\"id\":1,\"name\":null,\"state\":\"closed\"");
-    XT_EQ_INT(ctl("list --json"), 0);
-    HAS("\"objects\":[");
+    EXPECT(0, "\"objects\":[", "xichanctl list --json");
 
-    XT_EQ_INT(ctl("show jobs"), 0);
-    HAS("queue 1");
+    EXPECT(0, "queue 1", "xichanctl show jobs");
     HAS("maxsize:       8");
     HAS("items:         1 (3 bytes)");
-    XT_EQ_INT(ctl("show c:0"), 0);
-    HAS("channel 0");
+    EXPECT(0, "channel 0", "xichanctl show c:0");
     HAS("send end:      1 associated");
-    XT_EQ_INT(ctl("show 1"), 0); /* queue 1 and channel 1 both */
+    XT_EQ_INT(run("xichanctl show 1"), 0); /* queue 1 and channel 1 both */
     HAS("queue 1");
     HAS("channel 1");
-    XT_EQ_INT(ctl("--json show q:1"), 0);
-    HAS("\"name\":\"jobs\"");
-    XT_EQ_INT(ctl("show nosuch"), 3);
-    HAS("no queue or channel 'nosuch'");
-    XT_EQ_INT(ctl("show"), 1);
+    EXPECT(0, "\"name\":\"jobs\"", "xichanctl --json show q:1");
+    EXPECT(3, "no queue or channel 'nosuch'", "xichanctl show nosuch");
+    EXPECT(1, NULL, "xichanctl show");
 
-    XT_EQ_INT(ctl("stats"), 0);
-    HAS("objects:   3 of");
-    XT_EQ_INT(ctl("--json stats"), 0);
-    HAS("\"objects\":3");
-    XT_EQ_INT(ctl("frobnicate"), 1);
-    HAS("unknown command");
-    XT_EQ_INT(ctl("--help"), 0);
-    HAS("usage: xichanctl");
+    EXPECT(0, "objects:   3 of", "xichanctl stats");
+    EXPECT(0, "\"objects\":3", "xichanctl --json stats");
+    EXPECT(1, "unknown command", "xichanctl frobnicate");
+    EXPECT(0, "usage: xichanctl", "xichanctl --help");
     xichan_client_close(cl);
     printf("ctl_list: list, show, stats and their errors behave\n");
     return 0;

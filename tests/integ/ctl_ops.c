@@ -19,21 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
-
-static char out[65536];
-
-#define run(...) xt_sh(out, sizeof(out), __VA_ARGS__)
-#define HAS(s) XT_HAS(out, s)
-/* Runs a command line: its exit status must be status and, unless want is
- * NULL, its output must hold want. */
-#define EXPECT(status, want, ...)                                                                  \
-    do {                                                                                           \
-        const char *want_ = (want);                                                                \
-        XT_EQ_INT(run(__VA_ARGS__), status);                                                       \
-        if (want_)                                                                                 \
-            HAS(want_);                                                                            \
-    } while (0)
+#include "ctl.h"
 
 static xichan_client *cl;
 

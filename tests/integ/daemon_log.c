@@ -34,26 +34,10 @@ static char out[65536], text[65536];
 
 #define run(...) xt_sh(out, sizeof(out), __VA_ARGS__)
 
-static const char *path_of(const char *name)
-{
-    static char p[4][1024];
-    static int k;
-
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", xt_runtime_dir(), name);
-    return p[k];
-}
-
+/* A file of the runtime dir, in text ("" if missing). */
 static const char *slurp(const char *name)
 {
-    FILE *f = fopen(path_of(name), "r");
-    size_t n = 0;
-
-    if (f) {
-        n = fread(text, 1, sizeof(text) - 1, f);
-        fclose(f);
-    }
-    text[n] = '\0';
+    xt_read_file(xt_path(name), text, sizeof(text));
     return text;
 }
 
@@ -76,7 +60,7 @@ static void test_timestamps_and_sighup(void)
     char *line, *save, opt[1100];
     int lines = 0;
 
-    snprintf(opt, sizeof(opt), "--log-file %s", path_of("d.log"));
+    snprintf(opt, sizeof(opt), "--log-file %s", xt_path("d.log"));
     xt_start_daemon(opt);
     pid = xt_daemon_pid();
     await_text("d.log", "serving namespace");
@@ -95,7 +79,7 @@ static void test_timestamps_and_sighup(void)
     XT_CHECK(lines >= 3);
 
     /* logrotate: rename, then SIGHUP. */
-    XT_CHECK(rename(path_of("d.log"), path_of("d.log.1")) == 0);
+    XT_CHECK(rename(xt_path("d.log"), xt_path("d.log.1")) == 0);
     XT_CHECK(kill(pid, SIGHUP) == 0);
     await_text("d.log", "SIGHUP: log file ");
     XT_CHECK(kill(pid, 0) == 0); /* SIGHUP did not stop it */
@@ -119,12 +103,12 @@ static void test_timestamps_and_sighup(void)
 
 static void test_bad_log_options(void)
 {
-    XT_CHECK(symlink(path_of("target.log"), path_of("link.log")) == 0);
+    XT_CHECK(symlink(xt_path("target.log"), xt_path("link.log")) == 0);
     XT_EQ_INT(run("'%s' --foreground --name %s --runtime-dir '%s' --log-file '%s'",
-                  xt_daemon_path(), xt_name(), xt_runtime_dir(), path_of("link.log")),
+                  xt_daemon_path(), xt_name(), xt_runtime_dir(), xt_path("link.log")),
               1);
     XT_HAS(out, "is a symbolic link");
-    XT_CHECK(access(path_of("target.log"), F_OK) != 0); /* nothing was created through it */
+    XT_CHECK(access(xt_path("target.log"), F_OK) != 0); /* nothing was created through it */
     XT_EQ_INT(run("'%s' --foreground --name %s --runtime-dir '%s' --log-file x --syslog",
                   xt_daemon_path(), xt_name(), xt_runtime_dir()),
               2);
@@ -150,13 +134,13 @@ static void systemd_child(void *arg)
 {
     char js[64];
     struct stat st;
-    int fd = open(path_of("j.log"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fd = open(xt_path("j.log"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
     XT_CHECK(fd >= 0 && dup2(fd, 2) == 2 && fstat(2, &st) == 0);
     snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino);
     setenv("JOURNAL_STREAM", js, 1);
-    setenv("NOTIFY_SOCKET", path_of("notify"), 1);
+    setenv("NOTIFY_SOCKET", xt_path("notify"), 1);
     execl(xt_daemon_path(), "xichand", "--foreground", "--name", xt_name(), "--runtime-dir",
           xt_runtime_dir(), (char *)NULL);
     _exit(127);
@@ -170,7 +154,7 @@ static void test_systemd(void)
     pid_t pid;
 
     XT_CHECK(fd >= 0);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path_of("notify"));
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", xt_path("notify"));
     XT_CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
     pid = xt_fork(systemd_child, NULL);
     XT_CHECK(recv_notify(fd, msg, sizeof(msg)) > 0);

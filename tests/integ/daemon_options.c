@@ -49,16 +49,7 @@ static int start_daemon(const char *env, const char *opts)
 /* A file of the runtime dir into text (empty if missing). */
 static const char *slurp(const char *name)
 {
-    char path[1024];
-    FILE *f;
-    size_t n = 0;
-
-    snprintf(path, sizeof(path), "%s/%s", xt_runtime_dir(), name);
-    if ((f = fopen(path, "r"))) {
-        n = fread(text, 1, sizeof(text) - 1, f);
-        fclose(f);
-    }
-    text[n] = '\0';
+    xt_read_file(xt_path(name), text, sizeof(text));
     return text;
 }
 
@@ -95,15 +86,10 @@ static const char *await_log(const char *log, const char *what)
 static int alive(pid_t pid)
 {
     char path[64], stat[512], *close_paren;
-    FILE *f;
-    size_t n;
 
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (!(f = fopen(path, "r")))
+    if (xt_read_file(path, stat, sizeof(stat)) < 0)
         return 0;
-    n = fread(stat, 1, sizeof(stat) - 1, f);
-    fclose(f);
-    stat[n] = '\0';
     close_paren = strrchr(stat, ')');
     return close_paren && close_paren[1] == ' ' && close_paren[2] != 'Z' && close_paren[2] != 'X';
 }

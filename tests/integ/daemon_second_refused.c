@@ -17,18 +17,6 @@
 
 extern char **environ;
 
-/* Reads a whole small file into buf (NUL-terminated). */
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    XT_CHECK(f != NULL);
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
 int main(void)
 {
     char errpath[512], err[8192];
@@ -54,7 +42,7 @@ int main(void)
     posix_spawn_file_actions_destroy(&fa);
 
     status = xt_wait(second, 5000);
-    slurp(errpath, err, sizeof(err));
+    XT_CHECK(xt_read_file(errpath, err, sizeof(err)) >= 0);
     if (status != 3 || !strstr(err, "already serves"))
         fprintf(stderr, "second xichand's output:\n%s\n", err);
     XT_EQ_INT(status, 3);

@@ -154,11 +154,7 @@ static void check_segment(xichan_client *cl, const char *when)
     struct xichan_heap_report r;
 
     (void)xichan__cache_flush(cl); /* its cached blocks count as reserved */
-    CHECK(!xa_load_relaxed(&shm->hdr->table_lock.broken), "%s: table lock broken", when);
-    CHECK(!xa_load_relaxed(&shm->hdr->heap_lock.broken), "%s: heap lock broken", when);
-    for (uint32_t i = 0; i < shm->nobjects; i++)
-        CHECK(!xa_load_relaxed(&shm->objects[i].lock.broken), "%s: object %u lock broken", when,
-              i);
+    private_check_locks(shm, when);
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok, "point %d %s: heap: %s", point, when, r.why);
     CHECK(r.reserved == 0 && r.leased == 0, "point %d %s: %llu reserved, %llu leased", point,
           when, (unsigned long long)r.reserved, (unsigned long long)r.leased);

@@ -189,27 +189,6 @@ static void workload(xichan_client *b, xichan_client *c, xichan_client *e, xicha
     _exit(0);
 }
 
-static int wait_child(pid_t pid, int *status)
-{
-    for (int i = 0; i < 1000; i++) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid)
-            return 0;
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, status, 0);
-    return -1;
-}
-
-static void check_locks(void)
-{
-    CHECK(!xa_load_relaxed(&shm->hdr->table_lock.broken), "table lock broken");
-    CHECK(!xa_load_relaxed(&shm->hdr->heap_lock.broken), "heap lock broken");
-    for (uint32_t i = 0; i < shm->nobjects; i++)
-        CHECK(!xa_load_relaxed(&shm->objects[i].lock.broken), "object %u lock broken", i);
-}
-
 /* Returns 1 if the child died at the point. */
 static int run_one(int point, long hit)
 {
@@ -255,10 +234,10 @@ static int run_one(int point, long hit)
     CHECK(pid >= 0, "fork");
     if (pid == 0)
         workload(b, c, e, q, ch, point, hit);
-    CHECK(wait_child(pid, &status) == 0, "point %d hit %ld: child hung", point, hit);
-    killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-    CHECK(killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
-          "point %d hit %ld: child failed (status 0x%x)", point, hit, status);
+    status = xt_wait(pid, 10000);
+    CHECK(status >= 0, "point %d hit %ld: child hung", point, hit);
+    killed = status == XT_KILLED;
+    CHECK(killed || status == 0, "point %d hit %ld: child failed (status %d)", point, hit, status);
 
     /* What the daemon does once it notices. */
     t0 = xichan_now_ns();
@@ -268,7 +247,7 @@ static int run_one(int point, long hit)
      * B registered and cleaned up).
      */
     end_others(a, c);
-    check_locks();
+    private_check_locks(shm, "after the cleanups");
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok, "point %d: heap: %s", point, r.why);
     CHECK(r.reserved == 0 && r.leased == 0, "point %d: %llu reserved, %llu leased left", point,
           (unsigned long long)r.reserved, (unsigned long long)r.leased);
@@ -432,12 +411,12 @@ static void repair_twice(void)
                 xichan_queue_get(k[i], q, &it, XICHAN_NOWAIT);
             _exit(0);
         }
-        CHECK(wait_child(pid, &status) == 0, "repair_twice: child %d hung", i);
-        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-              "repair_twice: child %d did not die at point %d (status 0x%x)", i, points[i], status);
+        status = xt_wait(pid, 10000);
+        CHECK(status == XT_KILLED, "repair_twice: child %d did not die at point %d (status %d)", i,
+              points[i], status);
     }
     end_others(a, NULL);
-    check_locks();
+    private_check_locks(shm, "repair_twice");
     CHECK(xichan__heap_check(shm, &r) == 0 && r.ok && r.reserved == 0 && r.leased == 0,
           "repair_twice: heap: %s", r.why);
     /* A's items in order (child 2 died before taking one), then child 1's

@@ -144,6 +144,30 @@ int xt_shm_exists(void)
     return access(shm_path, F_OK) == 0;
 }
 
+const char *xt_path(const char *name)
+{
+    static char p[4][1024];
+    static int k;
+
+    k = (k + 1) % 4;
+    if ((size_t)snprintf(p[k], sizeof(p[k]), "%s/%s", runtime_dir, name) >= sizeof(p[k]))
+        xt__fail(__FILE__, __LINE__, "path too long: %s/%s", runtime_dir, name);
+    return p[k];
+}
+
+int xt_read_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+
+    if (f) {
+        n = fread(buf, 1, cap - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+    return f ? (int)n : -1;
+}
+
 /* Removes a flat directory (sockets, lock, log); nothing below it is expected. */
 static void remove_dir(const char *dir)
 {

@@ -106,6 +106,11 @@ const char *xt_daemon_path(void);
 const char *xt_shm_path(void);
 /* 1 if that file exists. */
 int xt_shm_exists(void);
+/* "<runtime dir>/name", in one of 4 static buffers used in turn. */
+const char *xt_path(const char *name);
+/* The file's first cap - 1 bytes into buf, NUL-terminated: how many, or -1
+ * if it cannot be opened (buf is then ""). */
+int xt_read_file(const char *path, char *buf, size_t cap);
 
 /* ------------------------------------------------------------ daemon */
 

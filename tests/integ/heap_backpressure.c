@@ -326,9 +326,9 @@ static void test_interrupt(xichan_client *cl)
     printf("full: the interrupt callback ends a put waiting for room (EINTR, nothing queued)\n");
 }
 
-static void test_steal(xichan_client *cl)
+/* A cacher child, idle with 64 blocks in its cache (and none in ours). */
+static pid_t start_cacher(xichan_client *cl)
 {
-    struct xichan_heap_report r;
     pid_t pid;
 
     drain(cl);
@@ -336,6 +336,14 @@ static void test_steal(xichan_client *cl)
     pid = xt_fork(cacher, NULL);
     XT_OK(xt_await(&ready, 10000));
     XT_EQ_INT(cached_blocks(cl), 64);
+    return pid;
+}
+
+static void test_steal(xichan_client *cl)
+{
+    struct xichan_heap_report r;
+    pid_t pid = start_cacher(cl);
+
     /* Room for every SMALL item the idle cache held. */
     fill(cl);
     heap_ok(cl, &r);
@@ -353,13 +361,8 @@ static void test_steal(xichan_client *cl)
 static void test_kill_cached(xichan_client *cl)
 {
     struct xichan_heap_report r;
-    pid_t pid;
+    pid_t pid = start_cacher(cl);
 
-    drain(cl);
-    XT_CHECK(xichan__cache_flush(cl) >= 0);
-    pid = xt_fork(cacher, NULL);
-    XT_OK(xt_await(&ready, 10000));
-    XT_EQ_INT(cached_blocks(cl), 64);
     xt_kill9(pid);
     await_sessions(cl, 1);
     heap_ok(cl, &r);

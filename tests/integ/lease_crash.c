@@ -93,26 +93,6 @@ static void workload(xichan_client *b, xichan_queue_id q, int point, long hit)
     _exit(0); /* holding x1 */
 }
 
-static int wait_child(pid_t pid, int *status)
-{
-    for (int i = 0; i < 1000; i++) {
-        if (waitpid(pid, status, WNOHANG) == pid)
-            return 0;
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, status, 0);
-    return -1;
-}
-
-static void check_locks(void)
-{
-    CHECK(!xa_load_relaxed(&shm->hdr->table_lock.broken), "table lock broken");
-    CHECK(!xa_load_relaxed(&shm->hdr->heap_lock.broken), "heap lock broken");
-    for (uint32_t i = 0; i < shm->nobjects; i++)
-        CHECK(!xa_load_relaxed(&shm->objects[i].lock.broken), "object %u lock broken", i);
-}
-
 /* Returns 1 if B or D died at the point. */
 static int run_one(int point, long hit)
 {
@@ -135,10 +115,11 @@ static int run_one(int point, long hit)
 
     if ((pid = fork()) == 0)
         workload(b, q, point, hit);
-    CHECK(wait_child(pid, &status) == 0, "B hung at point %d hit %ld", point, hit);
-    killed |= WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-    CHECK(killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0 && sh->finished),
-          "B failed at point %d hit %ld (status %#x)", point, hit, status);
+    status = xt_wait(pid, 10000);
+    CHECK(status >= 0, "B hung at point %d hit %ld", point, hit);
+    killed |= status == XT_KILLED;
+    CHECK(killed || (status == 0 && sh->finished), "B failed at point %d hit %ld (status %d)",
+          point, hit, status);
 
     /* D: the daemon's cleanup of B, with the point armed too. */
     (void)xichan__session_ending(shm, b->slot, b->sid, XICHAN_ENDED_KEEP);
@@ -147,17 +128,18 @@ static int run_one(int point, long hit)
         xichan__fault_set(point, 1);
         _exit(xichan__session_cleanup(shm, b->slot, 0) == 0 ? 0 : 2);
     }
-    CHECK(wait_child(pid, &status) == 0, "D hung at point %d", point);
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+    status = xt_wait(pid, 10000);
+    CHECK(status >= 0, "D hung at point %d", point);
+    if (status == XT_KILLED)
         killed = 1;
     else
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "D's cleanup failed (%#x)", status);
+        CHECK(status == 0, "D's cleanup failed (status %d)", status);
     /* The restarted daemon runs it again (a no-op if D finished). */
     if (xa_load_relaxed(&shm->sessions[b->slot].state) != XICHAN_SESS_FREE) {
         err = xichan__session_cleanup(shm, b->slot, 0);
         CHECK(err == 0, "cleanup rerun: %s", xichan_err_name(err));
     }
-    check_locks();
+    private_check_locks(shm, "after the cleanups");
 
     /* Every value not committed is back, once, in order. */
     while ((err = xichan_queue_get(a, q, &it, XICHAN_NOWAIT)) == 0) {
@@ -219,8 +201,7 @@ static void demand(void)
     CHECK(xichan_queue_put(a, q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "put");
     CHECK(xichan_queue_wait_getters(a, q, XICHAN_NOWAIT) == XICHAN_ETIMEDOUT ||
               xichan_queue_count(a, q) == 0, "demand with an item queued");
-    CHECK(wait_child(pid, &status) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-          "getter (%#x)", status);
+    CHECK((status = xt_wait(pid, 10000)) == 0, "getter (status %d)", status);
     /* A get_many counts for the items it wants. */
     if ((pid = fork()) == 0) {
         xichan_item many[300];
@@ -234,8 +215,7 @@ static void demand(void)
     n = xichan_queue_wait_getters(a, q, xichan_deadline(10.0));
     CHECK(n == (int)XICHAN_DEMAND_MAX, "a get_many of 300 wants %d", n);
     CHECK(xichan_queue_put(a, q, 0, &v, sizeof(v), 0, XICHAN_NOWAIT) == 0, "put");
-    CHECK(wait_child(pid, &status) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-          "get_many (%#x)", status);
+    CHECK((status = xt_wait(pid, 10000)) == 0, "get_many (status %d)", status);
     free(a);
     free(c);
     xichan__shm_unmap(shm);

@@ -7,7 +7,10 @@
  * private_segment() creates a segment of geometry g that only this process
  * (and its children) map: its name is unlinked at once;
  * private_client() opens a session on it the way the daemon would and
- * returns a client for it (the caller frees it).
+ * returns a client for it (the caller frees it);
+ * private_check_locks() checks that no lock of the segment is left broken.
+ * A forked child is waited for with the harness's xt_wait (bounded):
+ * XT_KILLED is what it returns for a child that SIGKILL ended.
  */
 #ifndef XICHAN_TEST_PRIVATE_H
 #define XICHAN_TEST_PRIVATE_H
@@ -16,7 +19,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include "harness.h"
 #include "internal.h"
+
+#define XT_KILLED (128 + SIGKILL)
 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
@@ -51,6 +59,17 @@ static inline xichan_client *private_client(struct xichan_shm *shm, const char *
     cl->fd = -1;
     cl->pid = getpid();
     return cl;
+}
+
+/* No lock of shm is marked broken: every holder that died was repaired
+ * (when names the moment, in the message). */
+static inline void private_check_locks(struct xichan_shm *shm, const char *when)
+{
+    CHECK(!xa_load_relaxed(&shm->hdr->table_lock.broken), "%s: table lock broken", when);
+    CHECK(!xa_load_relaxed(&shm->hdr->heap_lock.broken), "%s: heap lock broken", when);
+    for (uint32_t i = 0; i < shm->nobjects; i++)
+        CHECK(!xa_load_relaxed(&shm->objects[i].lock.broken), "%s: object %u lock broken", when,
+              i);
 }
 
 #endif

@@ -27,18 +27,6 @@ extern pid_t xichan__pid_cache;
 
 #define N 5
 
-static int wait_child(pid_t pid, int *status)
-{
-    for (int i = 0; i < 1000; i++) { /* 10 s at most */
-        if (waitpid(pid, status, WNOHANG) == pid)
-            return 0;
-        nanosleep(&(struct timespec){0, 10000000}, NULL);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, status, 0);
-    return -1;
-}
-
 static void one(enum xichan_fault point, long hit)
 {
     struct xichan_shm_geometry g = {1u << 20, 8, 16, 64};
@@ -61,9 +49,10 @@ static void one(enum xichan_fault point, long hit)
         (void)xichan_queue_purge(b, q);
         _exit(0);
     }
-    CHECK(wait_child(pid, &status) == 0, "point %d hit %ld: the purger hung", point, hit);
-    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-          "point %d hit %ld: the purger was not killed there (status 0x%x)", point, hit, status);
+    status = xt_wait(pid, 10000);
+    CHECK(status >= 0, "point %d hit %ld: the purger hung", point, hit);
+    CHECK(status == XT_KILLED, "point %d hit %ld: the purger was not killed there (status %d)",
+          point, hit, status);
 
     /* What the daemon does once it notices B is gone. */
     xichan__session_ending(shm, b->slot, b->sid, XICHAN_ENDED_KEEP);

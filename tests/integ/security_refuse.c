@@ -77,15 +77,9 @@ static void stranger_autostart(void *arg)
 /* The daemon logged the refusal it sent. */
 static void daemon_logged_refusal(void)
 {
-    char path[512], log[16384];
-    size_t n;
-    FILE *f;
+    char log[16384];
 
-    snprintf(path, sizeof(path), "%s/xichand.log", xt_runtime_dir());
-    XT_CHECK((f = fopen(path, "r")) != NULL);
-    n = fread(log, 1, sizeof(log) - 1, f);
-    log[n] = '\0';
-    fclose(f);
+    XT_CHECK(xt_read_file(xt_path("xichand.log"), log, sizeof(log)) >= 0);
     expect_in(log, "refused pid");
     expect_in(log, "not the owner (uid 0)");
 }

@@ -43,17 +43,6 @@ static void write_file(const char *path, const char *text, uid_t owner, mode_t m
     XT_OK(chmod(path, mode));
 }
 
-static void read_file(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    XT_CHECK(f != NULL);
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
 static void remove_base(void)
 {
     char out[256];
@@ -140,11 +129,11 @@ static void race(void)
         refused += rc == 1;
     }
     xt_kill9(att);
-    read_file(secret, buf, sizeof(buf));
+    XT_CHECK(xt_read_file(secret, buf, sizeof(buf)) >= 0);
     XT_CHECK(strcmp(buf, "precious\n") == 0);
     XT_EQ_INT(refused, STARTS);
     snprintf(log, sizeof(log), "%s/victim.log", base);
-    read_file(log, buf, sizeof(buf));
+    XT_CHECK(xt_read_file(log, buf, sizeof(buf)) >= 0);
     XT_HAS(buf, "symlink");
     snprintf(seg, sizeof(seg), "/dev/shm/xichan-%u-%s", (unsigned)V, name);
     XT_CHECK(access(seg, F_OK) != 0);
@@ -166,7 +155,7 @@ static void planted_lock(void)
     XT_OK(symlink(target, lock));
     XT_EQ_INT(xt_run(argv, out, sizeof(out), 10000), 1);
     XT_HAS(out, "symlink");
-    read_file(target, text, sizeof(text));
+    XT_CHECK(xt_read_file(target, text, sizeof(text)) >= 0);
     XT_CHECK(strcmp(text, "keep\n") == 0);
     /* The planted link is not ours to remove; nothing else was left. */
     XT_OK(unlink(lock));

@@ -140,6 +140,40 @@ class TestFork(XTestCase):
         q.put('still here')
         self.assertEqual(q.get(), 'still here')
 
+    def test_fork_child_binds_every_holder_again(self):
+        # Two ChannelIDs of one end compare equal, yet each holds a binding:
+        # the child takes one for every holder, as its __del__ gives one back.
+        q = queues.create()
+        r, s = channels.create()
+        cid = int(r.id)
+        extra = [channels._channel_id(cid, 'recv') for _ in range(2)]
+        self.assertEqual(extra[0], extra[1])
+        nq = _xichan.obj_info(_xichan.KIND_QUEUE, q.id)[6]
+        nc = _xichan.obj_info(_xichan.KIND_CHANNEL, cid)[6]
+        self.assertEqual((nq, nc), (1, 4))
+        rd, wr = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                os.close(rd)
+                seen = (_xichan.obj_info(_xichan.KIND_QUEUE, q.id)[6],
+                        _xichan.obj_info(_xichan.KIND_CHANNEL, cid)[6])
+                del extra[:]
+                gone = _xichan.obj_info(_xichan.KIND_CHANNEL, cid)[6]
+                os.write(wr, repr(seen + (gone,)).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(wr)
+        with os.fdopen(rd) as f:
+            got = f.read()
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        self.assertEqual(got, repr((2 * nq, 2 * nc, 2 * nc - 2)))
+        self.assertTrue(wait_for(lambda: _xichan.obj_info(_xichan.KIND_CHANNEL, cid)[6] == nc, 30))
+        self.assertEqual(_xichan.obj_info(_xichan.KIND_QUEUE, q.id)[6], nq)
+
 
 class TestSharedBuffer(XTestCase):
 

@@ -100,7 +100,10 @@
  * worker itself was stopped are left out (slot.stopgen is odd while it is,
  * and changes at every stop).  Reported: max_overrun_ms and the calls over
  * 50 ms (lock waits are bounded: xichan.h, XICHAN_LOCK_GRACE_MS), with the
- * same exact account of every item.  A call that meets a stopped holder
+ * same exact account of every item.  Beside them, a control process that
+ * only sleeps to 2 ms deadlines (clock_nanosleep, TIMER_ABSTIME) reports
+ * how late the scheduler woke it (max_sleep_late_ms): on a loaded machine
+ * a call's overrun up to that much is the scheduler's, not a wait of ours.  A call that meets a stopped holder
  * fails with XICHAN_ELOCKED and changed nothing -- except a rendezvous send,
  * whose item may stay queued: it stays "in flight" in the ledger.
  *
@@ -183,6 +186,8 @@ struct ledger {
     _Atomic uint64_t over_50ms_elocked; /* of overruns_50ms, calls that failed with ELOCKED */
     _Atomic int64_t max_overrun_elocked_ns; /* the longest of the calls that failed with ELOCKED */
     _Atomic int64_t max_overrun_stopped_ns; /* ... of those whose holder was seen stopped */
+    _Atomic int64_t max_sleep_late_ns;      /* the control sleeper: the scheduler's lateness */
+    _Atomic uint64_t sleep_late_hist[6], sleeps; /* same buckets as overrun_hist */
     struct increc inc[INC_MAX];
     _Atomic uint32_t sid2inc[SID_MAP];
 };
@@ -397,6 +402,34 @@ static void call_end(int64_t start, int64_t deadline, uint32_t gen, int err)
     while (err == XICHAN_ELOCKED && strstr(xichan_strerror(err), "is stopped") && over > m &&
            !atomic_compare_exchange_weak(&L->max_overrun_stopped_ns, &m, over))
         ;
+}
+
+/* --stops: the control.  Sleeps to 2 ms deadlines until the consumers stop,
+ * recording how late it woke: what the scheduler alone adds to any wait. */
+static pid_t start_sleeper(void)
+{
+    pid_t pid = fork();
+
+    if (pid != 0)
+        return pid;
+    while (!atomic_load(&L->stop_consumers)) {
+        struct timespec ts;
+        int64_t target = now_ns() + 2000000, late, m;
+
+        ts.tv_sec = target / 1000000000;
+        ts.tv_nsec = target % 1000000000;
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        late = now_ns() - target;
+        atomic_fetch_add(&L->sleeps, 1);
+        atomic_fetch_add(&L->sleep_late_hist[late < 1000000ll ? 0 : late < 10000000ll ? 1
+                                             : late < 20000000ll ? 2 : late < 50000000ll ? 3
+                                             : late < 250000000ll ? 4 : 5], 1);
+        m = atomic_load(&L->max_sleep_late_ns);
+        while (late > m && !atomic_compare_exchange_weak(&L->max_sleep_late_ns, &m, late))
+            ;
+    }
+    _exit(0);
 }
 
 static void fatal(const char *what, int err)
@@ -1061,15 +1094,19 @@ static int drain_all(void)
     return got;
 }
 
+static int64_t target_pending(int t)
+{
+    int64_t c = is_chan(t) ? xichan_chan_count(boss, (xichan_chan_id){L->ids[t]})
+                           : xichan_queue_count(boss, (xichan_queue_id){L->ids[t]});
+    return c > 0 ? c : 0;
+}
+
 static int64_t pending(void)
 {
     int64_t n = 0;
 
-    for (int t = 0; t < NTARGETS; t++) {
-        int64_t c = is_chan(t) ? xichan_chan_count(boss, (xichan_chan_id){L->ids[t]})
-                               : xichan_queue_count(boss, (xichan_queue_id){L->ids[t]});
-        n += c > 0 ? c : 0;
-    }
+    for (int t = 0; t < NTARGETS; t++)
+        n += target_pending(t);
     return n;
 }
 
@@ -1081,6 +1118,30 @@ static int wait_until(int (*cond)(void), double seconds)
     while (!cond()) {
         if (now_ns() > end)
             return -1;
+        sleep_ns(5 * 1000000);
+    }
+    return 0;
+}
+
+/*
+ * Waits for the drain.  A backlog that --stops or pauses built up may take
+ * a while to drain on a loaded machine; what is a hang is no progress: no
+ * item taken in HANG_S seconds.  0 once drained, -1 on a hang.
+ */
+static int drained(void);
+
+static int drain_wait(void)
+{
+    int64_t last = pending(), since = now_ns();
+
+    while (!drained()) {
+        int64_t n = pending();
+        if (n < last) {
+            last = n;
+            since = now_ns();
+        } else if (now_ns() - since > HANG_S * 1000000000ll) {
+            return -1;
+        }
         sleep_ns(5 * 1000000);
     }
     return 0;
@@ -1269,6 +1330,7 @@ int main(int argc, char **argv)
     uint64_t lost_t[NTARGETS] = {0};
     char lost_by[128];
     FILE *jf;
+    pid_t sleeper = 0;
 
     parse(argc, argv);
     rng_state = mix(opt.seed) | 1;
@@ -1341,6 +1403,10 @@ int main(int argc, char **argv)
 
     t0 = now_ns();
     t_end = t0 + (int64_t)(opt.seconds * 1e9);
+    if (opt.stops && (sleeper = start_sleeper()) < 0) {
+        perror("soak: fork");
+        return 1;
+    }
     tend(); /* spawns everyone */
     while (now_ns() < t_end && (!opt.kills || cnt.kills < opt.kills) && !running_out &&
            (!opt.stops || stops_done < opt.stops)) {
@@ -1373,13 +1439,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "soak: HANG: producers did not stop within %d s\n", HANG_S);
         drain_hang = 1;
     }
-    if (wait_until(drained, 60) != 0) {
-        fprintf(stderr, "soak: HANG: the drain did not finish within 60 s (%lld left)\n",
-                (long long)pending());
+    if (drain_wait() != 0) {
+        fprintf(stderr, "soak: HANG: the drain made no progress for %d s (%lld left:",
+                HANG_S, (long long)pending());
+        for (int t = 0; t < NTARGETS; t++)
+            fprintf(stderr, " %s %lld", target_name[t], (long long)target_pending(t));
+        fprintf(stderr, ")\n");
         drain_hang = 1;
     }
     atomic_store(&L->stop_consumers, 1);
     atomic_store(&L->release_producers, 1);
+    if (sleeper > 0)
+        waitpid(sleeper, NULL, 0); /* it ends within one 2 ms sleep */
     if (wait_until(all_gone, HANG_S) != 0) {
         fprintf(stderr, "soak: HANG: workers did not exit within %d s\n", HANG_S);
         drain_hang = 1;
@@ -1499,6 +1570,13 @@ int main(int argc, char **argv)
                (unsigned long long)L->overrun_hist[0], (unsigned long long)L->overrun_hist[1],
                (unsigned long long)L->overrun_hist[2], (unsigned long long)L->overrun_hist[3],
                (unsigned long long)L->overrun_hist[4], (unsigned long long)L->overrun_hist[5]);
+    if (opt.stops)
+        printf("soak-stops: control sleeper: sleeps=%llu max_sleep_late_ms=%.1f "
+               "late_ms[<1,<10,<20,<50,<250,>=250]=%llu,%llu,%llu,%llu,%llu,%llu\n",
+               (unsigned long long)atomic_load(&L->sleeps), atomic_load(&L->max_sleep_late_ns) / 1e6,
+               (unsigned long long)L->sleep_late_hist[0], (unsigned long long)L->sleep_late_hist[1],
+               (unsigned long long)L->sleep_late_hist[2], (unsigned long long)L->sleep_late_hist[3],
+               (unsigned long long)L->sleep_late_hist[4], (unsigned long long)L->sleep_late_hist[5]);
     for (int pass = 0; pass < 2; pass++) {
         FILE *f = pass ? (opt.json ? (jf = fopen(opt.json, "w")) : NULL) : stdout;
         if (!f)
@@ -1512,7 +1590,8 @@ int main(int argc, char **argv)
                 "\"duplicated\": %llu, \"phantom\": %llu, \"corrupt\": %llu, \"hangs\": %ld, "
                 "\"planted\": %llu, \"min_kills\": %ld, \"min_items\": %ld, \"floor_ok\": %s, "
                 "\"worker_errors\": %llu, \"incarnations\": %u, \"python_incarnations\": %ld, "
-                "\"heap_used_end\": %llu, \"heap_ok\": %s, \"seed\": %u}\n",
+                "\"heap_used_end\": %llu, \"heap_ok\": %s, \"stops\": %ld, "
+                "\"max_overrun_ms\": %.1f, \"max_sleep_late_ms\": %.1f, \"seed\": %u}\n",
                 cnt.kills, cnt.daemon_kills, cnt.producer_kills, cnt.consumer_kills,
                 cnt.py_consumer_kills, cnt.deferred, run_ns / 1e9, (unsigned long long)items,
                 (unsigned long long)atomic_load(&L->received),
@@ -1524,7 +1603,8 @@ int main(int argc, char **argv)
                 (unsigned long long)atomic_load(&L->planted), opt.min_kills, opt.min_items,
                 floor_failed ? "false" : "true", (unsigned long long)atomic_load(&L->worker_errors),
                 next_inc, cnt.py_incarnations, (unsigned long long)heap_used_end,
-                heap_ok ? "true" : "false", opt.seed);
+                heap_ok ? "true" : "false", stops_done, atomic_load(&L->max_overrun_ns) / 1e6,
+                atomic_load(&L->max_sleep_late_ns) / 1e6, opt.seed);
         if (pass)
             fclose(f);
     }

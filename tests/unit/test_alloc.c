@@ -13,21 +13,6 @@
 
 #define SID 5u
 
-static struct xichan_shm *shm;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    xichan__shm_unmap(shm);
-    shm = NULL;
-    return 0;
-}
-
 /* The block at off, which must be a valid one. */
 static struct xichan_blk *blk(uint32_t off)
 {
@@ -990,7 +975,7 @@ static void test_heap_crash_point_from_environment(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_seg_setup, ut_seg_teardown)
         T(test_heap_fresh_is_one_free_block),
         T(test_heap_alloc_sizes_reserve_enough_units),
         T(test_heap_alloc_blocks_do_not_overlap),

@@ -3,28 +3,6 @@
  */
 #include "unit.h"
 
-static struct xichan_shm *shm;
-static xichan_client *cl;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    cl = ut_client(shm);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct xichan_heap_report r;
-
-    ut_client_end(cl);
-    ut_ok(xichan__heap_check(shm, &r));
-    assert_true(r.ok);
-    assert_int_equal(r.used_bytes, 0);
-    xichan__shm_unmap(shm);
-    return 0;
-}
-
 static void test_buf_create_is_zeroed_and_shared(void **state)
 {
     xichan_client *other = ut_client(shm);
@@ -146,7 +124,7 @@ static void test_table_repair_keeps_inflight(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown_empty)
         T(test_buf_create_is_zeroed_and_shared),
         T(test_buf_reused_memory_is_zeroed),
         T(test_buf_bad_sizes),

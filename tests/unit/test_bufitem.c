@@ -4,28 +4,6 @@
  */
 #include "unit.h"
 
-static struct xichan_shm *shm;
-static xichan_client *cl;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    cl = ut_client(shm);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct xichan_heap_report r;
-
-    ut_client_end(cl);
-    ut_ok(xichan__heap_check(shm, &r));
-    assert_true(r.ok);
-    assert_int_equal(r.used_bytes, 0);
-    xichan__shm_unmap(shm);
-    return 0;
-}
-
 static void test_bufitem_copy_round_trips_metadata(void **state)
 {
     int32_t v[6] = {1, 2, 3, 4, 5, 6};
@@ -211,7 +189,7 @@ static void test_bufitem_shared_range_must_fit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown_empty)
         T(test_bufitem_copy_round_trips_metadata),
         T(test_bufitem_rejects_inconsistent_descriptions),
         T(test_bufitem_parse_rejects_corrupt_payloads),

@@ -8,24 +8,6 @@
 
 #include "unit.h"
 
-static struct xichan_shm *shm;
-static xichan_client *cl;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    cl = ut_client(shm);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ut_client_end(cl);
-    ut_heap_ok(shm);
-    xichan__shm_unmap(shm);
-    return 0;
-}
-
 static xichan_chan_id mkc(int op)
 {
     xichan_chan_opts o = {.unboundop = op};
@@ -167,6 +149,15 @@ static void *peer_main(void *arg)
     return NULL;
 }
 
+/* Waits for the peer's thread, whose call must have succeeded, and ends
+ * its session. */
+static void peer_end(struct peer *p, pthread_t t)
+{
+    pthread_join(t, NULL);
+    ut_ok(p->rc);
+    ut_client_end(p->c);
+}
+
 /* 32: send blocks until its item is received, then returns promptly. */
 static void test_chan_send_is_a_rendezvous(void **state)
 {
@@ -180,11 +171,9 @@ static void test_chan_send_is_a_rendezvous(void **state)
     pthread_create(&t, NULL, peer_main, &p);
     ut_ok(xichan_chan_send(cl, c, 0, &v, sizeof(v), 0, xichan_deadline(5)));
     assert_true(ms_since(t0) >= 90);
-    pthread_join(t, NULL);
-    ut_ok(p.rc);
+    peer_end(&p, t);
     assert_int_equal(p.value, 77);
     assert_int_equal(xichan_chan_count(cl, c), 0);
-    ut_client_end(r);
 }
 
 /* 40: a blocked recv gets an item sent by another session. */
@@ -200,9 +189,7 @@ static void test_chan_blocked_recv_wakes_on_send(void **state)
     ut_ok(xichan_chan_recv(cl, c, &it, xichan_deadline(5)));
     assert_int_equal(*(const int *)it.data, 9);
     xichan_item_release(&it);
-    pthread_join(t, NULL);
-    ut_ok(p.rc);
-    ut_client_end(s);
+    peer_end(&p, t);
 }
 
 /* §0.6: send_nowait returns 1 when a receiver was already blocked. */
@@ -222,57 +209,45 @@ static void test_chan_send_nowait_reports_a_waiting_receiver(void **state)
         nanosleep(&ts, NULL);
     }
     assert_int_equal(xichan_chan_send_nowait(cl, c, 0, &v, sizeof(v), 0), 1);
-    pthread_join(t, NULL);
-    ut_ok(p.rc);
-    ut_client_end(r);
+    peer_end(&p, t);
+}
+
+/* A send (recv with recv) blocks on a new channel; a peer session does
+ * what (peer_main's 2 force close, 3 close, 4 destroy) 80 ms later, and the
+ * blocked call fails with ECLOSED. */
+static void blocked_then_closed(int what, int recv)
+{
+    xichan_client *o = ut_client(shm);
+    xichan_chan_id c = mkc(0);
+    struct peer p = {o, c, 80, what, 0, 0, 0};
+    pthread_t t;
+    xichan_item it;
+    int v = 1;
+
+    pthread_create(&t, NULL, peer_main, &p);
+    if (recv)
+        ut_err(xichan_chan_recv(cl, c, &it, xichan_deadline(5)), XICHAN_ECLOSED);
+    else
+        ut_err(xichan_chan_send(cl, c, 0, &v, sizeof(v), 0, xichan_deadline(5)), XICHAN_ECLOSED);
+    peer_end(&p, t);
 }
 
 /* 41: a blocked send fails with ECLOSED when the channel is force-closed. */
 static void test_chan_force_close_wakes_blocked_sender(void **state)
 {
-    xichan_client *o = ut_client(shm);
-    xichan_chan_id c = mkc(0);
-    struct peer p = {o, c, 80, 2, 0, 0, 0};
-    pthread_t t;
-    int v = 1;
-
-    pthread_create(&t, NULL, peer_main, &p);
-    ut_err(xichan_chan_send(cl, c, 0, &v, sizeof(v), 0, xichan_deadline(5)), XICHAN_ECLOSED);
-    pthread_join(t, NULL);
-    ut_ok(p.rc);
-    ut_client_end(o);
+    blocked_then_closed(2, 0);
 }
 
 /* 41 (destroy): a blocked send fails with ECLOSED when the channel is destroyed. */
 static void test_chan_destroy_wakes_blocked_sender(void **state)
 {
-    xichan_client *o = ut_client(shm);
-    xichan_chan_id c = mkc(0);
-    struct peer p = {o, c, 80, 4, 0, 0, 0};
-    pthread_t t;
-    int v = 1;
-
-    pthread_create(&t, NULL, peer_main, &p);
-    ut_err(xichan_chan_send(cl, c, 0, &v, sizeof(v), 0, xichan_deadline(5)), XICHAN_ECLOSED);
-    pthread_join(t, NULL);
-    ut_ok(p.rc);
-    ut_client_end(o);
+    blocked_then_closed(4, 0);
 }
 
 /* 42: a blocked recv fails with ECLOSED when the channel is closed. */
 static void test_chan_close_wakes_blocked_receiver(void **state)
 {
-    xichan_client *o = ut_client(shm);
-    xichan_chan_id c = mkc(0);
-    struct peer p = {o, c, 80, 3, 0, 0, 0};
-    pthread_t t;
-    xichan_item it;
-
-    pthread_create(&t, NULL, peer_main, &p);
-    ut_err(xichan_chan_recv(cl, c, &it, xichan_deadline(5)), XICHAN_ECLOSED);
-    pthread_join(t, NULL);
-    ut_ok(p.rc);
-    ut_client_end(o);
+    blocked_then_closed(3, 1);
 }
 
 static int stop_now(void *arg)
@@ -579,7 +554,7 @@ static void test_chan_named_open(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown)
         T(test_chan_ids_start_at_zero_and_are_never_reused),
         T(test_chan_send_nowait_is_fifo_and_counts),
         T(test_chan_recv_empty_returns_eempty),

@@ -14,21 +14,6 @@
 
 #include "unit.h"
 
-static struct xichan_shm *shm;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    xichan__shm_unmap(shm);
-    shm = NULL;
-    return 0;
-}
-
 /* ----------------------------------------------------------- helpers */
 
 struct repair_log {
@@ -54,7 +39,6 @@ static int64_t ms_since(int64_t t0)
 /* A child that takes l as session sid and exits without unlocking. */
 static void child_dies_holding(struct xichan_lock *l, uint32_t sid)
 {
-    int status;
     pid_t pid;
 
     fflush(NULL);
@@ -66,9 +50,7 @@ static void child_dies_holding(struct xichan_lock *l, uint32_t sid)
             _exit(2);
         _exit(0);
     }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    ut_child_exit(pid, 0);
     assert_int_equal(l->holder_sid, sid); /* left behind by the dead holder */
 }
 
@@ -112,12 +94,8 @@ static struct holder child_holds(struct xichan_lock *l, uint32_t sid)
 
 static void holder_release(struct holder *h)
 {
-    int status;
-
     close(h->release_fd);
-    assert_int_equal(waitpid(h->pid, &status, 0), h->pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    ut_child_exit(h->pid, 0);
 }
 
 /* ------------------------------------------------------------- basics */
@@ -260,7 +238,6 @@ static void test_lock_repairer_that_dies_leaves_it_for_the_next(void **state)
 {
     struct xichan_lock *l = &shm->objects[5].lock;
     struct repair_log log = {0, 0, NULL};
-    int status;
     pid_t pid;
 
     child_dies_holding(l, 9);
@@ -272,9 +249,7 @@ static void test_lock_repairer_that_dies_leaves_it_for_the_next(void **state)
         xichan__lock(shm, l, die_in_repair, NULL, 10, XICHAN_FOREVER, NULL);
         _exit(0); /* repair was not called */
     }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 5);
+    ut_child_exit(pid, 5);
     assert_int_equal(l->holder_sid, 10);
     ut_ok(xichan__lock(shm, l, count_repair, &log, 1, XICHAN_FOREVER, NULL));
     assert_int_equal(log.calls, 1);
@@ -309,7 +284,7 @@ static void test_lock_running_holder_gets_the_slow_bound(void **state)
 {
     struct xichan_lock *l = &shm->objects[4].lock;
     volatile int *go = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    int ready[2], status;
+    int ready[2];
     int64_t t0;
     pid_t pid;
     char c;
@@ -336,8 +311,7 @@ static void test_lock_running_holder_gets_the_slow_bound(void **state)
     assert_true(ms_since(t0) >= XICHAN_LOCK_SLOW_MS); /* never gives up before */
     assert_non_null(strstr(xichan_strerror(XICHAN_ELOCKED), "too long"));
     *go = 1;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ut_child_exit(pid, 0);
     close(ready[0]);
     close(ready[1]);
     munmap((void *)go, 4096);
@@ -467,23 +441,20 @@ static void test_lock_waits_for_a_live_holder_to_unlock(void **state)
     struct xichan_lock *l = &shm->objects[0].lock;
     struct repair_log log = {0, 0, NULL};
     struct holder h = child_holds(l, 9);
-    int status;
 
     /* Let the child go; our lock waits for its unlock, not a timeout. */
     close(h.release_fd);
     ut_ok(xichan__lock(shm, l, count_repair, &log, 1, xichan_now_ns() + 5000000000ll, NULL));
     assert_int_equal(l->holder_sid, 1);
     xichan__unlock(l);
-    assert_int_equal(waitpid(h.pid, &status, 0), h.pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    ut_child_exit(h.pid, 0);
     assert_int_equal(log.calls, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_seg_setup, ut_seg_teardown)
         T(test_lock_init_leaves_it_free_and_unbroken),
         T(test_lock_unlock_basic),
         T(test_lock_sets_holder_sid_while_held),

@@ -7,24 +7,6 @@
 
 #include "unit.h"
 
-static struct xichan_shm *shm;
-static xichan_client *cl;
-
-static int setup(void **state)
-{
-    shm = ut_seg_new();
-    cl = ut_client(shm);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ut_client_end(cl);
-    ut_heap_ok(shm);
-    xichan__shm_unmap(shm);
-    return 0;
-}
-
 static xichan_queue_id mkq(int64_t maxsize, int op)
 {
     xichan_queue_opts o = {.maxsize = maxsize, .unboundop = op};
@@ -198,18 +180,29 @@ static void *waker_main(void *arg)
     return NULL;
 }
 
-static void test_queue_blocked_get_wakes_on_put(void **state)
+/* A get blocked on an empty queue, ended by the waker's action what: a put
+ * (0) gives it the 42 put, a destroy (2) XICHAN_ENOTFOUND. */
+static void blocked_get_ended_by(int what)
 {
     xichan_queue_id q = mkq(0, 0);
-    struct waker w = {cl, q, 30, 0};
+    struct waker w = {cl, q, 30, what};
     pthread_t t;
     xichan_item it;
 
     pthread_create(&t, NULL, waker_main, &w);
-    ut_ok(xichan_queue_get(cl, q, &it, xichan_deadline(5)));
-    assert_int_equal(*(const int *)it.data, 42);
-    xichan_item_release(&it);
+    if (what == 0) {
+        ut_ok(xichan_queue_get(cl, q, &it, xichan_deadline(5)));
+        assert_int_equal(*(const int *)it.data, 42);
+        xichan_item_release(&it);
+    } else {
+        ut_err(xichan_queue_get(cl, q, &it, xichan_deadline(5)), XICHAN_ENOTFOUND);
+    }
     pthread_join(t, NULL);
+}
+
+static void test_queue_blocked_get_wakes_on_put(void **state)
+{
+    blocked_get_ended_by(0);
 }
 
 /*
@@ -238,14 +231,7 @@ static void test_queue_blocked_put_completes_after_get(void **state)
 
 static void test_queue_destroy_wakes_blocked_get_with_enotfound(void **state)
 {
-    xichan_queue_id q = mkq(0, 0);
-    struct waker w = {cl, q, 30, 2};
-    pthread_t t;
-    xichan_item it;
-
-    pthread_create(&t, NULL, waker_main, &w);
-    ut_err(xichan_queue_get(cl, q, &it, xichan_deadline(5)), XICHAN_ENOTFOUND);
-    pthread_join(t, NULL);
+    blocked_get_ended_by(2);
 }
 
 static int stop_after(void *arg)
@@ -901,7 +887,7 @@ static void test_sessions_lists_each_session_with_its_objects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ut_client_setup, ut_client_teardown)
         T(test_queue_ids_start_at_one_and_are_never_reused),
         T(test_queue_put_get_is_fifo),
         T(test_queue_item_keeps_format_and_producer),

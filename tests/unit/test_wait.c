@@ -142,11 +142,9 @@ static void test_notify_bumps_the_word_even_without_waiters(void **state)
 
 static void test_wait_child_process_is_woken_by_the_parent(void **state)
 {
-    struct xichan_shm *shm = ut_seg_new();
     struct xichan_obj *o = &shm->objects[0];
     uint32_t v = xa_load_relaxed(&o->put_seq);
     int64_t t0;
-    int status;
     pid_t pid;
 
     fflush(NULL);
@@ -174,12 +172,9 @@ static void test_wait_child_process_is_woken_by_the_parent(void **state)
     }
     sleep_ms(50);
     xichan__notify(&o->put_seq, &o->getters, 1);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    ut_child_exit(pid, 0);
     assert_int_equal(xa_load_relaxed(&o->getters), 0);
     assert_int_equal(xa_load_relaxed(&o->put_seq), v + 1);
-    xichan__shm_unmap(shm);
 }
 
 /* ----------------------------------------------------------- interrupt */
@@ -341,7 +336,8 @@ int main(void)
         cmocka_unit_test(test_wait_forever_is_woken_by_notify),
         cmocka_unit_test(test_wait_plain_wake_returns_zero_for_a_recheck),
         cmocka_unit_test(test_notify_bumps_the_word_even_without_waiters),
-        cmocka_unit_test(test_wait_child_process_is_woken_by_the_parent),
+        cmocka_unit_test_setup_teardown(test_wait_child_process_is_woken_by_the_parent, ut_seg_setup,
+                                        ut_seg_teardown),
         cmocka_unit_test(test_wait_interrupt_check_stops_the_wait_with_eintr),
         cmocka_unit_test(test_wait_interrupt_check_that_never_stops_times_out),
         cmocka_unit_test(test_wait_interrupt_check_is_not_called_when_woken),

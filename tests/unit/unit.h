@@ -7,6 +7,11 @@
  * session in it the way the daemon would (xichan__session_new) and wraps it
  * in a xichan_client that the public API accepts.  ut_client_end() runs the
  * daemon's session cleanup, as when a process dies.
+ *
+ * Fixtures: ut_seg_setup/ut_seg_teardown give each test a fresh segment in
+ * shm; ut_client_setup/ut_client_teardown also a session cl in it, which the
+ * teardown ends (as a dying process) and then checks that the heap is whole
+ * -- with ut_client_teardown_empty, also that it holds nothing any more.
  */
 #ifndef XICHAN_UNIT_H
 #define XICHAN_UNIT_H
@@ -18,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -93,6 +99,72 @@ static inline void ut_heap_ok(struct xichan_shm *shm)
     assert_int_equal(xichan__heap_check(shm, &r), 0);
     if (!r.ok)
         fail_msg("heap check: %s", r.why);
+}
+
+/* Reaps a forked child (each has an alarm: none can hang) and checks that
+ * it exited with code. */
+static inline void ut_child_exit(pid_t pid, int code)
+{
+    int status;
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status))
+        fail_msg("child ended by signal %d, expected exit %d",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : -1, code);
+    assert_int_equal(WEXITSTATUS(status), code);
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+static struct xichan_shm *shm; /* the test's segment */
+static xichan_client *cl;      /* with ut_client_setup: a session in it */
+
+static inline int ut_seg_setup(void **state)
+{
+    (void)state;
+    shm = ut_seg_new();
+    return 0;
+}
+
+static inline int ut_seg_teardown(void **state)
+{
+    (void)state;
+    xichan__shm_unmap(shm);
+    shm = NULL;
+    return 0;
+}
+
+static inline int ut_client_setup(void **state)
+{
+    ut_seg_setup(state);
+    cl = ut_client(shm);
+    return 0;
+}
+
+static inline int ut_client_teardown_how(int empty)
+{
+    struct xichan_heap_report r;
+
+    ut_client_end(cl);
+    cl = NULL;
+    assert_int_equal(xichan__heap_check(shm, &r), 0);
+    if (!r.ok)
+        fail_msg("heap check: %s", r.why);
+    if (empty)
+        assert_int_equal(r.used_bytes, 0);
+    return ut_seg_teardown(NULL);
+}
+
+static inline int ut_client_teardown(void **state)
+{
+    (void)state;
+    return ut_client_teardown_how(0);
+}
+
+static inline int ut_client_teardown_empty(void **state)
+{
+    (void)state;
+    return ut_client_teardown_how(1);
 }
 
 #define ut_ok(expr)                                                                                \
