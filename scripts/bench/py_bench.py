@@ -7,7 +7,8 @@ JSON then lists them under "errors"), 0 otherwise.  Skipped transports (not
 installed, not available) are listed under "skipped" and are not failures.
 
     py_bench.py pingpong   [--sizes 64] [--pins across,one,none] [--rounds N|SIZE:N,...] [--reps R]
-    py_bench.py throughput [--pins across,none] [--items N] [--reps R]
+    py_bench.py throughput [--pins across,none] [--items N|SIZE:N,...] [--size B | --sizes B,...]
+                           [--memcpy] [--reps R]
     py_bench.py sharedbuf  [--sizes ...] [--rounds N] [--reps R]
     py_bench.py idle       [--seconds S]
     py_bench.py memory     [--count N]
@@ -24,6 +25,16 @@ os-pipe, which forks):
   mp-pipe          multiprocessing.Pipe, send/recv (pickled objects)
   faster-fifo      faster_fifo.Queue (pip package faster-fifo), put/get
   os-pipe          two os.pipe()s, os.write/os.read of the raw bytes (a floor)
+  iceoryx2-wait    the iceoryx2 Python binding (pip package iceoryx2):
+                   publish-subscribe of a u8 slice, the bytes copied into a
+                   loaned sample (one memmove), the receiver taking the
+                   sample without a copy (the echo copies it into its own
+                   loan); each send followed by a notify on an event
+                   service, the receiver blocking in the event Listener's
+                   wait when no sample is there
+  iceoryx2-poll    the same with no events: the receiver busy-polls
+                   Subscriber.receive() (not run with both ends on one CPU,
+                   where each poll holds the CPU for a time slice)
 throughput also runs faster-fifo-many and xichan-put-many (put_many/get_many,
 batches of 64; xichan with syncobj=True).
 
@@ -51,7 +62,10 @@ if PYEXT not in sys.path:
 
 FOREVER = 3600.0          # a "blocking" timeout for APIs that need a number
 PINGPONG = ['xichan-queue', 'xichan-pickle', 'xichan-channel', 'xichan-mp-queue', 'mp-queue',
-            'mp-simplequeue', 'mp-pipe', 'faster-fifo', 'os-pipe']
+            'mp-simplequeue', 'mp-pipe', 'faster-fifo', 'os-pipe', 'iceoryx2-wait', 'iceoryx2-poll']
+IOX = ('iceoryx2-wait', 'iceoryx2-poll')
+IOX_HANG_S = 60                         # an iceoryx2 receive that waits longer fails
+BIG = 64 << 10                          # items from this size on are "big"
 THROUGHPUT = PINGPONG + ['faster-fifo-many', 'xichan-put-many']
 BATCH = 64
 ALL_CPUS = frozenset(os.sched_getaffinity(0))    # before any pinning
@@ -68,6 +82,22 @@ class Skip(Exception):
 def have_faster_fifo():
     try:
         import faster_fifo  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def iceoryx2_version():
+    try:
+        from importlib.metadata import version
+        return version('iceoryx2')
+    except Exception:
+        return None
+
+
+def have_iceoryx2():
+    try:
+        import iceoryx2  # noqa: F401
         return True
     except ImportError:
         return False
@@ -112,6 +142,145 @@ def payload_of(size):
 # make_pair(kind, size) -> (parent_put, parent_get, child_args, cleanup)
 # child_ends(kind, args) -> (child_get, child_put)   (in the child)
 
+class IoxView:
+    """A received iceoryx2 sample, not copied: its payload address and length.
+
+    Holds the sample, which stays loaned until this is dropped."""
+    __slots__ = ('sample', 'ptr', 'n')
+
+    def __init__(self, sample, ptr, n):
+        self.sample, self.ptr, self.n = sample, ptr, n
+
+    def __len__(self):
+        return self.n
+
+
+class IoxPort:
+    """One direction of an iceoryx2 transport: publish-subscribe service
+    NAME (payload a u8 slice) and, when WAIT, event service NAME.ev on which
+    every send is notified and a receiver with nothing to take blocks.
+
+    Pickles as its parameters; each process opens its own node, service and
+    ports on first use.  put(bytes | IoxView | None) copies the payload into
+    a loaned sample (None: an empty sample, the echo's stop); get() returns
+    an IoxView (no copy), or None for an empty sample.  DEPTH samples fit in
+    the subscriber's buffer; a full buffer makes the publisher retry until
+    the subscriber has taken one (BackpressureStrategy.RetryUntilDelivered),
+    so nothing is dropped."""
+
+    def __init__(self, name, size, wait, depth):
+        self.name, self.size, self.wait, self.depth = name, size, wait, depth
+        self._p = None
+
+    def __getstate__(self):
+        return (self.name, self.size, self.wait, self.depth)
+
+    def __setstate__(self, st):
+        self.name, self.size, self.wait, self.depth = st
+        self._p = None
+
+    def _open(self):
+        import iceoryx2 as iox2
+        iox2.set_log_level_from_env_or(iox2.LogLevel.Error)
+        node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+        svc = (node.service_builder(iox2.ServiceName.new(self.name))
+               .publish_subscribe(iox2.Slice[ctypes.c_uint8])
+               .max_publishers(1).max_subscribers(1).history_size(0)
+               .subscriber_max_buffer_size(self.depth).enable_safe_overflow(False)
+               .open_or_create())
+        ev = (node.service_builder(iox2.ServiceName.new(self.name + '.ev')).event()
+              .open_or_create() if self.wait else None)
+        self._p = {'iox2': iox2, 'node': node, 'svc': svc, 'ev': ev, 'last': None,
+                   'forever': iox2.Duration.from_secs(1)}
+
+    def open_sender(self):
+        if self._p is None:
+            self._open()
+        p = self._p
+        if 'pub' not in p:
+            p['pub'] = (p['svc'].publisher_builder().initial_max_slice_len(max(1, self.size))
+                        .backpressure_strategy(p['iox2'].BackpressureStrategy.RetryUntilDelivered)
+                        .create())
+            p['notifier'] = p['ev'].notifier_builder().create() if self.wait else None
+
+    def open_receiver(self):
+        if self._p is None:
+            self._open()
+        p = self._p
+        if 'sub' not in p:
+            p['sub'] = p['svc'].subscriber_builder().create()
+            p['listener'] = p['ev'].listener_builder().create() if self.wait else None
+
+    def connect(self):
+        """Receiver: take up the connection to a publisher that exists now.
+
+        Until the subscriber's side has done so (receive() does it), a
+        publisher that fills the subscriber's buffer loses samples instead
+        of retrying (seen with iceoryx2 0.10), so a receiver calls this
+        after the sender says it is there and before it sends."""
+        self.open_receiver()
+        s = self._p['sub'].receive()
+        if s is not None:
+            self._p['pending'] = s
+
+    def put(self, v):
+        if self._p is None or 'pub' not in self._p:
+            self.open_sender()
+        p = self._p
+        n = 0 if v is None else len(v)
+        s = p['pub'].loan_slice_uninit(n)
+        if n:
+            ctypes.memmove(s.payload_ptr, v.ptr if isinstance(v, IoxView) else v, n)
+        s.assume_init().send()
+        if p['notifier'] is not None:
+            p['notifier'].notify()
+
+    def get(self):
+        if self._p is None or 'sub' not in self._p:
+            self.open_receiver()
+        p = self._p
+        p['last'] = None                # the previous sample goes back
+        sub, listener = p['sub'], p['listener']
+        s = p.pop('pending', None)
+        spins, deadline = 0, None
+        while s is None:
+            s = sub.receive()
+            if s is not None:
+                break
+            if listener is not None:
+                listener.timed_wait(p['forever'])
+            spins += 1
+            if listener is not None or spins % 4096 == 0:
+                now = time.monotonic()
+                deadline = deadline or now + IOX_HANG_S
+                if now > deadline:
+                    raise RuntimeError(f'iceoryx2: no sample on {self.name} in {IOX_HANG_S} s')
+        n = s.header.number_of_elements
+        if n == 0:
+            return None
+        p['last'] = v = IoxView(s, s.payload_ptr, n)
+        return v
+
+    def close(self):
+        self._p = None
+
+
+def iox_depth(size):
+    """Subscriber buffer: 256 small samples, 4 of 16 MiB (the publisher's
+    segment holds about twice that)."""
+    return max(2, min(256, (64 << 20) // max(1, size)))
+
+
+def iox_pair(kind, size, tag):
+    if not have_iceoryx2():
+        raise Skip('iceoryx2 is not installed for this Python (pip install iceoryx2)')
+    wait = kind == 'iceoryx2-wait'
+    base = f'xichan-bench/{os.getpid()}/{tag}'
+    a = IoxPort(base + '/a', size, wait, iox_depth(size))
+    b = IoxPort(base + '/b', size, wait, iox_depth(size))
+    return a, b
+
+
 def ff_bytes(size):
     return max(1_000_000, 2 * size + 4096)
 
@@ -153,12 +322,29 @@ def make_pair(ctx, kind, size):
         b = faster_fifo.Queue(max_size_bytes=ff_bytes(size))
         return (lambda v: a.put(v, timeout=FOREVER)), (lambda: b.get(timeout=FOREVER)), \
             (a, b), lambda: None
+    if kind in IOX:
+        a, b = iox_pair(kind, size, f'pp{time.monotonic_ns()}')
+        # A sample sent before the receiving process has subscribed is not
+        # delivered: the parent subscribes to b before the child starts, the
+        # child subscribes to a and then says "ready" on b (echo_child), and
+        # the parent's first put waits for that.
+        a.open_sender()
+        b.open_receiver()
+        started = []
+
+        def put(v):
+            if not started:
+                if b.get() is None:
+                    raise RuntimeError('the iceoryx2 echo stopped before it was ready')
+                started.append(1)
+            a.put(v)
+        return put, b.get, (a, b), lambda: (a.close(), b.close())
     raise ValueError(kind)
 
 
 def child_ends(kind, args):
     if kind in ('xichan-queue', 'xichan-pickle', 'xichan-mp-queue', 'mp-queue',
-                'mp-simplequeue'):
+                'mp-simplequeue') + IOX:
         a, b = args
         return a.get, b.put
     if kind == 'xichan-channel':
@@ -176,6 +362,9 @@ def child_ends(kind, args):
 def echo_child(kind, args, cpus):
     pin(cpus)
     get, put = child_ends(kind, args)
+    if kind in IOX:
+        args[0].connect()               # the parent's publisher exists
+        put(b'r')                       # ready: see make_pair
     while True:
         v = get()
         if v is None:
@@ -216,6 +405,9 @@ def time_rounds(put, get, payload, rounds, warmup):
 
 def pingpong_once(ctx, kind, size, rounds, pins):
     pcpus, ccpus = pins
+    if kind == 'iceoryx2-poll' and len(pcpus | ccpus) == 1:
+        raise Skip('busy-polling with both ends on one CPU: each poll holds the CPU for a '
+                   'time slice (not run)')
     payload = payload_of(size)
     warmup = max(2, min(500, rounds // 10))
     pin(pcpus)
@@ -261,6 +453,14 @@ def pingpong_once(ctx, kind, size, rounds, pins):
         cleanup()
 
 
+def note_skip(out, kind, e):
+    """List a skipped transport once per reason."""
+    rec = {'transport': kind, 'reason': str(e)}
+    if rec not in out['skipped']:
+        out['skipped'].append(rec)
+        log(f'  skip {kind}: {e}')
+
+
 def rounds_for(spec, size):
     """--rounds is N, or SIZE:N,SIZE:N,... (a size not listed: the last N)."""
     if ':' not in spec:
@@ -272,7 +472,8 @@ def rounds_for(spec, size):
 def cmd_pingpong(args):
     ctx = mp.get_context('spawn')
     out = {'bench': 'py_pingpong', 'python': sys.version.split()[0], 'rounds': args.rounds,
-           'reps': args.reps, 'results': [], 'skipped': [], 'errors': []}
+           'reps': args.reps, 'iceoryx2': iceoryx2_version(), 'results': [], 'skipped': [],
+           'errors': []}
     kinds = args.only.split(',') if args.only else PINGPONG
     sizes = [int(s) for s in args.sizes.split(',')]
     pins = args.pins.split(',')
@@ -289,17 +490,16 @@ def cmd_pingpong(args):
             res = {k: [] for k in kinds}
             for rep in range(args.reps):
                 for kind in kinds:
-                    if (kind, size) in skipped:
+                    if (kind, size, pname) in skipped:
                         continue
                     try:
                         ns = pingpong_once(ctx, kind, size, rounds, plan)
                         res[kind].append(summary(ns))
                     except Skip as e:
-                        skipped.add((kind, size))
-                        out['skipped'].append({'transport': kind, 'reason': str(e)})
-                        log(f'  skip {kind}: {e}')
+                        skipped.add((kind, size, pname))
+                        note_skip(out, kind, e)
                     except Exception as e:
-                        skipped.add((kind, size))
+                        skipped.add((kind, size, pname))
                         out['errors'].append({'transport': kind, 'pin': pname, 'size': size,
                                               'error': f'{type(e).__name__}: {e}',
                                               'traceback': traceback.format_exc()})
@@ -342,6 +542,9 @@ def producer(kind, args, cpus, n, size, ready, go, done):
 
             def put(v):
                 q.put(v, timeout=FOREVER)
+        elif kind in IOX:
+            args[0].open_sender()
+            put = args[0].put
         ready.set()
         go.wait()
         for _ in range(n):
@@ -384,7 +587,10 @@ def throughput_once(ctx, kind, n, size, pins):
     cleanup = lambda: None  # noqa: E731
     if kind in ('xichan-queue', 'xichan-pickle', 'xichan-put-many'):
         from xichan import queues
-        q = queues.create(syncobj=(kind != 'xichan-pickle'))
+        # Big items: a queue as deep as iceoryx2's subscriber buffer, so the
+        # producer reuses memory instead of filling the segment.
+        q = queues.create(iox_depth(size) if size >= BIG else 0,
+                          syncobj=(kind != 'xichan-pickle'))
         cargs, get = (q,), q.get
         cleanup = lambda: queues.destroy(q)  # noqa: E731
     elif kind == 'xichan-mp-queue':
@@ -404,6 +610,11 @@ def throughput_once(ctx, kind, n, size, pins):
     elif kind == 'mp-pipe':
         rc, wc = ctx.Pipe(duplex=False)
         cargs, get = (wc,), rc.recv
+    elif kind in IOX:
+        port, _ = iox_pair(kind, size, f'tp{time.monotonic_ns()}')
+        port.open_receiver()            # before the producer publishes
+        cargs, get = (port,), port.get
+        cleanup = port.close
     elif kind in ('faster-fifo', 'faster-fifo-many'):
         if not have_faster_fifo():
             raise Skip('faster-fifo is not installed for this Python (pip install faster-fifo)')
@@ -420,6 +631,8 @@ def throughput_once(ctx, kind, n, size, pins):
     try:
         if not ready.wait(60):
             raise RuntimeError('producer did not start')
+        if kind in IOX:
+            port.connect()              # the producer's publisher exists now
         t0 = clock()
         go.set()
         if kind == 'faster-fifo-many':
@@ -446,8 +659,11 @@ def throughput_once(ctx, kind, n, size, pins):
 
 def cmd_throughput(args):
     ctx = mp.get_context('spawn')
+    sizes = [int(x) for x in (args.sizes or str(args.size)).split(',')]
     out = {'bench': 'py_throughput', 'python': sys.version.split()[0], 'items': args.items,
-           'size': args.size, 'reps': args.reps, 'results': [], 'skipped': [], 'errors': []}
+           'size': sizes[0], 'sizes': sizes, 'reps': args.reps, 'iceoryx2': iceoryx2_version(),
+           'results': [], 'skipped': [],
+           'errors': [], 'memcpy': []}
     kinds = args.only.split(',') if args.only else THROUGHPUT
     skipped = set()
     for pname in args.pins.split(','):
@@ -456,31 +672,46 @@ def cmd_throughput(args):
         except Skip as e:
             out['skipped'].append({'pin': pname, 'reason': str(e)})
             continue
-        res = {k: [] for k in kinds}
-        for rep in range(args.reps):
+        for size in sizes:
+            n = rounds_for(args.items, size)
+            res = {k: [] for k in kinds}
+            for rep in range(args.reps):
+                for kind in kinds:
+                    if (kind, size, pname) in skipped:
+                        continue
+                    try:
+                        secs = throughput_once(ctx, kind, n, size, plan)
+                        res[kind].append(n / secs)
+                    except Skip as e:
+                        skipped.add((kind, size, pname))
+                        note_skip(out, kind, e)
+                    except Exception as e:
+                        skipped.add((kind, size, pname))
+                        out['errors'].append({'transport': kind, 'pin': pname, 'size': size,
+                                              'error': f'{type(e).__name__}: {e}',
+                                              'traceback': traceback.format_exc()})
+                        log(f'  ERROR {kind} pin={pname} size={size}: {e}')
             for kind in kinds:
-                if kind in skipped:
-                    continue
-                try:
-                    secs = throughput_once(ctx, kind, args.items, args.size, plan)
-                    res[kind].append(args.items / secs)
-                except Skip as e:
-                    skipped.add(kind)
-                    out['skipped'].append({'transport': kind, 'reason': str(e)})
-                    log(f'  skip {kind}: {e}')
-                except Exception as e:
-                    skipped.add(kind)
-                    out['errors'].append({'transport': kind, 'pin': pname,
-                                          'error': f'{type(e).__name__}: {e}',
-                                          'traceback': traceback.format_exc()})
-                    log(f'  ERROR {kind} pin={pname}: {e}')
-        for kind in kinds:
-            if res[kind]:
-                out['results'].append({'transport': kind, 'pin': pname,
-                                       'items_per_s': [round(x) for x in res[kind]],
-                                       'median_items_per_s': round(statistics.median(res[kind]))})
-                log(f'  {pname:6} {kind:17} {statistics.median(res[kind]):12.0f} items/s')
+                if res[kind]:
+                    med = statistics.median(res[kind])
+                    out['results'].append({'transport': kind, 'pin': pname, 'size': size,
+                                           'items': n,
+                                           'items_per_s': [round(x) for x in res[kind]],
+                                           'median_items_per_s': round(med),
+                                           'mb_per_s': round(med * size / 1e6, 1)})
+                    log(f'  {pname:6} {size:>9} {kind:17} {med:12.0f} items/s '
+                        f'{med * size / 1e6:10.1f} MB/s')
         pin(ALL_CPUS)
+    if args.memcpy:
+        # The copy bandwidth the one-way figures are judged against, measured
+        # here, in the same run: memmove into a warm buffer, and bytes() of
+        # the source (a fresh allocation: its page faults included).
+        for size in (s for s in sizes if s >= BIG):
+            reps = max(3, min(50, (256 << 20) // size // 4))
+            mm, by = memcpy_bw(size, reps)
+            out['memcpy'].append({'size': size, 'memmove_mb_per_s': round(mm, 1),
+                                  'bytes_mb_per_s': round(by, 1)})
+            log(f'  memcpy {size:>10} memmove {mm:10.1f} MB/s  bytes() {by:10.1f} MB/s')
     return out
 
 
@@ -772,8 +1003,11 @@ def main():
     p.add_argument('--only')
     p = sub.add_parser('throughput')
     p.add_argument('--pins', default='across,none')
-    p.add_argument('--items', type=int, default=50000)
+    p.add_argument('--items', default='50000', help='N, or SIZE:N,SIZE:N,...')
     p.add_argument('--size', type=int, default=64)
+    p.add_argument('--sizes', help='comma list of item sizes (instead of --size)')
+    p.add_argument('--memcpy', action='store_true',
+                   help='also measure memmove and bytes() bandwidth at each size')
     p.add_argument('--reps', type=int, default=3)
     p.add_argument('--only')
     p = sub.add_parser('sharedbuf')
