@@ -132,10 +132,10 @@ def echo(mode, args, cpus):
             dst.put(v)
         elif mode == 'xichan-buffer':
             # A copy of what arrived goes back.  Putting the received
-            # memoryview itself shares its segment memory, and (xichan at the
-            # time of writing) each such item then stays allocated until the
-            # session ends: a 256 MiB array filled a 2 GiB segment in seven
-            # round trips.
+            # memoryview itself keeps the item it views in the segment until
+            # the item put leaves and this process makes its next call (the
+            # export of a local memoryview, xichan_queue_put_check(3)): with
+            # 256 MiB arrays, three of them in a 1 GiB segment.
             a = np.array(np.frombuffer(v, dtype=np.float64))
             del v
             dst.put(memoryview(a), timeout=HANG_S)
