@@ -562,7 +562,7 @@ XICHAN_EXTERN int xichan_item_buffer(xichan_client *cl, const xichan_item *item,
 typedef struct xichan_picklebuf {
     const void *data; /* points into the payload */
     size_t len;
-    int readonly;     /* pickle.loads gets a bytes (1) or a bytearray (0) copy */
+    int readonly;     /* the buffer was read-only (1) or writable (0) when pickled */
 } xichan_picklebuf;
 
 /*

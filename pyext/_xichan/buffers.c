@@ -720,6 +720,60 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_it
 }
 
 /*
+ * Views of n byte ranges of a leased item, where they lie (pickled items'
+ * out-of-band buffers, codec.c): a list of 1-D memoryviews of format "B",
+ * read-only where range i is.  One _BufferView takes the item over (*lease
+ * is zeroed) and the views hold it, so the block goes back to the heap
+ * when the last of them dies.
+ */
+PyObject *xp_item_views(xp_state *st, xichan_item *lease, const char *const *ptr,
+                        const size_t *len, const int *readonly, int n)
+{
+    int64_t shape[1] = {0};
+    xichan_bufdesc d;
+    BufferViewObject *whole, *bv;
+    PyObject *list, *mv;
+
+    memset(&d, 0, sizeof(d));
+    d.format = "B";
+    d.itemsize = 1;
+    d.ndim = 1;
+    d.shape = shape;
+    d.readonly = 1;
+    shape[0] = (int64_t)lease->len;
+    d.nbytes = lease->len;
+    if (!(list = PyList_New(n)) || !(whole = bv_new(st, &d))) {
+        Py_XDECREF(list);
+        return NULL;
+    }
+    whole->item = *lease;
+    memset(lease, 0, sizeof(*lease));
+    whole->buf = (char *)whole->item.data;
+    for (int i = 0; i < n; i++) {
+        shape[0] = (int64_t)len[i];
+        d.nbytes = len[i];
+        d.readonly = readonly[i];
+        if (!(bv = bv_new(st, &d))) {
+            Py_DECREF(list);
+            Py_DECREF(whole);
+            return NULL;
+        }
+        bv->buf = (char *)ptr[i];
+        bv->owner = Py_NewRef((PyObject *)whole);
+        mv = PyMemoryView_FromObject((PyObject *)bv);
+        Py_DECREF(bv);
+        if (!mv) {
+            Py_DECREF(list);
+            Py_DECREF(whole);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, mv);
+    }
+    Py_DECREF(whole);
+    return list;
+}
+
+/*
  * buffer_view(buf, format, itemsize, shape) -> a memoryview of buf's bytes
  * with that format and shape (C order), read-only if buf is: how a pickled
  * memoryview is rebuilt over the copy the receiver owns (codec.c).

@@ -27,12 +27,14 @@
  * arrays) are pickled with protocol 5, their buffers of XP_OOB_MIN bytes or
  * more out of band: the item (XICHAN_FMT_PICKLE_OOB, layout below and in
  * xichan.7) is the pickle and those buffers, each copied once, straight into
- * the segment (xichan_queue_putv).  The receiver copies each buffer once,
- * into a bytes object (a read-only buffer) or a bytearray (a writable one),
- * and hands them to pickle.loads(buffers=...): a bytes or bytearray comes
- * back as that very object, a numpy array is made over it (numpy's own
- * pickle-5 support), a memoryview is viewed over it with its format, shape
- * and read-only flag (xichan.queues._view_of).  Everything else is pickled
+ * the segment (xichan_queue_putv).  The receiver hands the buffers to
+ * pickle.loads(buffers=...).  A bare bytes or bytearray (the pickle is that
+ * one buffer) comes back as that very object, so its buffer is copied once
+ * into one; for anything else the buffers are views of the item where it
+ * lies (xp_item_views: the views keep the item, no copy out), so a numpy
+ * array is made over the segment's memory (numpy's own pickle-5 support)
+ * and a memoryview is viewed over it with its format, shape and read-only
+ * flag (xichan.queues._view_of).  Everything else is pickled
  * as before (pickle.dumps, XICHAN_FMT_PICKLE).
  *
  * Decoding is by each item's own format.  A msgpack item from a C client
@@ -484,12 +486,46 @@ static PyObject *copy_out(const char *p, size_t n, int writable)
 }
 
 /* The item's (pickle, [buffers]) for xp_unpickle, each copied out once. */
-static PyObject *dec_pickle_oob(const char *data, size_t len)
+/*
+ * 1 if the pickle is one out-of-band buffer and nothing else (PROTO,
+ * perhaps a FRAME, NEXT_BUFFER, perhaps READONLY_BUFFER, STOP): what a big
+ * bytes or bytearray put on its own pickles to, which pickle.loads gives
+ * back as the buffer object itself -- so that one must be a bytes or a
+ * bytearray, a copy.
+ */
+static int bare_buffer(const unsigned char *p, size_t n)
 {
+    size_t i = 0;
+
+    if (n < 2 || p[0] != 0x80)
+        return 0;
+    i = 2;
+    if (i < n && p[i] == 0x95) /* FRAME and its 8-byte length */
+        i += 9;
+    if (i >= n || p[i++] != 0x97) /* NEXT_BUFFER */
+        return 0;
+    if (i < n && p[i] == 0x98) /* READONLY_BUFFER */
+        i++;
+    return i + 1 == n && p[i] == '.';
+}
+
+/*
+ * (pickle, buffers) for pickle.loads(pickle, buffers=buffers).  The buffers
+ * are views of the item where it lies (the views keep it: *lease is
+ * zeroed) -- numpy then makes its array over the segment's memory, with no
+ * copy out -- except for a bare bytes or bytearray, which gets its copy.
+ */
+static PyObject *dec_pickle_oob(xp_state *st, xichan_item *lease)
+{
+    const char *data = lease->data;
+    size_t len = lease->len;
     const void *pickle;
     size_t picklen;
     int n = xichan_pickleitem_parse(data, len, &pickle, &picklen, NULL, 0);
     xichan_picklebuf *bufs;
+    const char **ptr = NULL;
+    size_t *lens = NULL;
+    int *ro = NULL;
     PyObject *list = NULL, *stream = NULL, *r = NULL;
 
     if (n < 0) {
@@ -499,19 +535,40 @@ static PyObject *dec_pickle_oob(const char *data, size_t len)
     if (!(bufs = PyMem_Calloc(n ? (size_t)n : 1, sizeof(*bufs))))
         return PyErr_NoMemory();
     (void)xichan_pickleitem_parse(data, len, &pickle, &picklen, bufs, (size_t)n);
-    if (!(stream = PyBytes_FromStringAndSize(pickle, (Py_ssize_t)picklen)) ||
-        !(list = PyList_New(n)))
+    if (!(stream = PyBytes_FromStringAndSize(pickle, (Py_ssize_t)picklen)))
         goto out;
-    for (int i = 0; i < n; i++) {
-        PyObject *b = copy_out(bufs[i].data, bufs[i].len, !bufs[i].readonly);
-
-        if (!b)
+    if (n > 0 && !bare_buffer(pickle, picklen)) {
+        ptr = PyMem_Calloc((size_t)n, sizeof(*ptr));
+        lens = PyMem_Calloc((size_t)n, sizeof(*lens));
+        ro = PyMem_Calloc((size_t)n, sizeof(*ro));
+        if (!ptr || !lens || !ro) {
+            PyErr_NoMemory();
             goto out;
-        PyList_SET_ITEM(list, i, b);
+        }
+        for (int i = 0; i < n; i++) {
+            ptr[i] = bufs[i].data;
+            lens[i] = bufs[i].len;
+            ro[i] = bufs[i].readonly;
+        }
+        if (!(list = xp_item_views(st, lease, ptr, lens, ro, n)))
+            goto out;
+    } else {
+        if (!(list = PyList_New(n)))
+            goto out;
+        for (int i = 0; i < n; i++) {
+            PyObject *b = copy_out(bufs[i].data, bufs[i].len, !bufs[i].readonly);
+
+            if (!b)
+                goto out;
+            PyList_SET_ITEM(list, i, b);
+        }
     }
     r = PyTuple_Pack(2, stream, list);
 out:
     PyMem_Free(bufs);
+    PyMem_Free(ptr);
+    PyMem_Free(lens);
+    PyMem_Free(ro);
     Py_XDECREF(stream);
     Py_XDECREF(list);
     return r;
@@ -750,7 +807,7 @@ PyObject *xp_decode_held(xp_state *st, xichan_item *item, int *unpickle)
     }
     case XICHAN_FMT_PICKLE_OOB:
         *unpickle = 1;
-        return dec_pickle_oob(item->data, item->len);
+        return dec_pickle_oob(st, item);
     default: /* XICHAN_FMT_RAW and formats of other clients: the bytes */
         return PyBytes_FromStringAndSize(item->data, (Py_ssize_t)item->len);
     }

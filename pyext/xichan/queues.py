@@ -322,8 +322,10 @@ class Queue:
         If "syncobj" is false then all objects are supported (they are
         pickled), at the expense of worse performance.  A bytes or
         bytearray of 64 KiB or more, a memoryview or a numpy array is
-        pickled with protocol 5, its buffers copied once into the queue
-        and once out, into memory the receiver owns.
+        pickled with protocol 5, its buffers copied once into the queue;
+        a bytes or bytearray is copied once out, anything else (a numpy
+        array, a memoryview) is rebuilt over the item where it lies, which
+        stays in the queue's segment while the received value lives.
 
         If "syncobj" is true then the object must be "shareable":
         None, bool, int (64-bit), float, str, bytes, tuples of these,

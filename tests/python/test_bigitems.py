@@ -170,13 +170,31 @@ class TestNumpy(XTestCase):
             self.assertTrue((got == v).all())
             self.assertEqual(fmt, 'pickle-oob' if v.nbytes >= OOB else 'pickle')
 
-    def test_array_is_made_over_the_one_copy(self):
-        got, _ = self.roundtrip(numpy.ones(MIB, dtype=numpy.uint8))
+    def test_array_is_made_over_the_item_where_it_lies(self):
+        # No copy out: numpy's own pickle-5 path makes the array over a view
+        # of the item, which stays in the segment while the array lives.
+        q = queues.create()
+        base = _xichan.stats()['heap_used']
+        q.put(numpy.ones(MIB, dtype=numpy.uint8))
+        got = q.get(timeout=10)
         root = got
         while isinstance(root, (numpy.ndarray, memoryview)):
             root = root.base if isinstance(root, numpy.ndarray) else root.obj
-        self.assertIs(type(root), bytearray)   # numpy's own pickle-5 path: no second copy
-        got[0] = 9
+        self.assertEqual(type(root).__name__, '_BufferView')
+        self.assertTrue(got.flags.writeable)
+        got[0] = 9                                  # the receiver's own: nobody else sees it
+        self.assertEqual((int(got[0]), int(got[1:].sum())), (9, MIB - 1))
+        self.assertGreaterEqual(_xichan.stats()['heap_used'], base + MIB)
+        del got, root
+        self.assertLessEqual(_xichan.stats()['heap_used'], base)   # the block went back
+
+    def test_a_bare_big_bytes_or_bytearray_is_still_its_own_type(self):
+        q = queues.create()
+        for v in (b'b' * (2 * OOB), bytearray(b'a' * (2 * OOB))):
+            q.put(v)
+            got = q.get(timeout=10)
+            self.assertIs(type(got), type(v))
+            self.assertEqual(got, v)
 
     def test_strided_arrays_and_arrays_inside_containers(self):
         a = numpy.arange(MIB, dtype=numpy.int64)
