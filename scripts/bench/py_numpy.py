@@ -55,21 +55,10 @@ if PYEXT not in sys.path:
 
 MODES = ['xichan-pickle', 'xichan-buffer', 'xichan-shared', 'mp-queue', 'mp-shared-memory']
 ALL_CPUS = frozenset(os.sched_getaffinity(0))
+# The helpers py_bench.py has (this directory is sys.path[0]).
+from py_bench import Skip, log, pin, rounds_for, summary  # noqa: E402
 MiB = 1 << 20
 HANG_S = 120            # a xichan put/get that waits longer fails (segment full, ...)
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-class Skip(Exception):
-    """This mode cannot run here (the reason is the message)."""
-
-
-def pin(cpus):
-    if cpus is not None:
-        os.sched_setaffinity(0, cpus)
 
 
 def plan():
@@ -77,23 +66,6 @@ def plan():
     if len(cpus) < 2:
         return 'none', set(cpus), set(cpus)
     return 'across', {cpus[0]}, {cpus[1]}
-
-
-def summary(ns):
-    us = sorted(n / 1000.0 for n in ns)
-    n = len(us)
-    return {'p50_us': round(statistics.median(us), 3),
-            'p99_us': round(us[min(n - 1, int(n * 0.99))], 3),
-            'p999_us': round(us[min(n - 1, int(n * 0.999))], 3),
-            'max_us': round(us[-1], 3), 'mean_us': round(statistics.fmean(us), 3), 'n': n}
-
-
-def rounds_for(spec, size):
-    """N, or SIZE:N,SIZE:N,... (a size not listed: the last N)."""
-    if ':' not in spec:
-        return int(spec)
-    table = dict(tuple(int(x) for x in part.split(':')) for part in spec.split(','))
-    return table.get(size, list(table.values())[-1])
 
 
 def shm_attach(name):
