@@ -363,6 +363,26 @@ static void beat(void)
     atomic_store(&me->heartbeat, now_ns());
 }
 
+/* The bucket of overrun_hist and sleep_late_hist: <1, <10, <20, <50, <250, >=250 ms. */
+static int hist_bucket(int64_t ns)
+{
+    static const int64_t ms[] = {1, 10, 20, 50, 250};
+    int i = 0;
+
+    while (i < 5 && ns >= ms[i] * 1000000ll)
+        i++;
+    return i;
+}
+
+/* *max = the larger of *max and v, against other processes' stores. */
+static void atomic_max(_Atomic int64_t *max, int64_t v)
+{
+    int64_t m = atomic_load(max);
+
+    while (v > m && !atomic_compare_exchange_weak(max, &m, v))
+        ;
+}
+
 /* --stops: a call starts (the worker's stop generation, to leave out
  * calls it was itself stopped in) ... */
 static uint32_t call_begin(int64_t *start)
@@ -374,16 +394,14 @@ static uint32_t call_begin(int64_t *start)
 /* ... and ends: how far past max(deadline, start) it returned. */
 static void call_end(int64_t start, int64_t deadline, uint32_t gen, int err)
 {
-    int64_t over = now_ns() - (deadline > start ? deadline : start), m;
+    int64_t over = now_ns() - (deadline > start ? deadline : start);
 
     if (err == XICHAN_ELOCKED)
         atomic_fetch_add(&L->locked_errors, 1);
     if ((gen & 1) || atomic_load(&me->stopgen) != gen)
         return; /* this worker was stopped meanwhile: its own time, not a wait */
     atomic_fetch_add(&L->timed_calls, 1);
-    atomic_fetch_add(&L->overrun_hist[over < 1000000ll ? 0 : over < 10000000ll ? 1
-                                      : over < 20000000ll ? 2 : over < 50000000ll ? 3
-                                      : over < 250000000ll ? 4 : 5], 1);
+    atomic_fetch_add(&L->overrun_hist[hist_bucket(over)], 1);
     if (over > 50 * 1000000ll) {
         atomic_fetch_add(&L->overruns_50ms, 1);
         if (err == XICHAN_ELOCKED && atomic_fetch_add(&L->over_50ms_elocked, 1) < 3)
@@ -391,17 +409,11 @@ static void call_end(int64_t start, int64_t deadline, uint32_t gen, int err)
                     over / 1e6, xichan_strerror(err), /* who held the lock, and how */
                     xa_load_relaxed(&me_cl->shm->hdr->daemon_pid));
     }
-    m = atomic_load(&L->max_overrun_ns);
-    while (over > m && !atomic_compare_exchange_weak(&L->max_overrun_ns, &m, over))
-        ;
-    m = atomic_load(&L->max_overrun_elocked_ns);
-    while (err == XICHAN_ELOCKED && over > m &&
-           !atomic_compare_exchange_weak(&L->max_overrun_elocked_ns, &m, over))
-        ;
-    m = atomic_load(&L->max_overrun_stopped_ns);
-    while (err == XICHAN_ELOCKED && strstr(xichan_strerror(err), "is stopped") && over > m &&
-           !atomic_compare_exchange_weak(&L->max_overrun_stopped_ns, &m, over))
-        ;
+    atomic_max(&L->max_overrun_ns, over);
+    if (err == XICHAN_ELOCKED)
+        atomic_max(&L->max_overrun_elocked_ns, over);
+    if (err == XICHAN_ELOCKED && strstr(xichan_strerror(err), "is stopped"))
+        atomic_max(&L->max_overrun_stopped_ns, over);
 }
 
 /* --stops: the control.  Sleeps to 2 ms deadlines until the consumers stop,
@@ -414,7 +426,7 @@ static pid_t start_sleeper(void)
         return pid;
     while (!atomic_load(&L->stop_consumers)) {
         struct timespec ts;
-        int64_t target = now_ns() + 2000000, late, m;
+        int64_t target = now_ns() + 2000000, late;
 
         ts.tv_sec = target / 1000000000;
         ts.tv_nsec = target % 1000000000;
@@ -422,12 +434,8 @@ static pid_t start_sleeper(void)
             ;
         late = now_ns() - target;
         atomic_fetch_add(&L->sleeps, 1);
-        atomic_fetch_add(&L->sleep_late_hist[late < 1000000ll ? 0 : late < 10000000ll ? 1
-                                             : late < 20000000ll ? 2 : late < 50000000ll ? 3
-                                             : late < 250000000ll ? 4 : 5], 1);
-        m = atomic_load(&L->max_sleep_late_ns);
-        while (late > m && !atomic_compare_exchange_weak(&L->max_sleep_late_ns, &m, late))
-            ;
+        atomic_fetch_add(&L->sleep_late_hist[hist_bucket(late)], 1);
+        atomic_max(&L->max_sleep_late_ns, late);
     }
     _exit(0);
 }
