@@ -720,14 +720,13 @@ PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_it
 }
 
 /*
- * Views of n byte ranges of a leased item, where they lie (pickled items'
- * out-of-band buffers, codec.c): a list of 1-D memoryviews of format "B",
+ * Views of the n buffers of a leased pickled item (xichan_pickleitem_parse),
+ * where they lie: a list of 1-D memoryviews of format "B",
  * read-only where range i is.  One _BufferView takes the item over (*lease
  * is zeroed) and the views hold it, so the block goes back to the heap
  * when the last of them dies.
  */
-PyObject *xp_item_views(xp_state *st, xichan_item *lease, const char *const *ptr,
-                        const size_t *len, const int *readonly, int n)
+PyObject *xp_item_views(xp_state *st, xichan_item *lease, const xichan_picklebuf *bufs, int n)
 {
     int64_t shape[1] = {0};
     xichan_bufdesc d;
@@ -750,15 +749,15 @@ PyObject *xp_item_views(xp_state *st, xichan_item *lease, const char *const *ptr
     memset(lease, 0, sizeof(*lease));
     whole->buf = (char *)whole->item.data;
     for (int i = 0; i < n; i++) {
-        shape[0] = (int64_t)len[i];
-        d.nbytes = len[i];
-        d.readonly = readonly[i];
+        shape[0] = (int64_t)bufs[i].len;
+        d.nbytes = bufs[i].len;
+        d.readonly = bufs[i].readonly;
         if (!(bv = bv_new(st, &d))) {
             Py_DECREF(list);
             Py_DECREF(whole);
             return NULL;
         }
-        bv->buf = (char *)ptr[i];
+        bv->buf = (char *)bufs[i].data;
         bv->owner = Py_NewRef((PyObject *)whole);
         mv = PyMemoryView_FromObject((PyObject *)bv);
         Py_DECREF(bv);

@@ -523,9 +523,6 @@ static PyObject *dec_pickle_oob(xp_state *st, xichan_item *lease)
     size_t picklen;
     int n = xichan_pickleitem_parse(data, len, &pickle, &picklen, NULL, 0);
     xichan_picklebuf *bufs;
-    const char **ptr = NULL;
-    size_t *lens = NULL;
-    int *ro = NULL;
     PyObject *list = NULL, *stream = NULL, *r = NULL;
 
     if (n < 0) {
@@ -538,19 +535,7 @@ static PyObject *dec_pickle_oob(xp_state *st, xichan_item *lease)
     if (!(stream = PyBytes_FromStringAndSize(pickle, (Py_ssize_t)picklen)))
         goto out;
     if (n > 0 && !bare_buffer(pickle, picklen)) {
-        ptr = PyMem_Calloc((size_t)n, sizeof(*ptr));
-        lens = PyMem_Calloc((size_t)n, sizeof(*lens));
-        ro = PyMem_Calloc((size_t)n, sizeof(*ro));
-        if (!ptr || !lens || !ro) {
-            PyErr_NoMemory();
-            goto out;
-        }
-        for (int i = 0; i < n; i++) {
-            ptr[i] = bufs[i].data;
-            lens[i] = bufs[i].len;
-            ro[i] = bufs[i].readonly;
-        }
-        if (!(list = xp_item_views(st, lease, ptr, lens, ro, n)))
+        if (!(list = xp_item_views(st, lease, bufs, n)))
             goto out;
     } else {
         if (!(list = PyList_New(n)))
@@ -566,9 +551,6 @@ static PyObject *dec_pickle_oob(xp_state *st, xichan_item *lease)
     r = PyTuple_Pack(2, stream, list);
 out:
     PyMem_Free(bufs);
-    PyMem_Free(ptr);
-    PyMem_Free(lens);
-    PyMem_Free(ro);
     Py_XDECREF(stream);
     Py_XDECREF(list);
     return r;

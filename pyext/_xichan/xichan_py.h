@@ -262,10 +262,9 @@ int xp_buffer_encode(xp_enc *e, PyObject *obj, char **out, size_t *outlen);
  * the item may be released after. */
 #define XP_LEASE_MIN 65536
 PyObject *xp_buffer_decode(xp_state *st, const char *data, size_t len, xichan_item *lease);
-/* Memoryviews of n ranges of a leased item, viewed where they lie; the
- * views take the item over (*lease is zeroed) and free it when they die. */
-PyObject *xp_item_views(xp_state *st, xichan_item *lease, const char *const *ptr,
-                        const size_t *len, const int *readonly, int n);
+/* Memoryviews of the n buffers of a leased pickled item, where they lie;
+ * the views take the item over (*lease is zeroed) and free it when they die. */
+PyObject *xp_item_views(xp_state *st, xichan_item *lease, const xichan_picklebuf *bufs, int n);
 /* Gives back local exports of this interpreter whose receivers are done
  * (all: every one not in use, at module free).  Cheap when none are. */
 void xp_exports_sweep(xp_state *st, int all);
