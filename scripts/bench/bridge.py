@@ -115,14 +115,9 @@ def main():
     out = {'replicas': a.replicas, 'storage': 'memory' if a.memory else 'file',
            'window': a.window, 'sizes': {}}
     try:
-        for i in range(3):
-            w.start_node(i)
-        for k in range(3):
-            w.start_daemon(k, '256M')    # 20,000 items of 4 KiB in flight at once
         extra = ['--replicas', str(a.replicas)] + (['--memory'] if a.memory else []) + \
             (['--window', str(a.window)] if a.window else [])
-        for k in range(3):
-            w.start_bridge(k, extra)
+        w.start('256M', extra)    # 256M: 20,000 items of 4 KiB in flight at once
         w.run_python(0, "import xichan.queues as Q; "
                      "Q.create(name='ljobs'); Q.create(name='lresults')")
         for size in sizes:

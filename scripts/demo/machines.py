@@ -63,12 +63,7 @@ def main():
     cluster.SPANS[:] = ['jobs', 'results']
     w = cluster.World()
     try:
-        for i in range(3):
-            w.start_node(i)
-        for k in range(3):
-            w.start_daemon(k)
-        for k in range(3):
-            w.start_bridge(k)
+        w.start()
         print('3 machines up: namespaces %s, NATS on %s' % (', '.join(w.machines),
                                                              ', '.join(w.urls)))
         for k in (1, 2):

@@ -133,12 +133,7 @@ def main():
     gen = {'p': 0}
     rc = 1
     try:
-        for i in range(3):
-            w.start_node(i)
-        for k in range(3):
-            w.start_daemon(k)
-        for k in range(3):
-            w.start_bridge(k, ['--memory'] if a.memory else [])
+        w.start(bridge_extra=['--memory'] if a.memory else [])
 
         def start_producer(slot):
             gen['p'] += 1

@@ -166,6 +166,19 @@ class World:
                 st[key] = rest
         return st
 
+    def start(self, size='64M', bridge_extra=None, before_bridges=None):
+        """The three machines: NATS nodes, then daemons of segments of size,
+        then before_bridges(self) if given (objects the bridges must find),
+        then bridges with bridge_extra."""
+        for i in range(3):
+            self.start_node(i)
+        for k in range(3):
+            self.start_daemon(k, size)
+        if before_bridges:
+            before_bridges(self)
+        for k in range(3):
+            self.start_bridge(k, bridge_extra)
+
     def start_bridge(self, k, extra=None):
         self.bridge_extra = extra if extra is not None else getattr(self, 'bridge_extra', [])
         m = self.machines[k]
@@ -554,14 +567,9 @@ def main():
     passed = failed = 0
     try:
         t0 = time.monotonic()
-        for i in range(3):
-            w.start_node(i)
-        for k in range(3):
-            w.start_daemon(k)
         # The bounded queue exists before its bridges: the stream copies its maxsize.
-        w.run_python(0, "import xichan.queues as Q; Q.create(4, name='bounded')")
-        for k in range(3):
-            w.start_bridge(k)
+        w.start(before_bridges=lambda w: w.run_python(
+            0, "import xichan.queues as Q; Q.create(4, name='bounded')"))
         print('bridge: cluster of 3 up in %.1f s' % (time.monotonic() - t0))
         for case in (case_pool, case_crashes, case_maxsize, case_refused, case_headers, case_ctl,
                      case_held, case_stop):
